@@ -1,0 +1,470 @@
+//! Workloads and baselines for the cavra benchmarks.
+//!
+//! The decision-loop workload models the routing step of the release
+//! governance service: for each request `(owner, provider, now)` decide
+//! whether a maintenance window or an owner's calendar absence suppresses the
+//! notification, or whether it is delivered. Everything is generated
+//! deterministically from a seed with a tiny built-in PRNG (no `rand`), so
+//! that benchmark runs and tests see exactly the same data.
+//!
+//! Two implementations decide the same requests:
+//! - cavra: `packs/decision_loop.cavra`, compiled and bound to the policy
+//!   (the compiler turns both scans into interval indexes);
+//! - [`plain_decide`]: hand-written Rust over plain structs with plain loops,
+//!   the baseline a team would write without a rule engine.
+
+use cavra_engine::{Inputs, Outcome, Program, Value};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+
+/// The decision pack measured by the decision-loop benchmark.
+pub const DECISION_LOOP_PACK: &str = include_str!("../packs/decision_loop.cavra");
+/// A realistic large pack, for the parse + check + compile benchmark.
+pub const LARGE_PACK: &str = include_str!("../packs/large.cavra");
+
+/// Number of owners in the workload.
+pub const OWNERS: usize = 200;
+/// Number of requests per workload.
+pub const REQUESTS: usize = 100_000;
+/// The notification providers.
+pub const PROVIDERS: [&str; 5] = ["slack", "email", "pagerduty", "opsgenie", "sms"];
+
+const SECOND: i64 = 1_000_000;
+const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+/// The workload spans 30 days starting at 2026-05-01T00:00:00Z.
+pub const SPAN_START: i64 = 1_777_593_600 * SECOND;
+pub const SPAN: i64 = 30 * DAY;
+
+// ---- PRNG ---------------------------------------------------------------------
+
+/// SplitMix64 (Steele, Lea & Flood): tiny, fast and good enough for workloads.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias negligible here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+
+    /// `k` distinct values of `0..n`, in the order drawn.
+    pub fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k.min(n) {
+            let v = self.below(n as u64) as usize;
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+}
+
+// ---- workload -------------------------------------------------------------------
+
+/// The shape of a generated policy. The mix of scopes keeps the share of
+/// suppressed requests between 20% and 40% at both sizes: there are a fixed
+/// number of global and provider-wide windows (freezes are rare), and the rest
+/// are scoped to 1–4 owners, and then also to 1–2 providers with probability
+/// `owner_and_provider_share` (larger policies are more finely scoped).
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    pub seed: u64,
+    pub windows: usize,
+    /// Windows with empty `owners` and `providers` (apply to everyone).
+    pub global_windows: usize,
+    /// Windows scoped to 1–2 providers only.
+    pub provider_windows: usize,
+    /// Share of the owner-scoped windows that are also scoped to providers.
+    pub owner_and_provider_share: f64,
+    pub requests: usize,
+}
+
+impl WorkloadConfig {
+    /// The benchmark configuration for `windows` maintenance windows
+    /// (tuned for 500 and 5,000).
+    pub fn for_windows(windows: usize) -> Self {
+        WorkloadConfig {
+            seed: 0xCA7_0A11 ^ windows as u64,
+            windows,
+            global_windows: 16.min(windows),
+            provider_windows: 20.min(windows.saturating_sub(16)),
+            owner_and_provider_share: if windows <= 1_000 { 0.3 } else { 1.0 },
+            requests: REQUESTS,
+        }
+    }
+}
+
+/// One decision request: indexes into [`Workload::owners`] and [`PROVIDERS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub owner: u32,
+    pub provider: u32,
+    pub now: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub config: WorkloadConfig,
+    pub owners: Vec<String>,
+    /// The providers (indexes into [`PROVIDERS`]) each owner is routed to (1–3).
+    pub owner_routes: Vec<Vec<u32>>,
+    /// `{"maintenance_windows": [...], "owner_calendars": {...}}`, the domain shape.
+    pub policy: Json,
+    pub requests: Vec<Request>,
+}
+
+impl Workload {
+    pub fn owner(&self, r: &Request) -> &str {
+        &self.owners[r.owner as usize]
+    }
+    pub fn provider(&self, r: &Request) -> &'static str {
+        PROVIDERS[r.provider as usize]
+    }
+}
+
+/// RFC 3339 with `Z`, whole seconds.
+pub fn rfc3339(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros).expect("time in range").to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_rfc3339(text: &str) -> i64 {
+    DateTime::parse_from_rfc3339(text).expect("an RFC 3339 timestamp").with_timezone(&Utc).timestamp_micros()
+}
+
+const WINDOW_REASONS: [&str; 6] = [
+    "database migration",
+    "provider maintenance",
+    "change freeze",
+    "datacenter failover drill",
+    "network upgrade",
+    "release train cut-over",
+];
+const ABSENCE_REASONS: [&str; 4] = ["vacation", "public holiday", "on leave", "offsite"];
+
+/// Generates the workload for a configuration. Deterministic.
+pub fn generate(config: &WorkloadConfig) -> Workload {
+    let mut rng = SplitMix64::new(config.seed);
+    let owners: Vec<String> = (0..OWNERS).map(|i| format!("team-{i:03}")).collect();
+    let owner_routes: Vec<Vec<u32>> = (0..OWNERS)
+        .map(|_| {
+            let k = rng.range(1, 3) as usize;
+            let mut routes: Vec<u32> = rng.distinct(k, PROVIDERS.len()).into_iter().map(|p| p as u32).collect();
+            routes.sort_unstable();
+            routes
+        })
+        .collect();
+
+    // Scope kinds, shuffled so that global windows sit anywhere in policy order.
+    #[derive(Clone, Copy)]
+    enum Scope {
+        Global,
+        Providers,
+        Owners,
+    }
+    let mut scopes: Vec<Scope> = Vec::with_capacity(config.windows);
+    scopes.resize(config.global_windows, Scope::Global);
+    scopes.resize(config.global_windows + config.provider_windows, Scope::Providers);
+    scopes.resize(config.windows, Scope::Owners);
+    for i in (1..scopes.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        scopes.swap(i, j);
+    }
+
+    let pick_providers = |rng: &mut SplitMix64| -> Vec<Json> {
+        let k = rng.range(1, 2) as usize;
+        rng.distinct(k, PROVIDERS.len()).into_iter().map(|p| json!(PROVIDERS[p])).collect()
+    };
+    let mut windows = Vec::with_capacity(config.windows);
+    for (i, scope) in scopes.iter().enumerate() {
+        let duration = rng.range(30, 8 * 60) * MINUTE;
+        let start = SPAN_START + rng.range(0, (SPAN - duration) / SECOND) * SECOND;
+        let (window_owners, window_providers): (Vec<Json>, Vec<Json>) = match scope {
+            Scope::Global => (vec![], vec![]),
+            Scope::Providers => (vec![], pick_providers(&mut rng)),
+            Scope::Owners => {
+                let k = rng.range(1, 4) as usize;
+                let o = rng.distinct(k, OWNERS).into_iter().map(|o| json!(owners[o])).collect();
+                let p = if rng.chance(config.owner_and_provider_share) { pick_providers(&mut rng) } else { vec![] };
+                (o, p)
+            }
+        };
+        let reason = WINDOW_REASONS[rng.below(WINDOW_REASONS.len() as u64) as usize];
+        windows.push(json!({
+            "window_id": format!("mw-{i:05}"),
+            "start_at": rfc3339(start),
+            "end_at": rfc3339(start + duration),
+            "owners": window_owners,
+            "providers": window_providers,
+            "reason": reason,
+        }));
+    }
+
+    let mut calendars = Map::new();
+    for owner in &owners {
+        let n = rng.range(0, 5);
+        if n == 0 {
+            continue; // no calendar entry at all: the lookup misses
+        }
+        let absences: Vec<Json> = (0..n)
+            .map(|_| {
+                let duration = rng.range(60, 3 * 24 * 60) * MINUTE;
+                let start = SPAN_START + rng.range(0, (SPAN - duration) / SECOND) * SECOND;
+                let reason = ABSENCE_REASONS[rng.below(ABSENCE_REASONS.len() as u64) as usize];
+                json!({"start_at": rfc3339(start), "end_at": rfc3339(start + duration), "reason": reason})
+            })
+            .collect();
+        calendars.insert(owner.clone(), json!({ "unavailable_windows": absences }));
+    }
+
+    let requests = (0..config.requests)
+        .map(|_| {
+            let owner = rng.below(OWNERS as u64) as u32;
+            let routes = &owner_routes[owner as usize];
+            let provider = routes[rng.below(routes.len() as u64) as usize];
+            let now = SPAN_START + rng.range(0, SPAN / SECOND - 1) * SECOND;
+            Request { owner, provider, now }
+        })
+        .collect();
+
+    Workload {
+        config: config.clone(),
+        owners,
+        owner_routes,
+        policy: json!({ "maintenance_windows": windows, "owner_calendars": calendars }),
+        requests,
+    }
+}
+
+// ---- the plain-loop baseline ------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct PlainWindow {
+    pub window_id: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub owners: Vec<String>,
+    pub providers: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlainAbsence {
+    pub start_at: i64,
+    pub end_at: i64,
+    pub reason: String,
+}
+
+/// The policy as plain structs, times in microseconds since the epoch.
+#[derive(Clone, Debug, Default)]
+pub struct PlainPolicy {
+    pub maintenance_windows: Vec<PlainWindow>,
+    pub owner_calendars: HashMap<String, Vec<PlainAbsence>>,
+}
+
+fn texts(json: &Json) -> Vec<String> {
+    json.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+impl PlainPolicy {
+    /// Parses the domain JSON once (the same document cavra binds).
+    pub fn from_json(policy: &Json) -> PlainPolicy {
+        let maintenance_windows = policy["maintenance_windows"]
+            .as_array()
+            .map(|ws| {
+                ws.iter()
+                    .map(|w| PlainWindow {
+                        window_id: w["window_id"].as_str().unwrap_or_default().to_string(),
+                        start_at: parse_rfc3339(w["start_at"].as_str().expect("start_at")),
+                        end_at: parse_rfc3339(w["end_at"].as_str().expect("end_at")),
+                        owners: texts(&w["owners"]),
+                        providers: texts(&w["providers"]),
+                        reason: w["reason"].as_str().unwrap_or("maintenance window").to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owner_calendars = policy["owner_calendars"]
+            .as_object()
+            .map(|cals| {
+                cals.iter()
+                    .map(|(owner, cal)| {
+                        let absences = cal["unavailable_windows"]
+                            .as_array()
+                            .map(|us| {
+                                us.iter()
+                                    .map(|u| PlainAbsence {
+                                        start_at: parse_rfc3339(u["start_at"].as_str().expect("start_at")),
+                                        end_at: parse_rfc3339(u["end_at"].as_str().expect("end_at")),
+                                        reason: u["reason"].as_str().unwrap_or("owner unavailable").to_string(),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (owner.clone(), absences)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        PlainPolicy { maintenance_windows, owner_calendars }
+    }
+}
+
+/// A routing decision of the baseline, borrowing from the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision<'p> {
+    Deliver,
+    MaintenanceWindow { window_id: &'p str, reason: &'p str },
+    OwnerCalendar { reason: &'p str },
+}
+
+impl Decision<'_> {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Decision::Deliver => "deliver",
+            _ => "suppress",
+        }
+    }
+    pub fn category(&self) -> &'static str {
+        match self {
+            Decision::Deliver => "deliver",
+            Decision::MaintenanceWindow { .. } => "maintenance_window",
+            Decision::OwnerCalendar { .. } => "owner_calendar",
+        }
+    }
+    pub fn is_suppressed(&self) -> bool {
+        !matches!(self, Decision::Deliver)
+    }
+}
+
+/// The hand-written baseline: plain loops, first match in policy order.
+pub fn plain_decide<'p>(policy: &'p PlainPolicy, owner: &str, provider: &str, now: i64) -> Decision<'p> {
+    for w in &policy.maintenance_windows {
+        if w.start_at <= now
+            && now < w.end_at
+            && (w.owners.is_empty() || w.owners.iter().any(|o| o == owner))
+            && (w.providers.is_empty() || w.providers.iter().any(|p| p == provider))
+        {
+            return Decision::MaintenanceWindow { window_id: &w.window_id, reason: &w.reason };
+        }
+    }
+    if let Some(absences) = policy.owner_calendars.get(owner) {
+        for u in absences {
+            if u.start_at <= now && now < u.end_at {
+                return Decision::OwnerCalendar { reason: &u.reason };
+            }
+        }
+    }
+    Decision::Deliver
+}
+
+// ---- cavra ---------------------------------------------------------------------------
+
+/// Compiles `packs/decision_loop.cavra` (panics with the rendered diagnostics on error).
+pub fn decision_loop_pack() -> cavra_engine::Pack {
+    cavra_engine::compile("decision_loop.cavra", DECISION_LOOP_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)))
+}
+
+/// Compiles the decision pack and binds it to `policy` (building the indexes).
+pub fn cavra_program(policy: &Json) -> Program {
+    bind_policy(&decision_loop_pack(), policy)
+}
+
+pub fn bind_policy(pack: &cavra_engine::Pack, policy: &Json) -> Program {
+    pack.bind(&HashMap::from([("policy".to_string(), policy.clone())])).unwrap_or_else(|e| panic!("binding the policy: {e}"))
+}
+
+/// The dynamic inputs of every request, built up front so that a timed loop
+/// only calls `decide`. Owner and provider texts are shared (`Arc`).
+pub fn build_inputs(program: &Program, workload: &Workload) -> Vec<Inputs> {
+    let slot = |name: &str| program.input_slot(name).unwrap_or_else(|| panic!("the pack has no input `{name}`"));
+    let (now, owner, provider) = (slot("now"), slot("owner"), slot("provider"));
+    let owners: Vec<Value> = workload.owners.iter().map(|o| Value::text(o)).collect();
+    let providers: Vec<Value> = PROVIDERS.iter().map(|p| Value::text(p)).collect();
+    let template = program.inputs();
+    workload
+        .requests
+        .iter()
+        .map(|r| {
+            let mut inputs = template.clone();
+            inputs.set(now, Value::Time(r.now));
+            inputs.set(owner, owners[r.owner as usize].clone());
+            inputs.set(provider, providers[r.provider as usize].clone());
+            inputs
+        })
+        .collect()
+}
+
+/// Runs the `route` decision for one request.
+#[inline]
+pub fn cavra_decide<'p>(program: &'p Program, inputs: &Inputs) -> Outcome<'p> {
+    program.decide("route", inputs).expect("the route decision evaluates")
+}
+
+/// The text of an outcome's reason (empty when absent or not text).
+pub fn reason_text<'o>(outcome: &'o Outcome<'_>) -> &'o str {
+    outcome.reason.as_ref().and_then(Value::as_text).unwrap_or("")
+}
+
+/// A workload with everything the benchmark needs, prepared once.
+pub struct Prepared {
+    pub workload: Workload,
+    pub plain: PlainPolicy,
+    pub program: Program,
+    pub inputs: Vec<Inputs>,
+}
+
+impl Prepared {
+    pub fn new(windows: usize) -> Prepared {
+        let workload = generate(&WorkloadConfig::for_windows(windows));
+        let plain = PlainPolicy::from_json(&workload.policy);
+        let program = cavra_program(&workload.policy);
+        let inputs = build_inputs(&program, &workload);
+        Prepared { workload, plain, program, inputs }
+    }
+
+    /// One pass of the baseline over all requests; returns the number suppressed.
+    pub fn run_plain(&self) -> usize {
+        let mut suppressed = 0;
+        for r in &self.workload.requests {
+            let d = plain_decide(&self.plain, self.workload.owner(r), self.workload.provider(r), r.now);
+            suppressed += d.is_suppressed() as usize;
+        }
+        suppressed
+    }
+
+    /// One pass of cavra over all requests; returns the number suppressed.
+    pub fn run_cavra(&self) -> usize {
+        let mut suppressed = 0;
+        for inputs in &self.inputs {
+            let o = cavra_decide(&self.program, inputs);
+            suppressed += (o.action == "suppress") as usize;
+        }
+        suppressed
+    }
+}

@@ -1,0 +1,377 @@
+//! The pack-authoring commands: `check`, `eval` and `fmt`.
+
+use crate::documents::{clock, expand, parse_set, read_json, split_assignment};
+use crate::{exit, ErrorFormat, Io};
+use cavra_engine::{Diagnostics, Program};
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+macro_rules! say {
+    ($w:expr, $($arg:tt)*) => {{ let _ = writeln!($w, $($arg)*); }};
+}
+pub(crate) use say;
+
+fn read_source(io: &mut Io, path: &Path) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            say!(io.err, "error: {}: cannot read: {e}", path.display());
+            None
+        }
+    }
+}
+
+pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool) -> i32 {
+    let files = match expand(paths, ".cavra") {
+        Ok(f) if f.is_empty() => {
+            say!(io.err, "error: no .cavra files found");
+            return exit::USAGE;
+        }
+        Ok(f) => f,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (mut errors, mut warnings) = (0, 0);
+    let mut json_items = Vec::new();
+    for file in &files {
+        let Some(source) = read_source(io, file) else {
+            errors += 1;
+            continue;
+        };
+        let name = file.display().to_string();
+        let diagnostics = match cavra_engine::compile(&name, &source) {
+            Ok(pack) => pack.warnings().clone(),
+            Err(d) => d,
+        };
+        errors += diagnostics.error_count();
+        warnings += diagnostics.warning_count();
+        match format {
+            ErrorFormat::Human => {
+                let _ = write!(io.err, "{}", diagnostics.render(io.color));
+            }
+            ErrorFormat::Json => json_items.extend(diagnostics.to_json()),
+        }
+    }
+    match format {
+        ErrorFormat::Human => say!(
+            io.err,
+            "checked {} pack{}: {errors} error{}, {warnings} warning{}",
+            files.len(),
+            plural(files.len()),
+            plural(errors),
+            plural(warnings)
+        ),
+        ErrorFormat::Json => say!(io.out, "{}", serde_json::to_string_pretty(&json_items).unwrap_or_default()),
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+pub(crate) struct EvalArgs {
+    pub pack: PathBuf,
+    pub inputs: Vec<String>,
+    pub sets: Vec<String>,
+    pub decision: Option<String>,
+    pub at: Option<String>,
+    pub json: bool,
+    pub explain: bool,
+}
+
+/// Compiles a pack file, printing its diagnostics (errors, or warnings to stderr).
+pub(crate) fn load_pack(io: &mut Io, path: &Path) -> Result<cavra_engine::Pack, i32> {
+    let source = read_source(io, path).ok_or(exit::USAGE)?;
+    match cavra_engine::compile(&path.display().to_string(), &source) {
+        Ok(pack) => {
+            let _ = write!(io.err, "{}", pack.warnings().render(io.color));
+            Ok(pack)
+        }
+        Err(d) => {
+            render_failure(io, &d);
+            Err(exit::FAILED)
+        }
+    }
+}
+
+fn render_failure(io: &mut Io, d: &Diagnostics) {
+    let _ = write!(io.err, "{}", d.render(io.color));
+    say!(io.err, "error: the pack has {} error{}; nothing was evaluated", d.error_count(), plural(d.error_count()));
+}
+
+/// Binds static inputs and sets dynamic ones (and the clock) from named JSON
+/// documents. `origins` names where each document came from (a file path),
+/// so that an error points at the file and the JSON path inside it.
+pub(crate) fn bind(
+    pack: &cavra_engine::Pack,
+    mut documents: HashMap<String, Json>,
+    now: &str,
+    origins: &HashMap<String, String>,
+) -> Result<(Program, cavra_engine::Inputs), String> {
+    let declared = pack.inputs();
+    for name in documents.keys() {
+        if !declared.iter().any(|i| &i.name == name) {
+            let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
+            let hint = cavra_grammar::diagnostic::did_you_mean(name, names.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(format!("the pack `{}` has no input `{name}`{hint}; its inputs are: {}", pack.name(), names.join(", ")));
+        }
+    }
+    if declared.iter().any(|i| i.name == "now" && !i.is_static) {
+        documents.entry("now".to_string()).or_insert_with(|| Json::String(now.to_string()));
+    }
+    let explain = |e: cavra_engine::BindError| match e {
+        cavra_engine::BindError::Input { input, source } => match origins.get(&input) {
+            Some(file) => format!("{file}: {}: {} (input `{input}`)", source.path, source.message),
+            None => format!("input `{input}`: {}: {}", source.path, source.message),
+        },
+        cavra_engine::BindError::Missing(name) => {
+            format!("the static input `{name}` was not given\n  help: give it with --input {name}=FILE.json")
+        }
+        other => other.to_string(),
+    };
+    let program = pack.bind(&documents).map_err(explain)?;
+    let mut inputs = program.inputs();
+    for info in declared.iter().filter(|i| !i.is_static) {
+        if let Some(doc) = documents.get(&info.name) {
+            program.set_input(&mut inputs, &info.name, doc).map_err(explain)?;
+        }
+    }
+    Ok((program, inputs))
+}
+
+pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
+    let pack = match load_pack(io, &args.pack) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut documents = HashMap::new();
+    let mut origins = HashMap::new();
+    for arg in &args.inputs {
+        let parsed = split_assignment(arg, "--input").and_then(|(name, file)| Ok((name.to_string(), file, read_json(Path::new(file))?)));
+        match parsed {
+            Ok((name, file, doc)) => {
+                origins.insert(name.clone(), file.to_string());
+                documents.insert(name, doc);
+            }
+            Err(e) => {
+                say!(io.err, "error: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    for arg in &args.sets {
+        match parse_set(arg) {
+            Ok((name, value)) => {
+                documents.insert(name, value);
+            }
+            Err(e) => {
+                say!(io.err, "error: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let now = match clock(args.at.as_deref()) {
+        Ok(n) => n,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (program, inputs) = match bind(&pack, documents, &now, &origins) {
+        Ok(x) => x,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let decisions: Vec<String> = pack.decisions().iter().map(|(d, _)| d.to_string()).collect();
+    let gates: Vec<String> = pack.gates().iter().map(|(g, _)| g.to_string()).collect();
+    if let Some(only) = &args.decision {
+        if !decisions.contains(only) && !gates.contains(only) {
+            say!(io.err, "error: the pack `{}` has no decision or readiness gate `{only}`", pack.name());
+            say!(io.err, "  decisions: {}; readiness gates: {}", list_or_none(&decisions), list_or_none(&gates));
+            return exit::USAGE;
+        }
+    }
+    let wanted = |name: &String| args.decision.as_ref().is_none_or(|d| d == name);
+    let mut failed = false;
+    let mut decision_json = serde_json::Map::new();
+    for name in decisions.iter().filter(|n| wanted(n)) {
+        let result = if args.explain {
+            program.explain(name, &inputs).map(|e| {
+                let outcome = e.outcome.clone();
+                if let Some(err) = &e.error {
+                    failed = true;
+                    say!(io.err, "error: {}:{}:{}: {} (at `{}`)", program.pack().file(), err.line, err.column, err.message, err.text);
+                    if err.message.contains("was not given") {
+                        say!(io.err, "  help: give it with --set NAME=VALUE or --input NAME=FILE.json");
+                    }
+                }
+                if !args.json {
+                    print_explanation(io, &e);
+                }
+                json!({"outcome": outcome, "explain": e})
+            })
+        } else {
+            program.decide(name, &inputs).map(|o| {
+                if !args.json {
+                    print_outcome(io, &o);
+                }
+                o.to_json()
+            })
+        };
+        match result {
+            Ok(j) => {
+                decision_json.insert(name.clone(), j);
+            }
+            Err(e) => {
+                failed = true;
+                let message = program.render_error(&e);
+                say!(io.err, "error: decision `{name}`: {message}");
+                if message.contains("was not given") {
+                    say!(io.err, "  help: give it with --set NAME=VALUE or --input NAME=FILE.json");
+                }
+                decision_json.insert(name.clone(), json!({"error": message}));
+            }
+        }
+    }
+    let mut gate_json = serde_json::Map::new();
+    for name in gates.iter().filter(|n| wanted(n)) {
+        match program.readiness(name, &inputs) {
+            Ok(report) => {
+                if !args.json {
+                    print_report(io, &report);
+                }
+                gate_json.insert(name.clone(), report.to_json());
+            }
+            Err(e) => {
+                failed = true;
+                let message = program.render_error(&e);
+                say!(io.err, "error: readiness `{name}`: {message}");
+                gate_json.insert(name.clone(), json!({"error": message}));
+            }
+        }
+    }
+    if args.json {
+        let doc = json!({"pack": pack.name(), "at": now, "decisions": decision_json, "readiness": gate_json});
+        say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    if failed {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn print_outcome(io: &mut Io, o: &cavra_engine::Outcome) {
+    let category = if o.category == o.action { String::new() } else { format!(" {}", o.category) };
+    match &o.reason {
+        Some(r) => say!(io.out, "{}: {}{category}: {r}", o.decision, o.action),
+        None => say!(io.out, "{}: {}{category}", o.decision, o.action),
+    }
+    for (k, v) in o.fields() {
+        say!(io.out, "  {k}: {v}");
+    }
+}
+
+fn print_explanation(io: &mut Io, e: &cavra_engine::Explanation) {
+    use cavra_engine::TraceValue;
+    let word = |v: &TraceValue| match v {
+        TraceValue::True => "true ",
+        TraceValue::False => "false",
+        TraceValue::Error(_) => "error",
+        TraceValue::Skipped => "-    ",
+    };
+    say!(io.out, "decision {}", e.decision);
+    for arm in &e.arms {
+        let mark = match arm.result {
+            TraceValue::True => "=> matched",
+            TraceValue::Error(_) => "=> error",
+            _ => "",
+        };
+        say!(io.out, "  arm {} (line {}) {mark}", arm.arm, arm.line);
+        for c in &arm.conditions {
+            say!(io.out, "    {} {}  [{}:{}]", word(&c.value), c.text, c.line, c.column);
+            if let TraceValue::Error(m) = &c.value {
+                say!(io.out, "          {m}");
+            }
+        }
+    }
+    if let Some(o) = &e.outcome {
+        let reason = o.get("reason").and_then(Json::as_str).map(|r| format!(": {r}")).unwrap_or_default();
+        say!(io.out, "  outcome: {} {}{reason}", o["action"].as_str().unwrap_or(""), o["category"].as_str().unwrap_or(""));
+    }
+}
+
+pub(crate) fn print_report(io: &mut Io, report: &cavra_engine::Report) {
+    say!(io.out, "{}: {}", report.gate, report.status);
+    for c in &report.checks {
+        say!(io.out, "  [{}] {}: {}", if c.passed { "pass" } else { "FAIL" }, c.id, c.message);
+    }
+}
+
+pub(crate) fn fmt(io: &mut Io, paths: &[PathBuf], check_only: bool) -> i32 {
+    let files = match expand(paths, ".cavra") {
+        Ok(f) => f,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut status = exit::OK;
+    let mut changed = 0;
+    for file in &files {
+        let Some(source) = read_source(io, file) else {
+            status = exit::FAILED;
+            continue;
+        };
+        let name = file.display().to_string();
+        let ast = match cavra_grammar::parse(&name, &source) {
+            Ok(ast) => ast,
+            Err(d) => {
+                let _ = write!(io.err, "{}", d.render(io.color));
+                status = exit::FAILED;
+                continue;
+            }
+        };
+        let formatted = cavra_grammar::format(&ast, &source);
+        if formatted == source {
+            continue;
+        }
+        changed += 1;
+        if check_only {
+            say!(io.out, "would reformat {name}");
+            status = exit::FAILED;
+        } else if let Err(e) = std::fs::write(file, formatted) {
+            say!(io.err, "error: {name}: cannot write: {e}");
+            status = exit::FAILED;
+        } else {
+            say!(io.out, "formatted {name}");
+        }
+    }
+    let verb = if check_only { "would be reformatted" } else { "reformatted" };
+    say!(io.err, "{} file{} checked, {changed} {verb}", files.len(), plural(files.len()));
+    status
+}

@@ -1,0 +1,150 @@
+//! `cavra`: the command-line front end. Every command is a thin layer over
+//! `cavra-engine`; [`run`] takes the arguments and output streams so that
+//! tests drive the real CLI in-process.
+
+mod authoring;
+mod bundled;
+mod documents;
+mod rule_tests;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Exit codes shared by all commands.
+pub mod exit {
+    /// Success (`eval` succeeds whatever the decision or gate status).
+    pub const OK: i32 = 0;
+    /// Rule errors, failing rule tests, unformatted files, evaluation errors.
+    pub const FAILED: i32 = 1;
+    /// Bad usage or unreadable input.
+    pub const USAGE: i32 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cavra",
+    version,
+    about = "Release-governance rules: routing, suppression, escalation and readiness, written as .cavra packs",
+    long_about = None,
+    after_help = "Examples:\n  cavra test                         run the bundled rule packs' tests\n  cavra check rules/                 check every pack in a folder\n  cavra eval rules/routing.cavra --input policy=examples/routing-policy.json \\\n      --set owner=release-governance --set provider=slack --set schedule_id=s1 \\\n      --set schedule_status=due_soon --at 2026-05-21T19:00:00Z --explain"
+)]
+struct Cli {
+    /// Colour diagnostics: auto (when stderr is a terminal), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ErrorFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and type-check packs; print errors and warnings.
+    #[command(after_help = "Exit status: 0 when every pack checks (warnings allowed), 1 on errors.\n\nExamples:\n  cavra check rules/\n  cavra check rules/routing.cavra --error-format json")]
+    Check {
+        /// Pack files or folders (searched for *.cavra).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Bind a pack to inputs and evaluate its decisions and readiness gates once.
+    #[command(after_help = "Inputs are JSON documents (--input NAME=FILE) or values (--set NAME=VALUE, where VALUE is JSON\nor else plain text). The input `now` is the clock: --at sets it, otherwise the current time.\n\nExamples:\n  cavra eval rules/routing.cavra --input policy=examples/routing-policy.json \\\n      --set owner=release-governance --set provider=slack --set schedule_id=s1 \\\n      --set schedule_status=due_soon --at 2026-05-21T19:00:00Z --json")]
+    Eval {
+        /// The pack to evaluate.
+        pack: PathBuf,
+        /// An input document: NAME=FILE.json.
+        #[arg(long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// An input value: NAME=VALUE (JSON, or plain text when it is not JSON).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Only this decision or readiness gate (default: all of them).
+        #[arg(long)]
+        decision: Option<String>,
+        /// The clock (RFC 3339 with offset); defaults to now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show each arm tried and the value of each condition.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Run rule tests (*.test.toml): expected outcomes, arms and messages.
+    #[command(after_help = "Without PATH, runs the tests of the rule packs bundled in this binary.\nPrints a line per failure with the difference, `N passed, N failed`, and the arms and\nchecks no case reached. Exit status 1 when a case fails.\n\nExamples:\n  cavra test\n  cavra test rules/\n  cavra test rules/routing.test.toml")]
+    Test {
+        /// Test files or folders (searched for *.test.toml).
+        paths: Vec<PathBuf>,
+        /// Print every case, not only failures.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Format packs canonically (comments are kept).
+    #[command(after_help = "Examples:\n  cavra fmt rules/\n  cavra fmt --check rules/      exit 1 if a file is not formatted")]
+    Fmt {
+        /// Pack files or folders (searched for *.cavra).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 when a file would change.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Output streams and settings for one invocation.
+pub(crate) struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub color: bool,
+}
+
+/// Runs the CLI with `args` (including the program name) and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &mut dyn Write, stderr_is_terminal: bool) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let rendered = if stderr_is_terminal && code == exit::USAGE { e.render().ansi().to_string() } else { e.render().to_string() };
+            if e.use_stderr() {
+                let _ = write!(err, "{rendered}");
+            } else {
+                let _ = write!(out, "{rendered}");
+            }
+            return code;
+        }
+    };
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stderr_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut io = Io { out, err, color };
+    match cli.command {
+        Command::Check { paths, error_format, deny_warnings } => authoring::check(&mut io, &paths, error_format, deny_warnings),
+        Command::Eval { pack, inputs, sets, decision, at, json, explain } => {
+            authoring::eval(&mut io, authoring::EvalArgs { pack, inputs, sets, decision, at, json, explain })
+        }
+        Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
+        Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
+    }
+}

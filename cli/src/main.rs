@@ -1,0 +1,22 @@
+use std::io::IsTerminal;
+
+/// The checker and evaluator recurse over the rule text's syntax tree; the
+/// parser bounds its depth, and a generous stack keeps a margin above that.
+const STACK_SIZE: usize = 64 * 1024 * 1024;
+
+fn main() {
+    let worker = std::thread::Builder::new().stack_size(STACK_SIZE).spawn(|| {
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        let is_terminal = stderr.is_terminal();
+        cavra::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock(), is_terminal)
+    });
+    let code = match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!("error: cavra stopped unexpectedly; please report this with the command you ran");
+            70
+        }
+    };
+    std::process::exit(code);
+}

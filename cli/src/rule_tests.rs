@@ -1,0 +1,340 @@
+//! `cavra test`: rule tests written as TOML files (`*.test.toml`) next to the
+//! packs they test. Each case gives inputs and the clock and expects an
+//! outcome (decisions) or a status and check results (readiness gates).
+
+use crate::authoring::{bind, say};
+use crate::documents::{clock, expand, parse_json};
+use crate::{bundled, exit, Io};
+use serde::Deserialize;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    /// The pack under test, relative to the test file.
+    pack: String,
+    /// Default decision (or readiness gate) for the cases.
+    decision: Option<String>,
+    readiness: Option<String>,
+    /// Default clock for the cases.
+    at: Option<String>,
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    inputs: toml::Table,
+    #[serde(rename = "case", default)]
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    at: Option<String>,
+    decision: Option<String>,
+    readiness: Option<String>,
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    inputs: toml::Table,
+    expect: Expect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    action: Option<String>,
+    category: Option<String>,
+    arm: Option<String>,
+    reason: Option<String>,
+    fields: Option<toml::Table>,
+    status: Option<String>,
+    failed: Option<Vec<String>>,
+    passed: Option<Vec<String>>,
+    messages: Option<BTreeMap<String, String>>,
+    /// The case must fail to evaluate with an error containing this text.
+    error: Option<String>,
+}
+
+/// Where test files and the files they name come from.
+enum Source {
+    Disk,
+    Bundled,
+}
+
+impl Source {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        match self {
+            Source::Disk => std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display())),
+            Source::Bundled => {
+                let key = path.to_string_lossy().replace('\\', "/");
+                bundled::get(&key).map(str::to_string).ok_or_else(|| format!("{key}: not bundled"))
+            }
+        }
+    }
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir if out.file_name().is_some() && !out.ends_with("..") => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Coverage {
+    /// pack path -> (decision/arm ids, gate/check ids)
+    declared: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    reached_arms: BTreeSet<(String, String)>,
+    failed_checks: BTreeSet<(String, String)>,
+}
+
+pub(crate) fn run(io: &mut Io, paths: &[PathBuf], verbose: bool) -> i32 {
+    let (source, files): (Source, Vec<PathBuf>) = if paths.is_empty() {
+        (Source::Bundled, bundled::list(".test.toml").into_iter().map(PathBuf::from).collect())
+    } else {
+        match expand(paths, ".test.toml") {
+            Ok(files) => (Source::Disk, files),
+            Err(e) => {
+                say!(io.err, "error: {e}");
+                return exit::USAGE;
+            }
+        }
+    };
+    if files.is_empty() {
+        say!(io.err, "error: no *.test.toml files found");
+        return exit::USAGE;
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut coverage = Coverage::default();
+    for file in &files {
+        let shown = file.display().to_string();
+        match run_file(io, &source, file, verbose, &mut coverage) {
+            Ok((p, f)) => {
+                passed += p;
+                failed += f;
+            }
+            Err(problem) => {
+                failed += 1;
+                say!(io.out, "FAIL {shown}");
+                for line in problem.lines() {
+                    say!(io.out, "    {line}");
+                }
+            }
+        }
+    }
+    say!(io.out, "{passed} passed, {failed} failed");
+    print_coverage(io, &coverage);
+    if failed > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn print_coverage(io: &mut Io, c: &Coverage) {
+    let mut arms = (0, 0);
+    let mut checks = (0, 0);
+    let mut unreached = Vec::new();
+    let mut never_failing = Vec::new();
+    for (pack, (pack_arms, pack_checks)) in &c.declared {
+        for arm in pack_arms {
+            arms.1 += 1;
+            if c.reached_arms.contains(&(pack.clone(), arm.clone())) {
+                arms.0 += 1;
+            } else {
+                unreached.push(format!("{pack}: {arm}"));
+            }
+        }
+        for check in pack_checks {
+            checks.1 += 1;
+            if c.failed_checks.contains(&(pack.clone(), check.clone())) {
+                checks.0 += 1;
+            } else {
+                never_failing.push(format!("{pack}: {check}"));
+            }
+        }
+    }
+    say!(io.out, "coverage: {} of {} arms reached, {} of {} checks seen failing", arms.0, arms.1, checks.0, checks.1);
+    for u in unreached {
+        say!(io.out, "  arm not reached: {u}");
+    }
+    for n in never_failing {
+        say!(io.out, "  check never failing: {n}");
+    }
+}
+
+fn toml_to_json(value: &toml::Value) -> Json {
+    match value {
+        toml::Value::String(s) => Json::String(s.clone()),
+        toml::Value::Integer(i) => Json::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+        toml::Value::Boolean(b) => Json::Bool(*b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
+}
+
+fn run_file(io: &mut Io, source: &Source, file: &Path, verbose: bool, coverage: &mut Coverage) -> Result<(usize, usize), String> {
+    let shown = file.display().to_string();
+    let text = source.read(file)?;
+    let spec: TestFile = toml::from_str(&text).map_err(|e| format!("{shown}: {}", e.to_string().trim_end()))?;
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let pack_path = normalize(&dir.join(&spec.pack));
+    let pack_name = pack_path.display().to_string();
+    let pack_source = source.read(&pack_path)?;
+    let pack = cavra_engine::compile(&pack_name, &pack_source).map_err(|d| format!("{}the pack does not check", d.render(false)))?;
+    let entry = coverage.declared.entry(pack_name.clone()).or_default();
+    entry.0 = pack.decisions().iter().flat_map(|(d, arms)| arms.iter().map(move |a| format!("{d}/{a}"))).collect();
+    entry.1 = pack.gates().iter().flat_map(|(g, checks)| checks.iter().map(move |c| format!("{g}/{c}"))).collect();
+
+    let read_doc = |name: &str, rel: &str| -> Result<Json, String> {
+        let path = normalize(&dir.join(rel));
+        let text = source.read(&path)?;
+        parse_json(&path.display().to_string(), &text).map_err(|e| format!("input `{name}`: {e}"))
+    };
+    let mut shared = HashMap::new();
+    for (name, rel) in &spec.files {
+        shared.insert(name.clone(), read_doc(name, rel)?);
+    }
+    for (name, value) in &spec.inputs {
+        shared.insert(name.clone(), toml_to_json(value));
+    }
+
+    let (mut passed, mut failed) = (0, 0);
+    for case in &spec.cases {
+        let result = run_case(&pack, &spec, case, &shared, &read_doc, &pack_name, coverage);
+        match result {
+            Ok(()) => {
+                passed += 1;
+                if verbose {
+                    say!(io.out, "ok   {shown}: {}", case.name);
+                }
+            }
+            Err(diffs) => {
+                failed += 1;
+                say!(io.out, "FAIL {shown}: {}", case.name);
+                for d in diffs {
+                    say!(io.out, "    {d}");
+                }
+            }
+        }
+    }
+    if spec.cases.is_empty() {
+        return Err(format!("{shown}: no [[case]] entries"));
+    }
+    Ok((passed, failed))
+}
+
+fn run_case(
+    pack: &cavra_engine::Pack,
+    spec: &TestFile,
+    case: &Case,
+    shared: &HashMap<String, Json>,
+    read_doc: &dyn Fn(&str, &str) -> Result<Json, String>,
+    pack_name: &str,
+    coverage: &mut Coverage,
+) -> Result<(), Vec<String>> {
+    let mut docs = shared.clone();
+    for (name, rel) in &case.files {
+        docs.insert(name.clone(), read_doc(name, rel).map_err(|e| vec![e])?);
+    }
+    for (name, value) in &case.inputs {
+        docs.insert(name.clone(), toml_to_json(value));
+    }
+    let now = clock(case.at.as_deref().or(spec.at.as_deref())).map_err(|e| vec![e])?;
+    let expect = &case.expect;
+    let bound = bind(pack, docs, &now, &HashMap::new());
+    let (program, inputs) = match (bound, &expect.error) {
+        (Ok(b), _) => b,
+        (Err(e), Some(want)) if e.contains(want.as_str()) => return Ok(()),
+        (Err(e), _) => return Err(vec![format!("inputs: {e}")]),
+    };
+    let readiness = case.readiness.as_ref().or(if case.decision.is_some() { None } else { spec.readiness.as_ref() });
+    let mut diffs = Vec::new();
+    if let Some(gate) = readiness {
+        let report = match (program.readiness(gate, &inputs), &expect.error) {
+            (Ok(r), _) => r,
+            (Err(e), Some(want)) if program.render_error(&e).contains(want.as_str()) => return Ok(()),
+            (Err(e), _) => return Err(vec![format!("error: {}", program.render_error(&e))]),
+        };
+        for c in report.checks.iter().filter(|c| !c.passed) {
+            coverage.failed_checks.insert((pack_name.to_string(), format!("{gate}/{}", c.id)));
+        }
+        compare(&mut diffs, "status", expect.status.as_deref(), Some(report.status.as_str()));
+        if let Some(want) = &expect.failed {
+            let want: BTreeSet<&str> = want.iter().map(String::as_str).collect();
+            let got: BTreeSet<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
+            if want != got {
+                diffs.push(format!("failed checks: expected {want:?}, got {got:?}"));
+            }
+        }
+        for id in expect.passed.iter().flatten() {
+            match report.checks.iter().find(|c| &c.id == id) {
+                Some(c) if c.passed => {}
+                Some(c) => diffs.push(format!("check {id}: expected pass, got fail: {}", c.message)),
+                None => diffs.push(format!("check {id}: not in the report")),
+            }
+        }
+        for (id, want) in expect.messages.iter().flatten() {
+            let got = report.checks.iter().find(|c| &c.id == id).map(|c| c.message.as_str());
+            compare(&mut diffs, &format!("message of {id}"), Some(want), got);
+        }
+    } else {
+        let decision = match case.decision.as_ref().or(spec.decision.as_ref()) {
+            Some(d) => d.clone(),
+            None => match pack.decisions().as_slice() {
+                [(only, _)] => only.to_string(),
+                _ => return Err(vec!["name the decision: `decision = \"...\"` in the file or the case".into()]),
+            },
+        };
+        let outcome = match (program.decide(&decision, &inputs), &expect.error) {
+            (Ok(o), None) => o,
+            (Ok(o), Some(want)) => return Err(vec![format!("expected an error containing {want:?}, got {} {}", o.action, o.category)]),
+            (Err(e), Some(want)) if program.render_error(&e).contains(want.as_str()) => return Ok(()),
+            (Err(e), _) => return Err(vec![format!("error: {}", program.render_error(&e))]),
+        };
+        coverage.reached_arms.insert((pack_name.to_string(), format!("{decision}/{}", outcome.arm)));
+        compare(&mut diffs, "action", expect.action.as_deref(), Some(outcome.action));
+        compare(&mut diffs, "category", expect.category.as_deref(), Some(outcome.category));
+        compare(&mut diffs, "arm", expect.arm.as_deref(), Some(outcome.arm));
+        let reason = outcome.reason.as_ref().map(|r| r.to_string());
+        compare(&mut diffs, "reason", expect.reason.as_deref(), reason.as_deref());
+        if let Some(fields) = &expect.fields {
+            let got: serde_json::Map<String, Json> = outcome.fields().map(|(k, v)| (k.to_string(), v.to_json())).collect();
+            for (k, want) in fields {
+                let want = toml_to_json(want);
+                match got.get(k) {
+                    Some(v) if *v == want => {}
+                    Some(v) => diffs.push(format!("field {k}: expected {want}, got {v}")),
+                    None => diffs.push(format!("field {k}: expected {want}, but the outcome has no such field")),
+                }
+            }
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs)
+    }
+}
+
+fn compare(diffs: &mut Vec<String>, what: &str, want: Option<&str>, got: Option<&str>) {
+    if let Some(want) = want {
+        if Some(want) != got {
+            let got = got.map(|g| format!("{g:?}")).unwrap_or_else(|| "nothing".into());
+            diffs.push(format!("{what}: expected {want:?}, got {got}"));
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Compilation of checked IR into a bound program: static inputs become
+//! constants, closed expressions and static `let`s are folded, and scans over
+//! static lists are replaced by indexes (`index.rs`).
+
+use crate::check::Checked;
+use crate::eval::eval_const;
+use crate::index::IndexedScan;
+use crate::ir::*;
+use crate::value::Value;
+
+/// Folds closed sub-expressions; `let_consts[i]` replaces `Let(i)` when known.
+pub(crate) fn fold(mut node: Node, let_consts: &[Option<Value>]) -> Node {
+    children_mut(&mut node, &mut |child| {
+        let taken = std::mem::replace(child, Node::constant(Value::Null, child.span));
+        *child = fold(taken, let_consts);
+    });
+    if let Kind::Let(i) = node.kind {
+        if let Some(Some(v)) = let_consts.get(i as usize) {
+            return Node::constant(v.clone(), node.span);
+        }
+    }
+    if node.as_const().is_none() && is_closed(&node, &mut Vec::new()) {
+        if let Ok(v) = eval_const(&node) {
+            return Node::constant(v, node.span);
+        }
+    }
+    node
+}
+
+/// No inputs, no lets and no quantifier variables bound outside `node`.
+fn is_closed(node: &Node, bound: &mut Vec<u32>) -> bool {
+    match &node.kind {
+        Kind::Input(_) | Kind::Let(_) | Kind::Indexed(_) => false,
+        Kind::Local(l) => bound.contains(l),
+        Kind::Scan(scan) => {
+            if !is_closed(&scan.source, bound) {
+                return false;
+            }
+            bound.push(scan.local);
+            let ok = scan.filter.as_ref().is_none_or(|f| is_closed(f, bound)) && scan.key.as_ref().is_none_or(|k| is_closed(k, bound));
+            bound.pop();
+            ok
+        }
+        _ => {
+            let mut ok = true;
+            children(node, &mut |c| ok = ok && is_closed(c, bound));
+            ok
+        }
+    }
+}
+
+fn substitute_inputs(node: &mut Node, statics: &[Option<Value>]) {
+    if let Kind::Input(slot) = node.kind {
+        if let Some(Some(v)) = statics.get(slot as usize) {
+            *node = Node::constant(v.clone(), node.span);
+        }
+        return;
+    }
+    children_mut(node, &mut |c| substitute_inputs(c, statics));
+}
+
+fn index_scans(node: &mut Node) {
+    children_mut(node, &mut |c| index_scans(c));
+    if let Kind::Scan(scan) = &node.kind {
+        if let Some(ix) = IndexedScan::build(scan) {
+            node.kind = Kind::Indexed(Box::new(ix));
+        }
+    }
+}
+
+/// The compiled parts of a program.
+pub(crate) struct Compiled {
+    pub lets: Vec<LetDef>,
+    pub decisions: Vec<DecisionIr>,
+    pub gates: Vec<GateIr>,
+}
+
+/// Binds the static input values (`statics[slot]`, `None` for dynamic slots)
+/// and optimises everything.
+pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: bool) -> Compiled {
+    let mut lets = checked.lets.clone();
+    let mut let_consts: Vec<Option<Value>> = vec![None; lets.len()];
+    for &i in &checked.let_order {
+        let def = &mut lets[i as usize];
+        substitute_inputs(&mut def.node, statics);
+        let taken = std::mem::replace(&mut def.node, Node::constant(Value::Null, def.span));
+        def.node = fold(taken, &let_consts);
+        if let Some(v) = def.node.as_const() {
+            let_consts[i as usize] = Some(v.clone());
+        }
+    }
+    let finish = |node: &mut Node| {
+        substitute_inputs(node, statics);
+        let taken = std::mem::replace(node, Node::constant(Value::Null, node.span));
+        *node = fold(taken, &let_consts);
+        if index {
+            index_scans(node);
+        }
+    };
+    for def in &mut lets {
+        finish(&mut def.node);
+    }
+    let mut decisions = checked.decisions.clone();
+    for d in &mut decisions {
+        for arm in d.arms.iter_mut().chain(std::iter::once(&mut d.otherwise)) {
+            finish(&mut arm.condition);
+            arm.outcome.reason.iter_mut().for_each(&finish);
+            arm.outcome.fields.iter_mut().for_each(|(_, n)| finish(n));
+        }
+    }
+    let mut gates = checked.gates.clone();
+    for g in &mut gates {
+        g.requested.iter_mut().for_each(&finish);
+        for c in &mut g.checks {
+            finish(&mut c.condition);
+            finish(&mut c.fail);
+            c.pass.iter_mut().for_each(&finish);
+            c.fields.iter_mut().for_each(|(_, n)| finish(n));
+        }
+        g.statuses.iter_mut().for_each(|(_, n)| finish(n));
+    }
+    Compiled { lets, decisions, gates }
+}

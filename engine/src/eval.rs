@@ -1,0 +1,436 @@
+//! The tree-walking evaluator over compiled IR. Never panics: every runtime
+//! problem is an [`EvalError`] carrying the span of the expression at fault.
+
+use crate::ir::*;
+use crate::time::{format_duration, MICROS_PER_SECOND};
+use crate::value::{MapValue, Value};
+use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A runtime error: what went wrong and where in the rule text.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub span: Span,
+    pub message: String,
+}
+
+pub(crate) type Result<T> = std::result::Result<T, EvalError>;
+
+fn fail<T>(span: Span, message: impl Into<String>) -> Result<T> {
+    Err(EvalError { span, message: message.into() })
+}
+
+/// What stays fixed during one evaluation.
+pub(crate) struct Env<'p> {
+    pub lets: &'p [LetDef],
+    pub inputs: &'p [Value],
+}
+
+/// Per-evaluation scratch: `let` caches first, then quantifier variables.
+pub(crate) struct Frame<'s> {
+    pub slots: &'s mut [Option<Value>],
+    pub let_count: usize,
+}
+
+/// Evaluates a closed expression (no inputs, lets or free variables).
+pub fn eval_const(node: &Node) -> Result<Value> {
+    let mut max_local = 0u32;
+    collect_max_local(node, &mut max_local);
+    let mut slots = vec![None; max_local as usize + 1];
+    let env = Env { lets: &[], inputs: &[] };
+    eval(node, &env, &mut Frame { slots: &mut slots, let_count: 0 })
+}
+
+fn collect_max_local(node: &Node, max: &mut u32) {
+    match &node.kind {
+        Kind::Local(l) => *max = (*max).max(*l),
+        Kind::Scan(s) => *max = (*max).max(s.local),
+        _ => {}
+    }
+    children(node, &mut |c| collect_max_local(c, max));
+}
+
+/// The recursive dispatcher. It stays small (heavier cases live in their own
+/// functions) because its frame size times the tree depth is the stack used.
+pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
+    match &node.kind {
+        Kind::Const(v) => Ok(v.clone()),
+        Kind::Input(slot) => Ok(env.inputs.get(*slot as usize).cloned().unwrap_or(Value::Null)),
+        Kind::Let(i) => eval_let(*i as usize, node.span, env, frame),
+        Kind::Local(l) => Ok(frame.slots.get(frame.let_count + *l as usize).cloned().flatten().unwrap_or(Value::Null)),
+        Kind::Field(target, idx) => {
+            let target = eval(target, env, frame)?;
+            field(target, *idx, node.span)
+        }
+        Kind::MapGet(target, key) => {
+            let map = eval(target, env, frame)?;
+            let key = eval(key, env, frame)?;
+            map_get(map, key, node.span)
+        }
+        Kind::ListGet(target, index) => {
+            let list = eval(target, env, frame)?;
+            let index = eval(index, env, frame)?;
+            list_get(list, index, node.span)
+        }
+        Kind::Call(builtin, args) => call(*builtin, args, env, frame, node.span),
+        Kind::Not(inner) => Ok(Value::Bool(!truth(inner, env, frame)?)),
+        Kind::Neg(inner) => {
+            let v = eval(inner, env, frame)?;
+            negate(v, inner.span, node.span)
+        }
+        Kind::Arith(op, a, b) => {
+            let x = eval(a, env, frame)?;
+            let y = eval(b, env, frame)?;
+            arith(*op, x, y, a.span, b.span, node.span)
+        }
+        Kind::Compare(first, rest) => compare_chain(first, rest, env, frame),
+        Kind::And(a, b) => Ok(Value::Bool(truth(a, env, frame)? && truth(b, env, frame)?)),
+        Kind::Or(a, b) => Ok(Value::Bool(truth(a, env, frame)? || truth(b, env, frame)?)),
+        Kind::In(kind, needle, hay) => Ok(Value::Bool(contains(*kind, needle, hay, env, frame)?)),
+        Kind::NotIn(kind, needle, hay) => Ok(Value::Bool(!contains(*kind, needle, hay, env, frame)?)),
+        Kind::Test(inner, op) => {
+            let v = eval(inner, env, frame)?;
+            test(v, *op, node.span)
+        }
+        Kind::Default(a, b) => match eval(a, env, frame)? {
+            Value::Null => eval(b, env, frame),
+            v => Ok(v),
+        },
+        Kind::If(c, t, f) => {
+            if truth(c, env, frame)? {
+                eval(t, env, frame)
+            } else {
+                eval(f, env, frame)
+            }
+        }
+        Kind::Text(parts) => text(parts, env, frame),
+        Kind::List(items) => list(items, env, frame),
+        Kind::Map(entries) => map(entries, env, frame),
+        Kind::Scan(scan) => run_scan(scan, env, frame, node.span),
+        Kind::Indexed(ix) => ix.eval(env, frame, node.span),
+    }
+}
+
+fn eval_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<Value> {
+    if let Some(Some(v)) = frame.slots.get(i) {
+        return Ok(v.clone());
+    }
+    let Some(def) = env.lets.get(i) else { return fail(span, "internal: unknown let") };
+    let v = eval(&def.node, env, frame)?;
+    frame.slots[i] = Some(v.clone());
+    Ok(v)
+}
+
+fn field(target: Value, idx: u32, span: Span) -> Result<Value> {
+    match target {
+        Value::Record(r) => Ok(r.values.get(idx as usize).cloned().unwrap_or(Value::Null)),
+        Value::Null => Ok(Value::Null),
+        other => fail(span, format!("cannot read a field of {}", other.type_name())),
+    }
+}
+
+fn map_get(map: Value, key: Value, span: Span) -> Result<Value> {
+    match (map, key) {
+        (Value::Map(m), Value::Text(k)) => Ok(m.get(&k).cloned().unwrap_or(Value::Null)),
+        (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (m, k) => fail(span, format!("cannot look up {} in {}", k.type_name(), m.type_name())),
+    }
+}
+
+fn list_get(list: Value, index: Value, span: Span) -> Result<Value> {
+    match (list, index) {
+        (Value::List(items), Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => Ok(items.get(n as usize).cloned().unwrap_or(Value::Null)),
+        (Value::List(_), Value::Number(_)) | (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (l, i) => fail(span, format!("cannot index {} with {}", l.type_name(), i.type_name())),
+    }
+}
+
+fn negate(v: Value, inner: Span, span: Span) -> Result<Value> {
+    match v {
+        Value::Number(n) => Ok(Value::Number(-n)),
+        Value::Duration(d) => Ok(Value::Duration(-d)),
+        Value::Null => fail(inner, "this value is missing (null)"),
+        other => fail(span, format!("cannot negate {}", other.type_name())),
+    }
+}
+
+fn compare_chain(first: &Node, rest: &[(CompareOp, Node)], env: &Env, frame: &mut Frame) -> Result<Value> {
+    let mut left = eval(first, env, frame)?;
+    let mut left_span = first.span;
+    for (op, right_node) in rest {
+        let right = eval(right_node, env, frame)?;
+        if !compare(*op, &left, &right, left_span, right_node.span)? {
+            return Ok(Value::Bool(false));
+        }
+        left = right;
+        left_span = right_node.span;
+    }
+    Ok(Value::Bool(true))
+}
+
+fn test(v: Value, op: TestOp, span: Span) -> Result<Value> {
+    let result = match op {
+        TestOp::Exists => !v.is_null(),
+        TestOp::NotExists => v.is_null(),
+        TestOp::Empty | TestOp::NotEmpty => {
+            let empty = match &v {
+                Value::Null => true,
+                Value::Text(t) => t.is_empty(),
+                Value::List(l) => l.is_empty(),
+                Value::Map(m) => m.is_empty(),
+                other => return fail(span, format!("`is empty` does not apply to {}", other.type_name())),
+            };
+            empty == (op == TestOp::Empty)
+        }
+    };
+    Ok(Value::Bool(result))
+}
+
+fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for part in parts {
+        let v = eval(part, env, frame)?;
+        let _ = write!(out, "{v}");
+    }
+    Ok(Value::Text(Arc::from(out)))
+}
+
+fn list(items: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
+    let values = items.iter().map(|n| eval(n, env, frame)).collect::<Result<Vec<_>>>()?;
+    Ok(Value::List(Arc::from(values)))
+}
+
+fn map(entries: &[(Arc<str>, Node)], env: &Env, frame: &mut Frame) -> Result<Value> {
+    let mut values = Vec::with_capacity(entries.len());
+    for (k, n) in entries {
+        values.push((k.clone(), eval(n, env, frame)?));
+    }
+    Ok(Value::Map(Arc::new(MapValue::new(values))))
+}
+
+fn run_scan(scan: &Scan, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+    let source = eval(&scan.source, env, frame)?;
+    match &source {
+        Value::List(items) => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), items.iter(), env, frame, span),
+        Value::Null => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), [].iter(), env, frame, span),
+        other => fail(scan.source.span, format!("expected a list, got {}", other.type_name())),
+    }
+}
+
+/// Evaluates a condition; null or a non-bool is an error naming the expression.
+pub(crate) fn truth(node: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
+    match eval(node, env, frame)? {
+        Value::Bool(b) => Ok(b),
+        Value::Null => fail(node.span, "this condition is missing a value (null)"),
+        other => fail(node.span, format!("expected true or false, got {}", other.type_name())),
+    }
+}
+
+/// Runs a quantifier over `items`; shared by plain scans and index lookups.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quantify<'v>(
+    kind: QuantKind,
+    local: u32,
+    filter: Option<&Node>,
+    key: Option<&Node>,
+    items: impl Iterator<Item = &'v Value>,
+    env: &Env,
+    frame: &mut Frame,
+    span: Span,
+) -> Result<Value> {
+    let slot = frame.let_count + local as usize;
+    if slot >= frame.slots.len() {
+        return fail(span, "internal: quantifier slot out of range");
+    }
+    let mut count = 0.0;
+    let mut kept: Vec<Value> = Vec::new();
+    let mut best: Option<(Value, Value)> = None;
+    for item in items {
+        frame.slots[slot] = Some(item.clone());
+        let passes = match filter {
+            Some(f) => truth(f, env, frame)?,
+            None => true,
+        };
+        match kind {
+            QuantKind::Any if passes => return Ok(Value::Bool(true)),
+            QuantKind::All if !passes => return Ok(Value::Bool(false)),
+            QuantKind::First if passes => return Ok(item.clone()),
+            QuantKind::Count if passes => count += 1.0,
+            QuantKind::Filter if passes => kept.push(item.clone()),
+            QuantKind::Max | QuantKind::Min if passes => {
+                let Some(key_node) = key else { return fail(span, "internal: max/min without key") };
+                let k = eval(key_node, env, frame)?;
+                if k.is_null() {
+                    continue;
+                }
+                let better = match &best {
+                    None => true,
+                    Some((best_key, _)) => {
+                        let Some(ord) = k.compare(best_key) else {
+                            return fail(key_node.span, format!("cannot compare {} with {}", k.type_name(), best_key.type_name()));
+                        };
+                        (kind == QuantKind::Max && ord == Ordering::Greater) || (kind == QuantKind::Min && ord == Ordering::Less)
+                    }
+                };
+                if better {
+                    best = Some((k, item.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(match kind {
+        QuantKind::Any => Value::Bool(false),
+        QuantKind::All => Value::Bool(true),
+        QuantKind::First => Value::Null,
+        QuantKind::Count => Value::Number(count),
+        QuantKind::Filter => Value::List(Arc::from(kept)),
+        QuantKind::Max | QuantKind::Min => best.map(|(_, v)| v).unwrap_or(Value::Null),
+    })
+}
+
+fn contains(kind: InKind, needle: &Node, hay: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
+    let n = eval(needle, env, frame)?;
+    let h = eval(hay, env, frame)?;
+    Ok(match (kind, &h) {
+        (_, Value::Null) => false,
+        (InKind::List, Value::List(items)) => items.iter().any(|x| *x == n),
+        (InKind::MapKey, Value::Map(m)) => n.as_text().is_some_and(|k| m.get(k).is_some()),
+        (InKind::Substring, Value::Text(t)) => n.as_text().is_some_and(|k| t.contains(k)),
+        (_, other) => return fail(hay.span, format!("`in` cannot look inside {}", other.type_name())),
+    })
+}
+
+pub(crate) fn compare(op: CompareOp, a: &Value, b: &Value, a_span: Span, b_span: Span) -> Result<bool> {
+    match op {
+        CompareOp::Eq => return Ok(a == b),
+        CompareOp::Ne => return Ok(a != b),
+        _ => {}
+    }
+    let ord = match a.compare(b) {
+        Some(o) => o,
+        None if a.is_null() => return fail(a_span, format!("cannot compare with `{}`: this value is missing (null)", op.as_str())),
+        None if b.is_null() => return fail(b_span, format!("cannot compare with `{}`: this value is missing (null)", op.as_str())),
+        None => return fail(a_span.to(b_span), format!("cannot compare {} with {}", a.type_name(), b.type_name())),
+    };
+    Ok(match op {
+        CompareOp::Lt => ord == Ordering::Less,
+        CompareOp::Le => ord != Ordering::Greater,
+        CompareOp::Gt => ord == Ordering::Greater,
+        CompareOp::Ge => ord != Ordering::Less,
+        CompareOp::Eq | CompareOp::Ne => unreachable!("handled above"),
+    })
+}
+
+fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span) -> Result<Value> {
+    use ArithOp::*;
+    use Value::*;
+    if x.is_null() {
+        return fail(a_span, "this value is missing (null)");
+    }
+    if y.is_null() {
+        return fail(b_span, "this value is missing (null)");
+    }
+    let overflow = || EvalError { span, message: "the result is out of range".to_string() };
+    Ok(match (op, x, y) {
+        (AddNum, Number(a), Number(b)) => Number(a + b),
+        (SubNum, Number(a), Number(b)) => Number(a - b),
+        (MulNum, Number(a), Number(b)) => Number(a * b),
+        (DivNum | RemNum, Number(_), Number(b)) if b == 0.0 => return fail(b_span, "division by zero"),
+        (DivNum, Number(a), Number(b)) => Number(a / b),
+        (RemNum, Number(a), Number(b)) => Number(a % b),
+        (TimePlusDur, Time(a), Duration(b)) => Time(a.checked_add(b).ok_or_else(overflow)?),
+        (TimeMinusDur, Time(a), Duration(b)) => Time(a.checked_sub(b).ok_or_else(overflow)?),
+        (TimeMinusTime, Time(a), Time(b)) => Duration(a.checked_sub(b).ok_or_else(overflow)?),
+        (DurPlusDur, Duration(a), Duration(b)) => Duration(a.checked_add(b).ok_or_else(overflow)?),
+        (DurMinusDur, Duration(a), Duration(b)) => Duration(a.checked_sub(b).ok_or_else(overflow)?),
+        (DurTimesNum, Duration(a), Number(b)) | (NumTimesDur, Number(b), Duration(a)) => {
+            let r = a as f64 * b;
+            if !r.is_finite() || r.abs() > i64::MAX as f64 {
+                return Err(overflow());
+            }
+            Duration(r as i64)
+        }
+        (DurDivNum, Duration(_), Number(b)) if b == 0.0 => return fail(b_span, "division by zero"),
+        (DurDivNum, Duration(a), Number(b)) => Duration((a as f64 / b) as i64),
+        (DurDivDur, Duration(_), Duration(0)) => return fail(b_span, "division by a zero duration"),
+        (DurDivDur, Duration(a), Duration(b)) => Number(a as f64 / b as f64),
+        (_, x, y) => return fail(span, format!("cannot compute with {} and {}", x.type_name(), y.type_name())),
+    })
+}
+
+fn call(builtin: Builtin, args: &[Node], env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+    use Builtin::*;
+    let mut values = [Value::Null, Value::Null];
+    for (i, arg) in args.iter().enumerate().take(2) {
+        values[i] = eval(arg, env, frame)?;
+        if values[i].is_null() && builtin != ToText {
+            return fail(arg.span, format!("`{}` got a missing value (null)", builtin.name()));
+        }
+    }
+    let [a, b] = values;
+    let per_day = 86_400.0 * MICROS_PER_SECOND as f64;
+    Ok(match (builtin, a, b) {
+        (Len, Value::Text(t), _) => Value::Number(t.chars().count() as f64),
+        (Len, Value::List(l), _) => Value::Number(l.len() as f64),
+        (Len, Value::Map(m), _) => Value::Number(m.len() as f64),
+        (Lower, Value::Text(t), _) => Value::text(&t.to_lowercase()),
+        (Upper, Value::Text(t), _) => Value::text(&t.to_uppercase()),
+        (Trim, Value::Text(t), _) => Value::text(t.trim()),
+        (StartsWith, Value::Text(t), Value::Text(p)) => Value::Bool(t.starts_with(&*p)),
+        (EndsWith, Value::Text(t), Value::Text(p)) => Value::Bool(t.ends_with(&*p)),
+        (Contains, Value::Text(t), Value::Text(p)) => Value::Bool(t.contains(&*p)),
+        (Join, Value::List(items), Value::Text(sep)) => {
+            let parts: Vec<String> = items.iter().map(|v| v.to_string()).collect();
+            Value::text(&parts.join(&sep))
+        }
+        (Sort, Value::List(items), _) => {
+            let mut sorted: Vec<Value> = items.to_vec();
+            let mut bad = None;
+            sorted.sort_by(|x, y| {
+                x.compare(y).unwrap_or_else(|| {
+                    bad = Some(format!("cannot sort {} with {}", x.type_name(), y.type_name()));
+                    Ordering::Equal
+                })
+            });
+            if let Some(msg) = bad {
+                return fail(span, msg);
+            }
+            Value::List(Arc::from(sorted))
+        }
+        (Keys, Value::Map(m), _) => Value::List(m.entries().iter().map(|(k, _)| Value::Text(k.clone())).collect()),
+        (Days, Value::Duration(d), _) => Value::Number(d as f64 / per_day),
+        (Hours, Value::Duration(d), _) => Value::Number(d as f64 / (3_600.0 * MICROS_PER_SECOND as f64)),
+        (Minutes, Value::Duration(d), _) => Value::Number(d as f64 / (60.0 * MICROS_PER_SECOND as f64)),
+        (Seconds, Value::Duration(d), _) => Value::Number(d as f64 / MICROS_PER_SECOND as f64),
+        (Floor, Value::Number(n), _) => Value::Number(n.floor()),
+        (Ceil, Value::Number(n), _) => Value::Number(n.ceil()),
+        (Round, Value::Number(n), _) => Value::Number(n.round()),
+        (Abs, Value::Number(n), _) => Value::Number(n.abs()),
+        (Min | Max, x, y) => match x.compare(&y) {
+            Some(ord) => {
+                let take_x = (builtin == Min) == (ord != Ordering::Greater);
+                if take_x {
+                    x
+                } else {
+                    y
+                }
+            }
+            None => return fail(span, format!("cannot compare {} with {}", x.type_name(), y.type_name())),
+        },
+        (ToText, Value::Duration(d), _) => Value::text(&format_duration(d)),
+        (ToText, Value::Text(t), _) => Value::Text(t),
+        (ToText, v, _) => Value::text(&v.to_string()),
+        (DurationDays, Value::Number(n), _) => {
+            let micros = n * per_day;
+            if !micros.is_finite() || micros.abs() > i64::MAX as f64 {
+                return fail(span, "the duration is out of range");
+            }
+            Value::Duration(micros as i64)
+        }
+        (b, x, _) => return fail(span, format!("`{}` cannot be applied to {}", b.name(), x.type_name())),
+    })
+}

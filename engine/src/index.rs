@@ -1,0 +1,493 @@
+//! Indexes for scans over static lists.
+//!
+//! A scan such as
+//! `first w in policy.windows where w.start_at <= now < w.end_at and (w.owners is empty or owner in w.owners)`
+//! is split into an interval conjunct, membership conjuncts ("dimensions") and
+//! the rest (the residual). At bind time every element is put into the buckets
+//! of its dimension keys (or the wildcard bucket when its list is empty), and
+//! each bucket keeps its intervals as sorted elementary segments, each with the
+//! elements covering it in list order. A lookup is then: one hash per
+//! dimension, a binary search per candidate bucket, and a merge of at most
+//! 2^dims short lists in list order, on which the residual runs as in a scan.
+//! Lists reached through one lookup in a static map
+//! (`policy.owner_calendars[owner].unavailable_windows`) get one index per entry.
+
+use crate::eval::{eval, quantify, Env, Frame, Result};
+use crate::ir::{any_node, Kind, Node, Scan};
+use crate::value::Value;
+use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// At most this many membership dimensions are indexed (2^4 buckets per lookup).
+const MAX_DIMS: usize = 4;
+/// Dense bucket tables larger than this fall back to a plain scan.
+const MAX_BUCKETS: usize = 1 << 22;
+/// Segment cover lists larger than this (heavily overlapping intervals) fall back too.
+const MAX_COVER: usize = 1 << 23;
+
+#[derive(Clone, Debug)]
+pub struct IndexedScan {
+    pub kind: QuantKind,
+    pub local: u32,
+    pub source: IndexSource,
+    /// The loop-invariant instant compared with the interval fields.
+    pub time: Node,
+    /// Loop-invariant keys, one per dimension.
+    pub keys: Vec<Node>,
+    pub residual: Option<Node>,
+    pub by: Option<Node>,
+    /// The original scan, used when a key or the time is not of the indexed type.
+    pub fallback: Scan,
+}
+
+#[derive(Clone, Debug)]
+pub enum IndexSource {
+    Direct(Arc<ScanIndex>),
+    /// One index per entry of a static map, chosen by a key at decision time.
+    Keyed { key: Node, indexes: Arc<FxHashMap<Arc<str>, ScanIndex>> },
+}
+
+#[derive(Debug)]
+pub struct ScanIndex {
+    items: Arc<[Value]>,
+    dims: Vec<DimIds>,
+    /// Mixed-radix bucket number -> position in `buckets`, or `u32::MAX`.
+    table: Vec<u32>,
+    buckets: Vec<Segments>,
+}
+
+#[derive(Debug)]
+struct DimIds {
+    wildcard: bool,
+    /// Key text -> id (ids start at 1; 0 is the wildcard).
+    ids: FxHashMap<Arc<str>, u32>,
+}
+
+/// Elementary segments `[bounds[k], bounds[k+1])` with the elements covering each.
+#[derive(Debug, Default)]
+struct Segments {
+    bounds: Vec<i64>,
+    offsets: Vec<u32>,
+    cover: Vec<u32>,
+}
+
+/// The shape recognised in a `where` clause.
+struct Pattern {
+    start_field: u32,
+    start_inclusive: bool,
+    end_field: u32,
+    end_inclusive: bool,
+    time: Node,
+    dims: Vec<(u32, bool, Node)>,
+    residual: Vec<Node>,
+}
+
+impl IndexedScan {
+    /// Turns a scan into an index lookup when its source is static and its
+    /// `where` clause has an interval conjunct. `None` leaves the scan as is.
+    pub fn build(scan: &Scan) -> Option<IndexedScan> {
+        if !matches!(scan.kind, QuantKind::Any | QuantKind::First | QuantKind::Count | QuantKind::Filter | QuantKind::Max | QuantKind::Min) {
+            return None;
+        }
+        let pattern = recognise(scan.filter.as_ref()?, scan.local)?;
+        let source = match &scan.source.kind {
+            Kind::Const(Value::List(items)) => IndexSource::Direct(Arc::new(ScanIndex::build(items, &pattern)?)),
+            _ => {
+                let (map, key, path) = keyed_path(&scan.source)?;
+                let mut indexes = FxHashMap::default();
+                for (k, v) in map.entries() {
+                    let mut list = v.clone();
+                    for &field in &path {
+                        list = match list {
+                            Value::Record(r) => r.values.get(field as usize).cloned().unwrap_or(Value::Null),
+                            _ => Value::Null,
+                        };
+                    }
+                    match list {
+                        Value::List(items) => {
+                            indexes.insert(k.clone(), ScanIndex::build(&items, &pattern)?);
+                        }
+                        Value::Null => {}
+                        _ => return None,
+                    }
+                }
+                IndexSource::Keyed { key, indexes: Arc::new(indexes) }
+            }
+        };
+        let residual = pattern.residual.into_iter().reduce(|a, b| {
+            let span = a.span.to(b.span);
+            Node::new(Kind::And(Box::new(a), Box::new(b)), span)
+        });
+        Some(IndexedScan {
+            kind: scan.kind,
+            local: scan.local,
+            source,
+            time: pattern.time,
+            keys: pattern.dims.into_iter().map(|(_, _, k)| k).collect(),
+            residual,
+            by: scan.key.clone(),
+            fallback: scan.clone(),
+        })
+    }
+
+    pub(crate) fn eval(&self, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+        let index = match &self.source {
+            IndexSource::Direct(ix) => Some(&**ix),
+            IndexSource::Keyed { key, indexes } => match eval(key, env, frame)? {
+                Value::Text(k) => indexes.get(&k),
+                _ => return self.run_fallback(env, frame, span),
+            },
+        };
+        let Some(index) = index else {
+            // The map has no entry for this key: the list is missing, so empty.
+            return quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), [].iter(), env, frame, span);
+        };
+        let Value::Time(now) = eval(&self.time, env, frame)? else {
+            return self.run_fallback(env, frame, span);
+        };
+        // Candidate buckets: for each dimension its key's bucket and/or the wildcard.
+        let mut choices = [[u32::MAX; 2]; MAX_DIMS];
+        for (d, key_node) in self.keys.iter().enumerate() {
+            let key = eval(key_node, env, frame)?;
+            let Value::Text(key) = key else { return self.run_fallback(env, frame, span) };
+            let dim = &index.dims[d];
+            choices[d] = [index.dims[d].ids.get(&key).copied().unwrap_or(u32::MAX), if dim.wildcard { 0 } else { u32::MAX }];
+        }
+        let mut lists: [&[u32]; 1 << MAX_DIMS] = [&[]; 1 << MAX_DIMS];
+        let mut n_lists = 0;
+        'combo: for combo in 0..(1usize << self.keys.len()) {
+            let mut bucket = 0usize;
+            for (d, dim) in index.dims.iter().enumerate() {
+                let id = choices[d][(combo >> d) & 1];
+                if id == u32::MAX {
+                    continue 'combo;
+                }
+                bucket = bucket * (dim.ids.len() + 1) + id as usize;
+            }
+            let pos = index.table.get(bucket).copied().unwrap_or(u32::MAX);
+            if pos != u32::MAX {
+                let covering = index.buckets[pos as usize].at(now);
+                if !covering.is_empty() {
+                    lists[n_lists] = covering;
+                    n_lists += 1;
+                }
+            }
+        }
+        let merged = Merge { lists, len: n_lists }.map(|i| &index.items[i as usize]);
+        quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), merged, env, frame, span)
+    }
+
+    fn run_fallback(&self, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+        let node = Node::new(Kind::Scan(Box::new(self.fallback.clone())), span);
+        eval(&node, env, frame)
+    }
+
+    pub(crate) fn children(&self, f: &mut dyn FnMut(&Node)) {
+        f(&self.time);
+        self.keys.iter().for_each(&mut *f);
+        self.residual.iter().for_each(&mut *f);
+        self.by.iter().for_each(&mut *f);
+        if let IndexSource::Keyed { key, .. } = &self.source {
+            f(key);
+        }
+    }
+
+    pub(crate) fn children_mut(&mut self, f: &mut dyn FnMut(&mut Node)) {
+        f(&mut self.time);
+        self.keys.iter_mut().for_each(&mut *f);
+        self.residual.iter_mut().for_each(&mut *f);
+        self.by.iter_mut().for_each(&mut *f);
+        if let IndexSource::Keyed { key, .. } = &mut self.source {
+            f(key);
+        }
+    }
+}
+
+/// Merges sorted element lists into one ascending stream (no allocation).
+struct Merge<'a> {
+    lists: [&'a [u32]; 1 << MAX_DIMS],
+    len: usize,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        let mut best: Option<usize> = None;
+        for i in 0..self.len {
+            if let Some(&head) = self.lists[i].first() {
+                if best.is_none_or(|b| head < self.lists[b][0]) {
+                    best = Some(i);
+                }
+            }
+        }
+        let b = best?;
+        let head = self.lists[b][0];
+        self.lists[b] = &self.lists[b][1..];
+        Some(head)
+    }
+}
+
+impl Segments {
+    fn at(&self, t: i64) -> &[u32] {
+        let k = self.bounds.partition_point(|&b| b <= t);
+        if k == 0 || k >= self.bounds.len() {
+            return &[];
+        }
+        let k = k - 1;
+        &self.cover[self.offsets[k] as usize..self.offsets[k + 1] as usize]
+    }
+
+    fn build(intervals: &[(i64, i64, u32)]) -> Option<Segments> {
+        let mut bounds: Vec<i64> = intervals.iter().flat_map(|&(lo, hi, _)| [lo, hi]).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut starts: Vec<&(i64, i64, u32)> = intervals.iter().collect();
+        starts.sort_by_key(|iv| iv.0);
+        let mut ends: Vec<&(i64, i64, u32)> = intervals.iter().collect();
+        ends.sort_by_key(|iv| iv.1);
+        let (mut si, mut ei) = (0, 0);
+        let mut active: BTreeSet<u32> = BTreeSet::new();
+        let mut offsets = Vec::with_capacity(bounds.len());
+        let mut cover = Vec::new();
+        for &b in bounds.iter().take(bounds.len().saturating_sub(1)) {
+            while ei < ends.len() && ends[ei].1 <= b {
+                active.remove(&ends[ei].2);
+                ei += 1;
+            }
+            while si < starts.len() && starts[si].0 <= b {
+                if starts[si].1 > b {
+                    active.insert(starts[si].2);
+                }
+                si += 1;
+            }
+            offsets.push(cover.len() as u32);
+            cover.extend(active.iter().copied());
+            if cover.len() > MAX_COVER {
+                return None;
+            }
+        }
+        offsets.push(cover.len() as u32);
+        Some(Segments { bounds, offsets, cover })
+    }
+}
+
+impl ScanIndex {
+    fn build(items: &Arc<[Value]>, p: &Pattern) -> Option<ScanIndex> {
+        let mut dims: Vec<DimIds> = p.dims.iter().map(|(_, wildcard, _)| DimIds { wildcard: *wildcard, ids: FxHashMap::default() }).collect();
+        // First pass: intervals and dimension ids, or give up on unexpected data.
+        let mut entries: Vec<(i64, i64, u32, Vec<Vec<u32>>)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Value::Record(r) = item else { return None };
+            let (Some(Value::Time(start)), Some(Value::Time(end))) =
+                (r.values.get(p.start_field as usize), r.values.get(p.end_field as usize))
+            else {
+                return None;
+            };
+            let lo = if p.start_inclusive { *start } else { start.checked_add(1)? };
+            let hi = if p.end_inclusive { end.checked_add(1)? } else { *end };
+            if lo >= hi {
+                continue;
+            }
+            let mut keys_per_dim = Vec::with_capacity(dims.len());
+            for (d, (field, wildcard, _)) in p.dims.iter().enumerate() {
+                let Some(Value::List(keys)) = r.values.get(*field as usize) else { return None };
+                let mut ids = Vec::new();
+                for k in keys.iter() {
+                    let Value::Text(k) = k else { return None };
+                    let next = dims[d].ids.len() as u32 + 1;
+                    ids.push(*dims[d].ids.entry(k.clone()).or_insert(next));
+                }
+                if ids.is_empty() && *wildcard {
+                    ids.push(0);
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                keys_per_dim.push(ids);
+            }
+            entries.push((lo, hi, i as u32, keys_per_dim));
+        }
+        let radix: Vec<usize> = dims.iter().map(|d| d.ids.len() + 1).collect();
+        let total = radix.iter().try_fold(1usize, |acc, r| acc.checked_mul(*r)).filter(|t| *t <= MAX_BUCKETS)?;
+        let mut per_bucket: FxHashMap<usize, Vec<(i64, i64, u32)>> = FxHashMap::default();
+        for (lo, hi, i, keys) in &entries {
+            for bucket in combos(keys, &radix) {
+                per_bucket.entry(bucket).or_default().push((*lo, *hi, *i));
+            }
+        }
+        let mut table = vec![u32::MAX; total];
+        let mut buckets = Vec::with_capacity(per_bucket.len());
+        let mut sorted: Vec<_> = per_bucket.into_iter().collect();
+        sorted.sort_by_key(|(b, _)| *b);
+        for (bucket, intervals) in sorted {
+            table[bucket] = buckets.len() as u32;
+            buckets.push(Segments::build(&intervals)?);
+        }
+        for d in &mut dims {
+            d.ids.shrink_to_fit();
+        }
+        Some(ScanIndex { items: items.clone(), dims, table, buckets })
+    }
+}
+
+/// Every bucket number of the cartesian product of per-dimension ids.
+fn combos(keys: &[Vec<u32>], radix: &[usize]) -> Vec<usize> {
+    let mut out = vec![0usize];
+    for (ids, r) in keys.iter().zip(radix) {
+        out = out.iter().flat_map(|b| ids.iter().map(move |id| b * r + *id as usize)).collect();
+    }
+    out
+}
+
+/// `static_map[key].field.field`: the map, the key and the field path.
+fn keyed_path(source: &Node) -> Option<(Arc<crate::value::MapValue>, Node, Vec<u32>)> {
+    let mut path = Vec::new();
+    let mut node = source;
+    while let Kind::Field(inner, idx) = &node.kind {
+        path.push(*idx);
+        node = inner;
+    }
+    path.reverse();
+    let Kind::MapGet(map, key) = &node.kind else { return None };
+    let Kind::Const(Value::Map(map)) = &map.kind else { return None };
+    Some((map.clone(), (**key).clone(), path))
+}
+
+fn conjuncts(node: &Node, out: &mut Vec<Node>) {
+    match &node.kind {
+        Kind::And(a, b) => {
+            conjuncts(a, out);
+            conjuncts(b, out);
+        }
+        _ => out.push(node.clone()),
+    }
+}
+
+/// `w.field` for the scan variable.
+fn var_field(node: &Node, local: u32) -> Option<u32> {
+    match &node.kind {
+        Kind::Field(inner, idx) if matches!(inner.kind, Kind::Local(l) if l == local) => Some(*idx),
+        _ => None,
+    }
+}
+
+fn invariant(node: &Node, local: u32) -> bool {
+    !any_node(node, &|n| matches!(n.kind, Kind::Local(l) if l == local))
+}
+
+/// A time operand that can be compared across conjuncts (the same input or let).
+fn same_time(a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (Kind::Input(x), Kind::Input(y)) | (Kind::Let(x), Kind::Let(y)) => x == y,
+        (Kind::Const(x), Kind::Const(y)) => x == y,
+        _ => false,
+    }
+}
+
+enum Bound {
+    /// `w.field <= t` (inclusive) or `w.field < t`.
+    Lower(u32, bool, Node),
+    /// `t < w.field` (exclusive end) or `t <= w.field` (inclusive end).
+    Upper(u32, bool, Node),
+}
+
+/// One comparison `a op b` in terms of the scan variable's fields.
+fn bound(a: &Node, op: CompareOp, b: &Node, local: u32) -> Option<Bound> {
+    use CompareOp::*;
+    let time_ok = |n: &Node| invariant(n, local) && matches!(n.kind, Kind::Input(_) | Kind::Let(_) | Kind::Const(Value::Time(_)));
+    if let (Some(f), true) = (var_field(a, local), time_ok(b)) {
+        return match op {
+            Le => Some(Bound::Lower(f, true, b.clone())),
+            Lt => Some(Bound::Lower(f, false, b.clone())),
+            Gt => Some(Bound::Upper(f, false, b.clone())),
+            Ge => Some(Bound::Upper(f, true, b.clone())),
+            _ => None,
+        };
+    }
+    if let (Some(f), true) = (var_field(b, local), time_ok(a)) {
+        return match op {
+            Lt => Some(Bound::Upper(f, false, a.clone())),
+            Le => Some(Bound::Upper(f, true, a.clone())),
+            Ge => Some(Bound::Lower(f, true, a.clone())),
+            Gt => Some(Bound::Lower(f, false, a.clone())),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// `key in w.field`, or `w.field is empty or key in w.field` (either order).
+fn dimension(node: &Node, local: u32) -> Option<(u32, bool, Node)> {
+    let member = |n: &Node| match &n.kind {
+        Kind::In(crate::ir::InKind::List, key, list) if invariant(key, local) => var_field(list, local).map(|f| (f, (**key).clone())),
+        _ => None,
+    };
+    let empty = |n: &Node| match &n.kind {
+        Kind::Test(inner, TestOp::Empty) => var_field(inner, local),
+        _ => None,
+    };
+    if let Some((f, key)) = member(node) {
+        return Some((f, false, key));
+    }
+    if let Kind::Or(a, b) = &node.kind {
+        for (x, y) in [(a, b), (b, a)] {
+            if let (Some(fe), Some((fm, key))) = (empty(x), member(y)) {
+                if fe == fm {
+                    return Some((fm, true, key));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn recognise(filter: &Node, local: u32) -> Option<Pattern> {
+    let mut parts = Vec::new();
+    conjuncts(filter, &mut parts);
+    let mut lower: Option<(u32, bool, Node)> = None;
+    let mut upper: Option<(u32, bool, Node)> = None;
+    let mut dims = Vec::new();
+    let mut residual = Vec::new();
+    for part in parts {
+        let mut used = false;
+        if let Kind::Compare(first, rest) = &part.kind {
+            let mut bounds = Vec::new();
+            let mut left = &**first;
+            for (op, right) in rest {
+                bounds.push(bound(left, *op, right, local));
+                left = right;
+            }
+            if bounds.iter().all(Option::is_some) {
+                let (mut new_lower, mut new_upper, mut ok) = (lower.clone(), upper.clone(), true);
+                for b in bounds.into_iter().flatten() {
+                    match b {
+                        Bound::Lower(f, inc, t) if new_lower.is_none() => new_lower = Some((f, inc, t)),
+                        Bound::Upper(f, inc, t) if new_upper.is_none() => new_upper = Some((f, inc, t)),
+                        _ => ok = false,
+                    }
+                }
+                if ok {
+                    lower = new_lower;
+                    upper = new_upper;
+                    used = true;
+                }
+            }
+        }
+        if !used && dims.len() < MAX_DIMS {
+            if let Some(dim) = dimension(&part, local) {
+                dims.push(dim);
+                used = true;
+            }
+        }
+        if !used {
+            residual.push(part);
+        }
+    }
+    let (start_field, start_inclusive, t1) = lower?;
+    let (end_field, end_inclusive, t2) = upper?;
+    if !same_time(&t1, &t2) {
+        return None;
+    }
+    Some(Pattern { start_field, start_inclusive, end_field, end_inclusive, time: t1, dims, residual })
+}

@@ -1,0 +1,300 @@
+//! The checked intermediate representation: names resolved to slots, record
+//! fields to indexes, operators specialised by type. The compiler rewrites it
+//! (folding, indexing) and the evaluator runs it.
+
+use crate::index::IndexedScan;
+use crate::types::Ty;
+use crate::value::Value;
+use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: Kind,
+    pub span: Span,
+}
+
+impl Node {
+    pub fn new(kind: Kind, span: Span) -> Node {
+        Node { kind, span }
+    }
+    pub fn constant(value: Value, span: Span) -> Node {
+        Node { kind: Kind::Const(value), span }
+    }
+    pub fn as_const(&self) -> Option<&Value> {
+        match &self.kind {
+            Kind::Const(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Const(Value),
+    /// An input slot; static inputs become `Const` when the pack is bound.
+    Input(u32),
+    Let(u32),
+    /// A quantifier variable.
+    Local(u32),
+    Field(Box<Node>, u32),
+    MapGet(Box<Node>, Box<Node>),
+    ListGet(Box<Node>, Box<Node>),
+    Call(Builtin, Vec<Node>),
+    Not(Box<Node>),
+    Arith(ArithOp, Box<Node>, Box<Node>),
+    Neg(Box<Node>),
+    Compare(Box<Node>, Vec<(CompareOp, Node)>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    In(InKind, Box<Node>, Box<Node>),
+    NotIn(InKind, Box<Node>, Box<Node>),
+    Test(Box<Node>, TestOp),
+    Default(Box<Node>, Box<Node>),
+    If(Box<Node>, Box<Node>, Box<Node>),
+    /// Interpolated text: the display forms of the parts, concatenated.
+    Text(Vec<Node>),
+    List(Vec<Node>),
+    Map(Vec<(Arc<str>, Node)>),
+    Scan(Box<Scan>),
+    /// A scan the compiler turned into an index lookup (`index.rs`).
+    Indexed(Box<IndexedScan>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Scan {
+    pub kind: QuantKind,
+    pub local: u32,
+    pub source: Node,
+    pub filter: Option<Node>,
+    pub key: Option<Node>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InKind {
+    List,
+    MapKey,
+    Substring,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    AddNum,
+    SubNum,
+    MulNum,
+    DivNum,
+    RemNum,
+    TimePlusDur,
+    TimeMinusDur,
+    TimeMinusTime,
+    DurPlusDur,
+    DurMinusDur,
+    DurTimesNum,
+    NumTimesDur,
+    DurDivNum,
+    DurDivDur,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Len,
+    Lower,
+    Upper,
+    Trim,
+    StartsWith,
+    EndsWith,
+    Contains,
+    Join,
+    Sort,
+    Keys,
+    Days,
+    Hours,
+    Minutes,
+    Seconds,
+    Floor,
+    Ceil,
+    Round,
+    Abs,
+    Min,
+    Max,
+    ToText,
+    DurationDays,
+}
+
+impl Builtin {
+    pub const ALL: &'static [(&'static str, Builtin)] = &[
+        ("len", Builtin::Len),
+        ("lower", Builtin::Lower),
+        ("upper", Builtin::Upper),
+        ("trim", Builtin::Trim),
+        ("starts_with", Builtin::StartsWith),
+        ("ends_with", Builtin::EndsWith),
+        ("contains", Builtin::Contains),
+        ("join", Builtin::Join),
+        ("sort", Builtin::Sort),
+        ("keys", Builtin::Keys),
+        ("days", Builtin::Days),
+        ("hours", Builtin::Hours),
+        ("minutes", Builtin::Minutes),
+        ("seconds", Builtin::Seconds),
+        ("floor", Builtin::Floor),
+        ("ceil", Builtin::Ceil),
+        ("round", Builtin::Round),
+        ("abs", Builtin::Abs),
+        ("min", Builtin::Min),
+        ("max", Builtin::Max),
+        ("text", Builtin::ToText),
+        ("duration_days", Builtin::DurationDays),
+    ];
+
+    pub fn lookup(name: &str) -> Option<Builtin> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// A `let` after checking.
+#[derive(Clone, Debug)]
+pub struct LetDef {
+    pub node: Node,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct InputDef {
+    pub name: String,
+    pub ty: Ty,
+    pub is_static: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutcomeIr {
+    pub action: Arc<str>,
+    pub category: Arc<str>,
+    pub reason: Option<Node>,
+    pub fields: Vec<(Arc<str>, Node)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ArmIr {
+    /// The arm's id: its category, `category#2` when repeated, or `otherwise`.
+    pub id: Arc<str>,
+    pub condition: Node,
+    pub outcome: OutcomeIr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct DecisionIr {
+    pub name: Arc<str>,
+    pub arms: Vec<ArmIr>,
+    pub otherwise: ArmIr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct CheckIr {
+    pub id: Arc<str>,
+    pub condition: Node,
+    pub fail: Node,
+    pub pass: Option<Node>,
+    pub fields: Vec<(Arc<str>, Node)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateIr {
+    pub name: Arc<str>,
+    pub requested: Option<Node>,
+    pub checks: Vec<CheckIr>,
+    pub statuses: Vec<(Arc<str>, Node)>,
+}
+
+/// Calls `f` on every direct child node (read-only).
+pub fn children(node: &Node, f: &mut dyn FnMut(&Node)) {
+    match &node.kind {
+        Kind::Const(_) | Kind::Input(_) | Kind::Let(_) | Kind::Local(_) => {}
+        Kind::Field(a, _) | Kind::Not(a) | Kind::Neg(a) | Kind::Test(a, _) => f(a),
+        Kind::MapGet(a, b)
+        | Kind::ListGet(a, b)
+        | Kind::Arith(_, a, b)
+        | Kind::And(a, b)
+        | Kind::Or(a, b)
+        | Kind::In(_, a, b)
+        | Kind::NotIn(_, a, b)
+        | Kind::Default(a, b) => {
+            f(a);
+            f(b)
+        }
+        Kind::If(a, b, c) => {
+            f(a);
+            f(b);
+            f(c)
+        }
+        Kind::Compare(first, rest) => {
+            f(first);
+            rest.iter().for_each(|(_, n)| f(n))
+        }
+        Kind::Call(_, args) | Kind::Text(args) | Kind::List(args) => args.iter().for_each(f),
+        Kind::Map(entries) => entries.iter().for_each(|(_, n)| f(n)),
+        Kind::Scan(scan) => {
+            f(&scan.source);
+            scan.filter.iter().for_each(&mut *f);
+            scan.key.iter().for_each(&mut *f)
+        }
+        Kind::Indexed(ix) => ix.children(f),
+    }
+}
+
+/// Rewrites every direct child node in place.
+pub fn children_mut(node: &mut Node, f: &mut dyn FnMut(&mut Node)) {
+    match &mut node.kind {
+        Kind::Const(_) | Kind::Input(_) | Kind::Let(_) | Kind::Local(_) => {}
+        Kind::Field(a, _) | Kind::Not(a) | Kind::Neg(a) | Kind::Test(a, _) => f(a),
+        Kind::MapGet(a, b)
+        | Kind::ListGet(a, b)
+        | Kind::Arith(_, a, b)
+        | Kind::And(a, b)
+        | Kind::Or(a, b)
+        | Kind::In(_, a, b)
+        | Kind::NotIn(_, a, b)
+        | Kind::Default(a, b) => {
+            f(a);
+            f(b)
+        }
+        Kind::If(a, b, c) => {
+            f(a);
+            f(b);
+            f(c)
+        }
+        Kind::Compare(first, rest) => {
+            f(first);
+            rest.iter_mut().for_each(|(_, n)| f(n))
+        }
+        Kind::Call(_, args) | Kind::Text(args) | Kind::List(args) => args.iter_mut().for_each(f),
+        Kind::Map(entries) => entries.iter_mut().for_each(|(_, n)| f(n)),
+        Kind::Scan(scan) => {
+            f(&mut scan.source);
+            scan.filter.iter_mut().for_each(&mut *f);
+            scan.key.iter_mut().for_each(&mut *f)
+        }
+        Kind::Indexed(ix) => ix.children_mut(f),
+    }
+}
+
+/// Whether `pred` holds for this node or any node below it.
+pub fn any_node(node: &Node, pred: &dyn Fn(&Node) -> bool) -> bool {
+    if pred(node) {
+        return true;
+    }
+    let mut found = false;
+    children(node, &mut |c| {
+        if !found && any_node(c, pred) {
+            found = true;
+        }
+    });
+    found
+}

@@ -1,0 +1,58 @@
+//! `cavra-engine`: type checking, compilation and evaluation of cavra packs.
+//!
+//! Data flows one way: text -> [`cavra_grammar::ast`] -> checked IR ->
+//! bound [`Program`] -> [`Outcome`] / [`Report`]. The engine knows nothing of
+//! files, HTTP or plugins.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use serde_json::json;
+//!
+//! let source = r#"
+//! pack routing
+//! type Window { start_at: time, end_at: time, owners: list<text> = [], reason: text }
+//! type Policy { windows: list<Window> = [] }
+//! static input policy: Policy
+//! input now: time
+//! input owner: text
+//!
+//! let window = first w in policy.windows
+//!   where w.start_at <= now < w.end_at and (w.owners is empty or owner in w.owners)
+//!
+//! decision route {
+//!   when window exists => suppress maintenance_window reason window.reason
+//!   otherwise => deliver
+//! }
+//! "#;
+//! let pack = cavra_engine::compile("routing.cavra", source).expect("the pack checks");
+//! let policy = json!({"windows": [{"start_at": "2026-05-21T18:00:00Z", "end_at": "2026-05-21T20:00:00Z",
+//!                                   "owners": ["release-governance"], "reason": "change freeze"}]});
+//! let program = pack.bind(&HashMap::from([("policy".to_string(), policy)])).expect("the policy is valid");
+//!
+//! let mut inputs = program.inputs();
+//! program.set_input(&mut inputs, "owner", &json!("release-governance")).unwrap();
+//! program.set_input(&mut inputs, "now", &json!("2026-05-21T19:00:00Z")).unwrap();
+//! let outcome = program.decide("route", &inputs).unwrap();
+//! assert_eq!((outcome.action, outcome.category), ("suppress", "maintenance_window"));
+//!
+//! program.set_input(&mut inputs, "now", &json!("2026-05-21T20:00:00Z")).unwrap(); // end is exclusive
+//! assert_eq!(program.decide("route", &inputs).unwrap().action, "deliver");
+//! ```
+
+mod check;
+mod compile;
+mod convert;
+mod eval;
+mod index;
+mod ir;
+mod program;
+pub mod time;
+mod types;
+mod value;
+
+pub use convert::InputError;
+pub use eval::EvalError;
+pub use program::*;
+pub use value::{MapValue, Record, Value};
+
+pub use cavra_grammar::{Diagnostic, Diagnostics, Severity};

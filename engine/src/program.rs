@@ -1,0 +1,595 @@
+//! The public face of the engine: a checked [`Pack`], bound into an
+//! immutable [`Program`] that decides, explains and evaluates readiness gates.
+
+use crate::check::{check, Checked};
+use crate::compile::{compile as compile_ir, Compiled};
+use crate::convert::{convert, InputError};
+use crate::eval::{eval, truth, Env, EvalError, Frame};
+use crate::ir::*;
+use crate::types::Ty;
+use crate::value::Value;
+use cavra_grammar::ast::Span;
+use cavra_grammar::diagnostic::line_col;
+use cavra_grammar::Diagnostics;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Parses and checks a pack. Errors (and any warnings) come back as
+/// [`Diagnostics`]; a pack with errors can never be bound ("fail closed").
+pub fn compile(file: &str, source: &str) -> Result<Pack, Diagnostics> {
+    with_large_stack(|| compile_here(file, source))
+}
+
+/// Checking and compiling recurse over the syntax tree, whose depth the parser
+/// bounds; a dedicated stack keeps that safe on small (e.g. 2 MiB test) threads.
+/// Both are one-off costs, so a thread per call is cheap next to them.
+fn with_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    const STACK: usize = 64 * 1024 * 1024;
+    let work = std::sync::Mutex::new(Some(work));
+    let run = || work.lock().ok().and_then(|mut w| w.take()).map(|w| w());
+    let on_thread = std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new().stack_size(STACK).spawn_scoped(scope, run);
+        spawned.ok().map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    // No thread could be started: run here rather than fail.
+    match on_thread.flatten() {
+        Some(result) => result,
+        None => run().expect("the work runs exactly once"),
+    }
+}
+
+fn compile_here(file: &str, source: &str) -> Result<Pack, Diagnostics> {
+    let ast = cavra_grammar::parse(file, source)?;
+    let (checked, diags) = check(&ast, source);
+    let diagnostics = Diagnostics::new(file, source, diags);
+    match checked {
+        Some(checked) if !diagnostics.has_errors() => {
+            Ok(Pack { name: ast.name.name, file: Arc::from(file), source: Arc::from(source), checked, warnings: diagnostics })
+        }
+        _ => Err(diagnostics),
+    }
+}
+
+/// A checked pack, ready to be bound to its static inputs.
+#[derive(Clone, Debug)]
+pub struct Pack {
+    name: String,
+    file: Arc<str>,
+    source: Arc<str>,
+    checked: Checked,
+    warnings: Diagnostics,
+}
+
+/// Why binding static inputs failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BindError {
+    #[error("the static input `{0}` was not given")]
+    Missing(String),
+    #[error("input `{input}` {source}")]
+    Input {
+        input: String,
+        #[source]
+        source: InputError,
+    },
+    #[error("the pack has no input `{0}`")]
+    Unknown(String),
+}
+
+/// A declared input, for help texts and tools.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub is_static: bool,
+}
+
+impl Pack {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+    /// Warnings found while checking (unused lets, unreachable arms, ...).
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.warnings
+    }
+    pub fn inputs(&self) -> Vec<InputInfo> {
+        self.checked
+            .inputs
+            .iter()
+            .map(|i| InputInfo { name: i.name.clone(), ty: i.ty.display(&self.checked.schema).to_string(), is_static: i.is_static })
+            .collect()
+    }
+    pub fn decisions(&self) -> Vec<(&str, Vec<&str>)> {
+        self.checked
+            .decisions
+            .iter()
+            .map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect()))
+            .collect()
+    }
+    pub fn gates(&self) -> Vec<(&str, Vec<&str>)> {
+        self.checked.gates.iter().map(|g| (&*g.name, g.checks.iter().map(|c| &*c.id).collect())).collect()
+    }
+
+    /// Converts one JSON document to the declared type of input `name`.
+    pub fn input_value(&self, name: &str, json: &serde_json::Value) -> Result<Value, BindError> {
+        let def = self.checked.inputs.iter().find(|i| i.name == name).ok_or_else(|| BindError::Unknown(name.to_string()))?;
+        convert(json, &def.ty, &self.checked.schema).map_err(|source| BindError::Input { input: name.to_string(), source })
+    }
+
+    /// Binds the static inputs (by name; other names are ignored) and compiles
+    /// the program. Load once, decide many times.
+    pub fn bind(&self, documents: &HashMap<String, serde_json::Value>) -> Result<Program, BindError> {
+        self.bind_with(documents, BindOptions::default())
+    }
+
+    /// [`Pack::bind`] with compiler options.
+    pub fn bind_with(&self, documents: &HashMap<String, serde_json::Value>, options: BindOptions) -> Result<Program, BindError> {
+        let mut statics = vec![None; self.checked.inputs.len()];
+        for (slot, def) in self.checked.inputs.iter().enumerate() {
+            if !def.is_static {
+                continue;
+            }
+            statics[slot] = Some(match documents.get(&def.name) {
+                Some(doc) => self.input_value(&def.name, doc)?,
+                None if def.ty.is_optional() => Value::Null,
+                None => return Err(BindError::Missing(def.name.clone())),
+            });
+        }
+        let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, options.index_scans));
+        let required = self
+            .checked
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.is_static && !d.ty.is_optional() && !matches!(d.ty, Ty::Any))
+            .map(|(i, _)| i as u32)
+            .collect();
+        Ok(Program {
+            pack: self.clone(),
+            lets,
+            decisions,
+            gates,
+            required,
+            slot_count: self.checked.lets.len() + self.checked.local_count as usize,
+        })
+    }
+}
+
+/// Compiler options for [`Pack::bind_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct BindOptions {
+    /// Turn scans over static lists into index lookups (on by default; off
+    /// only to compare results or measure the gain).
+    pub index_scans: bool,
+}
+
+impl Default for BindOptions {
+    fn default() -> Self {
+        BindOptions { index_scans: true }
+    }
+}
+
+/// A bound, compiled pack. Immutable and `Send + Sync`: share it between
+/// threads (e.g. in an `Arc`) and swap it atomically on reload.
+#[derive(Debug)]
+pub struct Program {
+    pack: Pack,
+    lets: Vec<LetDef>,
+    decisions: Vec<DecisionIr>,
+    gates: Vec<GateIr>,
+    /// Dynamic inputs that must be given for each decision.
+    required: Vec<u32>,
+    slot_count: usize,
+}
+
+/// The dynamic inputs of one request, by slot.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    values: Vec<Value>,
+}
+
+impl Inputs {
+    pub fn set(&mut self, slot: usize, value: Value) {
+        if let Some(v) = self.values.get_mut(slot) {
+            *v = value;
+        }
+    }
+}
+
+/// The result of a decision. Borrowed names come from the program, so
+/// deciding does not allocate for them.
+#[derive(Debug)]
+pub struct Outcome<'p> {
+    pub decision: &'p str,
+    /// The id of the arm that matched (its category, or `otherwise`).
+    pub arm: &'p str,
+    pub action: &'p str,
+    pub category: &'p str,
+    pub reason: Option<Value>,
+    names: &'p [(Arc<str>, Node)],
+    values: [Value; INLINE_FIELDS],
+    spill: Vec<Value>,
+}
+
+const INLINE_FIELDS: usize = 4;
+
+impl<'p> Outcome<'p> {
+    /// The outcome's extra fields (`with { ... }`), in declaration order.
+    pub fn fields(&self) -> impl Iterator<Item = (&'p str, &Value)> + '_ {
+        self.names.iter().map(|(n, _)| &**n).zip(self.values.iter().chain(self.spill.iter()))
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert("decision".into(), self.decision.into());
+        obj.insert("arm".into(), self.arm.into());
+        obj.insert("action".into(), self.action.into());
+        obj.insert("category".into(), self.category.into());
+        obj.insert("reason".into(), self.reason.as_ref().map(Value::to_json).unwrap_or(serde_json::Value::Null));
+        let fields: serde_json::Map<String, serde_json::Value> = self.fields().map(|(k, v)| (k.to_string(), v.to_json())).collect();
+        obj.insert("fields".into(), fields.into());
+        serde_json::Value::Object(obj)
+    }
+}
+
+/// One readiness check's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckResult {
+    pub id: String,
+    pub passed: bool,
+    pub message: String,
+    pub fields: Vec<(String, Value)>,
+}
+
+impl CheckResult {
+    /// `{"id", "status": "pass"|"fail", "message", ...extra}`
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert("id".into(), self.id.clone().into());
+        obj.insert("status".into(), if self.passed { "pass" } else { "fail" }.into());
+        obj.insert("message".into(), self.message.clone().into());
+        for (k, v) in &self.fields {
+            obj.insert(k.clone(), v.to_json());
+        }
+        serde_json::Value::Object(obj)
+    }
+}
+
+/// A readiness gate's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub gate: String,
+    /// `not_requested`, `ready`, `needs_attention`, or a `status` rule's name.
+    pub status: String,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "gate": self.gate,
+            "status": self.status,
+            "checks": self.checks.iter().map(CheckResult::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// How a decision was reached: every arm tried, with its conditions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub decision: String,
+    pub arms: Vec<ArmTrace>,
+    pub outcome: Option<serde_json::Value>,
+    pub error: Option<TraceError>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ArmTrace {
+    pub arm: String,
+    pub line: usize,
+    pub column: usize,
+    pub result: TraceValue,
+    pub conditions: Vec<ConditionTrace>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConditionTrace {
+    /// The condition's source text.
+    pub text: String,
+    pub line: usize,
+    pub column: usize,
+    pub value: TraceValue,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "message")]
+pub enum TraceValue {
+    True,
+    False,
+    Error(String),
+    /// Not evaluated: an earlier condition already decided.
+    Skipped,
+}
+
+/// An evaluation error and where it happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+    /// The source text of the expression at fault.
+    pub text: String,
+}
+
+thread_local! {
+    /// Reused evaluation slots, so that a decision does not allocate.
+    static SCRATCH: RefCell<Vec<Option<Value>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Program {
+    pub fn pack(&self) -> &Pack {
+        &self.pack
+    }
+
+    /// Fresh dynamic inputs, all null.
+    pub fn inputs(&self) -> Inputs {
+        Inputs { values: vec![Value::Null; self.pack.checked.inputs.len()] }
+    }
+
+    /// The slot of a dynamic input, for [`Inputs::set`].
+    pub fn input_slot(&self, name: &str) -> Option<usize> {
+        self.pack.checked.inputs.iter().position(|i| i.name == name && !i.is_static)
+    }
+
+    /// The slot of the clock input (`input now: time`), if the pack has one.
+    pub fn clock_slot(&self) -> Option<usize> {
+        self.pack.checked.inputs.iter().position(|i| i.name == "now" && !i.is_static && i.ty.base() == &Ty::Time)
+    }
+
+    /// Converts and sets a dynamic input from JSON.
+    pub fn set_input(&self, inputs: &mut Inputs, name: &str, json: &serde_json::Value) -> Result<(), BindError> {
+        let slot = self.input_slot(name).ok_or_else(|| BindError::Unknown(name.to_string()))?;
+        inputs.set(slot, self.pack.input_value(name, json)?);
+        Ok(())
+    }
+
+    fn with_frame<R>(&self, f: impl FnOnce(&mut Frame) -> R) -> R {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slots) => {
+                slots.clear();
+                slots.resize(self.slot_count, None);
+                let r = f(&mut Frame { slots: &mut slots, let_count: self.lets.len() });
+                slots.clear();
+                r
+            }
+            Err(_) => {
+                let mut slots = vec![None; self.slot_count];
+                f(&mut Frame { slots: &mut slots, let_count: self.lets.len() })
+            }
+        })
+    }
+
+    fn check_required(&self, inputs: &Inputs) -> Result<(), EvalError> {
+        for &slot in &self.required {
+            if inputs.values.get(slot as usize).is_none_or(Value::is_null) {
+                let def = &self.pack.checked.inputs[slot as usize];
+                return Err(EvalError { span: def.span, message: format!("the input `{}` was not given", def.name) });
+            }
+        }
+        Ok(())
+    }
+
+    fn find_decision(&self, name: &str) -> Result<&DecisionIr, EvalError> {
+        self.decisions.iter().find(|d| &*d.name == name).ok_or_else(|| EvalError {
+            span: Span::default(),
+            message: format!("the pack `{}` has no decision `{name}`", self.pack.name),
+        })
+    }
+
+    /// Runs a decision: the first arm whose condition holds gives the outcome.
+    pub fn decide(&self, decision: &str, inputs: &Inputs) -> Result<Outcome<'_>, EvalError> {
+        let d = self.find_decision(decision)?;
+        self.check_required(inputs)?;
+        let env = Env { lets: &self.lets, inputs: &inputs.values };
+        self.with_frame(|frame| {
+            for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+                if truth(&arm.condition, &env, frame)? {
+                    return outcome(d, arm, &env, frame);
+                }
+            }
+            Err(EvalError { span: d.span, message: "no arm matched".into() })
+        })
+    }
+
+    /// Like [`Program::decide`], recording each arm and condition tried.
+    pub fn explain(&self, decision: &str, inputs: &Inputs) -> Result<Explanation, EvalError> {
+        let d = self.find_decision(decision)?;
+        let mut trace = Explanation { decision: decision.to_string(), arms: Vec::new(), outcome: None, error: None };
+        if let Err(e) = self.check_required(inputs) {
+            trace.error = Some(self.trace_error(&e));
+            return Ok(trace);
+        }
+        let env = Env { lets: &self.lets, inputs: &inputs.values };
+        self.with_frame(|frame| {
+            for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+                let (line, column) = line_col(&self.pack.source, arm.span.start);
+                let mut parts = Vec::new();
+                conjuncts(&arm.condition, &mut parts);
+                let mut conditions = Vec::new();
+                let mut result = TraceValue::True;
+                for part in parts {
+                    let value = if result != TraceValue::True {
+                        TraceValue::Skipped
+                    } else {
+                        match truth(part, &env, frame) {
+                            Ok(true) => TraceValue::True,
+                            Ok(false) => TraceValue::False,
+                            Err(e) => {
+                                let traced = self.trace_error(&e);
+                                let message = format!("{} (at {}:{}: `{}`)", traced.message, traced.line, traced.column, traced.text);
+                                trace.error.get_or_insert(traced);
+                                TraceValue::Error(message)
+                            }
+                        }
+                    };
+                    if result == TraceValue::True && value != TraceValue::True {
+                        result = value.clone();
+                    }
+                    let (line, column) = line_col(&self.pack.source, part.span.start);
+                    if &*arm.id != "otherwise" {
+                        conditions.push(ConditionTrace { text: self.snippet(part.span), line, column, value });
+                    }
+                }
+                let matched = result == TraceValue::True;
+                let failed = matches!(result, TraceValue::Error(_));
+                trace.arms.push(ArmTrace { arm: arm.id.to_string(), line, column, result, conditions });
+                if failed {
+                    break;
+                }
+                if matched {
+                    match outcome(d, arm, &env, frame) {
+                        Ok(o) => trace.outcome = Some(o.to_json()),
+                        Err(e) => trace.error = Some(self.trace_error(&e)),
+                    }
+                    break;
+                }
+            }
+        });
+        Ok(trace)
+    }
+
+    /// Evaluates a readiness gate: every check runs, so an operator sees all
+    /// problems at once. A check whose condition fails to evaluate fails with
+    /// the error as its message.
+    pub fn readiness(&self, gate: &str, inputs: &Inputs) -> Result<Report, EvalError> {
+        let g = self.gates.iter().find(|g| &*g.name == gate).ok_or_else(|| EvalError {
+            span: Span::default(),
+            message: format!("the pack `{}` has no readiness gate `{gate}`", self.pack.name),
+        })?;
+        self.check_required(inputs)?;
+        let env = Env { lets: &self.lets, inputs: &inputs.values };
+        self.with_frame(|frame| {
+            if let Some(requested) = &g.requested {
+                if !truth(requested, &env, frame)? {
+                    return Ok(Report { gate: gate.to_string(), status: "not_requested".into(), checks: Vec::new() });
+                }
+            }
+            let mut checks = Vec::new();
+            for c in &g.checks {
+                let passed = truth(&c.condition, &env, frame);
+                let text = |node: &Node, frame: &mut Frame| match eval(node, &env, frame) {
+                    Ok(v) => v.to_string(),
+                    Err(e) => format!("{} ({})", c.id, self.render_error(&e)),
+                };
+                let mut first_error: Option<EvalError> = None;
+                let (mut passed, mut message) = match passed {
+                    Ok(true) => (true, c.pass.as_ref().map(|p| text(p, frame)).unwrap_or_else(|| format!("{} passed", c.id))),
+                    Ok(false) => (false, text(&c.fail, frame)),
+                    Err(e) => {
+                        let message = format!("{} [{}]", text(&c.fail, frame), self.describe_error(&e));
+                        first_error = Some(e);
+                        (false, message)
+                    }
+                };
+                let mut fields = Vec::new();
+                for (name, node) in &c.fields {
+                    match eval(node, &env, frame) {
+                        Ok(v) => fields.push((name.to_string(), v)),
+                        Err(e) => {
+                            // An extra that cannot be computed makes the check unreliable: fail it.
+                            passed = false;
+                            if first_error.as_ref().is_none_or(|first| first.span != e.span) {
+                                message = format!("{message} [`{name}`: {}]", self.describe_error(&e));
+                            }
+                            first_error.get_or_insert(e);
+                            fields.push((name.to_string(), Value::Null));
+                        }
+                    }
+                }
+                checks.push(CheckResult { id: c.id.to_string(), passed, message, fields });
+            }
+            let status = if checks.iter().all(|c| c.passed) {
+                let mut status = "ready".to_string();
+                for (name, cond) in &g.statuses {
+                    if truth(cond, &env, frame)? {
+                        status = name.to_string();
+                        break;
+                    }
+                }
+                status
+            } else {
+                "needs_attention".to_string()
+            };
+            Ok(Report { gate: gate.to_string(), status, checks })
+        })
+    }
+
+    fn snippet(&self, span: Span) -> String {
+        let text = self.pack.source.get(span.start..span.end).unwrap_or("");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn trace_error(&self, e: &EvalError) -> TraceError {
+        let (line, column) = line_col(&self.pack.source, e.span.start);
+        TraceError { message: e.message.clone(), line, column, text: self.snippet(e.span) }
+    }
+
+    /// `could not evaluate `text` (file:line:col): message`, for messages.
+    fn describe_error(&self, e: &EvalError) -> String {
+        let (line, column) = line_col(&self.pack.source, e.span.start);
+        format!("could not evaluate `{}` ({}:{line}:{column}): {}", self.snippet(e.span), self.pack.file, e.message)
+    }
+
+    /// `file:line:col: message (at `source text`)`.
+    pub fn render_error(&self, e: &EvalError) -> String {
+        if e.span == Span::default() {
+            return e.message.clone();
+        }
+        let (line, column) = line_col(&self.pack.source, e.span.start);
+        format!("{}:{line}:{column}: {} (at `{}`)", self.pack.file, e.message, self.snippet(e.span))
+    }
+}
+
+fn outcome<'p>(d: &'p DecisionIr, arm: &'p ArmIr, env: &Env, frame: &mut Frame) -> Result<Outcome<'p>, EvalError> {
+    let o = &arm.outcome;
+    let reason = match &o.reason {
+        Some(n) => Some(eval(n, env, frame)?),
+        None => None,
+    };
+    let mut values: [Value; INLINE_FIELDS] = Default::default();
+    let mut spill = Vec::new();
+    for (i, (_, node)) in o.fields.iter().enumerate() {
+        let v = eval(node, env, frame)?;
+        if i < INLINE_FIELDS {
+            values[i] = v;
+        } else {
+            spill.push(v);
+        }
+    }
+    Ok(Outcome { decision: &d.name, arm: &arm.id, action: &o.action, category: &o.category, reason, names: &o.fields, values, spill })
+}
+
+fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+    match &node.kind {
+        Kind::And(a, b) => {
+            conjuncts(a, out);
+            conjuncts(b, out);
+        }
+        _ => out.push(node),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn program_is_send_and_sync() {
+        assert_send_sync::<super::Program>();
+    }
+}

@@ -1,0 +1,169 @@
+//! Runtime values. Cheap to clone (reference-counted), `Send + Sync`, and
+//! convertible to JSON for outputs.
+
+use crate::time::{format_duration, format_time};
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(Arc<str>),
+    /// Microseconds since the Unix epoch, UTC.
+    Time(i64),
+    /// Microseconds.
+    Duration(i64),
+    List(Arc<[Value]>),
+    Map(Arc<MapValue>),
+    Record(Arc<Record>),
+}
+
+/// A map with text keys: sorted entries for deterministic output, hashed for lookup.
+#[derive(Debug, Default)]
+pub struct MapValue {
+    entries: Vec<(Arc<str>, Value)>,
+    index: FxHashMap<Arc<str>, u32>,
+}
+
+impl MapValue {
+    pub fn new(mut entries: Vec<(Arc<str>, Value)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        let index = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i as u32)).collect();
+        MapValue { entries, index }
+    }
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.index.get(key).map(|&i| &self.entries[i as usize].1)
+    }
+    pub fn entries(&self) -> &[(Arc<str>, Value)] {
+        &self.entries
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A record: field values by the declared field order.
+#[derive(Debug)]
+pub struct Record {
+    pub names: Arc<[Arc<str>]>,
+    pub values: Box<[Value]>,
+}
+
+impl Value {
+    pub fn text(s: &str) -> Value {
+        Value::Text(Arc::from(s))
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::Text(_) => "text",
+            Value::Time(_) => "time",
+            Value::Duration(_) => "duration",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Record(_) => "record",
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Ordering between two values of the same comparable type.
+    pub fn compare(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Number(a), Value::Number(b)) => a.partial_cmp(b),
+            (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+            (Value::Time(a), Value::Time(b)) | (Value::Duration(a), Value::Duration(b)) => Some(a.cmp(b)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+
+    /// JSON form: times as RFC 3339 UTC with `Z`, durations like `1h30m`,
+    /// integral numbers without a fraction.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Number(n) => number_json(*n),
+            Value::Text(t) => J::String(t.to_string()),
+            Value::Time(t) => J::String(format_time(*t)),
+            Value::Duration(d) => J::String(format_duration(*d)),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(m) => J::Object(m.entries.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
+            Value::Record(r) => {
+                J::Object(r.names.iter().zip(r.values.iter()).map(|(k, v)| (k.to_string(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
+pub(crate) fn number_json(n: f64) -> serde_json::Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Time(a), Value::Time(b)) | (Value::Duration(a), Value::Duration(b)) => a == b,
+            (Value::List(a), Value::List(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => a.entries == b.entries,
+            (Value::Record(a), Value::Record(b)) => a.values == b.values,
+            _ => false,
+        }
+    }
+}
+
+/// The display form used by text interpolation.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => write!(f, "{}", *n as i64),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Text(t) => f.write_str(t),
+            Value::Time(t) => f.write_str(&format_time(*t)),
+            Value::Duration(d) => f.write_str(&format_duration(*d)),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                Ok(())
+            }
+            Value::Map(_) | Value::Record(_) => write!(f, "{}", self.to_json()),
+        }
+    }
+}

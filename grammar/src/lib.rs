@@ -1,0 +1,14 @@
+//! `cavra-grammar`: the syntax of the cavra rule language.
+//!
+//! [`parse`] turns `.cavra` text into an [`ast::Pack`] with byte spans, or
+//! [`Diagnostics`] that render as `file:line:col` with a caret. [`format`]
+//! prints a pack canonically, keeping its comments. Nothing here evaluates.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod format;
+mod parser;
+
+pub use diagnostic::{Diagnostic, Diagnostics, JsonDiagnostic, Severity};
+pub use format::format;
+pub use parser::parse;

@@ -1,0 +1,913 @@
+//! pest parser for `cavra.pest` and the builder from pest pairs to the AST.
+//! Syntax errors are turned into [`Diagnostic`]s with plain-words "expected" lists.
+
+use crate::ast::*;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser;
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "cavra.pest"]
+struct CavraParser;
+
+/// Limits that keep hostile input from exhausting the stack of the
+/// recursive-descent parser and of the later (recursive) stages.
+const MAX_NESTING: usize = 32;
+/// `if`, `not`, unary `-` and quantifiers recurse too; counted per clause.
+const MAX_NESTED_WORDS: usize = 64;
+/// Operators in one flat expression (each adds a level to the tree).
+const MAX_OPERATORS: usize = 200;
+/// Upper bound on pest's rule calls for one parse (pest does not memoize).
+const CALL_LIMIT: usize = 20_000_000;
+/// Syntax errors reported per file before giving up.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// Parses one pack. `file` is only used to label diagnostics. Every syntax
+/// error of the file is reported: after an error, the declaration that holds
+/// it is blanked out and the rest is parsed again.
+pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
+    if let Some(d) = nesting_guard(source) {
+        return Err(Diagnostics::new(file, source, vec![d]));
+    }
+    if let Some(d) = header_guard(source) {
+        return Err(Diagnostics::new(file, source, vec![d]));
+    }
+    pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
+    let mut errors = Vec::new();
+    let mut text = source.to_string();
+    loop {
+        match CavraParser::parse(Rule::file, &text) {
+            Ok(mut pairs) if errors.is_empty() => {
+                let file_pair = pairs.next().expect("the file rule always yields one pair");
+                if let Some(d) = operator_guard(file_pair.clone()) {
+                    return Err(Diagnostics::new(file, source, vec![d]));
+                }
+                let comments = file_pair
+                    .clone()
+                    .into_inner()
+                    .flatten()
+                    .filter(|p| p.as_rule() == Rule::COMMENT)
+                    .map(|p| Comment { text: p.as_str()[1..].trim_end().to_string(), span: span_of(&p) })
+                    .collect();
+                let mut pack = Builder.file(file_pair);
+                pack.comments = comments;
+                return Ok(pack);
+            }
+            Ok(_) => break,
+            Err(_) => {
+                // Parse again recording the literal tokens tried at the error
+                // ("expected `=>`"): costly, so only once a parse has failed.
+                pest::set_error_detail(true);
+                let detailed = CavraParser::parse(Rule::file, &text).err();
+                pest::set_error_detail(false);
+                let Some(e) = detailed else { break };
+                let d = syntax_error(&text, e);
+                let at = d.span.start;
+                errors.push(d);
+                match blank_item(&text, at) {
+                    Some(next) if errors.len() < MAX_SYNTAX_ERRORS => text = next,
+                    _ => break,
+                }
+            }
+        }
+    }
+    Err(Diagnostics::new(file, source, errors))
+}
+
+/// A clear error for the commonest first mistake: no `pack NAME` line.
+fn header_guard(source: &str) -> Option<Diagnostic> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            offset += line.len();
+            continue;
+        }
+        let at = offset + (line.len() - trimmed.len());
+        let word: String = trimmed.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if word == "pack" {
+            return None;
+        }
+        // The word, or the one character (of any width) that is there instead.
+        let end = at + if word.is_empty() { trimmed.chars().next().map_or(0, char::len_utf8) } else { word.len() };
+        return Some(
+            Diagnostic::error("E0001", Span::new(at, end), "a rule file must start with `pack NAME`")
+                .with_label("expected `pack NAME` before this")
+                .with_help("add a first line such as `pack routing`"),
+        );
+    }
+    Some(Diagnostic::error("E0001", Span::new(source.len(), source.len()), "the file is empty: a rule file starts with `pack NAME`"))
+}
+
+const ITEM_KEYWORDS: &[&str] = &["type", "input", "static", "let", "decision", "readiness"];
+
+fn starts_item(line: &str) -> bool {
+    ITEM_KEYWORDS.iter().any(|k| line.strip_prefix(k).is_some_and(|rest| rest.starts_with(char::is_whitespace)))
+}
+
+/// Replaces the declaration around `at` (from the last line that starts a
+/// declaration at column 0 to the next one) with spaces, keeping offsets.
+/// `None` when there is nothing to skip, so recovery would not progress.
+fn blank_item(text: &str, at: usize) -> Option<String> {
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    // An error right at a declaration's first keyword means the one before it
+    // is unfinished (`let a = 1 +` then `decision ...`): blank that one.
+    let item_start = line_starts.iter().rev().find(|&&s| s < at && starts_item(&text[s..]))?;
+    let item_end = line_starts.iter().find(|&&s| s >= at && s > *item_start && starts_item(&text[s..])).copied().unwrap_or(text.len());
+    // Byte for byte, so that the offsets of later errors stay those of the source.
+    let blanked: String = text[*item_start..item_end].bytes().map(|b| if b == b'\n' { '\n' } else { ' ' }).collect();
+    Some(format!("{}{}{}", &text[..*item_start], blanked, &text[item_end..]))
+}
+
+/// A lexical pre-scan bounding how deeply the parser will recurse: brackets
+/// and text interpolations (tracked with a mode stack, comments skipped), and
+/// recursion-driving words (`if`, `not`, quantifiers, unary `-`) per clause.
+fn nesting_guard(source: &str) -> Option<Diagnostic> {
+    #[derive(PartialEq)]
+    enum Mode {
+        Bracket,
+        Text,
+        Interpolation,
+    }
+    let mut stack: Vec<Mode> = Vec::new();
+    let mut words = 0usize;
+    let mut prev_significant = b'=';
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let too_deep = |i: usize, what: &str| {
+        Some(
+            Diagnostic::error("E0002", Span::new(i, i + 1), format!("the rule text is nested too deeply ({what})"))
+                .with_help(format!("split the expression into `let` values (at most {MAX_NESTING} levels of brackets and {MAX_NESTED_WORDS} nested `if`, `not` or quantifiers per clause)")),
+        )
+    };
+    while i < bytes.len() {
+        let b = bytes[i];
+        if stack.last() == Some(&Mode::Text) {
+            match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'{' => stack.push(Mode::Interpolation),
+                _ => {}
+            }
+            i += 1;
+            if stack.len() > MAX_NESTING {
+                return too_deep(i - 1, "text interpolations");
+            }
+            continue;
+        }
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => stack.push(Mode::Text),
+            b'(' | b'[' | b'{' => stack.push(Mode::Bracket),
+            b')' | b']' | b'}' => {
+                stack.pop();
+            }
+            b'-' if b"([{,=<>+-*/%?:!".contains(&prev_significant) => words += 1,
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                match &source[start..i] {
+                    "if" | "not" | "any" | "all" | "first" | "count" | "filter" | "max" | "min" => words += 1,
+                    // Words that start a new clause: what came before is a sibling, not a parent.
+                    "when" | "otherwise" | "check" | "status" | "requested" | "let" | "type" | "input" | "decision"
+                    | "readiness" => words = 0,
+                    _ => {}
+                }
+                prev_significant = b'a';
+                if words > MAX_NESTED_WORDS {
+                    return too_deep(start, "`if`, `not` or quantifiers");
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if !b.is_ascii_whitespace() {
+            prev_significant = b;
+        }
+        if stack.len() > MAX_NESTING {
+            return too_deep(i, "brackets");
+        }
+        if words > MAX_NESTED_WORDS {
+            return too_deep(i, "`-` signs");
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Refuses flat expressions with so many operators that the tree built from
+/// them would be too deep for the recursive stages after parsing.
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::op_or | Rule::op_and | Rule::op_not | Rule::op_neg | Rule::op_not_in | Rule::op_in | Rule::op_eq | Rule::op_ne
+            | Rule::op_le | Rule::op_ge | Rule::op_lt | Rule::op_gt | Rule::op_default | Rule::op_add | Rule::op_sub
+            | Rule::op_mul | Rule::op_div | Rule::op_rem
+    )
+}
+
+fn operator_guard(file: Pair<Rule>) -> Option<Diagnostic> {
+    for pair in file.into_inner().flatten() {
+        let operators = match pair.as_rule() {
+            Rule::expr => pair.clone().into_inner().filter(|p| is_operator(p.as_rule())).count(),
+            // `a.b[c].d exists`: every postfix adds a level to the tree too.
+            Rule::operand => pair.clone().into_inner().filter(|p| p.as_rule() != Rule::COMMENT).count() - 1,
+            _ => continue,
+        };
+        if operators > MAX_OPERATORS {
+            return Some(
+                Diagnostic::error("E0002", span_of(&pair), format!("this expression has {operators} operators"))
+                    .with_help(format!("split it into `let` values (at most {MAX_OPERATORS} operators in one expression)")),
+            );
+        }
+    }
+    None
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::prefix(Rule::op_not))
+            .op(Op::infix(Rule::op_eq, Assoc::Left)
+                | Op::infix(Rule::op_ne, Assoc::Left)
+                | Op::infix(Rule::op_lt, Assoc::Left)
+                | Op::infix(Rule::op_le, Assoc::Left)
+                | Op::infix(Rule::op_gt, Assoc::Left)
+                | Op::infix(Rule::op_ge, Assoc::Left)
+                | Op::infix(Rule::op_in, Assoc::Left)
+                | Op::infix(Rule::op_not_in, Assoc::Left))
+            .op(Op::infix(Rule::op_default, Assoc::Left))
+            .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+            .op(Op::infix(Rule::op_mul, Assoc::Left)
+                | Op::infix(Rule::op_div, Assoc::Left)
+                | Op::infix(Rule::op_rem, Assoc::Left))
+            .op(Op::prefix(Rule::op_neg))
+    })
+}
+
+/// The span of a pair without trailing whitespace and comments: pest keeps the
+/// trivia it skipped before a trailing `x?` or `x*` that matched nothing (as in
+/// `input now: time` + `optional_mark?`), which would make such spans run on
+/// into the following lines.
+fn span_of(pair: &Pair<Rule>) -> Span {
+    let s = pair.as_span();
+    let (start, mut end) = (s.start(), s.end());
+    let input = s.get_input();
+    let bytes = input.as_bytes();
+    loop {
+        let before = end;
+        while end > start && matches!(bytes[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+            end -= 1;
+        }
+        // A comment always ends at a line end or at the end of the input.
+        if end == before && end < input.len() {
+            break;
+        }
+        let comment = pair.clone().into_inner().flatten().find(|p| {
+            p.as_rule() == Rule::COMMENT && p.as_span().start() < end && end <= p.as_span().end()
+        });
+        match comment {
+            Some(c) => end = c.as_span().start(),
+            None => break,
+        }
+    }
+    Span::new(start, end)
+}
+
+struct Builder;
+
+impl Builder {
+    fn children<'i>(&mut self, pair: Pair<'i, Rule>) -> Vec<Pair<'i, Rule>> {
+        inner(pair).collect()
+    }
+
+    fn file(&mut self, pair: Pair<Rule>) -> Pack {
+        let span = span_of(&pair);
+        let mut name = None;
+        let mut items = Vec::new();
+        for p in self.children(pair) {
+            match p.as_rule() {
+                Rule::pack_header => {
+                    let kids = self.children(p);
+                    name = Some(ident(&kids[1]));
+                }
+                Rule::type_decl => items.push(Item::Type(self.type_decl(p))),
+                Rule::input_decl => items.push(Item::Input(self.input_decl(p))),
+                Rule::let_decl => items.push(Item::Let(self.let_decl(p))),
+                Rule::decision_decl => items.push(Item::Decision(self.decision(p))),
+                Rule::readiness_decl => items.push(Item::Readiness(self.readiness(p))),
+                _ => {}
+            }
+        }
+        Pack { name: name.expect("grammar requires a pack header"), items, comments: Vec::new(), span }
+    }
+
+    fn type_decl(&mut self, pair: Pair<Rule>) -> TypeDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let name = ident(&kids[1]);
+        let fields = kids[2..]
+            .iter()
+            .filter(|p| p.as_rule() == Rule::field_decl)
+            .map(|p| {
+                let fspan = span_of(p);
+                let parts = self.children(p.clone());
+                FieldDecl {
+                    name: ident(&parts[0]),
+                    ty: self.type_expr(parts[1].clone()),
+                    default: parts.get(2).map(|e| self.expr(e.clone())),
+                    span: fspan,
+                }
+            })
+            .collect();
+        TypeDecl { name, fields, span }
+    }
+
+    fn type_expr(&mut self, pair: Pair<Rule>) -> TypeExpr {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let optional = kids.iter().any(|p| p.as_rule() == Rule::optional_mark);
+        let head = kids[0].clone();
+        let kind = match head.as_rule() {
+            Rule::list_type => {
+                let inner = self.children(head);
+                TypeExprKind::List(Box::new(self.type_expr(inner[1].clone())))
+            }
+            Rule::map_type => {
+                let inner = self.children(head);
+                TypeExprKind::Map(Box::new(self.type_expr(inner[1].clone())))
+            }
+            _ => {
+                let inner = self.children(head);
+                TypeExprKind::Named(ident(&inner[0]))
+            }
+        };
+        TypeExpr { kind, optional, span }
+    }
+
+    fn input_decl(&mut self, pair: Pair<Rule>) -> InputDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let is_static = kids[0].as_rule() == Rule::static_mark;
+        let rest = if is_static { &kids[2..] } else { &kids[1..] };
+        InputDecl { is_static, name: ident(&rest[0]), ty: self.type_expr(rest[1].clone()), span }
+    }
+
+    fn let_decl(&mut self, pair: Pair<Rule>) -> LetDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        LetDecl { name: ident(&kids[1]), value: self.expr(kids[2].clone()), span }
+    }
+
+    fn decision(&mut self, pair: Pair<Rule>) -> DecisionDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let name = ident(&kids[1]);
+        let mut arms = Vec::new();
+        let mut otherwise = None;
+        for p in &kids[2..] {
+            let aspan = span_of(p);
+            match p.as_rule() {
+                Rule::arm => {
+                    let parts = self.children(p.clone());
+                    arms.push(Arm {
+                        condition: self.expr(parts[1].clone()),
+                        outcome: self.outcome(parts[2].clone()),
+                        span: aspan,
+                    });
+                }
+                Rule::otherwise_arm => {
+                    let parts = self.children(p.clone());
+                    otherwise = Some(Otherwise { outcome: self.outcome(parts[1].clone()), span: aspan });
+                }
+                _ => {}
+            }
+        }
+        DecisionDecl { name, arms, otherwise, span }
+    }
+
+    fn outcome(&mut self, pair: Pair<Rule>) -> Outcome {
+        let span = span_of(&pair);
+        let mut out = Outcome { action: ident(&pair), category: None, reason: None, fields: Vec::new(), span };
+        for p in self.children(pair) {
+            match p.as_rule() {
+                Rule::action => out.action = ident(&p),
+                Rule::category => out.category = Some(ident(&p)),
+                Rule::reason_clause => {
+                    let parts = self.children(p);
+                    out.reason = Some(self.expr(parts[1].clone()));
+                }
+                Rule::with_clause => out.fields = self.with_clause(p),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn with_clause(&mut self, pair: Pair<Rule>) -> Vec<FieldInit> {
+        self.children(pair)
+            .into_iter()
+            .filter(|p| p.as_rule() == Rule::field_init)
+            .map(|p| {
+                let parts = self.children(p);
+                FieldInit { name: ident(&parts[0]), value: self.expr(parts[1].clone()) }
+            })
+            .collect()
+    }
+
+    fn readiness(&mut self, pair: Pair<Rule>) -> ReadinessDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let mut decl = ReadinessDecl { name: ident(&kids[1]), requested: None, checks: Vec::new(), statuses: Vec::new(), span };
+        for p in &kids[2..] {
+            let pspan = span_of(p);
+            let parts = self.children(p.clone());
+            match p.as_rule() {
+                Rule::requested_clause => decl.requested = Some(self.expr(parts[2].clone())),
+                Rule::check_decl => {
+                    let mut check = Check {
+                        id: ident(&parts[1]),
+                        condition: self.expr(parts[2].clone()),
+                        fail: self.expr(parts[4].clone()),
+                        pass: None,
+                        fields: Vec::new(),
+                        span: pspan,
+                    };
+                    for extra in &parts[5..] {
+                        match extra.as_rule() {
+                            Rule::pass_clause => {
+                                let inner = self.children(extra.clone());
+                                check.pass = Some(self.expr(inner[1].clone()));
+                            }
+                            Rule::with_clause => check.fields = self.with_clause(extra.clone()),
+                            _ => {}
+                        }
+                    }
+                    decl.checks.push(check);
+                }
+                Rule::status_rule => decl.statuses.push(StatusRule {
+                    status: ident(&parts[1]),
+                    condition: self.expr(parts[3].clone()),
+                    span: pspan,
+                }),
+                _ => {}
+            }
+        }
+        decl
+    }
+
+    fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        debug_assert_eq!(pair.as_rule(), Rule::expr);
+        sub_expr(pair)
+    }
+}
+
+fn build_pratt<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Expr {
+    pratt()
+        .map_primary(|p| operand(p))
+        .map_prefix(|op, rhs| {
+            let span = span_of(&op).to(rhs.span);
+            let op = if op.as_rule() == Rule::op_not { UnaryOp::Not } else { UnaryOp::Neg };
+            Expr { kind: ExprKind::Unary(op, Box::new(rhs)), span }
+        })
+        .map_infix(|lhs, op, rhs| {
+            let span = lhs.span.to(rhs.span);
+            let cmp = match op.as_rule() {
+                Rule::op_eq => Some(CompareOp::Eq),
+                Rule::op_ne => Some(CompareOp::Ne),
+                Rule::op_lt => Some(CompareOp::Lt),
+                Rule::op_le => Some(CompareOp::Le),
+                Rule::op_gt => Some(CompareOp::Gt),
+                Rule::op_ge => Some(CompareOp::Ge),
+                _ => None,
+            };
+            if let Some(cmp) = cmp {
+                // `a <= b < c` arrives as `(a <= b) < c`: extend the chain.
+                return match lhs.kind {
+                    ExprKind::Compare(first, mut rest) => {
+                        rest.push((cmp, rhs));
+                        Expr { kind: ExprKind::Compare(first, rest), span }
+                    }
+                    _ => Expr { kind: ExprKind::Compare(Box::new(lhs), vec![(cmp, rhs)]), span },
+                };
+            }
+            let op = match op.as_rule() {
+                Rule::op_or => BinaryOp::Or,
+                Rule::op_and => BinaryOp::And,
+                Rule::op_in => BinaryOp::In,
+                Rule::op_not_in => BinaryOp::NotIn,
+                Rule::op_default => BinaryOp::Default,
+                Rule::op_add => BinaryOp::Add,
+                Rule::op_sub => BinaryOp::Sub,
+                Rule::op_mul => BinaryOp::Mul,
+                Rule::op_div => BinaryOp::Div,
+                _ => BinaryOp::Rem,
+            };
+            Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+        })
+        .parse(pairs)
+}
+
+/// Children without comments (those were collected once in `parse`).
+fn inner(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
+    pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
+}
+
+fn sub_expr(pair: Pair<Rule>) -> Expr {
+    build_pratt(inner(pair))
+}
+
+fn operand(pair: Pair<Rule>) -> Expr {
+    let mut parts = inner(pair);
+    let mut expr = primary(parts.next().expect("operand has a primary"));
+    for post in parts {
+        let span = expr.span.to(span_of(&post));
+        let kind = match post.as_rule() {
+            Rule::field_access => {
+                let name = inner(post).next().expect("field name");
+                ExprKind::Field(Box::new(expr), ident(&name))
+            }
+            Rule::index_access => {
+                let index = sub_expr(inner(post).next().expect("index expr"));
+                ExprKind::Index(Box::new(expr), Box::new(index))
+            }
+            Rule::test_exists => ExprKind::Test(Box::new(expr), TestOp::Exists),
+            Rule::test_not_exists => ExprKind::Test(Box::new(expr), TestOp::NotExists),
+            Rule::test_empty => ExprKind::Test(Box::new(expr), TestOp::Empty),
+            _ => ExprKind::Test(Box::new(expr), TestOp::NotEmpty),
+        };
+        expr = Expr { kind, span };
+    }
+    expr
+}
+
+fn primary(pair: Pair<Rule>) -> Expr {
+    let span = span_of(&pair);
+    let kind = match pair.as_rule() {
+        Rule::paren => ExprKind::Paren(Box::new(sub_expr(inner(pair).next().expect("paren expr")))),
+        Rule::list_literal => ExprKind::List(inner(pair).map(sub_expr).collect()),
+        Rule::map_literal => ExprKind::Map(
+            inner(pair)
+                .map(|entry| {
+                    let mut parts = inner(entry);
+                    let key = parts.next().expect("map key");
+                    let key = if key.as_rule() == Rule::text {
+                        primary(key)
+                    } else {
+                        Expr { kind: ExprKind::Text(vec![TextPart::Literal(key.as_str().to_string())]), span: span_of(&key) }
+                    };
+                    MapEntry { key, value: sub_expr(parts.next().expect("map value")) }
+                })
+                .collect(),
+        ),
+        Rule::call => {
+            let mut parts = inner(pair);
+            let name = ident(&parts.next().expect("call name"));
+            ExprKind::Call(name, parts.map(sub_expr).collect())
+        }
+        Rule::name => ExprKind::Name(ident(&pair)),
+        Rule::if_expr => {
+            let parts: Vec<_> = inner(pair).filter(|p| p.as_rule() == Rule::expr).map(sub_expr).collect();
+            let mut it = parts.into_iter();
+            let (c, t, e) = (it.next(), it.next(), it.next());
+            ExprKind::If(
+                Box::new(c.expect("if condition")),
+                Box::new(t.expect("then branch")),
+                Box::new(e.expect("else branch")),
+            )
+        }
+        Rule::quantifier => {
+            let mut kind = QuantKind::Any;
+            let mut var = None;
+            let mut source = None;
+            let mut filter = None;
+            let mut key = None;
+            for p in inner(pair) {
+                match p.as_rule() {
+                    Rule::quant_kind => {
+                        kind = match p.as_str() {
+                            "any" => QuantKind::Any,
+                            "all" => QuantKind::All,
+                            "first" => QuantKind::First,
+                            "count" => QuantKind::Count,
+                            "filter" => QuantKind::Filter,
+                            "max" => QuantKind::Max,
+                            _ => QuantKind::Min,
+                        }
+                    }
+                    Rule::ident => var = Some(ident(&p)),
+                    Rule::operand => source = Some(operand(p)),
+                    Rule::where_clause => filter = inner(p).find(|x| x.as_rule() == Rule::expr).map(sub_expr),
+                    Rule::by_clause => key = inner(p).find(|x| x.as_rule() == Rule::expr).map(sub_expr),
+                    _ => {}
+                }
+            }
+            ExprKind::Quantifier(Box::new(Quantifier {
+                kind,
+                var: var.expect("quantifier variable"),
+                source: source.expect("quantifier source"),
+                filter,
+                key,
+            }))
+        }
+        Rule::timestamp => ExprKind::Timestamp(pair.as_str()[1..].to_string()),
+        Rule::duration => ExprKind::Duration(pair.as_str().to_string()),
+        Rule::number => ExprKind::Number(pair.as_str().to_string()),
+        Rule::kw_true => ExprKind::Bool(true),
+        Rule::kw_false => ExprKind::Bool(false),
+        Rule::kw_null => ExprKind::Null,
+        Rule::text => ExprKind::Text(text_parts(pair)),
+        other => unreachable!("unexpected primary {other:?}"),
+    };
+    Expr { kind, span }
+}
+
+fn text_parts(pair: Pair<Rule>) -> Vec<TextPart> {
+    let mut parts: Vec<TextPart> = Vec::new();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::text_chunk => {
+                let s = unescape(p.as_str());
+                match parts.last_mut() {
+                    Some(TextPart::Literal(prev)) => prev.push_str(&s),
+                    _ => parts.push(TextPart::Literal(s)),
+                }
+            }
+            Rule::text_interp => {
+                if let Some(e) = inner(p).find(|x| x.as_rule() == Rule::expr) {
+                    parts.push(TextPart::Interpolation(sub_expr(e)));
+                }
+            }
+            _ => {}
+        }
+    }
+    parts
+}
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The text of an identifier-like pair (an `ident`, or the first one inside).
+fn ident(pair: &Pair<Rule>) -> Ident {
+    let target = if matches!(pair.as_rule(), Rule::ident | Rule::field_name) {
+        pair.clone()
+    } else {
+        pair.clone()
+            .into_inner()
+            .flatten()
+            .find(|p| matches!(p.as_rule(), Rule::ident | Rule::field_name))
+            .unwrap_or_else(|| pair.clone())
+    };
+    Ident { name: target.as_str().to_string(), span: span_of(&target) }
+}
+
+// ---- syntax errors ------------------------------------------------------------
+
+/// The opening quote of a text literal that is never closed, if any.
+fn unclosed_text(source: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    // Each entry: (is_text, position of the opening character).
+    let mut stack: Vec<(bool, usize)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let in_text = stack.last().is_some_and(|(t, _)| *t);
+        match bytes[i] {
+            b'\\' if in_text => i += 1,
+            b'"' if in_text => {
+                stack.pop();
+            }
+            b'{' if in_text => stack.push((false, i)),
+            b'#' if !in_text => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => stack.push((true, i)),
+            b'{' | b'(' | b'[' => stack.push((false, i)),
+            b'}' | b')' | b']' if !in_text => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.iter().find(|(t, _)| *t).map(|(_, p)| *p)
+}
+
+fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    if pos >= source.trim_end().len() {
+        if let Some(quote) = unclosed_text(source) {
+            return Diagnostic::error("E0001", Span::new(quote, quote + 1), "this text is never closed")
+                .with_label("text starts here")
+                .with_help("end it with `\"`; write a literal `{` as `\\{`");
+        }
+    }
+    let found = found_token(source, pos);
+    let end = (pos + found.len().max(1)).min(source.len());
+    let (mut expected, call_limit) = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            (positives.iter().filter_map(|r| describe(*r)).collect::<Vec<_>>(), false)
+        }
+        ErrorVariant::CustomError { message } => (vec![], message.contains("call limit")),
+    };
+    if let Some(attempts) = err.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            if let Some(words) = punctuation(&token.to_string()) {
+                expected.push(words);
+            }
+        }
+    }
+    if call_limit {
+        return Diagnostic::error("E0002", Span::new(pos, end), "the rule text is too complex to parse");
+    }
+    // `{` starts a map literal and `\{` an escape: already "an expression" / "text".
+    if expected.contains(&"an expression") || expected.contains(&"text") {
+        expected.retain(|e| *e != "`{`" && *e != "`}`");
+    }
+    expected.sort();
+    expected.dedup();
+    let found_words = if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
+    let message = if expected.is_empty() {
+        format!("unexpected {found_words}")
+    } else {
+        format!("expected {}, found {found_words}", join_or(&expected))
+    };
+    let mut d = Diagnostic::error("E0001", Span::new(pos, end), message).with_label(if expected.is_empty() {
+        "not expected here".to_string()
+    } else {
+        format!("expected {}", join_or(&expected))
+    });
+    let expects_name = expected.contains(&"a name");
+    if let Some(help) = syntax_help(source, pos, &found, expects_name) {
+        d = d.with_help(help);
+    }
+    d
+}
+
+/// The text before ends with a keyword that is followed by a new name.
+fn declares_name(before: &str) -> bool {
+    let last = before.rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("");
+    matches!(last, "let" | "input" | "type" | "decision" | "readiness" | "check" | "pack")
+}
+
+/// The current decision already has its `otherwise` arm.
+fn after_otherwise(before: &str) -> bool {
+    let decision = before.rfind("decision").map(|i| &before[i..]).unwrap_or(before);
+    decision.contains("otherwise")
+}
+
+const RESERVED: &[&str] = &[
+    "pack", "type", "input", "static", "let", "decision", "readiness", "when", "otherwise", "reason", "with", "check",
+    "else", "and", "or", "not", "in", "is", "empty", "exists", "where", "if", "then", "true", "false", "null",
+];
+
+fn syntax_help(source: &str, pos: usize, found: &str, expects_name: bool) -> Option<String> {
+    let before = source[..pos.min(source.len())].trim_end();
+    match found {
+        "=" => Some("compare with `==`; `=` only appears in `let name = ...` and field defaults".into()),
+        "&&" | "&" => Some("write `and`".into()),
+        "||" | "|" => Some("write `or`".into()),
+        "!" => Some("write `not`".into()),
+        "'" => Some("text is written in double quotes: \"...\"".into()),
+        "}" if before.ends_with("=>") => Some("an arm needs an outcome after `=>`, e.g. `deliver`".into()),
+        "when" if after_otherwise(before) => Some("`otherwise` must be the last arm of a decision".into()),
+        w if expects_name && RESERVED.contains(&w) && declares_name(before) => {
+            Some(format!("`{w}` is a keyword and cannot be used as a name"))
+        }
+        "@" => Some("write a timestamp as @2026-05-21, @2026-05-21T18:00:00Z or @2026-05-21T20:00:00+02:00".into()),
+        "\\" => Some("the escapes in text are \\\" \\\\ \\n \\t \\r \\{ \\}".into()),
+        t if t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(|c: char| c.is_ascii_alphabetic() || c == '.') => {
+            Some("a duration is whole numbers with the units w, d, h, m, s: 90d, 1h30m, 45s".into())
+        }
+        _ if source.trim_start().starts_with("pack") || pos > 0 => None,
+        _ => Some("a rule file starts with `pack NAME`".into()),
+    }
+}
+
+/// The token at `pos` as the user sees it: a word, an operator or one character.
+fn found_token(source: &str, pos: usize) -> String {
+    let rest = &source[pos.min(source.len())..];
+    let mut chars = rest.chars();
+    let Some(first) = chars.next() else { return String::new() };
+    if first.is_ascii_digit() {
+        return rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
+    }
+    if first.is_alphanumeric() || first == '_' {
+        return rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    }
+    for op in ["=>", "==", "!=", "<=", ">=", "??", "&&", "||"] {
+        if rest.starts_with(op) {
+            return op.to_string();
+        }
+    }
+    first.to_string()
+}
+
+fn punctuation(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "=>" => "`=>`",
+        ")" => "`)`",
+        "]" => "`]`",
+        "}" => "`}`",
+        "{" => "`{`",
+        ":" => "`:`",
+        "," => "`,`",
+        "=" => "`=`",
+        _ => return None,
+    })
+}
+
+fn join_or(items: &[&'static str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Plain words for a grammar rule in an "expected ..." list; `None` hides it.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "the end of the file",
+        Rule::pack_header | Rule::kw_pack => "`pack NAME`",
+        Rule::type_decl | Rule::kw_type => "`type`",
+        Rule::input_decl | Rule::kw_input | Rule::static_mark | Rule::kw_static => "`input`",
+        Rule::let_decl | Rule::kw_let => "`let`",
+        Rule::decision_decl | Rule::kw_decision => "`decision`",
+        Rule::readiness_decl | Rule::kw_readiness => "`readiness`",
+        Rule::field_decl => "a field declaration (`name: type`)",
+        Rule::type_expr | Rule::type_name | Rule::list_type | Rule::map_type => "a type",
+        Rule::optional_mark => "`?`",
+        Rule::arm | Rule::kw_when => "`when`",
+        Rule::otherwise_arm | Rule::kw_otherwise => "`otherwise`",
+        Rule::outcome | Rule::action => "an outcome (e.g. `deliver`)",
+        Rule::category => "a category name",
+        Rule::reason_clause | Rule::kw_reason => "`reason`",
+        Rule::with_clause | Rule::kw_with => "`with`",
+        Rule::field_init => "a field (`name: value`)",
+        Rule::requested_clause | Rule::kw_requested => "`requested when`",
+        Rule::check_decl | Rule::kw_check => "`check`",
+        Rule::pass_clause | Rule::kw_pass => "`pass`",
+        Rule::status_rule | Rule::kw_status => "`status`",
+        Rule::kw_else => "`else`",
+        Rule::map_literal | Rule::map_entry => "a map entry (`\"key\": value`)",
+        Rule::expr | Rule::operand | Rule::paren | Rule::list_literal | Rule::call | Rule::name
+        | Rule::if_expr | Rule::quantifier | Rule::quant_kind | Rule::timestamp | Rule::duration
+        | Rule::number | Rule::text | Rule::kw_true | Rule::kw_false | Rule::kw_null | Rule::op_not
+        | Rule::op_neg | Rule::kw_if => "an expression",
+        Rule::op_or | Rule::op_and | Rule::op_in | Rule::op_not_in | Rule::op_eq | Rule::op_ne
+        | Rule::op_lt | Rule::op_le | Rule::op_gt | Rule::op_ge | Rule::op_default | Rule::op_add
+        | Rule::op_sub | Rule::op_mul | Rule::op_div | Rule::op_rem | Rule::kw_or | Rule::kw_and
+        | Rule::kw_in => "an operator",
+        Rule::field_access | Rule::index_access | Rule::test_exists | Rule::test_not_exists
+        | Rule::test_empty | Rule::test_not_empty | Rule::kw_is | Rule::kw_exists | Rule::kw_empty => {
+            "an operator"
+        }
+        Rule::where_clause | Rule::kw_where => "`where`",
+        Rule::by_clause | Rule::kw_by => "`by`",
+        Rule::kw_then => "`then`",
+        Rule::kw_list | Rule::kw_map => "a type",
+        Rule::ident | Rule::field_name => "a name",
+        Rule::text_chunk | Rule::text_interp => "text",
+        Rule::text_escape => "an escape (\\\", \\\\, \\n, \\t, \\r, \\{, \\})",
+        Rule::duration_unit => "a duration unit (w, d, h, m, s)",
+        _ => return None,
+    })
+}

@@ -1,0 +1,72 @@
+//! Helpers for cavra's integration tests: run the CLI in-process and compare
+//! output with golden files. Set `CAVRA_BLESS=1` to rewrite the goldens.
+
+use std::path::{Path, PathBuf};
+
+/// The output of one CLI run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cavra ARGS...` in-process, with the tests crate as working directory.
+pub fn cavra(args: &[&str]) -> Run {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("cavra").chain(args.iter().copied()).map(Into::into);
+    let code = cavra::run(argv, &mut out, &mut err, false);
+    Run { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
+}
+
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn blessing() -> bool {
+    std::env::var_os("CAVRA_BLESS").is_some_and(|v| v != "0")
+}
+
+/// Files in `dir` (relative to the tests crate) whose names end with `suffix`, sorted.
+pub fn fixtures(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(crate_dir().join(dir))
+        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Compares `actual` with the golden file; returns a readable mismatch.
+/// With `CAVRA_BLESS=1` the golden is (re)written instead.
+pub fn check_golden(golden: &Path, actual: &str) -> Result<(), String> {
+    if blessing() {
+        std::fs::write(golden, actual).map_err(|e| format!("{}: {e}", golden.display()))?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(golden)
+        .map_err(|_| format!("{}: missing golden file (run with CAVRA_BLESS=1 to create it)", golden.display()))?;
+    if expected == actual {
+        return Ok(());
+    }
+    let mut diff = format!("{} differs (run with CAVRA_BLESS=1 to accept):\n", golden.display());
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    for i in 0..e.len().max(a.len()) {
+        match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => {
+                if let Some(x) = x {
+                    diff.push_str(&format!("  line {:>3} - {x}\n", i + 1));
+                }
+                if let Some(y) = y {
+                    diff.push_str(&format!("  line {:>3} + {y}\n", i + 1));
+                }
+            }
+        }
+    }
+    Err(diff)
+}
+
+/// A path relative to the tests crate, with forward slashes, for stable output.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(crate_dir()).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
