@@ -9,7 +9,7 @@ use crate::types::{FieldDef, RecordDef, Schema, Ty};
 use crate::value::Value;
 use cavra_grammar::ast::{self, BinaryOp, CompareOp, ExprKind, QuantKind, Span, TestOp, UnaryOp};
 use cavra_grammar::diagnostic::{did_you_mean, Diagnostic};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// A pack after checking, before binding.
@@ -59,11 +59,11 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
         source,
         diags: Vec::new(),
         schema: Schema::default(),
-        records: HashMap::new(),
+        records: HashMap::default(),
         inputs: Vec::new(),
-        input_names: HashMap::new(),
+        input_names: HashMap::default(),
         let_decls: Vec::new(),
-        let_names: HashMap::new(),
+        let_names: HashMap::default(),
         let_state: Vec::new(),
         let_nodes: Vec::new(),
         let_used: Vec::new(),
@@ -83,12 +83,14 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
     };
     c.declare_types(pack);
     c.declare_inputs_and_lets(pack);
-    for i in 0..c.let_decls.len() {
-        c.check_let(i as u32);
+    // Dependencies first, so that checking one let never nests the checking
+    // of another (a long chain would otherwise deepen the recursion per let).
+    for i in c.let_dependency_order() {
+        c.check_let(i);
     }
     let mut decisions = Vec::new();
     let mut gates = Vec::new();
-    let mut top_names: HashMap<String, Span> = HashMap::new();
+    let mut top_names: HashMap<String, Span> = HashMap::default();
     for item in &pack.items {
         let name = match item {
             ast::Item::Decision(d) => &d.name,
@@ -224,7 +226,7 @@ impl<'a> Checker<'a> {
             .iter()
             .filter_map(|i| if let ast::Item::Type(t) = i { Some(t) } else { None })
             .collect();
-        let mut first_seen: HashMap<&str, Span> = HashMap::new();
+        let mut first_seen: HashMap<&str, Span> = HashMap::default();
         for t in &decls {
             if is_builtin_type(&t.name.name) {
                 self.diags.push(
@@ -250,7 +252,7 @@ impl<'a> Checker<'a> {
                 name: t.name.name.clone(),
                 fields: Vec::new(),
                 names: Arc::from(Vec::new()),
-                by_name: HashMap::new(),
+                by_name: HashMap::default(),
             });
         }
         for t in decls {
@@ -259,7 +261,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let mut fields: Vec<FieldDef> = Vec::new();
-            let mut by_name = HashMap::new();
+            let mut by_name = HashMap::default();
             for f in &t.fields {
                 if by_name.contains_key(&f.name.name) {
                     self.diags.push(Diagnostic::error(
@@ -340,7 +342,7 @@ impl<'a> Checker<'a> {
     }
 
     fn declare_inputs_and_lets(&mut self, pack: &'a ast::Pack) {
-        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut seen: HashMap<String, Span> = HashMap::default();
         for item in &pack.items {
             let name = match item {
                 ast::Item::Input(i) => &i.name,
@@ -381,6 +383,43 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Let indexes ordered so that each comes after the lets it mentions
+    /// (depth-first, iterative); members of a cycle keep declaration order
+    /// and are reported by `check_let`.
+    fn let_dependency_order(&self) -> Vec<u32> {
+        let deps: Vec<Vec<u32>> = self
+            .let_decls
+            .iter()
+            .map(|d| {
+                let mut names = Vec::new();
+                free_names(&d.value, &mut Vec::new(), &mut names);
+                names.iter().filter_map(|n| self.let_names.get(*n).copied()).collect()
+            })
+            .collect();
+        let mut state = vec![0u8; deps.len()]; // 0 new, 1 on the stack, 2 done
+        let mut order = Vec::with_capacity(deps.len());
+        for root in 0..deps.len() {
+            if state[root] != 0 {
+                continue;
+            }
+            let mut stack = vec![(root, 0usize)];
+            state[root] = 1;
+            while let Some((node, next)) = stack.pop() {
+                if let Some(&dep) = deps[node].get(next) {
+                    stack.push((node, next + 1));
+                    if state[dep as usize] == 0 {
+                        state[dep as usize] = 1;
+                        stack.push((dep as usize, 0));
+                    }
+                } else {
+                    state[node] = 2;
+                    order.push(node as u32);
+                }
+            }
+        }
+        order
+    }
+
     fn check_let(&mut self, index: u32) -> Ty {
         let i = index as usize;
         match &self.let_state[i] {
@@ -416,7 +455,7 @@ impl<'a> Checker<'a> {
 
     fn decision(&mut self, d: &ast::DecisionDecl) -> DecisionIr {
         let mut arms: Vec<ArmIr> = Vec::new();
-        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut ids: HashMap<String, usize> = HashMap::default();
         let mut seen_conditions: Vec<(String, Span)> = Vec::new();
         let mut always: Option<Span> = None;
         for arm in &d.arms {
@@ -1047,6 +1086,59 @@ impl<'a> Checker<'a> {
 /// recurses once per level.
 const MAX_EVALUATION_DEPTH: usize = 256;
 
+/// Names an expression refers to, minus those its own quantifiers bind.
+fn free_names<'a>(e: &'a ast::Expr, bound: &mut Vec<&'a str>, out: &mut Vec<&'a str>) {
+    let mut walk = |x: &'a ast::Expr, bound: &mut Vec<&'a str>| free_names(x, bound, out);
+    match &e.kind {
+        ExprKind::Name(id) => {
+            if !bound.contains(&id.name.as_str()) {
+                push_unique(out, &id.name);
+            }
+        }
+        ExprKind::Quantifier(q) => {
+            walk(&q.source, bound);
+            bound.push(&q.var.name);
+            if let Some(f) = &q.filter {
+                free_names(f, bound, out);
+            }
+            if let Some(k) = &q.key {
+                free_names(k, bound, out);
+            }
+            bound.pop();
+        }
+        ExprKind::Text(parts) => {
+            for p in parts {
+                if let ast::TextPart::Interpolation(x) = p {
+                    walk(x, bound);
+                }
+            }
+        }
+        ExprKind::List(items) | ExprKind::Call(_, items) => items.iter().for_each(|x| walk(x, bound)),
+        ExprKind::Map(entries) => entries.iter().for_each(|m| walk(&m.value, bound)),
+        ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Test(x, _) | ExprKind::Paren(x) => walk(x, bound),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            walk(a, bound);
+            walk(b, bound);
+        }
+        ExprKind::Compare(first, rest) => {
+            walk(first, bound);
+            rest.iter().for_each(|(_, x)| walk(x, bound));
+        }
+        ExprKind::If(a, b, c) => {
+            walk(a, bound);
+            walk(b, bound);
+            walk(c, bound);
+        }
+        ExprKind::Number(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Timestamp(_) | ExprKind::Duration(_) => {}
+    }
+}
+
+fn push_unique<'a>(out: &mut Vec<&'a str>, name: &'a str) {
+    if !out.contains(&name) {
+        out.push(name);
+    }
+}
+
 const BUILTIN_TYPES: &[&str] = &["text", "number", "bool", "time", "duration"];
 
 fn is_builtin_type(name: &str) -> bool {
@@ -1054,6 +1146,10 @@ fn is_builtin_type(name: &str) -> bool {
 }
 
 fn const_bool(node: &Node) -> Option<bool> {
+    // Only an expression without inputs, lets or outer variables can be constant.
+    if !crate::compile::is_closed(node, &mut Vec::new()) && !matches!(node.kind, Kind::Or(..) | Kind::And(..)) {
+        return None;
+    }
     let folded = crate::compile::fold(node.clone(), &[]);
     match folded.as_const() {
         Some(Value::Bool(b)) => Some(*b),

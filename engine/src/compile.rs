@@ -28,7 +28,7 @@ pub(crate) fn fold(mut node: Node, let_consts: &[Option<Value>]) -> Node {
 }
 
 /// No inputs, no lets and no quantifier variables bound outside `node`.
-fn is_closed(node: &Node, bound: &mut Vec<u32>) -> bool {
+pub(crate) fn is_closed(node: &Node, bound: &mut Vec<u32>) -> bool {
     match &node.kind {
         Kind::Input(_) | Kind::Let(_) | Kind::Indexed(_) => false,
         Kind::Local(l) => bound.contains(l),

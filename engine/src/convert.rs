@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::types::{FieldDef, RecordDef};
     use serde_json::json;
-    use std::collections::HashMap;
+
 
     fn window_schema() -> (Schema, Ty) {
         let fields = vec![
@@ -135,7 +135,7 @@ mod tests {
         let rec = RecordDef {
             name: "Window".into(),
             names: fields.iter().map(|f| Arc::from(f.name.as_str())).collect(),
-            by_name: HashMap::from([("start_at".to_string(), 0), ("owners".to_string(), 1)]),
+            by_name: [("start_at".to_string(), 0), ("owners".to_string(), 1)].into_iter().collect(),
             fields,
         };
         (Schema { records: vec![rec] }, Ty::List(Box::new(Ty::Record(0))))

@@ -26,6 +26,8 @@ const MAX_DIMS: usize = 4;
 const MAX_BUCKETS: usize = 1 << 22;
 /// Segment cover lists larger than this (heavily overlapping intervals) fall back too.
 const MAX_COVER: usize = 1 << 23;
+/// Merged tables (see [`Layout`]) up to this many intervals in all.
+const MAX_MERGED_INTERVALS: usize = 1 << 22;
 
 #[derive(Clone, Debug)]
 pub struct IndexedScan {
@@ -53,9 +55,21 @@ pub enum IndexSource {
 pub struct ScanIndex {
     items: Arc<[Value]>,
     dims: Vec<DimIds>,
-    /// Mixed-radix bucket number -> position in `buckets`, or `u32::MAX`.
+    /// Mixed-radix number -> position in `segments`, or `u32::MAX`.
     table: Vec<u32>,
-    buckets: Vec<Segments>,
+    segments: Vec<Segments>,
+    /// `Merged`: the table is indexed by the request's key ids (0 for a key no
+    /// element names) and each entry already holds the union of the buckets
+    /// that match it: one binary search per lookup. `PerBucket` (when merging
+    /// would take too much memory): indexed by bucket, and a lookup merges
+    /// the key's bucket with the wildcard bucket in each dimension.
+    layout: Layout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    Merged,
+    PerBucket,
 }
 
 #[derive(Debug)]
@@ -144,31 +158,50 @@ impl IndexedScan {
             // The map has no entry for this key: the list is missing, so empty.
             return quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), [].iter(), env, frame, span);
         };
-        let Value::Time(now) = eval(&self.time, env, frame)? else {
-            return self.run_fallback(env, frame, span);
+        let now = match borrowed(&self.time, env) {
+            Some(Value::Time(t)) => *t,
+            Some(_) => return self.run_fallback(env, frame, span),
+            None => match eval(&self.time, env, frame)? {
+                Value::Time(t) => t,
+                _ => return self.run_fallback(env, frame, span),
+            },
         };
-        // Candidate buckets: for each dimension its key's bucket and/or the wildcard.
-        let mut choices = [[u32::MAX; 2]; MAX_DIMS];
+        // Each dimension's key as an id: 1.. for keys some element names, 0 for others.
+        let mut ids = [0u32; MAX_DIMS];
         for (d, key_node) in self.keys.iter().enumerate() {
-            let key = eval(key_node, env, frame)?;
-            let Value::Text(key) = key else { return self.run_fallback(env, frame, span) };
             let dim = &index.dims[d];
-            choices[d] = [index.dims[d].ids.get(&key).copied().unwrap_or(u32::MAX), if dim.wildcard { 0 } else { u32::MAX }];
+            let id = |v: &Value| match v {
+                Value::Text(k) => Some(dim.ids.get(&**k).copied().unwrap_or(0)),
+                _ => None,
+            };
+            let found = match borrowed(key_node, env) {
+                Some(v) => id(v),
+                None => id(&eval(key_node, env, frame)?),
+            };
+            match found {
+                Some(i) => ids[d] = i,
+                None => return self.run_fallback(env, frame, span),
+            }
         }
+        if index.layout == Layout::Merged {
+            let mut code = 0usize;
+            for (d, dim) in index.dims.iter().enumerate() {
+                code = code * (dim.ids.len() + 1) + ids[d] as usize;
+            }
+            let covering = match index.table.get(code) {
+                Some(&pos) if pos != u32::MAX => index.segments[pos as usize].at(now),
+                _ => &[],
+            };
+            let items = covering.iter().map(|&i| &index.items[i as usize]);
+            return quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), items, env, frame, span);
+        }
+        // Per bucket: the key's bucket and/or the wildcard bucket in each dimension.
         let mut lists: [&[u32]; 1 << MAX_DIMS] = [&[]; 1 << MAX_DIMS];
         let mut n_lists = 0;
-        'combo: for combo in 0..(1usize << self.keys.len()) {
-            let mut bucket = 0usize;
-            for (d, dim) in index.dims.iter().enumerate() {
-                let id = choices[d][(combo >> d) & 1];
-                if id == u32::MAX {
-                    continue 'combo;
-                }
-                bucket = bucket * (dim.ids.len() + 1) + id as usize;
-            }
+        for bucket in index.candidate_buckets(&ids[..self.keys.len()]) {
             let pos = index.table.get(bucket).copied().unwrap_or(u32::MAX);
             if pos != u32::MAX {
-                let covering = index.buckets[pos as usize].at(now);
+                let covering = index.segments[pos as usize].at(now);
                 if !covering.is_empty() {
                     lists[n_lists] = covering;
                     n_lists += 1;
@@ -202,6 +235,14 @@ impl IndexedScan {
         if let IndexSource::Keyed { key, .. } = &mut self.source {
             f(key);
         }
+    }
+}
+
+/// An input's value without cloning it (the hot path reads keys this way).
+fn borrowed<'e>(node: &Node, env: &'e Env) -> Option<&'e Value> {
+    match node.kind {
+        Kind::Input(slot) => env.inputs.get(slot as usize),
+        _ => None,
     }
 }
 
@@ -316,18 +357,76 @@ impl ScanIndex {
                 per_bucket.entry(bucket).or_default().push((*lo, *hi, *i));
             }
         }
-        let mut table = vec![u32::MAX; total];
-        let mut buckets = Vec::with_capacity(per_bucket.len());
-        let mut sorted: Vec<_> = per_bucket.into_iter().collect();
-        sorted.sort_by_key(|(b, _)| *b);
-        for (bucket, intervals) in sorted {
-            table[bucket] = buckets.len() as u32;
-            buckets.push(Segments::build(&intervals)?);
+        let mut index = ScanIndex { items: items.clone(), dims, table: vec![u32::MAX; total], segments: Vec::new(), layout: Layout::Merged };
+        if !index.build_merged(&per_bucket, total) {
+            index.table = vec![u32::MAX; total];
+            index.segments.clear();
+            index.layout = Layout::PerBucket;
+            let mut sorted: Vec<_> = per_bucket.into_iter().collect();
+            sorted.sort_by_key(|(b, _)| *b);
+            for (bucket, intervals) in sorted {
+                index.table[bucket] = index.segments.len() as u32;
+                index.segments.push(Segments::build(&intervals)?);
+            }
         }
-        for d in &mut dims {
+        for d in &mut index.dims {
             d.ids.shrink_to_fit();
         }
-        Some(ScanIndex { items: items.clone(), dims, table, buckets })
+        Some(index)
+    }
+
+    /// For every combination of key ids, the union of the buckets it matches,
+    /// shared between combinations that match the same buckets. `false` when
+    /// that would exceed the memory budget.
+    fn build_merged(&mut self, per_bucket: &FxHashMap<usize, Vec<(i64, i64, u32)>>, total: usize) -> bool {
+        let mut shared: FxHashMap<Vec<usize>, u32> = FxHashMap::default();
+        let mut intervals_in_all = 0usize;
+        let mut ids = vec![0u32; self.dims.len()];
+        for code in 0..total {
+            let mut rest = code;
+            for d in (0..self.dims.len()).rev() {
+                let radix = self.dims[d].ids.len() + 1;
+                ids[d] = (rest % radix) as u32;
+                rest /= radix;
+            }
+            let buckets: Vec<usize> = self.candidate_buckets(&ids).filter(|b| per_bucket.contains_key(b)).collect();
+            if buckets.is_empty() {
+                continue;
+            }
+            if let Some(&pos) = shared.get(&buckets) {
+                self.table[code] = pos;
+                continue;
+            }
+            let intervals: Vec<(i64, i64, u32)> = buckets.iter().flat_map(|b| per_bucket[b].iter().copied()).collect();
+            intervals_in_all += intervals.len();
+            if intervals_in_all > MAX_MERGED_INTERVALS {
+                return false;
+            }
+            let Some(segments) = Segments::build(&intervals) else { return false };
+            let pos = self.segments.len() as u32;
+            self.segments.push(segments);
+            shared.insert(buckets, pos);
+            self.table[code] = pos;
+        }
+        true
+    }
+
+    /// The buckets a request with these key ids matches: per dimension, the
+    /// key's own bucket (id > 0) and the wildcard bucket (0) where allowed.
+    fn candidate_buckets<'a>(&'a self, ids: &'a [u32]) -> impl Iterator<Item = usize> + 'a {
+        (0..(1usize << ids.len())).filter_map(move |combo| {
+            let mut bucket = 0usize;
+            for (d, dim) in self.dims.iter().enumerate() {
+                let use_wildcard = (combo >> d) & 1 == 1;
+                let id = match (use_wildcard, ids[d]) {
+                    (true, _) if dim.wildcard => 0,
+                    (false, id) if id > 0 => id,
+                    _ => return None,
+                };
+                bucket = bucket * (dim.ids.len() + 1) + id as usize;
+            }
+            Some(bucket)
+        })
     }
 }
 

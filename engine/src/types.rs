@@ -1,7 +1,7 @@
 //! Static types of the language and the record schema declared by a pack.
 
 use crate::value::Value;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::Arc;
 

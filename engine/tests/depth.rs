@@ -45,3 +45,19 @@ fn chains_of_lets_too_deep_to_evaluate_are_refused() {
     let err = run_on_small_stack(source).unwrap_err();
     assert!(err.contains("E0002") && err.contains("levels deep"), "{err}");
 }
+
+#[test]
+fn long_let_chains_declared_backwards_are_checked_without_deep_recursion() {
+    // l0 uses l1, l1 uses l2, ...: checking lazily would nest once per let.
+    let chain = |n: usize| {
+        let mut source = String::from("pack p\ninput n: number\n");
+        for i in 0..n {
+            source.push_str(&format!("let l{i} = l{} + 1\n", i + 1));
+        }
+        source.push_str(&format!("let l{n} = n\ndecision d {{ when l0 > 0 => deliver otherwise => suppress }}\n"));
+        source
+    };
+    assert_eq!(run_on_small_stack(chain(100)), Ok("deliver".to_string()));
+    let err = run_on_small_stack(chain(3000)).unwrap_err();
+    assert!(err.contains("E0002"), "{err}");
+}

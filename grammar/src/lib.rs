@@ -4,6 +4,9 @@
 //! [`Diagnostics`] that render as `file:line:col` with a caret. [`format`]
 //! prints a pack canonically, keeping its comments. Nothing here evaluates.
 
+// pest_derive without `std` refers to `crate::alloc`.
+extern crate alloc;
+
 pub mod ast;
 pub mod diagnostic;
 pub mod format;

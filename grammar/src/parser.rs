@@ -18,7 +18,7 @@ struct CavraParser;
 const MAX_NESTING: usize = 32;
 /// `if`, `not`, unary `-` and quantifiers recurse too; counted per clause.
 const MAX_NESTED_WORDS: usize = 64;
-/// Operators in one flat expression (each adds a level to the tree).
+/// Operators in one clause (each adds a level to the expression tree).
 const MAX_OPERATORS: usize = 200;
 /// Upper bound on pest's rule calls for one parse (pest does not memoize).
 const CALL_LIMIT: usize = 20_000_000;
@@ -29,7 +29,8 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// error of the file is reported: after an error, the declaration that holds
 /// it is blanked out and the rest is parsed again.
 pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
-    if let Some(d) = nesting_guard(source) {
+    let lexed = scan(source);
+    if let Some(d) = lexed.too_deep {
         return Err(Diagnostics::new(file, source, vec![d]));
     }
     if let Some(d) = header_guard(source) {
@@ -42,18 +43,8 @@ pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
         match CavraParser::parse(Rule::file, &text) {
             Ok(mut pairs) if errors.is_empty() => {
                 let file_pair = pairs.next().expect("the file rule always yields one pair");
-                if let Some(d) = operator_guard(file_pair.clone()) {
-                    return Err(Diagnostics::new(file, source, vec![d]));
-                }
-                let comments = file_pair
-                    .clone()
-                    .into_inner()
-                    .flatten()
-                    .filter(|p| p.as_rule() == Rule::COMMENT)
-                    .map(|p| Comment { text: p.as_str()[1..].trim_end().to_string(), span: span_of(&p) })
-                    .collect();
                 let mut pack = Builder.file(file_pair);
-                pack.comments = comments;
+                pack.comments = lexed.comments;
                 return Ok(pack);
             }
             Ok(_) => break,
@@ -64,7 +55,7 @@ pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
                 let detailed = CavraParser::parse(Rule::file, &text).err();
                 pest::set_error_detail(false);
                 let Some(e) = detailed else { break };
-                let d = syntax_error(&text, e);
+                let d = syntax_error(&text, e, lexed.unclosed_text);
                 let at = d.span.start;
                 errors.push(d);
                 match blank_item(&text, at) {
@@ -123,30 +114,45 @@ fn blank_item(text: &str, at: usize) -> Option<String> {
     Some(format!("{}{}{}", &text[..*item_start], blanked, &text[item_end..]))
 }
 
-/// A lexical pre-scan bounding how deeply the parser will recurse: brackets
-/// and text interpolations (tracked with a mode stack, comments skipped), and
-/// recursion-driving words (`if`, `not`, quantifiers, unary `-`) per clause.
-fn nesting_guard(source: &str) -> Option<Diagnostic> {
+/// What one lexical pass over the source finds: the comments (a `#` outside
+/// text literals runs to the end of the line), the opening quote of a text
+/// literal that is never closed, and whether the text nests too deeply.
+struct Lexed {
+    comments: Vec<Comment>,
+    unclosed_text: Option<usize>,
+    too_deep: Option<Diagnostic>,
+}
+
+/// The lexical pass. It bounds how deeply the parser will recurse: brackets
+/// and text interpolations (tracked with a mode stack), recursion-driving
+/// words (`if`, `not`, quantifiers, unary `-`) and operators per clause.
+fn scan(source: &str) -> Lexed {
     #[derive(PartialEq)]
     enum Mode {
         Bracket,
-        Text,
+        Text(usize),
         Interpolation,
     }
     let mut stack: Vec<Mode> = Vec::new();
+    let mut comments = Vec::new();
     let mut words = 0usize;
+    // Operators (and postfix `.x`, `[i]`) in the current clause: each adds a
+    // level to the expression tree. An upper bound: `[` of a list counts too.
+    let mut operators = 0usize;
     let mut prev_significant = b'=';
     let bytes = source.as_bytes();
     let mut i = 0;
     let too_deep = |i: usize, what: &str| {
-        Some(
-            Diagnostic::error("E0002", Span::new(i, i + 1), format!("the rule text is nested too deeply ({what})"))
-                .with_help(format!("split the expression into `let` values (at most {MAX_NESTING} levels of brackets and {MAX_NESTED_WORDS} nested `if`, `not` or quantifiers per clause)")),
-        )
+        Lexed {
+            comments: Vec::new(),
+            unclosed_text: None,
+            too_deep: Some(Diagnostic::error("E0002", Span::new(i, i + 1), format!("the rule text is nested too deeply ({what})"))
+                .with_help(format!("split the expression into `let` values (at most {MAX_NESTING} levels of brackets and {MAX_NESTED_WORDS} nested `if`, `not` or quantifiers per clause)"))),
+        }
     };
     while i < bytes.len() {
         let b = bytes[i];
-        if stack.last() == Some(&Mode::Text) {
+        if matches!(stack.last(), Some(Mode::Text(_))) {
             match b {
                 b'\\' => i += 1,
                 b'"' => {
@@ -163,27 +169,58 @@ fn nesting_guard(source: &str) -> Option<Diagnostic> {
         }
         match b {
             b'#' => {
+                let start = i;
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                let text = source[start + 1..i].trim_end();
+                comments.push(Comment { text: text.to_string(), span: Span::new(start, start + 1 + text.len()) });
                 continue;
             }
-            b'"' => stack.push(Mode::Text),
-            b'(' | b'[' | b'{' => stack.push(Mode::Bracket),
+            b'"' => stack.push(Mode::Text(i)),
+            b'(' | b'{' => stack.push(Mode::Bracket),
+            b'[' => {
+                operators += 1;
+                stack.push(Mode::Bracket);
+            }
             b')' | b']' | b'}' => {
                 stack.pop();
             }
             b'-' if b"([{,=<>+-*/%?:!".contains(&prev_significant) => words += 1,
+            // Timestamps and numbers hold `-`, `:`, `.` and `+` that are not operators.
+            b'@' | b'0'..=b'9' => {
+                let in_token: &[u8] = if b == b'@' { b":.+-" } else { b"." };
+                while i + 1 < bytes.len() && (bytes[i + 1].is_ascii_alphanumeric() || in_token.contains(&bytes[i + 1])) {
+                    i += 1;
+                }
+                prev_significant = b'0';
+                i += 1;
+                continue;
+            }
+            b'=' if bytes.get(i + 1) == Some(&b'>') => i += 1,
+            b'=' | b'!' | b'<' | b'>' | b'?' if bytes.get(i + 1).is_some_and(|n| *n == b'=' || *n == b'?') => {
+                operators += 1;
+                i += 1;
+            }
+            b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%' | b'.' => operators += 1,
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                     i += 1;
                 }
                 match &source[start..i] {
-                    "if" | "not" | "any" | "all" | "first" | "count" | "filter" | "max" | "min" => words += 1,
+                    "if" | "any" | "all" | "first" | "count" | "filter" | "max" | "min" => words += 1,
+                    "not" => {
+                        words += 1;
+                        operators += 1;
+                    }
+                    "and" | "or" | "in" | "is" | "exists" => operators += 1,
                     // Words that start a new clause: what came before is a sibling, not a parent.
                     "when" | "otherwise" | "check" | "status" | "requested" | "let" | "type" | "input" | "decision"
-                    | "readiness" => words = 0,
+                    | "readiness" => {
+                        words = 0;
+                        operators = 0;
+                    }
                     _ => {}
                 }
                 prev_significant = b'a';
@@ -203,38 +240,20 @@ fn nesting_guard(source: &str) -> Option<Diagnostic> {
         if words > MAX_NESTED_WORDS {
             return too_deep(i, "`-` signs");
         }
+        if operators > MAX_OPERATORS {
+            return Lexed {
+                comments: Vec::new(),
+                unclosed_text: None,
+                too_deep: Some(
+                    Diagnostic::error("E0002", Span::new(i, i + 1), format!("this clause has more than {MAX_OPERATORS} operators"))
+                        .with_help("split the expression into `let` values"),
+                ),
+            };
+        }
         i += 1;
     }
-    None
-}
-
-/// Refuses flat expressions with so many operators that the tree built from
-/// them would be too deep for the recursive stages after parsing.
-fn is_operator(rule: Rule) -> bool {
-    matches!(
-        rule,
-        Rule::op_or | Rule::op_and | Rule::op_not | Rule::op_neg | Rule::op_not_in | Rule::op_in | Rule::op_eq | Rule::op_ne
-            | Rule::op_le | Rule::op_ge | Rule::op_lt | Rule::op_gt | Rule::op_default | Rule::op_add | Rule::op_sub
-            | Rule::op_mul | Rule::op_div | Rule::op_rem
-    )
-}
-
-fn operator_guard(file: Pair<Rule>) -> Option<Diagnostic> {
-    for pair in file.into_inner().flatten() {
-        let operators = match pair.as_rule() {
-            Rule::expr => pair.clone().into_inner().filter(|p| is_operator(p.as_rule())).count(),
-            // `a.b[c].d exists`: every postfix adds a level to the tree too.
-            Rule::operand => pair.clone().into_inner().filter(|p| p.as_rule() != Rule::COMMENT).count() - 1,
-            _ => continue,
-        };
-        if operators > MAX_OPERATORS {
-            return Some(
-                Diagnostic::error("E0002", span_of(&pair), format!("this expression has {operators} operators"))
-                    .with_help(format!("split it into `let` values (at most {MAX_OPERATORS} operators in one expression)")),
-            );
-        }
-    }
-    None
+    let unclosed_text = stack.iter().find_map(|m| if let Mode::Text(at) = m { Some(*at) } else { None });
+    Lexed { comments, unclosed_text, too_deep: None }
 }
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -261,33 +280,36 @@ fn pratt() -> &'static PrattParser<Rule> {
     })
 }
 
-/// The span of a pair without trailing whitespace and comments: pest keeps the
-/// trivia it skipped before a trailing `x?` or `x*` that matched nothing (as in
-/// `input now: time` + `optional_mark?`), which would make such spans run on
-/// into the following lines.
+/// The span of a pair without the whitespace and comments pest includes when
+/// a trailing optional or repetition matched nothing: the end of the last
+/// child, extended over any literal tokens (`}`, `)`) that follow it.
 fn span_of(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
-    let (start, mut end) = (s.start(), s.end());
-    let input = s.get_input();
-    let bytes = input.as_bytes();
-    loop {
-        let before = end;
-        while end > start && matches!(bytes[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
-            end -= 1;
-        }
-        // A comment always ends at a line end or at the end of the input.
-        if end == before && end < input.len() {
-            break;
-        }
-        let comment = pair.clone().into_inner().flatten().find(|p| {
-            p.as_rule() == Rule::COMMENT && p.as_span().start() < end && end <= p.as_span().end()
-        });
-        match comment {
-            Some(c) => end = c.as_span().start(),
-            None => break,
+    let (start, end) = (s.start(), s.end());
+    let bytes = s.get_input().as_bytes();
+    // Ending on a token (not whitespace, and not a comment running to the end
+    // of the input): nothing to trim.
+    if end > start && end < bytes.len() && !matches!(bytes[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        return Span::new(start, end);
+    }
+    let Some(last) = pair.clone().into_inner().last() else { return Span::new(start, end) };
+    let mut i = span_of(&last).end;
+    let mut true_end = i;
+    while i < end {
+        match bytes[i] {
+            b'#' => {
+                while i < end && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            _ => {
+                i += 1;
+                true_end = i;
+            }
         }
     }
-    Span::new(start, end)
+    Span::new(start, true_end)
 }
 
 struct Builder;
@@ -524,9 +546,10 @@ fn build_pratt<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Expr {
         .parse(pairs)
 }
 
-/// Children without comments (those were collected once in `parse`).
+/// Children, without the punctuation rules (`arrow`, `comma`, ...).
 fn inner(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
-    pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
+    pair.into_inner()
+        .filter(|p| !matches!(p.as_rule(), Rule::arrow | Rule::comma | Rule::close_paren | Rule::close_bracket | Rule::close_brace))
 }
 
 fn sub_expr(pair: Pair<Rule>) -> Expr {
@@ -576,12 +599,14 @@ fn primary(pair: Pair<Rule>) -> Expr {
                 })
                 .collect(),
         ),
-        Rule::call => {
+        Rule::name => {
             let mut parts = inner(pair);
-            let name = ident(&parts.next().expect("call name"));
-            ExprKind::Call(name, parts.map(sub_expr).collect())
+            let name = ident(&parts.next().expect("a name"));
+            match parts.next() {
+                Some(args) => ExprKind::Call(name, inner(args).map(sub_expr).collect()),
+                None => ExprKind::Name(name),
+            }
         }
-        Rule::name => ExprKind::Name(ident(&pair)),
         Rule::if_expr => {
             let parts: Vec<_> = inner(pair).filter(|p| p.as_rule() == Rule::expr).map(sub_expr).collect();
             let mut it = parts.into_iter();
@@ -695,45 +720,14 @@ fn ident(pair: &Pair<Rule>) -> Ident {
 
 // ---- syntax errors ------------------------------------------------------------
 
-/// The opening quote of a text literal that is never closed, if any.
-fn unclosed_text(source: &str) -> Option<usize> {
-    let bytes = source.as_bytes();
-    // Each entry: (is_text, position of the opening character).
-    let mut stack: Vec<(bool, usize)> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let in_text = stack.last().is_some_and(|(t, _)| *t);
-        match bytes[i] {
-            b'\\' if in_text => i += 1,
-            b'"' if in_text => {
-                stack.pop();
-            }
-            b'{' if in_text => stack.push((false, i)),
-            b'#' if !in_text => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => stack.push((true, i)),
-            b'{' | b'(' | b'[' => stack.push((false, i)),
-            b'}' | b')' | b']' if !in_text => {
-                stack.pop();
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    stack.iter().find(|(t, _)| *t).map(|(_, p)| *p)
-}
-
-fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Option<usize>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
     if pos >= source.trim_end().len() {
-        if let Some(quote) = unclosed_text(source) {
+        if let Some(quote) = unclosed_text {
             return Diagnostic::error("E0001", Span::new(quote, quote + 1), "this text is never closed")
                 .with_label("text starts here")
                 .with_help("end it with `\"`; write a literal `{` as `\\{`");
@@ -849,7 +843,8 @@ fn punctuation(token: &str) -> Option<&'static str> {
         "{" => "`{`",
         ":" => "`:`",
         "," => "`,`",
-        "=" => "`=`",
+        // The characters the (silent) operator lookahead tries.
+        "=" | "!" | "<" | ">" | "?" | "+" | "*" | "/" | "%" => "an operator",
         _ => return None,
     })
 }
@@ -888,7 +883,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::status_rule | Rule::kw_status => "`status`",
         Rule::kw_else => "`else`",
         Rule::map_literal | Rule::map_entry => "a map entry (`\"key\": value`)",
-        Rule::expr | Rule::operand | Rule::paren | Rule::list_literal | Rule::call | Rule::name
+        Rule::expr | Rule::operand | Rule::paren | Rule::list_literal | Rule::name
         | Rule::if_expr | Rule::quantifier | Rule::quant_kind | Rule::timestamp | Rule::duration
         | Rule::number | Rule::text | Rule::kw_true | Rule::kw_false | Rule::kw_null | Rule::op_not
         | Rule::op_neg | Rule::kw_if => "an expression",
@@ -896,6 +891,11 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::op_lt | Rule::op_le | Rule::op_gt | Rule::op_ge | Rule::op_default | Rule::op_add
         | Rule::op_sub | Rule::op_mul | Rule::op_div | Rule::op_rem | Rule::kw_or | Rule::kw_and
         | Rule::kw_in => "an operator",
+        Rule::arrow => "`=>`",
+        Rule::comma => "`,`",
+        Rule::close_paren => "`)`",
+        Rule::close_bracket => "`]`",
+        Rule::close_brace => "`}`",
         Rule::field_access | Rule::index_access | Rule::test_exists | Rule::test_not_exists
         | Rule::test_empty | Rule::test_not_empty | Rule::kw_is | Rule::kw_exists | Rule::kw_empty => {
             "an operator"
