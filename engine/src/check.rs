@@ -177,9 +177,13 @@ impl<'a> Checker<'a> {
             }
         }
         for g in gates {
-            nodes.extend(g.requested.iter());
+            if let Some(r) = &g.requested {
+                nodes.push(&r.condition);
+                nodes.extend(r.fail.iter().chain(r.pass.iter()));
+            }
             for c in &g.checks {
                 nodes.extend([&c.condition, &c.fail]);
+                nodes.extend(c.guard.iter());
                 nodes.extend(c.pass.iter());
                 nodes.extend(c.fields.iter().map(|(_, n)| n));
             }
@@ -575,17 +579,28 @@ impl<'a> Checker<'a> {
     }
 
     fn gate(&mut self, r: &ast::ReadinessDecl) -> GateIr {
-        let requested = r.requested.as_ref().map(|e| self.condition(e, "`requested when`"));
+        let requested = r.requested.as_ref().map(|req| RequestedIr {
+            id: req.id.as_ref().map(|i| Arc::from(i.name.as_str())),
+            condition: self.condition(&req.condition, "`requested when`"),
+            fail: req.fail.as_ref().map(|f| self.text_expr(f, "the not-requested message")),
+            pass: req.pass.as_ref().map(|p| self.text_expr(p, "the requested message")),
+        });
+        if let Some(id) = r.requested.as_ref().and_then(|req| req.id.as_ref()) {
+            if r.checks.iter().any(|c| c.id.name == id.name) {
+                self.diags.push(Diagnostic::error("E0301", id.span, format!("check `{}` is defined twice", id.name)));
+            }
+        }
         let mut checks: Vec<CheckIr> = Vec::new();
         for c in &r.checks {
             if checks.iter().any(|x| *x.id == *c.id.name) {
                 self.diags.push(Diagnostic::error("E0301", c.id.span, format!("check `{}` is defined twice", c.id.name)));
             }
+            let guard = c.guard.as_ref().map(|g| self.condition(g, "a check's `when` guard"));
             let condition = self.condition(&c.condition, "a check");
             let fail = self.text_expr(&c.fail, "a check's failure message");
             let pass = c.pass.as_ref().map(|p| self.text_expr(p, "a check's pass message"));
             let fields = self.with_fields(&c.fields);
-            checks.push(CheckIr { id: Arc::from(c.id.name.as_str()), condition, fail, pass, fields });
+            checks.push(CheckIr { id: Arc::from(c.id.name.as_str()), guard, condition, fail, pass, fields });
         }
         let statuses = r
             .statuses

@@ -110,8 +110,12 @@ pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: bool)
     }
     let mut gates = checked.gates.clone();
     for g in &mut gates {
-        g.requested.iter_mut().for_each(&finish);
+        if let Some(r) = &mut g.requested {
+            finish(&mut r.condition);
+            r.fail.iter_mut().chain(r.pass.iter_mut()).for_each(&finish);
+        }
         for c in &mut g.checks {
+            c.guard.iter_mut().for_each(&finish);
             finish(&mut c.condition);
             finish(&mut c.fail);
             c.pass.iter_mut().for_each(&finish);

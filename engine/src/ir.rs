@@ -197,8 +197,19 @@ pub struct DecisionIr {
 }
 
 #[derive(Clone, Debug)]
+pub struct RequestedIr {
+    /// With an id, the report always carries this check first.
+    pub id: Option<Arc<str>>,
+    pub condition: Node,
+    pub fail: Option<Node>,
+    pub pass: Option<Node>,
+}
+
+#[derive(Clone, Debug)]
 pub struct CheckIr {
     pub id: Arc<str>,
+    /// The check applies only when this holds.
+    pub guard: Option<Node>,
     pub condition: Node,
     pub fail: Node,
     pub pass: Option<Node>,
@@ -208,7 +219,7 @@ pub struct CheckIr {
 #[derive(Clone, Debug)]
 pub struct GateIr {
     pub name: Arc<str>,
-    pub requested: Option<Node>,
+    pub requested: Option<RequestedIr>,
     pub checks: Vec<CheckIr>,
     pub statuses: Vec<(Arc<str>, Node)>,
 }

@@ -115,6 +115,7 @@ impl Pack {
             .map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect()))
             .collect()
     }
+    /// Readiness gates and their checks (without the informational requested check).
     pub fn gates(&self) -> Vec<(&str, Vec<&str>)> {
         self.checked.gates.iter().map(|g| (&*g.name, g.checks.iter().map(|c| &*c.id).collect())).collect()
     }
@@ -478,13 +479,34 @@ impl Program {
         self.check_required(inputs)?;
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| {
-            if let Some(requested) = &g.requested {
-                if !truth(requested, &env, frame)? {
-                    return Ok(Report { gate: gate.to_string(), status: "not_requested".into(), checks: Vec::new() });
+            let mut checks = Vec::new();
+            if let Some(r) = &g.requested {
+                let requested = truth(&r.condition, &env, frame)?;
+                if let Some(id) = &r.id {
+                    // Informational: it passes either way and says why.
+                    let message = match if requested { &r.pass } else { &r.fail } {
+                        Some(node) => eval(node, &env, frame)?.to_string(),
+                        None if requested => format!("{gate} is requested"),
+                        None => format!("{gate} is not requested"),
+                    };
+                    checks.push(CheckResult { id: id.to_string(), passed: true, message, fields: Vec::new() });
+                }
+                if !requested {
+                    return Ok(Report { gate: gate.to_string(), status: "not_requested".into(), checks });
                 }
             }
-            let mut checks = Vec::new();
             for c in &g.checks {
+                if let Some(guard) = &c.guard {
+                    match truth(guard, &env, frame) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            let message = format!("{} [{}]", c.id, self.describe_error(&e));
+                            checks.push(CheckResult { id: c.id.to_string(), passed: false, message, fields: Vec::new() });
+                            continue;
+                        }
+                    }
+                }
                 let passed = truth(&c.condition, &env, frame);
                 let text = |node: &Node, frame: &mut Frame| match eval(node, &env, frame) {
                     Ok(v) => v.to_string(),

@@ -158,16 +158,31 @@ pub struct FieldInit {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadinessDecl {
     pub name: Ident,
-    pub requested: Option<Expr>,
+    pub requested: Option<Requested>,
     pub checks: Vec<Check>,
     pub statuses: Vec<StatusRule>,
     pub span: Span,
 }
 
-/// `check id: condition else "failure message" pass "success message" with { ... }`
+/// `requested go_rollback_requested when mode == "promoted" else "..." pass "..."`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Requested {
+    /// With an id, the report always carries this check first.
+    pub id: Option<Ident>,
+    pub condition: Expr,
+    /// The check's message when not requested.
+    pub fail: Option<Expr>,
+    /// The check's message when requested.
+    pub pass: Option<Expr>,
+    pub span: Span,
+}
+
+/// `check id [when guard]: condition else "failure message" pass "success message" with { ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Check {
     pub id: Ident,
+    /// The check applies only when this holds.
+    pub guard: Option<Expr>,
     pub condition: Expr,
     pub fail: Expr,
     pub pass: Option<Expr>,

@@ -79,7 +79,7 @@ enum Kind<'a> {
     Field(&'a FieldDecl),
     Arm(&'a Arm),
     Otherwise(&'a Otherwise),
-    Requested(&'a Expr),
+    Requested(&'a Requested),
     Check(&'a Check),
     Status(&'a StatusRule),
 }
@@ -387,9 +387,19 @@ impl<'a> Formatter<'a> {
                 self.head_and_outcome(indent, head, &a.outcome);
             }
             Kind::Otherwise(o) => self.head_and_outcome(indent, "otherwise =>".to_string(), &o.outcome),
-            Kind::Requested(e) => self.push(indent, format!("requested when {}", expr_text(e, self.source))),
+            Kind::Requested(r) => {
+                let id = r.id.as_ref().map(|i| format!("{} ", i.name)).unwrap_or_default();
+                self.push(indent, format!("requested {id}when {}", expr_text(&r.condition, self.source)));
+                if let Some(fail) = &r.fail {
+                    self.push(indent + 1, format!("else {}", expr_text(fail, self.source)));
+                }
+                if let Some(pass) = &r.pass {
+                    self.push(indent + 1, format!("pass {}", expr_text(pass, self.source)));
+                }
+            }
             Kind::Check(c) => {
-                self.push(indent, format!("check {}: {}", c.id.name, expr_text(&c.condition, self.source)));
+                let guard = c.guard.as_ref().map(|g| format!(" when {}", expr_text(g, self.source))).unwrap_or_default();
+                self.push(indent, format!("check {}{guard}: {}", c.id.name, expr_text(&c.condition, self.source)));
                 self.push(indent + 1, format!("else {}", expr_text(&c.fail, self.source)));
                 if let Some(pass) = &c.pass {
                     self.push(indent + 1, format!("pass {}", expr_text(pass, self.source)));

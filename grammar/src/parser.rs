@@ -461,17 +461,33 @@ impl Builder {
             let pspan = span_of(p);
             let parts = self.children(p.clone());
             match p.as_rule() {
-                Rule::requested_clause => decl.requested = Some(self.expr(parts[2].clone())),
+                Rule::requested_clause => {
+                    let mut requested = Requested { id: None, condition: Expr { kind: ExprKind::Null, span: pspan }, fail: None, pass: None, span: pspan };
+                    for part in &parts[1..] {
+                        match part.as_rule() {
+                            Rule::ident => requested.id = Some(ident(part)),
+                            Rule::expr => requested.condition = self.expr(part.clone()),
+                            Rule::else_clause => requested.fail = Some(clause_expr(part.clone())),
+                            Rule::pass_clause => requested.pass = Some(clause_expr(part.clone())),
+                            _ => {}
+                        }
+                    }
+                    decl.requested = Some(requested);
+                }
                 Rule::check_decl => {
+                    // id, [guard], condition, `else`, message, [pass], [with]
+                    let guard = parts.get(2).filter(|p| p.as_rule() == Rule::check_guard).cloned();
+                    let at = if guard.is_some() { 3 } else { 2 };
                     let mut check = Check {
                         id: ident(&parts[1]),
-                        condition: self.expr(parts[2].clone()),
-                        fail: self.expr(parts[4].clone()),
+                        guard: guard.map(clause_expr),
+                        condition: self.expr(parts[at].clone()),
+                        fail: self.expr(parts[at + 2].clone()),
                         pass: None,
                         fields: Vec::new(),
                         span: pspan,
                     };
-                    for extra in &parts[5..] {
+                    for extra in &parts[at + 3..] {
                         match extra.as_rule() {
                             Rule::pass_clause => {
                                 let inner = self.children(extra.clone());
@@ -544,6 +560,11 @@ fn build_pratt<'i>(pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Expr {
             Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
         })
         .parse(pairs)
+}
+
+/// The expression of a `keyword EXPR` clause (`else ...`, `pass ...`, `when ...`).
+fn clause_expr(pair: Pair<Rule>) -> Expr {
+    sub_expr(inner(pair).find(|p| p.as_rule() == Rule::expr).expect("a clause has an expression"))
 }
 
 /// Children, without the punctuation rules (`arrow`, `comma`, ...).
@@ -878,6 +899,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::with_clause | Rule::kw_with => "`with`",
         Rule::field_init => "a field (`name: value`)",
         Rule::requested_clause | Rule::kw_requested => "`requested when`",
+        Rule::else_clause => "`else`",
+        Rule::check_guard => "`when` or `:`",
         Rule::check_decl | Rule::kw_check => "`check`",
         Rule::pass_clause | Rule::kw_pass => "`pass`",
         Rule::status_rule | Rule::kw_status => "`status`",
