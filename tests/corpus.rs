@@ -6,6 +6,8 @@
 //!   relative to tests/) -> `eval/NAME.out`: `cavra eval --json --explain` output.
 //!
 //! - `rule-tests/NAME.test.toml` -> `rule-tests/NAME.out`: what `cavra test` prints.
+//! - `runtime/NAME.args` (a `cavra runtime` subcommand and its flags, one per
+//!   line) -> `runtime/NAME.out`: the readiness report and the exit code.
 //!
 //! Regenerate on purpose with `CAVRA_BLESS=1 cargo test -p cavra-tests --test corpus`
 //! and review the diff.
@@ -48,23 +50,29 @@ fn check_corpus_json_diagnostics_are_well_formed() {
     }
 }
 
-#[test]
-fn eval_corpus() {
-    let files = fixtures("corpus/eval", ".cavra");
-    assert!(files.len() >= 10, "the eval corpus has only {} files", files.len());
+/// Runs `cavra LEADING... FILE-ARGS...` for each `*.args` file (one argument
+/// per line, `#` comments) in `dir`, comparing with the `.out` golden.
+fn args_corpus(dir: &str, minimum: usize, leading: impl Fn(&std::path::Path) -> Vec<String>) {
+    let files = fixtures(dir, ".args");
+    assert!(files.len() >= minimum, "{dir} has only {} cases", files.len());
     let mut failures = Vec::new();
     for file in &files {
-        let args_file = file.with_extension("args");
-        let extra = std::fs::read_to_string(&args_file).unwrap_or_default();
-        let mut args = vec!["eval".to_string(), relative(file), "--json".into(), "--explain".into()];
-        args.extend(extra.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+        let lines = std::fs::read_to_string(file).unwrap_or_default();
+        let mut args = leading(file);
+        args.extend(lines.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = cavra(&argv);
-        if let Err(e) = check_golden(&file.with_extension("out"), &render(&run)) {
+        if let Err(e) = check_golden(&file.with_extension("out"), &render(&cavra(&argv))) {
             failures.push(e);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn eval_corpus() {
+    args_corpus("corpus/eval", 10, |args_file| {
+        vec!["eval".into(), relative(&args_file.with_extension("cavra")), "--json".into(), "--explain".into()]
+    });
 }
 
 #[test]
@@ -80,4 +88,9 @@ fn rule_test_corpus() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn runtime_corpus() {
+    args_corpus("corpus/runtime", 20, |_| vec!["runtime".into()]);
 }

@@ -6,6 +6,7 @@ mod authoring;
 mod bundled;
 mod documents;
 mod rule_tests;
+mod runtime;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -20,6 +21,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Bad usage or unreadable input.
     pub const USAGE: i32 = 2;
+    /// A readiness report needs attention (so CI jobs can gate on it).
+    pub const NEEDS_ATTENTION: i32 = 3;
 }
 
 #[derive(Parser, Debug)]
@@ -99,6 +102,11 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Go-backend readiness reports, computed by the bundled readiness packs.
+    Runtime {
+        #[command(subcommand)]
+        command: runtime::RuntimeCommand,
+    },
     /// Format packs canonically (comments are kept).
     #[command(after_help = "Examples:\n  cavra fmt rules/\n  cavra fmt --check rules/      exit 1 if a file is not formatted")]
     Fmt {
@@ -146,5 +154,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         }
         Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
         Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
+        Command::Runtime { command } => runtime::run(&mut io, command),
     }
 }

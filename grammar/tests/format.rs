@@ -1,30 +1,11 @@
 //! `format`: round trip (same AST modulo spans, same comments), idempotence and
 //! exact output, over the packs in the workspace and inline fixtures.
 
-use cavra_grammar::{ast::Pack, format, parse};
+mod common;
+
+use common::{comment_texts, normalized};
+use cavra_grammar::{format, parse};
 use std::path::{Path, PathBuf};
-
-/// The `Debug` text of a pack with every `Span { .. }` replaced by `Span`.
-fn normalized(pack: &Pack) -> String {
-    let text = format!("{pack:?}");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("Span { start: ") {
-        out.push_str(&rest[..i]);
-        out.push_str("Span");
-        let after = &rest[i..];
-        let close = after.find('}').expect("a span closes");
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn comment_texts(pack: &Pack) -> Vec<String> {
-    let mut texts: Vec<String> = pack.comments.iter().map(|c| c.text.clone()).collect();
-    texts.sort();
-    texts
-}
 
 /// Checks the formatter's guarantees on one source that parses; returns the output.
 fn check_round_trip(name: &str, source: &str) -> String {

@@ -5,7 +5,10 @@
 //! (c) mutated packs that still parse format to text that parses to the same
 //!     AST (modulo spans) with the same comments, and formatting is idempotent.
 
+mod common;
+
 use cavra_grammar::ast::{Item, Pack, Span};
+use common::{comment_texts, normalized};
 use cavra_grammar::{format, parse};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -155,28 +158,6 @@ const TOKENS: &[&str] = &[
     "é",
     "→",
 ];
-
-/// The `Debug` text of a pack with every `Span { .. }` replaced by `Span`.
-fn normalized(pack: &Pack) -> String {
-    let text = format!("{pack:?}");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("Span { start: ") {
-        out.push_str(&rest[..i]);
-        out.push_str("Span");
-        let after = &rest[i..];
-        let close = after.find('}').expect("a span closes");
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn comment_texts(pack: &Pack) -> Vec<String> {
-    let mut texts: Vec<String> = pack.comments.iter().map(|c| c.text.clone()).collect();
-    texts.sort();
-    texts
-}
 
 /// The spans of the line-level nodes of a pack.
 fn node_spans(pack: &Pack) -> Vec<Span> {

@@ -1,0 +1,565 @@
+//! `cavra runtime ...`: the go-backend readiness reports. The decisions live
+//! in the readiness packs (`rules/readiness/`); this module only finds the
+//! documents, converts them to the packs' declared types, binds the inputs,
+//! runs the gate and prints the report.
+
+use crate::authoring::say;
+use crate::documents::{clock, read_json};
+use crate::{bundled, exit, Io};
+use cavra_engine::{BindError, Pack, Program, Report, Value};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value as Json};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RuntimeCommand {
+    /// Rollback plan readiness: plan, approval, disable path and controls.
+    #[command(after_help = REPORT_HELP)]
+    GoRollbackReadiness(ReportArgs),
+    /// Promotion readiness: parity evidence, deployment and approval.
+    #[command(after_help = REPORT_HELP)]
+    GoPromotionReadiness(ReportArgs),
+    /// Rollback rehearsal evidence: status, fallback, recovery target, references.
+    #[command(after_help = REPORT_HELP)]
+    GoRollbackRehearsal(ReportArgs),
+    /// Rollback drill history: the latest drill passed, is recent and met its target.
+    #[command(after_help = REPORT_HELP)]
+    GoRollbackDrills(ReportArgs),
+    /// Rollback drill schedule: active, on cadence, not stale, routed; `due_soon` when near.
+    #[command(after_help = REPORT_HELP)]
+    GoRollbackDrillSchedule(ReportArgs),
+    /// Production readiness: every go-backend report above, gated together.
+    #[command(after_help = REPORT_HELP)]
+    ProductionReadiness(ReportArgs),
+    /// Decide one agent action with the built-in action pack (and an external runtime when allowed).
+    #[command(after_help = EVALUATE_HELP)]
+    GoPilotEvaluate(EvaluateArgs),
+}
+
+const EVALUATE_HELP: &str = "The built-in decision comes from rules/actions/actions.cavra. An external runtime (--runtime-path:
+a program that reads the request JSON on stdin and prints {\"decision\", \"rule_id\", \"severity\",
+\"reason\"} on stdout) is compared in shadow mode, and selected only in enforce and promoted mode; in
+promoted mode only when the promotion, rollback, rehearsal, drill history and drill schedule reports
+all pass. A runtime that fails, times out or disagrees falls back to the built-in decision.
+
+Examples:
+  cavra runtime go-pilot-evaluate execute_command 'rm -rf /' --json
+  cavra runtime go-pilot-evaluate git_operation 'git push --force origin main' --mode enforce \\
+      --runtime-path ./my-runtime --json";
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EvaluateArgs {
+    /// read_file, write_file, execute_command, git_operation or mcp_tool_call.
+    action_type: String,
+    /// The file path, command line, git command or MCP tool name.
+    target: String,
+    /// An external runtime program (request JSON on stdin, decision JSON on stdout).
+    #[arg(long, value_name = "PROGRAM")]
+    runtime_path: Option<PathBuf>,
+    /// How long the external runtime may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    runtime_timeout_ms: u64,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+const REPORT_HELP: &str = "Each path falls back to its environment variable. A report is requested when the mode is
+`promoted` or its own document path is given.
+
+Exit status: 0 when the report is ready, due_soon or not_requested; 3 when it needs attention;
+2 on a usage or configuration error.
+
+Examples:
+  cavra runtime go-rollback-rehearsal --mode promoted \\
+      --rollback-plan-path examples/rollback-plan.json \\
+      --rollback-rehearsal-path examples/rollback-rehearsal.json --json
+  CAVRA_GO_BACKEND_MODE=promoted cavra runtime production-readiness --at 2026-05-21T19:00:00Z";
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ReportArgs {
+    /// Backend mode: disabled, shadow, enforce or promoted.
+    #[arg(long, env = "CAVRA_GO_BACKEND_MODE", value_name = "MODE")]
+    mode: Option<String>,
+    /// Rollback plan document.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_PLAN", value_name = "FILE")]
+    rollback_plan_path: Option<PathBuf>,
+    /// Promotion evidence document.
+    #[arg(long, env = "CAVRA_GO_PROMOTION_EVIDENCE", value_name = "FILE")]
+    promotion_evidence_path: Option<PathBuf>,
+    /// Rollback rehearsal evidence document.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_REHEARSAL_EVIDENCE", value_name = "FILE")]
+    rollback_rehearsal_path: Option<PathBuf>,
+    /// Rollback drill history document.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_DRILL_HISTORY", value_name = "FILE")]
+    rollback_drill_history_path: Option<PathBuf>,
+    /// Rollback drill schedule document.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_DRILL_SCHEDULE", value_name = "FILE")]
+    rollback_drill_schedule_path: Option<PathBuf>,
+    /// Maximum age of the latest drill, in days.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_DRILL_MAX_AGE_DAYS", value_name = "DAYS", default_value_t = 90.0)]
+    rollback_drill_max_age_days: f64,
+    /// A schedule is due soon within this many days of its next due time.
+    #[arg(long, env = "CAVRA_GO_ROLLBACK_DRILL_DUE_SOON_DAYS", value_name = "DAYS", default_value_t = 14.0)]
+    rollback_drill_due_soon_days: f64,
+    /// The clock (RFC 3339 with an offset); defaults to now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Use the rule packs in this folder (same layout as `rules/`) instead of the bundled ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+}
+
+pub(crate) const MODES: &[&str] = &["disabled", "shadow", "enforce", "promoted"];
+
+/// One readiness report: its pack, output schema and documents.
+struct ReportKind {
+    pack: &'static str,
+    schema_version: &'static str,
+    /// (pack input name, which path), the first one making the report explicit.
+    documents: &'static [(&'static str, Doc)],
+}
+
+#[derive(Clone, Copy)]
+enum Doc {
+    Plan,
+    Promotion,
+    Rehearsal,
+    History,
+    Schedule,
+}
+
+const ROLLBACK: ReportKind = ReportKind {
+    pack: "readiness/rollback.cavra",
+    schema_version: "cavra.go-backend-pilot.rollback-readiness.v1",
+    documents: &[("plan", Doc::Plan)],
+};
+const PROMOTION: ReportKind = ReportKind {
+    pack: "readiness/promotion.cavra",
+    schema_version: "cavra.go-backend-pilot.promotion-readiness.v1",
+    documents: &[("evidence", Doc::Promotion)],
+};
+const REHEARSAL: ReportKind = ReportKind {
+    pack: "readiness/rehearsal.cavra",
+    schema_version: "cavra.go-backend-pilot.rollback-rehearsal.v1",
+    documents: &[("rehearsal", Doc::Rehearsal), ("plan", Doc::Plan)],
+};
+const DRILLS: ReportKind = ReportKind {
+    pack: "readiness/drill_history.cavra",
+    schema_version: "cavra.go-backend-pilot.rollback-drill-history.v1",
+    documents: &[("history", Doc::History)],
+};
+const SCHEDULE: ReportKind = ReportKind {
+    pack: "readiness/drill_schedule.cavra",
+    schema_version: "cavra.go-backend-pilot.rollback-drill-schedule.v1",
+    documents: &[("schedule", Doc::Schedule), ("history", Doc::History)],
+};
+const PRODUCTION_PACK: &str = "readiness/production.cavra";
+const PRODUCTION_SCHEMA: &str = "cavra.deployment.production_readiness.v1";
+
+/// A failure that is the operator's to fix before any report can run.
+struct UsageError(String);
+
+impl ReportArgs {
+    fn path(&self, doc: Doc) -> Option<&Path> {
+        let path = match doc {
+            Doc::Plan => &self.rollback_plan_path,
+            Doc::Promotion => &self.promotion_evidence_path,
+            Doc::Rehearsal => &self.rollback_rehearsal_path,
+            Doc::History => &self.rollback_drill_history_path,
+            Doc::Schedule => &self.rollback_drill_schedule_path,
+        };
+        // An empty environment variable means "not set".
+        path.as_deref().filter(|p| !p.as_os_str().is_empty())
+    }
+
+    fn mode(&self) -> Result<String, UsageError> {
+        let raw = self.mode.as_deref().unwrap_or("disabled");
+        let mode = raw.trim().to_lowercase();
+        if mode.is_empty() {
+            return Ok("disabled".into());
+        }
+        if MODES.contains(&mode.as_str()) {
+            Ok(mode)
+        } else {
+            Err(UsageError(format!("--mode / CAVRA_GO_BACKEND_MODE: expected one of {}, got {raw:?}", MODES.join(", "))))
+        }
+    }
+}
+
+pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
+    let (kind, args) = match &command {
+        RuntimeCommand::GoRollbackReadiness(a) => (Some(&ROLLBACK), a),
+        RuntimeCommand::GoPromotionReadiness(a) => (Some(&PROMOTION), a),
+        RuntimeCommand::GoRollbackRehearsal(a) => (Some(&REHEARSAL), a),
+        RuntimeCommand::GoRollbackDrills(a) => (Some(&DRILLS), a),
+        RuntimeCommand::GoRollbackDrillSchedule(a) => (Some(&SCHEDULE), a),
+        RuntimeCommand::ProductionReadiness(a) => (None, a),
+        RuntimeCommand::GoPilotEvaluate(a) => return run_evaluate(io, a),
+    };
+    let result = match kind {
+        Some(kind) => single_report(args, kind),
+        None => production_report(args),
+    };
+    match result {
+        Ok(report) => {
+            let status = report["status"].as_str().unwrap_or_default().to_string();
+            if args.json {
+                say!(io.out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print_table(io, &report);
+            }
+            if status == "needs_attention" {
+                exit::NEEDS_ATTENTION
+            } else {
+                exit::OK
+            }
+        }
+        Err(UsageError(message)) => {
+            say!(io.err, "error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+/// Loads a rule pack from `--rules DIR` or the bundled `rules/`.
+fn load_pack(args: &ReportArgs, relative: &str) -> Result<Pack, UsageError> {
+    let (name, source) = match &args.rules {
+        Some(dir) => {
+            let path = dir.join(relative);
+            let text = std::fs::read_to_string(&path).map_err(|e| UsageError(format!("{}: cannot read the rule pack: {e}", path.display())))?;
+            (path.display().to_string(), text)
+        }
+        None => {
+            let key = format!("rules/{relative}");
+            let text = bundled::get(&key).ok_or_else(|| UsageError(format!("{key}: not bundled in this build")))?;
+            (key, text.to_string())
+        }
+    };
+    cavra_engine::compile(&name, &source).map_err(|d| UsageError(format!("the rule pack does not check:\n{}", d.render(false))))
+}
+
+struct Session {
+    now: String,
+    mode: String,
+}
+
+fn session(args: &ReportArgs) -> Result<Session, UsageError> {
+    Ok(Session { now: clock(args.at.as_deref()).map_err(UsageError)?, mode: args.mode()? })
+}
+
+fn single_report(args: &ReportArgs, kind: &ReportKind) -> Result<Json, UsageError> {
+    let session = session(args)?;
+    run_report(args, kind, &session)
+}
+
+/// Runs one report's gate and shapes its JSON.
+fn run_report(args: &ReportArgs, kind: &ReportKind, session: &Session) -> Result<Json, UsageError> {
+    let pack = load_pack(args, kind.pack)?;
+    let gate = pack.name().to_string();
+    let program = pack.bind(&Default::default()).map_err(|e| UsageError(format!("{}: {e}", kind.pack)))?;
+    let mut inputs = program.inputs();
+    let set = |inputs: &mut cavra_engine::Inputs, name: &str, value: Value| -> Result<(), UsageError> {
+        let slot = program.input_slot(name).ok_or_else(|| UsageError(format!("{}: the pack has no input `{name}`", kind.pack)))?;
+        inputs.set(slot, value);
+        Ok(())
+    };
+    set(&mut inputs, "now", time_value(&session.now))?;
+    set(&mut inputs, "mode", Value::text(&session.mode))?;
+    let explicit = kind.documents.first().is_some_and(|(_, doc)| args.path(*doc).is_some());
+    set(&mut inputs, "explicit", Value::Bool(explicit))?;
+    for (name, doc) in kind.documents {
+        let loaded = load_document(&pack, name, args.path(*doc));
+        set(&mut inputs, name, loaded.value)?;
+        set(&mut inputs, &format!("{name}_path"), loaded.path.map(|p| Value::text(&p)).unwrap_or_default())?;
+        set(&mut inputs, &format!("{name}_error"), loaded.error.map(|e| Value::text(&e)).unwrap_or_default())?;
+    }
+    for (name, value) in [("max_age_days", args.rollback_drill_max_age_days), ("due_soon_days", args.rollback_drill_due_soon_days)] {
+        if program.input_slot(name).is_some() {
+            set(&mut inputs, name, Value::Number(value))?;
+        }
+    }
+    let report = program.readiness(&gate, &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
+    Ok(report_json(kind.schema_version, session, &report))
+}
+
+fn time_value(rfc3339: &str) -> Value {
+    cavra_engine::time::parse_time(rfc3339).map(Value::Time).unwrap_or_default()
+}
+
+struct Loaded {
+    value: Value,
+    path: Option<String>,
+    error: Option<String>,
+}
+
+/// Reads and converts one document. Problems are not errors here: the pack
+/// reports them as a failing check (`X_error`), naming the file and JSON path.
+fn load_document(pack: &Pack, input: &str, path: Option<&Path>) -> Loaded {
+    let Some(path) = path else { return Loaded { value: Value::Null, path: None, error: None } };
+    let shown = path.display().to_string();
+    let error = |e: String| Loaded { value: Value::Null, path: Some(shown.clone()), error: Some(e) };
+    let json = match read_json(path) {
+        Ok(j) => j,
+        Err(e) => return error(e),
+    };
+    match pack.input_value(input, &json) {
+        Ok(value) => Loaded { value, path: Some(shown.clone()), error: None },
+        Err(BindError::Input { source, .. }) => error(format!("{shown}: {}: {}", source.path, source.message)),
+        Err(e) => error(format!("{shown}: {e}")),
+    }
+}
+
+fn report_json(schema_version: &str, session: &Session, report: &Report) -> Json {
+    let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
+    json!({
+        "schema_version": schema_version,
+        "mode": session.mode,
+        "status": report.status,
+        "checks": report.checks.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
+        "summary": {
+            "generated_at": session.now,
+            "requested": report.status != "not_requested",
+            "check_count": report.checks.len(),
+            "passed_count": report.checks.len() - failed.len(),
+            "failed_count": failed.len(),
+            "failed_checks": failed,
+        },
+    })
+}
+
+/// The production report: every go-backend report, then the production gate
+/// over their statuses.
+fn production_report(args: &ReportArgs) -> Result<Json, UsageError> {
+    let session = session(args)?;
+    let sections = [
+        ("go_backend_promotion", "promotion_status", &PROMOTION),
+        ("go_backend_rollback", "rollback_status", &ROLLBACK),
+        ("go_backend_rollback_rehearsal", "rehearsal_status", &REHEARSAL),
+        ("go_backend_rollback_drill_history", "drill_history_status", &DRILLS),
+        ("go_backend_rollback_drill_schedule", "drill_schedule_status", &SCHEDULE),
+    ];
+    let pack = load_pack(args, PRODUCTION_PACK)?;
+    let program: Program = pack.bind(&Default::default()).map_err(|e| UsageError(format!("{PRODUCTION_PACK}: {e}")))?;
+    let mut inputs = program.inputs();
+    for (name, value) in [("now", time_value(&session.now)), ("mode", Value::text(&session.mode)), ("explicit", Value::Bool(false))] {
+        if let Some(slot) = program.input_slot(name) {
+            inputs.set(slot, value);
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (section, input, kind) in sections {
+        let report = run_report(args, kind, &session)?;
+        let slot = program.input_slot(input).ok_or_else(|| UsageError(format!("{PRODUCTION_PACK}: the pack has no input `{input}`")))?;
+        inputs.set(slot, Value::text(report["status"].as_str().unwrap_or_default()));
+        out.insert(section.to_string(), report);
+    }
+    let gate = pack.name().to_string();
+    let report = program.readiness(&gate, &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
+    let Json::Object(mut doc) = report_json(PRODUCTION_SCHEMA, &session, &report) else { unreachable!("an object") };
+    doc.extend(out);
+    Ok(Json::Object(doc))
+}
+
+fn print_table(io: &mut Io, report: &Json) {
+    say!(
+        io.out,
+        "{}: {} (mode {})",
+        report["schema_version"].as_str().unwrap_or_default(),
+        report["status"].as_str().unwrap_or_default(),
+        report["mode"].as_str().unwrap_or_default()
+    );
+    for check in report["checks"].as_array().into_iter().flatten() {
+        let mark = if check["status"] == "pass" { "pass" } else { "FAIL" };
+        say!(io.out, "  [{mark}] {}: {}", check["id"].as_str().unwrap_or_default(), check["message"].as_str().unwrap_or_default());
+    }
+}
+
+// ---- go-pilot-evaluate -----------------------------------------------------------
+
+const ACTIONS_PACK: &str = "actions/actions.cavra";
+const EVALUATION_SCHEMA: &str = "cavra.go-backend-pilot.evaluation.v1";
+const DECISIONS: &[&str] = &["allow", "deny", "requires_approval"];
+
+fn run_evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
+    match evaluate(args) {
+        Ok(doc) => {
+            if args.report.json {
+                say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                print_evaluation(io, &doc);
+            }
+            exit::OK
+        }
+        Err(UsageError(message)) => {
+            say!(io.err, "error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<Json, UsageError> {
+    let report_args = &args.report;
+    let session = session(report_args)?;
+    let builtin = builtin_decision(report_args, &args.action_type, &args.target)?;
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema_version".into(), EVALUATION_SCHEMA.into());
+    doc.insert("action_type".into(), args.action_type.clone().into());
+    doc.insert("target".into(), args.target.clone().into());
+    doc.insert("backend_mode".into(), session.mode.clone().into());
+
+    // In promoted mode the external runtime needs every gate to pass.
+    let mut gates = serde_json::Map::new();
+    let mut failing_gate = None;
+    if session.mode == "promoted" {
+        for (section, kind, accepted) in [
+            ("go_backend_promotion", &PROMOTION, &["ready"][..]),
+            ("go_backend_rollback", &ROLLBACK, &["ready"][..]),
+            ("go_backend_rollback_rehearsal", &REHEARSAL, &["ready"][..]),
+            ("go_backend_rollback_drill_history", &DRILLS, &["ready"][..]),
+            ("go_backend_rollback_drill_schedule", &SCHEDULE, &["ready", "due_soon"][..]),
+        ] {
+            let report = run_report(report_args, kind, &session)?;
+            let status = report["status"].as_str().unwrap_or_default().to_string();
+            if failing_gate.is_none() && !accepted.contains(&status.as_str()) {
+                failing_gate = Some(format!("the {section} gate is {status}"));
+            }
+            gates.insert(section.to_string(), report);
+        }
+    }
+
+    let external_allowed = matches!(session.mode.as_str(), "enforce" | "promoted");
+    let consult = args.runtime_path.is_some() && session.mode != "disabled" && failing_gate.is_none();
+    let external = match (&args.runtime_path, consult) {
+        (Some(path), true) => {
+            let request = json!({
+                "action_type": args.action_type, "target": args.target, "mode": session.mode, "at": session.now,
+            });
+            Some(run_external(path, &request, std::time::Duration::from_millis(args.runtime_timeout_ms)))
+        }
+        _ => None,
+    };
+    let parity_match = match &external {
+        Some(Ok(decision)) => Json::Bool(decision["decision"] == builtin["decision"]),
+        _ => Json::Null,
+    };
+    let (selected, fallback_reason) = match (&args.runtime_path, &external) {
+        (None, _) => ("builtin", None),
+        (Some(_), _) if !external_allowed => ("builtin", None),
+        (Some(_), None) => ("builtin", failing_gate.clone()),
+        (Some(_), Some(Err(reason))) => ("builtin", Some(reason.clone())),
+        (Some(_), Some(Ok(decision))) if decision["decision"] != builtin["decision"] => (
+            "builtin",
+            Some(format!(
+                "the external runtime decided {} but the built-in decision is {}",
+                decision["decision"], builtin["decision"]
+            )),
+        ),
+        (Some(_), Some(Ok(_))) => ("external", None),
+    };
+    let effective = match (&external, selected) {
+        (Some(Ok(decision)), "external") => decision.clone(),
+        _ => builtin.clone(),
+    };
+    doc.insert("selected_backend".into(), selected.into());
+    doc.insert("fallback_used".into(), fallback_reason.is_some().into());
+    doc.insert("fallback_reason".into(), fallback_reason.map(Json::String).unwrap_or(Json::Null));
+    doc.insert("parity_match".into(), parity_match);
+    doc.insert("builtin_decision".into(), builtin);
+    doc.insert("external_decision".into(), external.and_then(Result::ok).unwrap_or(Json::Null));
+    doc.insert("effective_decision".into(), effective);
+    doc.insert("generated_at".into(), session.now.into());
+    doc.extend(gates);
+    Ok(Json::Object(doc))
+}
+
+/// The action pack's decision as `{decision, rule_id, severity, reason}`.
+fn builtin_decision(args: &ReportArgs, action_type: &str, target: &str) -> Result<Json, UsageError> {
+    let pack = load_pack(args, ACTIONS_PACK)?;
+    let program = pack.bind(&Default::default()).map_err(|e| UsageError(format!("{ACTIONS_PACK}: {e}")))?;
+    let mut inputs = program.inputs();
+    for (name, value) in [("action_type", action_type), ("target", target)] {
+        let slot = program.input_slot(name).ok_or_else(|| UsageError(format!("{ACTIONS_PACK}: the pack has no input `{name}`")))?;
+        inputs.set(slot, Value::text(value));
+    }
+    let outcome = program.decide("action", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
+    let severity = outcome.fields().find(|(k, _)| *k == "severity").map(|(_, v)| v.to_json()).unwrap_or(Json::Null);
+    Ok(json!({
+        "decision": outcome.action,
+        "rule_id": outcome.category,
+        "severity": severity,
+        "reason": outcome.reason.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+    }))
+}
+
+/// Runs the external runtime: the request on stdin, one decision JSON on
+/// stdout, within `timeout`. Every problem is a reason to fall back.
+fn run_external(program: &Path, request: &Json, timeout: std::time::Duration) -> Result<Json, String> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("the external runtime could not be started: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A runtime that exits without reading is judged by its answer below.
+        let _ = stdin.write_all(request.to_string().as_bytes());
+    }
+    let mut stdout = child.stdout.take().ok_or("the external runtime has no output")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.by_ref().take(1 << 20).read_to_string(&mut text).map(|_| text)
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("the external runtime did not answer within {} ms", timeout.as_millis()));
+            }
+            Err(e) => return Err(format!("the external runtime could not be watched: {e}")),
+        }
+    };
+    if !status.success() {
+        return Err(format!("the external runtime failed ({status})"));
+    }
+    let text = reader.join().map_err(|_| "the external runtime's output could not be read".to_string())?;
+    let text = text.map_err(|e| format!("the external runtime's output could not be read: {e}"))?;
+    let decision: Json = serde_json::from_str(text.trim()).map_err(|e| format!("the external runtime did not answer JSON: {e}"))?;
+    match decision["decision"].as_str() {
+        Some(d) if DECISIONS.contains(&d) => Ok(json!({
+            "decision": d,
+            "rule_id": decision.get("rule_id").cloned().unwrap_or(Json::Null),
+            "severity": decision.get("severity").cloned().unwrap_or(Json::Null),
+            "reason": decision.get("reason").cloned().unwrap_or(Json::Null),
+        })),
+        _ => Err(format!("the external runtime answered no valid decision (expected one of {})", DECISIONS.join(", "))),
+    }
+}
+
+fn print_evaluation(io: &mut Io, doc: &Json) {
+    let effective = &doc["effective_decision"];
+    say!(
+        io.out,
+        "{} {}: {} ({}, {}) via the {} backend",
+        doc["action_type"].as_str().unwrap_or_default(),
+        doc["target"].as_str().unwrap_or_default(),
+        effective["decision"].as_str().unwrap_or_default(),
+        effective["rule_id"].as_str().unwrap_or_default(),
+        effective["severity"].as_str().unwrap_or_default(),
+        doc["selected_backend"].as_str().unwrap_or_default()
+    );
+    if let Some(reason) = effective["reason"].as_str() {
+        say!(io.out, "  reason: {reason}");
+    }
+    if let Some(fallback) = doc["fallback_reason"].as_str() {
+        say!(io.out, "  fell back to the built-in decision: {fallback}");
+    }
+}

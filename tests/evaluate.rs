@@ -1,0 +1,155 @@
+//! `cavra runtime go-pilot-evaluate` with external runtimes that the test
+//! writes itself: one that agrees, one that disagrees, one that fails, one
+//! that hangs and one that prints garbage. Whatever the runtime does, the
+//! caller gets a decision; fallbacks say why.
+
+#![cfg(unix)]
+
+use cavra_tests::cavra;
+use serde_json::Value as Json;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+struct Runtimes {
+    dir: PathBuf,
+}
+
+impl Runtimes {
+    /// The runtime scripts, written once per test binary (before any test
+    /// spawns one, so that no write races an exec) and kept under target/.
+    fn new() -> &'static Runtimes {
+        static RUNTIMES: std::sync::OnceLock<Runtimes> = std::sync::OnceLock::new();
+        RUNTIMES.get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cavra-runtimes");
+            std::fs::create_dir_all(&dir).unwrap();
+            let scripts = [
+                // Reads the request and answers like the built-in pack for a destructive command.
+                ("agrees", "cat > /dev/null\necho '{\"decision\": \"deny\", \"rule_id\": \"external_destructive\", \"severity\": \"critical\", \"reason\": \"external says no\"}'"),
+                ("disagrees", "cat > /dev/null\necho '{\"decision\": \"allow\", \"rule_id\": \"external_allow\", \"severity\": \"low\"}'"),
+                ("fails", "cat > /dev/null\necho 'boom' >&2\nexit 3"),
+                ("hangs", "sleep 30"),
+                ("garbage", "cat > /dev/null\necho 'not json at all'"),
+                ("unknown", "cat > /dev/null\necho '{\"decision\": \"maybe\"}'"),
+                // Echoes the request back in its reason, to prove what it receives.
+                ("echo", "request=$(cat)\nprintf '{\"decision\": \"deny\", \"reason\": %s}' \"$(printf '%s' \"$request\" | sed 's/\\\\/\\\\\\\\/g; s/\"/\\\\\"/g; s/^/\"/; s/$/\"/')\""),
+            ];
+            for (name, body) in scripts {
+                let path = dir.join(name);
+                std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            Runtimes { dir }
+        })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+fn evaluate(extra: &[&str]) -> Json {
+    let mut args = vec!["runtime", "go-pilot-evaluate", "execute_command", "rm -rf /", "--at", "2026-05-21T19:00:00Z", "--json"];
+    args.extend_from_slice(extra);
+    let run = cavra(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn the_builtin_decision_without_a_runtime() {
+    let doc = evaluate(&["--mode", "disabled"]);
+    assert_eq!(doc["schema_version"], "cavra.go-backend-pilot.evaluation.v1");
+    assert_eq!(doc["selected_backend"], "builtin");
+    assert_eq!(doc["fallback_used"], false);
+    assert_eq!(doc["effective_decision"]["decision"], "deny");
+    assert_eq!(doc["effective_decision"], doc["builtin_decision"]);
+    assert!(doc["external_decision"].is_null());
+}
+
+#[test]
+fn enforce_mode_selects_an_agreeing_runtime() {
+    let runtimes = Runtimes::new();
+    let doc = evaluate(&["--mode", "enforce", "--runtime-path", &runtimes.path("agrees")]);
+    assert_eq!(doc["selected_backend"], "external");
+    assert_eq!(doc["fallback_used"], false);
+    assert_eq!(doc["parity_match"], true);
+    assert_eq!(doc["effective_decision"]["rule_id"], "external_destructive");
+}
+
+#[test]
+fn shadow_mode_compares_but_keeps_the_builtin_decision() {
+    let runtimes = Runtimes::new();
+    let doc = evaluate(&["--mode", "shadow", "--runtime-path", &runtimes.path("disagrees")]);
+    assert_eq!(doc["selected_backend"], "builtin");
+    assert_eq!(doc["fallback_used"], false);
+    assert_eq!(doc["parity_match"], false);
+    assert_eq!(doc["external_decision"]["decision"], "allow");
+    assert_eq!(doc["effective_decision"]["decision"], "deny");
+}
+
+#[test]
+fn every_runtime_failure_falls_back_with_its_reason() {
+    let runtimes = Runtimes::new();
+    for (name, expected) in [
+        ("disagrees", "the external runtime decided \"allow\" but the built-in decision is \"deny\""),
+        ("fails", "the external runtime failed"),
+        ("garbage", "did not answer JSON"),
+        ("unknown", "answered no valid decision"),
+    ] {
+        let doc = evaluate(&["--mode", "enforce", "--runtime-path", &runtimes.path(name)]);
+        assert_eq!(doc["selected_backend"], "builtin", "{name}");
+        assert_eq!(doc["fallback_used"], true, "{name}");
+        let reason = doc["fallback_reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(expected), "{name}: {reason}");
+        assert_eq!(doc["effective_decision"], doc["builtin_decision"], "{name}");
+    }
+    let missing = evaluate(&["--mode", "enforce", "--runtime-path", "/no/such/runtime"]);
+    assert!(missing["fallback_reason"].as_str().unwrap_or_default().contains("could not be started"));
+}
+
+#[test]
+fn a_hanging_runtime_times_out_and_falls_back() {
+    let runtimes = Runtimes::new();
+    let doc = evaluate(&["--mode", "enforce", "--runtime-path", &runtimes.path("hangs"), "--runtime-timeout-ms", "300"]);
+    assert_eq!(doc["fallback_used"], true);
+    assert_eq!(doc["fallback_reason"], "the external runtime did not answer within 300 ms");
+    assert_eq!(doc["effective_decision"]["decision"], "deny");
+}
+
+#[test]
+fn the_runtime_receives_the_request_on_stdin() {
+    let runtimes = Runtimes::new();
+    let doc = evaluate(&["--mode", "enforce", "--runtime-path", &runtimes.path("echo")]);
+    let request: Json = serde_json::from_str(doc["external_decision"]["reason"].as_str().unwrap()).unwrap();
+    assert_eq!(request["action_type"], "execute_command");
+    assert_eq!(request["target"], "rm -rf /");
+    assert_eq!(request["mode"], "enforce");
+}
+
+#[test]
+fn promoted_mode_needs_every_gate_before_using_the_runtime() {
+    let runtimes = Runtimes::new();
+    let examples = cavra_tests::crate_dir().join("../examples");
+    let doc_path = |name: &str| examples.join(name).display().to_string();
+    let (plan, evidence, rehearsal, drills, schedule) = (
+        doc_path("rollback-plan.json"),
+        doc_path("promotion-evidence.json"),
+        doc_path("rollback-rehearsal.json"),
+        doc_path("rollback-drills.json"),
+        doc_path("rollback-drill-schedule.json"),
+    );
+    let agrees = runtimes.path("agrees");
+    let all_gates = [
+        "--mode", "promoted", "--runtime-path", &agrees, "--rollback-plan-path", &plan, "--promotion-evidence-path", &evidence,
+        "--rollback-rehearsal-path", &rehearsal, "--rollback-drill-history-path", &drills, "--rollback-drill-schedule-path", &schedule,
+    ];
+    let doc = evaluate(&all_gates);
+    assert_eq!(doc["selected_backend"], "external", "{doc:#}");
+    assert_eq!(doc["go_backend_rollback_drill_schedule"]["status"], "due_soon");
+
+    // Without the promotion evidence the promotion gate needs attention: fall back, naming it.
+    let without_promotion: Vec<&str> = all_gates.iter().copied().filter(|a| *a != "--promotion-evidence-path" && *a != evidence).collect();
+    let doc = evaluate(&without_promotion);
+    assert_eq!(doc["selected_backend"], "builtin");
+    assert_eq!(doc["fallback_reason"], "the go_backend_promotion gate is needs_attention");
+}
