@@ -261,7 +261,7 @@ impl<'a> Checker<'a> {
         }
         for t in decls {
             let Some(&id) = self.records.get(&t.name.name) else { continue };
-            if self.schema.records[id as usize].names.len() > 0 {
+            if !self.schema.records[id as usize].names.is_empty() {
                 continue;
             }
             let mut fields: Vec<FieldDef> = Vec::new();

@@ -297,7 +297,7 @@ fn contains(kind: InKind, needle: &Node, hay: &Node, env: &Env, frame: &mut Fram
     let h = eval(hay, env, frame)?;
     Ok(match (kind, &h) {
         (_, Value::Null) => false,
-        (InKind::List, Value::List(items)) => items.iter().any(|x| *x == n),
+        (InKind::List, Value::List(items)) => items.contains(&n),
         (InKind::MapKey, Value::Map(m)) => n.as_text().is_some_and(|k| m.get(k).is_some()),
         (InKind::Substring, Value::Text(t)) => n.as_text().is_some_and(|k| t.contains(k)),
         (_, other) => return fail(hay.span, format!("`in` cannot look inside {}", other.type_name())),
@@ -325,6 +325,8 @@ pub(crate) fn compare(op: CompareOp, a: &Value, b: &Value, a_span: Span, b_span:
     })
 }
 
+// `if b == 0.0` guards read better than float literal patterns.
+#[allow(clippy::redundant_guards)]
 fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span) -> Result<Value> {
     use ArithOp::*;
     use Value::*;

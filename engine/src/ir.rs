@@ -224,76 +224,63 @@ pub struct GateIr {
     pub statuses: Vec<(Arc<str>, Node)>,
 }
 
+/// One traversal of a node's direct children, for shared (`iter`) and
+/// mutable (`iter_mut`) access alike.
+macro_rules! for_each_child {
+    ($kind:expr, $f:ident, $iter:ident, $indexed:ident) => {
+        match $kind {
+            Kind::Const(_) | Kind::Input(_) | Kind::Let(_) | Kind::Local(_) => {}
+            Kind::Field(a, _) | Kind::Not(a) | Kind::Neg(a) | Kind::Test(a, _) => $f(a),
+            Kind::MapGet(a, b)
+            | Kind::ListGet(a, b)
+            | Kind::Arith(_, a, b)
+            | Kind::And(a, b)
+            | Kind::Or(a, b)
+            | Kind::In(_, a, b)
+            | Kind::NotIn(_, a, b)
+            | Kind::Default(a, b) => {
+                $f(a);
+                $f(b)
+            }
+            Kind::If(a, b, c) => {
+                $f(a);
+                $f(b);
+                $f(c)
+            }
+            Kind::Compare(first, rest) => {
+                $f(first);
+                rest.$iter().for_each(|(_, n)| $f(n))
+            }
+            Kind::Call(_, args) | Kind::Text(args) | Kind::List(args) => args.$iter().for_each(|n| $f(n)),
+            Kind::Map(entries) => entries.$iter().for_each(|(_, n)| $f(n)),
+            Kind::Scan(scan) => {
+                $f(borrow!($iter, scan.source));
+                scan.filter.$iter().for_each(|n| $f(n));
+                scan.key.$iter().for_each(|n| $f(n))
+            }
+            Kind::Indexed(ix) => ix.$indexed($f),
+        }
+    };
+}
+
+/// `&x` for shared traversal, `&mut x` for mutable traversal.
+macro_rules! borrow {
+    (iter, $e:expr) => {
+        &$e
+    };
+    (iter_mut, $e:expr) => {
+        &mut $e
+    };
+}
+
 /// Calls `f` on every direct child node (read-only).
 pub fn children(node: &Node, f: &mut dyn FnMut(&Node)) {
-    match &node.kind {
-        Kind::Const(_) | Kind::Input(_) | Kind::Let(_) | Kind::Local(_) => {}
-        Kind::Field(a, _) | Kind::Not(a) | Kind::Neg(a) | Kind::Test(a, _) => f(a),
-        Kind::MapGet(a, b)
-        | Kind::ListGet(a, b)
-        | Kind::Arith(_, a, b)
-        | Kind::And(a, b)
-        | Kind::Or(a, b)
-        | Kind::In(_, a, b)
-        | Kind::NotIn(_, a, b)
-        | Kind::Default(a, b) => {
-            f(a);
-            f(b)
-        }
-        Kind::If(a, b, c) => {
-            f(a);
-            f(b);
-            f(c)
-        }
-        Kind::Compare(first, rest) => {
-            f(first);
-            rest.iter().for_each(|(_, n)| f(n))
-        }
-        Kind::Call(_, args) | Kind::Text(args) | Kind::List(args) => args.iter().for_each(f),
-        Kind::Map(entries) => entries.iter().for_each(|(_, n)| f(n)),
-        Kind::Scan(scan) => {
-            f(&scan.source);
-            scan.filter.iter().for_each(&mut *f);
-            scan.key.iter().for_each(&mut *f)
-        }
-        Kind::Indexed(ix) => ix.children(f),
-    }
+    for_each_child!(&node.kind, f, iter, children)
 }
 
 /// Rewrites every direct child node in place.
 pub fn children_mut(node: &mut Node, f: &mut dyn FnMut(&mut Node)) {
-    match &mut node.kind {
-        Kind::Const(_) | Kind::Input(_) | Kind::Let(_) | Kind::Local(_) => {}
-        Kind::Field(a, _) | Kind::Not(a) | Kind::Neg(a) | Kind::Test(a, _) => f(a),
-        Kind::MapGet(a, b)
-        | Kind::ListGet(a, b)
-        | Kind::Arith(_, a, b)
-        | Kind::And(a, b)
-        | Kind::Or(a, b)
-        | Kind::In(_, a, b)
-        | Kind::NotIn(_, a, b)
-        | Kind::Default(a, b) => {
-            f(a);
-            f(b)
-        }
-        Kind::If(a, b, c) => {
-            f(a);
-            f(b);
-            f(c)
-        }
-        Kind::Compare(first, rest) => {
-            f(first);
-            rest.iter_mut().for_each(|(_, n)| f(n))
-        }
-        Kind::Call(_, args) | Kind::Text(args) | Kind::List(args) => args.iter_mut().for_each(f),
-        Kind::Map(entries) => entries.iter_mut().for_each(|(_, n)| f(n)),
-        Kind::Scan(scan) => {
-            f(&mut scan.source);
-            scan.filter.iter_mut().for_each(&mut *f);
-            scan.key.iter_mut().for_each(&mut *f)
-        }
-        Kind::Indexed(ix) => ix.children_mut(f),
-    }
+    for_each_child!(&mut node.kind, f, iter_mut, children_mut)
 }
 
 /// Whether `pred` holds for this node or any node below it.

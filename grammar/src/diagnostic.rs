@@ -96,8 +96,7 @@ impl Diagnostics {
     /// source line and a caret underline, then `= help: ...`.
     pub fn render(&self, color: bool) -> String {
         let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
-        let mut config = Config::default();
-        config.chars = term::Chars::ascii();
+        let config = Config { chars: term::Chars::ascii(), ..Config::default() };
         let mut out = Vec::new();
         for d in &self.items {
             let mut cs = match d.severity {
