@@ -5,6 +5,7 @@
 mod authoring;
 mod bundled;
 mod documents;
+mod plan;
 mod rule_tests;
 mod runtime;
 

@@ -34,7 +34,22 @@ pub(crate) enum RuntimeCommand {
     /// Decide one agent action with the built-in action pack (and an external runtime when allowed).
     #[command(after_help = EVALUATE_HELP)]
     GoPilotEvaluate(EvaluateArgs),
+    /// Plan rollback-drill notifications: each owner and provider, delivered or suppressed and why.
+    #[command(after_help = PLAN_HELP)]
+    GoRollbackDrillNotificationPlan(crate::plan::PlanArgs),
 }
+
+const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
+the routing pack (rules/routing.cavra) decides each owner and provider route: suppressed by a healthy
+schedule, an active maintenance window or the owner's calendar, else delivered. The routing policy
+may also sit inside the schedule document; --routing-policy wins key by key.
+
+Examples:
+  cavra runtime go-rollback-drill-notification-plan --mode promoted \\
+      --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\
+      --rollback-drill-history-path examples/rollback-drills.json \\
+      --routing-policy examples/routing-policy.json --at 2026-05-21T19:00:00Z
+  cavra runtime go-rollback-drill-notification-plan ... --provider slack,teams --json";
 
 const EVALUATE_HELP: &str = "The built-in decision comes from rules/actions/actions.cavra. An external runtime (--runtime-path:
 a program that reads the request JSON on stdin and prints {\"decision\", \"rule_id\", \"severity\",
@@ -160,7 +175,7 @@ const PRODUCTION_PACK: &str = "readiness/production.cavra";
 const PRODUCTION_SCHEMA: &str = "cavra.deployment.production_readiness.v1";
 
 /// A failure that is the operator's to fix before any report can run.
-struct UsageError(String);
+pub(crate) struct UsageError(pub String);
 
 impl ReportArgs {
     fn path(&self, doc: Doc) -> Option<&Path> {
@@ -173,6 +188,10 @@ impl ReportArgs {
         };
         // An empty environment variable means "not set".
         path.as_deref().filter(|p| !p.as_os_str().is_empty())
+    }
+
+    pub(crate) fn schedule_path(&self) -> Option<&Path> {
+        self.path(Doc::Schedule)
     }
 
     fn mode(&self) -> Result<String, UsageError> {
@@ -198,6 +217,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoRollbackDrillSchedule(a) => (Some(&SCHEDULE), a),
         RuntimeCommand::ProductionReadiness(a) => (None, a),
         RuntimeCommand::GoPilotEvaluate(a) => return run_evaluate(io, a),
+        RuntimeCommand::GoRollbackDrillNotificationPlan(a) => return run_plan(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),
@@ -225,7 +245,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
 }
 
 /// Loads a rule pack from `--rules DIR` or the bundled `rules/`.
-fn load_pack(args: &ReportArgs, relative: &str) -> Result<Pack, UsageError> {
+pub(crate) fn load_pack(args: &ReportArgs, relative: &str) -> Result<Pack, UsageError> {
     let (name, source) = match &args.rules {
         Some(dir) => {
             let path = dir.join(relative);
@@ -241,9 +261,33 @@ fn load_pack(args: &ReportArgs, relative: &str) -> Result<Pack, UsageError> {
     cavra_engine::compile(&name, &source).map_err(|d| UsageError(format!("the rule pack does not check:\n{}", d.render(false))))
 }
 
-struct Session {
-    now: String,
-    mode: String,
+pub(crate) struct Session {
+    pub now: String,
+    pub mode: String,
+}
+
+/// The drill schedule report, for the notification plan.
+pub(crate) fn schedule_report(args: &ReportArgs) -> Result<(Session, Json), UsageError> {
+    let session = session(args)?;
+    let report = run_report(args, &SCHEDULE, &session)?;
+    Ok((session, report))
+}
+
+fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
+    match crate::plan::build_plan(args, "cli") {
+        Ok(plan) => {
+            if args.report.json {
+                say!(io.out, "{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+            } else {
+                crate::plan::print_plan(io, &plan);
+            }
+            exit::OK
+        }
+        Err(UsageError(message)) => {
+            say!(io.err, "error: {message}");
+            exit::USAGE
+        }
+    }
 }
 
 fn session(args: &ReportArgs) -> Result<Session, UsageError> {
