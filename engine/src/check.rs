@@ -1031,6 +1031,7 @@ impl<'a> Checker<'a> {
             (Min | Max, [a, b]) if a == b && matches!(a, Ty::Number | Ty::Time | Ty::Duration) => Some(a.clone()),
             (ToText, [_]) => Some(Ty::Text),
             (DurationDays, [Ty::Number]) => Some(Ty::Duration),
+            (LooksLikeUrl | LooksLikeHostname | LooksLikeIp | LooksLikeEmail | LooksLikeSecret | LooksLikeSecretKey, [Ty::Text]) => Some(Ty::Bool),
             _ => None,
         };
         match result {
@@ -1186,6 +1187,10 @@ fn signature(b: Builtin) -> &'static str {
         Min | Max => "min/max(a, b) for numbers, times or durations",
         ToText => "text(any) -> text",
         DurationDays => "duration_days(number) -> duration",
+        LooksLikeUrl | LooksLikeHostname | LooksLikeIp | LooksLikeEmail | LooksLikeSecret => {
+            "looks_like_url/looks_like_hostname/looks_like_ip/looks_like_email/looks_like_secret(text) -> bool"
+        }
+        LooksLikeSecretKey => "looks_like_secret_key(text) -> bool",
     }
 }
 

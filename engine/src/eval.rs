@@ -433,6 +433,12 @@ fn call(builtin: Builtin, args: &[Node], env: &Env, frame: &mut Frame, span: Spa
             }
             Value::Duration(micros as i64)
         }
+        (LooksLikeUrl, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_url(&t)),
+        (LooksLikeHostname, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_hostname(&t)),
+        (LooksLikeIp, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_ip(&t)),
+        (LooksLikeEmail, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_email(&t)),
+        (LooksLikeSecret, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_secret(&t)),
+        (LooksLikeSecretKey, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_secret_key(&t)),
         (b, x, _) => return fail(span, format!("`{}` cannot be applied to {}", b.name(), x.type_name())),
     })
 }

@@ -119,6 +119,12 @@ pub enum Builtin {
     Max,
     ToText,
     DurationDays,
+    LooksLikeUrl,
+    LooksLikeHostname,
+    LooksLikeIp,
+    LooksLikeEmail,
+    LooksLikeSecret,
+    LooksLikeSecretKey,
 }
 
 impl Builtin {
@@ -145,6 +151,12 @@ impl Builtin {
         ("max", Builtin::Max),
         ("text", Builtin::ToText),
         ("duration_days", Builtin::DurationDays),
+        ("looks_like_url", Builtin::LooksLikeUrl),
+        ("looks_like_hostname", Builtin::LooksLikeHostname),
+        ("looks_like_ip", Builtin::LooksLikeIp),
+        ("looks_like_email", Builtin::LooksLikeEmail),
+        ("looks_like_secret", Builtin::LooksLikeSecret),
+        ("looks_like_secret_key", Builtin::LooksLikeSecretKey),
     ];
 
     pub fn lookup(name: &str) -> Option<Builtin> {

@@ -46,6 +46,7 @@ mod eval;
 mod index;
 mod ir;
 mod program;
+mod safety;
 pub mod time;
 mod types;
 mod value;
