@@ -8,6 +8,7 @@ mod documents;
 mod plan;
 mod rule_tests;
 mod runtime;
+pub mod store;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;

@@ -28,6 +28,12 @@ pub(crate) struct PlanArgs {
     /// Plan notifications even when the schedule is not due soon or stale.
     #[arg(long)]
     force: bool,
+    /// The store that keeps every plan and its route decisions (append-only) [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Do not store the plan: a dry run (wins over --store and CAVRA_STORE).
+    #[arg(long)]
+    pub no_store: bool,
     #[command(flatten)]
     pub report: ReportArgs,
 }

@@ -37,6 +37,9 @@ pub(crate) enum RuntimeCommand {
     /// Plan rollback-drill notifications: each owner and provider, delivered or suppressed and why.
     #[command(after_help = PLAN_HELP)]
     GoRollbackDrillNotificationPlan(crate::plan::PlanArgs),
+    /// Stored route decisions of past notification plans, newest first, filtered.
+    #[command(after_help = ROUTES_HELP)]
+    GoRollbackDrillRoutes(RoutesArgs),
 }
 
 const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
@@ -49,7 +52,63 @@ Examples:
       --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\
       --rollback-drill-history-path examples/rollback-drills.json \\
       --routing-policy examples/routing-policy.json --at 2026-05-21T19:00:00Z
-  cavra runtime go-rollback-drill-notification-plan ... --provider slack,teams --json";
+  cavra runtime go-rollback-drill-notification-plan ... --provider slack,teams --json
+  cavra runtime go-rollback-drill-notification-plan ... --no-store      a dry run
+
+Every plan is stored with its route decisions, append-only, in --store (env CAVRA_STORE,
+default .cavra/cavra.db, an SQLite file); a plan already stored (same plan_id) is not written
+again. When the store cannot be written the plan is not printed: the error names the store and
+the exit status is 2. List stored routes with `cavra runtime go-rollback-drill-routes`.";
+
+const ROUTES_HELP: &str = "Lists the route decisions stored by go-rollback-drill-notification-plan, newest first
+(created_at, then route_id). --owner matches the route's owner or its escalation owner; the other
+filters match exactly; --since and --until (RFC 3339) select since <= created_at < until. --limit
+(1 to 1000, default 100) and --offset page through the result. --json prints {\"routes\": [...],
+\"count\": N}, where count is the number of routes printed. A store that does not exist yet has no routes.
+
+Examples:
+  cavra runtime go-rollback-drill-routes --owner platform-lead --json
+  cavra runtime go-rollback-drill-routes --action suppress --category maintenance_window \\
+      --since 2026-05-01T00:00:00Z --until 2026-06-01T00:00:00Z
+  cavra runtime go-rollback-drill-routes --provider slack --limit 20 --offset 20 \\
+      --store /var/lib/cavra/cavra.db";
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RoutesArgs {
+    /// Routes of this owner or escalation owner.
+    #[arg(long)]
+    owner: Option<String>,
+    /// deliver or suppress.
+    #[arg(long)]
+    action: Option<String>,
+    /// deliver, healthy_schedule, maintenance_window or owner_calendar.
+    #[arg(long)]
+    category: Option<String>,
+    /// A provider, e.g. slack.
+    #[arg(long)]
+    provider: Option<String>,
+    /// A drill schedule id.
+    #[arg(long)]
+    schedule_id: Option<String>,
+    /// Routes created at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Routes created before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// At most this many routes (1 to 1000).
+    #[arg(long, default_value_t = crate::store::DEFAULT_LIMIT)]
+    limit: u32,
+    /// Skip this many routes first.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// The store [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 const EVALUATE_HELP: &str = "The built-in decision comes from rules/actions/actions.cavra. An external runtime (--runtime-path:
 a program that reads the request JSON on stdin and prints {\"decision\", \"rule_id\", \"severity\",
@@ -218,6 +277,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::ProductionReadiness(a) => (None, a),
         RuntimeCommand::GoPilotEvaluate(a) => return run_evaluate(io, a),
         RuntimeCommand::GoRollbackDrillNotificationPlan(a) => return run_plan(io, a),
+        RuntimeCommand::GoRollbackDrillRoutes(a) => return run_routes(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),
@@ -276,6 +336,15 @@ pub(crate) fn schedule_report(args: &ReportArgs) -> Result<(Session, Json), Usag
 fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
     match crate::plan::build_plan(args, "cli") {
         Ok(plan) => {
+            if !args.no_store {
+                // A plan is only printed once it is stored (or was stored before).
+                use crate::store::Store;
+                let path = crate::store::store_path(args.store.as_deref());
+                if let Err(e) = crate::store::SqliteStore::open(&path).and_then(|store| store.save_plan(&plan)) {
+                    say!(io.err, "error: {e}");
+                    return exit::USAGE;
+                }
+            }
             if args.report.json {
                 say!(io.out, "{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
             } else {
@@ -288,6 +357,69 @@ fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
             exit::USAGE
         }
     }
+}
+
+fn run_routes(io: &mut Io, args: &RoutesArgs) -> i32 {
+    use crate::store::{RouteFilter, SqliteStore, Store};
+    let filter = RouteFilter {
+        owner: args.owner.clone(),
+        action: args.action.clone(),
+        category: args.category.clone(),
+        provider: args.provider.clone(),
+        schedule_id: args.schedule_id.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        limit: args.limit,
+        offset: args.offset,
+    };
+    if let Err(message) = filter.validate() {
+        say!(io.err, "error: {message}");
+        return exit::USAGE;
+    }
+    let path = crate::store::store_path(args.store.as_deref());
+    // Reading does not create a store.
+    let routes = if path.exists() { SqliteStore::open(&path).and_then(|store| store.routes(&filter)) } else { Ok(Vec::new()) };
+    let routes = match routes {
+        Ok(routes) => routes,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    if args.json {
+        let doc = json!({"routes": routes, "count": routes.len()});
+        say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print_routes(io, &routes);
+    }
+    exit::OK
+}
+
+fn print_routes(io: &mut Io, routes: &[Json]) {
+    const COLUMNS: [(&str, &str); 8] = [
+        ("CREATED_AT", "created_at"),
+        ("SCHEDULE", "schedule_id"),
+        ("OWNER", "owner"),
+        ("ESCALATION", "escalation_owner"),
+        ("PROVIDER", "provider"),
+        ("ACTION", "action"),
+        ("CATEGORY", "category"),
+        ("REASON", "reason"),
+    ];
+    let rows: Vec<Vec<String>> =
+        routes.iter().map(|r| COLUMNS.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect()).collect();
+    let headers: Vec<String> = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
+    let widths: Vec<usize> =
+        (0..COLUMNS.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    say!(io.out, "{}", line(&headers));
+    for row in &rows {
+        say!(io.out, "{}", line(row));
+    }
+    say!(io.out, "{} route{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
 }
 
 fn session(args: &ReportArgs) -> Result<Session, UsageError> {
