@@ -7,6 +7,7 @@ mod bundled;
 mod documents;
 mod plan;
 mod rule_tests;
+mod safety;
 mod runtime;
 pub mod store;
 

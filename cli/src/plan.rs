@@ -45,7 +45,25 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
         UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
     })?;
     let schedule = crate::documents::read_json(schedule_path).map_err(UsageError)?;
-    let policy = merged_policy(&schedule, args.routing_policy.as_deref())?;
+    let separate_policy = match args.routing_policy.as_deref() {
+        Some(path) => Some(crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?),
+        None => None,
+    };
+    // Nothing is planned or stored from a document that is not public-safe.
+    let screen = crate::safety::Screen::load(&args.report)?;
+    let mut refused = Vec::new();
+    for (label, doc) in [(schedule_path.display().to_string(), Some(&schedule)), (policy_label(args), separate_policy.as_ref())] {
+        if let Some(doc) = doc {
+            refused.extend(screen.refusals(doc)?.into_iter().map(|r| format!("{label}: {r}")));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UsageError(format!(
+            "the input documents are not public-safe; nothing was planned or stored:\n  {}",
+            refused.join("\n  ")
+        )));
+    }
+    let policy = merged_policy(&schedule, separate_policy)?;
     let status = schedule_report["status"].as_str().unwrap_or_default().to_string();
     let notify = args.force || matches!(status.as_str(), "needs_attention" | "due_soon");
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
@@ -176,22 +194,22 @@ fn plan_reason(schedule_id: &str, status: &str, notify: bool, forced: bool, repo
     }
 }
 
+fn policy_label(args: &PlanArgs) -> String {
+    args.routing_policy.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+}
+
 /// The schedule's policy keys, overridden key by key by the separate policy.
-fn merged_policy(schedule: &Json, policy_path: Option<&std::path::Path>) -> Result<Json, UsageError> {
+fn merged_policy(schedule: &Json, separate: Option<Json>) -> Result<Json, UsageError> {
     let mut policy = Map::new();
     for key in POLICY_KEYS {
         if let Some(v) = schedule.get(*key) {
             policy.insert(key.to_string(), v.clone());
         }
     }
-    if let Some(path) = policy_path {
-        let separate = crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?;
-        let Json::Object(separate) = separate else {
-            return Err(UsageError(format!("--routing-policy: {}: expected a JSON object", path.display())));
-        };
-        for (key, value) in separate {
-            policy.insert(key, value);
-        }
+    match separate {
+        None => {}
+        Some(Json::Object(separate)) => policy.extend(separate),
+        Some(_) => return Err(UsageError("--routing-policy: expected a JSON object".into())),
     }
     Ok(Json::Object(policy))
 }

@@ -446,8 +446,9 @@ fn run_report(args: &ReportArgs, kind: &ReportKind, session: &Session) -> Result
     set(&mut inputs, "mode", Value::text(&session.mode))?;
     let explicit = kind.documents.first().is_some_and(|(_, doc)| args.path(*doc).is_some());
     set(&mut inputs, "explicit", Value::Bool(explicit))?;
+    let screen = crate::safety::Screen::load(args)?;
     for (name, doc) in kind.documents {
-        let loaded = load_document(&pack, name, args.path(*doc));
+        let loaded = load_document(&pack, name, args.path(*doc), &screen);
         set(&mut inputs, name, loaded.value)?;
         set(&mut inputs, &format!("{name}_path"), loaded.path.map(|p| Value::text(&p)).unwrap_or_default())?;
         set(&mut inputs, &format!("{name}_error"), loaded.error.map(|e| Value::text(&e)).unwrap_or_default())?;
@@ -473,7 +474,7 @@ struct Loaded {
 
 /// Reads and converts one document. Problems are not errors here: the pack
 /// reports them as a failing check (`X_error`), naming the file and JSON path.
-fn load_document(pack: &Pack, input: &str, path: Option<&Path>) -> Loaded {
+fn load_document(pack: &Pack, input: &str, path: Option<&Path>, screen: &crate::safety::Screen) -> Loaded {
     let Some(path) = path else { return Loaded { value: Value::Null, path: None, error: None } };
     let shown = path.display().to_string();
     let error = |e: String| Loaded { value: Value::Null, path: Some(shown.clone()), error: Some(e) };
@@ -481,6 +482,12 @@ fn load_document(pack: &Pack, input: &str, path: Option<&Path>) -> Loaded {
         Ok(j) => j,
         Err(e) => return error(e),
     };
+    // Public documents only: anything that looks private refuses the document.
+    match screen.refusals(&json) {
+        Ok(reasons) if reasons.is_empty() => {}
+        Ok(reasons) => return error(format!("{shown} is not public-safe, so it was not used: {}", reasons.join("; "))),
+        Err(UsageError(e)) => return error(e),
+    }
     match pack.input_value(input, &json) {
         Ok(value) => Loaded { value, path: Some(shown.clone()), error: None },
         Err(BindError::Input { source, .. }) => error(format!("{shown}: {}: {}", source.path, source.message)),
