@@ -2,8 +2,10 @@
 //! `cavra-engine`; [`run`] takes the arguments and output streams so that
 //! tests drive the real CLI in-process.
 
+mod acks;
 mod authoring;
 mod bundled;
+mod demo;
 mod documents;
 mod plan;
 mod rule_tests;
@@ -59,6 +61,17 @@ pub(crate) enum ErrorFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job on the embedded defaults: production readiness and the stored
+    /// rollback-drill notification plan, for the bundled sample documents.
+    #[command(after_help = "Writes the bundled samples to .cavra/examples/ (next to the store), runs\n`runtime production-readiness` and `runtime go-rollback-drill-notification-plan` on them at\n2026-05-21T19:00:00Z (the moment the samples describe; --at changes it), and stores the plan.\n\nExamples:\n  cavra demo\n  cavra demo --at 2026-05-22T03:00:00Z --store /tmp/cavra.db")]
+    Demo {
+        /// The clock (RFC 3339 with an offset).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// The store file.
+        #[arg(long, env = "CAVRA_STORE", value_name = "FILE", default_value = ".cavra/cavra.db")]
+        store: PathBuf,
+    },
     /// Parse and type-check packs; print errors and warnings.
     #[command(after_help = "Exit status: 0 when every pack checks (warnings allowed), 1 on errors.\n\nExamples:\n  cavra check rules/\n  cavra check rules/routing.cavra --error-format json")]
     Check {
@@ -158,5 +171,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
         Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
         Command::Runtime { command } => runtime::run(&mut io, command),
+        Command::Demo { at, store } => demo::run(&mut io, at.as_deref(), &store),
     }
 }

@@ -40,6 +40,12 @@ pub(crate) enum RuntimeCommand {
     /// Stored route decisions of past notification plans, newest first, filtered.
     #[command(after_help = ROUTES_HELP)]
     GoRollbackDrillRoutes(RoutesArgs),
+    /// Acknowledge a delivered rollback-drill notification (append-only, public-safe text only).
+    #[command(after_help = crate::acks::ACK_HELP)]
+    GoRollbackDrillNotificationAck(crate::acks::AckArgs),
+    /// Escalation plan: delivered routes of the latest plans, outstanding or breached, and whom to escalate to.
+    #[command(after_help = crate::acks::ESCALATION_HELP)]
+    GoRollbackDrillEscalationPlan(crate::acks::EscalationArgs),
 }
 
 const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
@@ -278,6 +284,8 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoPilotEvaluate(a) => return run_evaluate(io, a),
         RuntimeCommand::GoRollbackDrillNotificationPlan(a) => return run_plan(io, a),
         RuntimeCommand::GoRollbackDrillRoutes(a) => return run_routes(io, a),
+        RuntimeCommand::GoRollbackDrillNotificationAck(a) => return crate::acks::run_ack(io, a),
+        RuntimeCommand::GoRollbackDrillEscalationPlan(a) => return crate::acks::run_escalation(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),

@@ -56,6 +56,27 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX route_decisions_provider ON route_decisions (provider, created_at);
      CREATE INDEX route_decisions_action_category ON route_decisions (action, category, created_at);
      CREATE INDEX route_decisions_plan ON route_decisions (plan_id);",
+    // 2: acknowledgements of delivered routes, and stored metadata documents.
+    "CREATE TABLE acknowledgements (
+         ack_id TEXT PRIMARY KEY,
+         schedule_id TEXT NOT NULL,
+         provider TEXT NOT NULL,
+         acknowledged_by TEXT NOT NULL,
+         acknowledgement_state TEXT NOT NULL,
+         plan_id TEXT,
+         external_ref TEXT,
+         notes TEXT,
+         created_at INTEGER NOT NULL,
+         document TEXT NOT NULL
+     );
+     CREATE INDEX acknowledgements_schedule_provider ON acknowledgements (schedule_id, provider, created_at);
+     CREATE TABLE metadata (
+         metadata_id TEXT PRIMARY KEY,
+         kind TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         document TEXT NOT NULL
+     );
+     CREATE INDEX metadata_kind ON metadata (kind, created_at);",
 ];
 
 /// What went wrong with the store; every message names the store file.
@@ -161,6 +182,16 @@ pub trait Store {
     fn save_plan(&self, plan: &Json) -> Result<SaveOutcome, StoreError>;
     /// Stored route decisions (their JSON documents), newest first.
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<Json>, StoreError>;
+    /// Stores one acknowledgement (append-only, one transaction); an `ack_id`
+    /// already stored is left as it is.
+    fn save_acknowledgement(&self, ack: &Json) -> Result<SaveOutcome, StoreError>;
+    /// The acknowledgements of a schedule (their JSON documents), newest first.
+    fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Json>, StoreError>;
+    /// The latest stored plan of each schedule (greatest `generated_at`, then
+    /// `plan_id`), ordered by `schedule_id`.
+    fn latest_plans(&self) -> Result<Vec<Json>, StoreError>;
+    /// Stores a metadata document of `kind` (append-only, one transaction).
+    fn save_metadata(&self, metadata_id: &str, kind: &str, created_at: &str, document: &Json) -> Result<SaveOutcome, StoreError>;
 }
 
 /// The embedded SQLite store: one file, WAL mode.
@@ -376,6 +407,84 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    fn save_acknowledgement(&self, ack: &Json) -> Result<SaveOutcome, StoreError> {
+        let invalid = |m: String| StoreError::InvalidPlan { path: self.path.clone(), message: format!("acknowledgement: {m}") };
+        let optional = |field: &str| ack[field].as_str().map(String::from);
+        let write = |source| StoreError::Write { path: self.path.clone(), source };
+        let (ack_id, schedule_id, provider) = (text(ack, "ack_id", &invalid)?, text(ack, "schedule_id", &invalid)?, text(ack, "provider", &invalid)?);
+        let (by, state) = (text(ack, "acknowledged_by", &invalid)?, text(ack, "acknowledgement_state", &invalid)?);
+        let created_at = micros(ack, "created_at", &invalid)?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(write)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO acknowledgements (ack_id, schedule_id, provider, acknowledged_by, acknowledgement_state,
+                     plan_id, external_ref, notes, created_at, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (ack_id) DO NOTHING",
+                params![
+                    ack_id,
+                    schedule_id,
+                    provider,
+                    by,
+                    state,
+                    optional("plan_id"),
+                    optional("external_ref"),
+                    optional("notes"),
+                    created_at,
+                    ack.to_string()
+                ],
+            )
+            .map_err(write)?;
+        tx.commit().map_err(write)?;
+        Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
+    }
+
+    fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Json>, StoreError> {
+        self.documents(
+            "SELECT document FROM acknowledgements WHERE schedule_id = ? ORDER BY created_at DESC, ack_id",
+            vec![schedule_id.to_string().into()],
+        )
+    }
+
+    fn latest_plans(&self) -> Result<Vec<Json>, StoreError> {
+        self.documents(
+            "SELECT p.document FROM plans p
+             WHERE p.plan_id = (SELECT q.plan_id FROM plans q WHERE q.schedule_id = p.schedule_id
+                                ORDER BY q.generated_at DESC, q.plan_id DESC LIMIT 1)
+             ORDER BY p.schedule_id",
+            Vec::new(),
+        )
+    }
+
+    fn save_metadata(&self, metadata_id: &str, kind: &str, created_at: &str, document: &Json) -> Result<SaveOutcome, StoreError> {
+        let created = cavra_engine::time::parse_time(created_at)
+            .map_err(|e| StoreError::InvalidPlan { path: self.path.clone(), message: format!("metadata `created_at`: {e}") })?;
+        let write = |source| StoreError::Write { path: self.path.clone(), source };
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(write)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO metadata (metadata_id, kind, created_at, document) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (metadata_id) DO NOTHING",
+                params![metadata_id, kind, created, document.to_string()],
+            )
+            .map_err(write)?;
+        tx.commit().map_err(write)?;
+        Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
+    }
+}
+
+impl SqliteStore {
+    fn documents(&self, sql: &str, values: Vec<rusqlite::types::Value>) -> Result<Vec<Json>, StoreError> {
+        let read = |source| StoreError::Read { path: self.path.clone(), source };
+        let mut statement = self.conn.prepare(sql).map_err(read)?;
+        let rows = statement.query_map(params_from_iter(values), |r| r.get::<_, String>(0)).map_err(read)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let document = row.map_err(read)?;
+            out.push(serde_json::from_str(&document).map_err(|source| StoreError::Corrupt { path: self.path.clone(), source })?);
+        }
+        Ok(out)
+    }
 }
 
 /// The store path to use: `--store` / `CAVRA_STORE`, else [`DEFAULT_STORE`].
@@ -418,7 +527,7 @@ mod tests {
         store.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(store);
         let error = SqliteStore::open(&path).err().unwrap().to_string();
-        assert_eq!(error, format!("the store {} has schema version 99, newer than this build of cavra knows (1)", path.display()));
+        assert_eq!(error, format!("the store {} has schema version 99, newer than this build of cavra knows ({})", path.display(), MIGRATIONS.len()));
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
     }
 

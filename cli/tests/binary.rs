@@ -65,3 +65,21 @@ fn deeply_nested_input_is_refused_not_crashing() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_demo_runs_the_main_job_on_the_embedded_defaults() {
+    let dir = std::env::temp_dir().join(format!("cavra-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |dir: &std::path::Path| Command::new(env!("CARGO_BIN_EXE_cavra")).arg("demo").current_dir(dir).env_remove("CAVRA_STORE").output().unwrap();
+    let out = run(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("production_readiness.v1: ready"), "{stdout}");
+    assert!(stdout.contains("release-governance   slack     suppress  maintenance_window"), "{stdout}");
+    assert!(dir.join(".cavra/cavra.db").is_file(), "the plan is stored");
+    // A second run is the same plan (same time, same content): stored once, same output.
+    let again = run(&dir);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), stdout);
+    std::fs::remove_dir_all(&dir).ok();
+}
