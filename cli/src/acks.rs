@@ -269,7 +269,7 @@ fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError> {
     let program = pack.bind(&HashMap::new()).map_err(|e| UsageError(format!("{ESCALATION_PACK}: {e}")))?;
     let slot = |name: &str| program.input_slot(name).ok_or_else(|| UsageError(format!("{ESCALATION_PACK}: the pack has no input `{name}`")));
     let slots = ["now", "delivered_at", "acknowledgement_minutes", "acknowledgement_state", "owner", "escalation_owner"]
-        .map(|n| slot(n))
+        .map(slot)
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let mut inputs = program.inputs();
