@@ -46,6 +46,9 @@ pub(crate) enum RuntimeCommand {
     /// Escalation plan: delivered routes of the latest plans, outstanding or breached, and whom to escalate to.
     #[command(after_help = crate::acks::ESCALATION_HELP)]
     GoRollbackDrillEscalationPlan(crate::acks::EscalationArgs),
+    /// Suppressed route decisions counted by category, owner, provider and schedule.
+    #[command(after_help = crate::trends::TRENDS_HELP)]
+    GoRollbackDrillSuppressionTrends(crate::trends::TrendArgs),
 }
 
 const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
@@ -286,6 +289,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoRollbackDrillRoutes(a) => return run_routes(io, a),
         RuntimeCommand::GoRollbackDrillNotificationAck(a) => return crate::acks::run_ack(io, a),
         RuntimeCommand::GoRollbackDrillEscalationPlan(a) => return crate::acks::run_escalation(io, a),
+        RuntimeCommand::GoRollbackDrillSuppressionTrends(a) => return crate::trends::run(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),

@@ -177,6 +177,16 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 /// Where plans and route decisions are kept.
+/// One group of [`Store::suppressed_counts`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuppressedCount {
+    pub category: String,
+    pub owner: String,
+    pub provider: String,
+    pub schedule_id: String,
+    pub count: u64,
+}
+
 pub trait Store {
     /// Stores the plan and all its route decisions in one transaction.
     fn save_plan(&self, plan: &Json) -> Result<SaveOutcome, StoreError>;
@@ -192,6 +202,9 @@ pub trait Store {
     fn latest_plans(&self) -> Result<Vec<Json>, StoreError>;
     /// Stores a metadata document of `kind` (append-only, one transaction).
     fn save_metadata(&self, metadata_id: &str, kind: &str, created_at: &str, document: &Json) -> Result<SaveOutcome, StoreError>;
+    /// Suppressed route decisions counted per (category, owner, provider,
+    /// schedule), for the filter's owner (or escalation owner), provider and schedule.
+    fn suppressed_counts(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError>;
 }
 
 /// The embedded SQLite store: one file, WAL mode.
@@ -471,9 +484,46 @@ impl Store for SqliteStore {
         tx.commit().map_err(write)?;
         Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
     }
+
+    fn suppressed_counts(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError> {
+        self.suppressed_groups(filter)
+    }
 }
 
 impl SqliteStore {
+    fn suppressed_groups(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError> {
+        let mut sql = String::from(
+            "SELECT category, owner, provider, schedule_id, COUNT(*) FROM route_decisions WHERE action = 'suppress'",
+        );
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(owner) = given(&filter.owner) {
+            sql.push_str(" AND (owner = ? OR escalation_owner = ?)");
+            values.push(owner.to_string().into());
+            values.push(owner.to_string().into());
+        }
+        for (column, value) in [(" AND provider = ?", &filter.provider), (" AND schedule_id = ?", &filter.schedule_id)] {
+            if let Some(v) = given(value) {
+                sql.push_str(column);
+                values.push(v.to_string().into());
+            }
+        }
+        sql.push_str(" GROUP BY category, owner, provider, schedule_id ORDER BY category, owner, provider, schedule_id");
+        let read = |source| StoreError::Read { path: self.path.clone(), source };
+        let mut statement = self.conn.prepare(&sql).map_err(read)?;
+        let rows = statement
+            .query_map(params_from_iter(values), |r| {
+                Ok(SuppressedCount {
+                    category: r.get(0)?,
+                    owner: r.get(1)?,
+                    provider: r.get(2)?,
+                    schedule_id: r.get(3)?,
+                    count: r.get::<_, i64>(4)?.max(0) as u64,
+                })
+            })
+            .map_err(read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+    }
+
     fn documents(&self, sql: &str, values: Vec<rusqlite::types::Value>) -> Result<Vec<Json>, StoreError> {
         let read = |source| StoreError::Read { path: self.path.clone(), source };
         let mut statement = self.conn.prepare(sql).map_err(read)?;
