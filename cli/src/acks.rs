@@ -7,7 +7,7 @@
 use crate::authoring::say;
 use crate::runtime::{load_pack, ReportArgs, UsageError};
 use crate::store::{SqliteStore, Store};
-use crate::{exit, Io};
+use crate::Io;
 use cavra_engine::Value;
 use clap::{Args, Parser};
 use serde_json::{json, Value as Json};
@@ -117,22 +117,6 @@ fn report_args(common: &CommonArgs) -> Result<ReportArgs, UsageError> {
     Wrap::try_parse_from(argv).map(|w| w.report).map_err(|e| UsageError(e.to_string()))
 }
 
-fn finish(io: &mut Io, json_out: bool, result: Result<Json, UsageError>, table: fn(&mut Io, &Json)) -> i32 {
-    match result {
-        Ok(doc) => {
-            if json_out {
-                say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            } else {
-                table(io, &doc);
-            }
-            exit::OK
-        }
-        Err(UsageError(message)) => {
-            say!(io.err, "error: {message}");
-            exit::USAGE
-        }
-    }
-}
 
 fn store_error(e: crate::store::StoreError) -> UsageError {
     UsageError(e.to_string())
@@ -141,7 +125,7 @@ fn store_error(e: crate::store::StoreError) -> UsageError {
 // ---- go-rollback-drill-notification-ack ------------------------------------------
 
 pub(crate) fn run_ack(io: &mut Io, args: &AckArgs) -> i32 {
-    finish(io, args.common.json, acknowledge(args), print_ack)
+    crate::runtime::finish(io, args.common.json, acknowledge(args), print_ack)
 }
 
 fn required(flag: &str, value: &str) -> Result<String, UsageError> {
@@ -233,7 +217,7 @@ fn print_ack(io: &mut Io, ack: &Json) {
 // ---- go-rollback-drill-escalation-plan --------------------------------------------
 
 pub(crate) fn run_escalation(io: &mut Io, args: &EscalationArgs) -> i32 {
-    finish(io, args.common.json, escalation_plan(args), print_escalation)
+    crate::runtime::finish(io, args.common.json, escalation_plan(args), print_escalation)
 }
 
 fn micros(text: &str) -> Option<i64> {
@@ -312,7 +296,7 @@ fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError> {
             inputs.set(slots[4], Value::text(&owner));
             inputs.set(slots[5], Value::text(&escalation_owner));
             let outcome = program.decide("escalation", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-            let field = |name: &str| outcome.fields().find(|(k, _)| *k == name).map(|(_, v)| v.to_json()).unwrap_or(Json::Bool(false));
+            let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Bool(false));
             routes.push(json!({
                 "route_id": route["route_id"],
                 "plan_id": plan["plan_id"],
@@ -392,7 +376,7 @@ impl Routing {
             inputs.set(slot, value);
         }
         let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-        let field = |name: &str| outcome.fields().find(|(k, _)| *k == name).map(|(_, v)| v.to_json()).unwrap_or(Json::Null);
+        let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
         Ok((field("acknowledgement_minutes").as_f64(), field("escalation_owner").as_str().map(String::from)))
     }
 }

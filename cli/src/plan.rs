@@ -94,7 +94,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
         for provider in providers.iter().filter(|p| wanted.as_ref().is_none_or(|w| w.contains(*p))) {
             inputs.set(provider_slot, Value::text(provider));
             let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-            let field = |name: &str| outcome.fields().find(|(k, _)| *k == name).map(|(_, v)| v.to_json()).unwrap_or(Json::Null);
+            let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
             let (minutes, escalation) = (field("acknowledgement_minutes"), field("escalation_owner"));
             resolved.get_or_insert_with(|| (minutes.clone(), escalation.clone()));
             routes.push(json!({
@@ -118,7 +118,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
                 // depend on the provider, so ask the pack with none.
                 inputs.set(provider_slot, Value::text(""));
                 let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-                let field = |name: &str| outcome.fields().find(|(k, _)| *k == name).map(|(_, v)| v.to_json()).unwrap_or(Json::Null);
+                let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
                 (field("acknowledgement_minutes"), field("escalation_owner"))
             }
         };

@@ -346,29 +346,16 @@ pub(crate) fn schedule_report(args: &ReportArgs) -> Result<(Session, Json), Usag
 }
 
 fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
-    match crate::plan::build_plan(args, "cli") {
-        Ok(plan) => {
-            if !args.no_store {
-                // A plan is only printed once it is stored (or was stored before).
-                use crate::store::Store;
-                let path = crate::store::store_path(args.store.as_deref());
-                if let Err(e) = crate::store::SqliteStore::open(&path).and_then(|store| store.save_plan(&plan)) {
-                    say!(io.err, "error: {e}");
-                    return exit::USAGE;
-                }
-            }
-            if args.report.json {
-                say!(io.out, "{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
-            } else {
-                crate::plan::print_plan(io, &plan);
-            }
-            exit::OK
+    let stored = crate::plan::build_plan(args, "cli").and_then(|plan| {
+        if !args.no_store {
+            // A plan is only printed once it is stored (or was stored before).
+            use crate::store::Store;
+            let path = crate::store::store_path(args.store.as_deref());
+            crate::store::SqliteStore::open(&path).and_then(|store| store.save_plan(&plan)).map_err(|e| UsageError(e.to_string()))?;
         }
-        Err(UsageError(message)) => {
-            say!(io.err, "error: {message}");
-            exit::USAGE
-        }
-    }
+        Ok(plan)
+    });
+    finish(io, args.report.json, stored, crate::plan::print_plan)
 }
 
 fn run_routes(io: &mut Io, args: &RoutesArgs) -> i32 {
@@ -578,13 +565,14 @@ const ACTIONS_PACK: &str = "actions/actions.cavra";
 const EVALUATION_SCHEMA: &str = "cavra.go-backend-pilot.evaluation.v1";
 const DECISIONS: &[&str] = &["allow", "deny", "requires_approval"];
 
-fn run_evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
-    match evaluate(args) {
+/// Prints a command's document as JSON or as its table, or its usage error.
+pub(crate) fn finish(io: &mut Io, json_out: bool, result: Result<Json, UsageError>, table: fn(&mut Io, &Json)) -> i32 {
+    match result {
         Ok(doc) => {
-            if args.report.json {
+            if json_out {
                 say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                print_evaluation(io, &doc);
+                table(io, &doc);
             }
             exit::OK
         }
@@ -593,6 +581,10 @@ fn run_evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
             exit::USAGE
         }
     }
+}
+
+fn run_evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
+    finish(io, args.report.json, evaluate(args), print_evaluation)
 }
 
 fn evaluate(args: &EvaluateArgs) -> Result<Json, UsageError> {
@@ -680,7 +672,7 @@ fn builtin_decision(args: &ReportArgs, action_type: &str, target: &str) -> Resul
         inputs.set(slot, Value::text(value));
     }
     let outcome = program.decide("action", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-    let severity = outcome.fields().find(|(k, _)| *k == "severity").map(|(_, v)| v.to_json()).unwrap_or(Json::Null);
+    let severity = outcome.field("severity").map(Value::to_json).unwrap_or(Json::Null);
     Ok(json!({
         "decision": outcome.action,
         "rule_id": outcome.category,

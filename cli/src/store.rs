@@ -450,16 +450,7 @@ impl Store for SqliteStore {
                 (sql, all)
             }
         };
-
-        let read = |source| StoreError::Read { path: self.path.clone(), source };
-        let mut statement = self.conn.prepare(&sql).map_err(read)?;
-        let rows = statement.query_map(params_from_iter(values), |r| r.get::<_, String>(0)).map_err(read)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let document = row.map_err(read)?;
-            out.push(serde_json::from_str(&document).map_err(|source| StoreError::Corrupt { path: self.path.clone(), source })?);
-        }
-        Ok(out)
+        self.documents(&sql, values)
     }
 
     fn save_acknowledgement(&self, ack: &Json) -> Result<SaveOutcome, StoreError> {

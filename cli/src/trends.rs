@@ -5,7 +5,8 @@
 
 use crate::authoring::say;
 use crate::store::{RouteFilter, SqliteStore, Store, SuppressedCount};
-use crate::{exit, Io};
+use crate::runtime::UsageError;
+use crate::Io;
 use clap::Args;
 use serde_json::{json, Map, Value as Json};
 use std::path::PathBuf;
@@ -45,20 +46,7 @@ pub(crate) struct TrendArgs {
 }
 
 pub(crate) fn run(io: &mut Io, args: &TrendArgs) -> i32 {
-    match trends(args) {
-        Ok(doc) => {
-            if args.json {
-                say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            } else {
-                print(io, &doc);
-            }
-            exit::OK
-        }
-        Err(message) => {
-            say!(io.err, "error: {message}");
-            exit::USAGE
-        }
-    }
+    crate::runtime::finish(io, args.json, trends(args).map_err(UsageError), print)
 }
 
 fn trends(args: &TrendArgs) -> Result<Json, String> {

@@ -229,6 +229,11 @@ impl<'p> Outcome<'p> {
         self.names.iter().map(|(n, _)| &**n).zip(self.values.iter().chain(self.spill.iter()))
     }
 
+    /// One extra field by name.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
         obj.insert("decision".into(), self.decision.into());
