@@ -398,20 +398,6 @@ fn print_escalation(io: &mut Io, doc: &Json) {
         ("ACTION", "recommended_action"),
         ("REASON", "reason"),
     ];
-    let rows: Vec<Vec<String>> = doc["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| COLUMNS.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect())
-        .collect();
-    let headers: Vec<String> = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
-    let widths: Vec<usize> = (0..COLUMNS.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    say!(io.out, "{}", line(&headers));
-    for row in &rows {
-        say!(io.out, "{}", line(row));
-    }
+    let routes = doc["routes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    crate::runtime::print_columns(io, &COLUMNS, routes);
 }

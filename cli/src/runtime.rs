@@ -405,11 +405,18 @@ fn print_routes(io: &mut Io, routes: &[Json]) {
         ("CATEGORY", "category"),
         ("REASON", "reason"),
     ];
+    print_columns(io, &COLUMNS, routes);
+    say!(io.out, "{} route{}", routes.len(), if routes.len() == 1 { "" } else { "s" });
+}
+
+/// An aligned text table: a header line, then one line per document, each
+/// column the document's text field (`(HEADER, field)`).
+pub(crate) fn print_columns(io: &mut Io, columns: &[(&str, &str)], docs: &[Json]) {
     let rows: Vec<Vec<String>> =
-        routes.iter().map(|r| COLUMNS.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect()).collect();
-    let headers: Vec<String> = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
+        docs.iter().map(|r| columns.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect()).collect();
+    let headers: Vec<String> = columns.iter().map(|(h, _)| h.to_string()).collect();
     let widths: Vec<usize> =
-        (0..COLUMNS.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+        (0..columns.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
     let line = |cells: &[String]| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
         padded.join("  ").trim_end().to_string()
@@ -418,7 +425,6 @@ fn print_routes(io: &mut Io, routes: &[Json]) {
     for row in &rows {
         say!(io.out, "{}", line(row));
     }
-    say!(io.out, "{} route{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
 }
 
 fn session(args: &ReportArgs) -> Result<Session, UsageError> {
