@@ -353,10 +353,8 @@ fn routing_program(report: &ReportArgs, path: &Path) -> Result<Routing, UsageErr
     if !refused.is_empty() {
         return Err(UsageError(format!("--routing-policy: {} is not public-safe:\n  {}", path.display(), refused.join("\n  "))));
     }
-    let pack = load_pack(report, ROUTING_PACK)?;
-    let program = pack
-        .bind(&HashMap::from([("policy".to_string(), policy)]))
-        .map_err(|e| UsageError(format!("--routing-policy: {e}")))?;
+    let program = crate::plan::bind_routing(report, &policy, cavra_engine::BindOptions::default())
+        .map_err(|e| UsageError(format!("--routing-policy: {}", e.0)))?;
     Ok(Routing { program })
 }
 

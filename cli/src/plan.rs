@@ -5,7 +5,7 @@
 //! policy, iterates owners and providers, and assembles the plan document.
 
 use crate::runtime::{load_pack, schedule_report, ReportArgs, UsageError};
-use cavra_engine::Value;
+use cavra_engine::{BindOptions, Program, Value};
 use clap::Args;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -68,13 +68,11 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
     let notify = args.force || matches!(status.as_str(), "needs_attention" | "due_soon");
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
 
-    let pack = load_pack(&args.report, ROUTING_PACK)?;
-    let program = pack
-        .bind(&HashMap::from([("policy".to_string(), policy.clone())]))
-        .map_err(|e| UsageError(format!("--routing-policy: {e}")))?;
+    let now = cavra_engine::time::parse_time(&session.now).map_err(UsageError)?;
+    let program = bind_routing(&args.report, &policy, BindOptions::around(now, now))?;
     let slot = |name: &str| program.input_slot(name).ok_or_else(|| UsageError(format!("{ROUTING_PACK}: the pack has no input `{name}`")));
     let mut inputs = program.inputs();
-    inputs.set(slot("now")?, cavra_engine::time::parse_time(&session.now).map(Value::Time).unwrap_or_default());
+    inputs.set(slot("now")?, Value::Time(now));
     inputs.set(slot("schedule_id")?, Value::text(&schedule_id));
     inputs.set(slot("schedule_status")?, Value::text(if notify { &status } else { "healthy" }));
     let (owner_slot, provider_slot) = (slot("owner")?, slot("provider")?);
@@ -192,6 +190,46 @@ fn plan_reason(schedule_id: &str, status: &str, notify: bool, forced: bool, repo
         (_, true) if forced => format!("rollback drill schedule {schedule_id} is {status}; notifications forced with --force"),
         _ => format!("rollback drill schedule {schedule_id} is {status}; no notification is due"),
     }
+}
+
+/// The routing pack bound to a policy, after the window shapes are checked.
+pub(crate) fn bind_routing(report: &ReportArgs, policy: &Json, options: BindOptions) -> Result<Program, UsageError> {
+    let problems = window_problems(policy);
+    if !problems.is_empty() {
+        return Err(UsageError(format!("routing policy: {}", problems.join("\n  "))));
+    }
+    let pack = load_pack(report, ROUTING_PACK)?;
+    pack.bind_with(&HashMap::from([("policy".to_string(), policy.clone())]), options).map_err(|e| UsageError(format!("routing policy: {e}")))
+}
+
+/// Every window must be one-off (`start_at` before `end_at`) or recurring;
+/// one with neither would silently never match.
+fn window_problems(policy: &Json) -> Vec<String> {
+    let mut windows: Vec<(String, &Json)> = Vec::new();
+    for (i, w) in policy["maintenance_windows"].as_array().into_iter().flatten().enumerate() {
+        windows.push((format!("$.maintenance_windows[{i}]"), w));
+    }
+    for (owner, calendar) in policy["owner_calendars"].as_object().into_iter().flatten() {
+        for (i, w) in calendar["unavailable_windows"].as_array().into_iter().flatten().enumerate() {
+            windows.push((format!("$.owner_calendars[{owner:?}].unavailable_windows[{i}]"), w));
+        }
+    }
+    let mut problems = Vec::new();
+    for (path, w) in windows {
+        let has = |key: &str| w.get(key).is_some_and(|v| !v.is_null());
+        let one_off = has("start_at") && has("end_at");
+        if !one_off && !has("recurrence") {
+            problems.push(format!("{path}: a window needs start_at and end_at, or a recurrence"));
+            continue;
+        }
+        let time = |key: &str| w[key].as_str().and_then(|t| cavra_engine::time::parse_time(t).ok());
+        if let (Some(start), Some(end)) = (time("start_at"), time("end_at")) {
+            if end <= start {
+                problems.push(format!("{path}.end_at: the window ends before it starts ({} <= {})", w["end_at"], w["start_at"]).replace('"', ""));
+            }
+        }
+    }
+    problems
 }
 
 fn policy_label(args: &PlanArgs) -> String {

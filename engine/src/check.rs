@@ -317,6 +317,7 @@ impl<'a> Checker<'a> {
                 "bool" => Ty::Bool,
                 "time" => Ty::Time,
                 "duration" => Ty::Duration,
+                "recurrence" => Ty::Recurrence,
                 other => match self.records.get(other) {
                     Some(&id) => Ty::Record(id),
                     None => {
@@ -1000,8 +1001,11 @@ impl<'a> Checker<'a> {
         };
         let typed: Vec<(Node, Ty)> = args.iter().map(|a| self.expr(a)).collect();
         use Builtin::*;
+        if builtin == Active && typed.len() == 2 {
+            return self.active(typed, span);
+        }
         let arity = match builtin {
-            StartsWith | EndsWith | Contains | Join | Min | Max => 2,
+            StartsWith | EndsWith | Contains | Join | Min | Max | Active => 2,
             _ => 1,
         };
         if typed.len() != arity {
@@ -1042,6 +1046,62 @@ impl<'a> Checker<'a> {
                 self.err(type_mismatch(span, msg).with_help(format!("see the built-in functions in docs/language.md: {}", signature(builtin))))
             }
         }
+    }
+
+    /// `active(w, t)`: `w` is a recurrence, or a record with `start_at` and
+    /// `end_at` (time) and/or `recurrence`. Lowered to a call on the three
+    /// fields (null where the record lacks one) so that the index can see
+    /// which fields of a scanned element bound the window.
+    fn active(&mut self, mut typed: Vec<(Node, Ty)>, span: Span) -> (Node, Ty) {
+        let (at, at_ty) = typed.pop().unwrap_or((Node::constant(Value::Null, span), Ty::Any));
+        let (window, window_ty) = typed.pop().unwrap_or((Node::constant(Value::Null, span), Ty::Any));
+        if !matches!(at_ty.base(), Ty::Time | Ty::Any) {
+            let shown = self.show(&at_ty);
+            return self.err(type_mismatch(at.span, format!("`active` needs a time as its second argument, but this is {shown}")));
+        }
+        let null = || Node::constant(Value::Null, span);
+        let parts = match window_ty.base() {
+            Ty::Any => return (Node::new(Kind::Call(Builtin::Active, vec![null(), null(), window, at]), span), Ty::Any),
+            Ty::Recurrence => [null(), null(), window],
+            Ty::Record(id) => {
+                let rec = self.schema.record(*id);
+                let name = rec.name.clone();
+                let mut found = Vec::with_capacity(3);
+                for (field, want) in [("start_at", Ty::Time), ("end_at", Ty::Time), ("recurrence", Ty::Recurrence)] {
+                    let Some(&idx) = rec.by_name.get(field) else {
+                        found.push(None);
+                        continue;
+                    };
+                    let ty = rec.fields[idx as usize].ty.clone();
+                    if ty.base() != &want {
+                        let (want, got) = (self.show(&want), self.show(&ty));
+                        return self.err(type_mismatch(window.span, format!("`active` needs `{name}.{field}` to be {want}, but it is {got}")));
+                    }
+                    found.push(Some(Node::new(Kind::Field(Box::new(window.clone()), idx), window.span)));
+                }
+                match found.as_slice() {
+                    [Some(_), Some(_), _] | [_, _, Some(_)] => {
+                        let mut found = found.into_iter().map(|n| n.unwrap_or_else(null));
+                        [found.next().unwrap_or_else(null), found.next().unwrap_or_else(null), found.next().unwrap_or_else(null)]
+                    }
+                    _ => {
+                        return self.err(
+                            type_mismatch(window.span, format!("`active` needs a window, but `{name}` has neither `start_at` and `end_at` nor `recurrence`"))
+                                .with_help("declare start_at: time? and end_at: time?, and/or recurrence: recurrence?"),
+                        );
+                    }
+                }
+            }
+            other => {
+                let shown = self.show(other);
+                return self.err(
+                    type_mismatch(window.span, format!("`active` needs a window record or a recurrence, but this is {shown}"))
+                        .with_help(format!("see the built-in functions in docs/language.md: {}", signature(Builtin::Active))),
+                );
+            }
+        };
+        let [start, end, recurrence] = parts;
+        (Node::new(Kind::Call(Builtin::Active, vec![start, end, recurrence, at]), span), Ty::Bool)
     }
 
     fn quantifier(&mut self, q: &ast::Quantifier, span: Span) -> (Node, Ty) {
@@ -1155,7 +1215,7 @@ fn push_unique<'a>(out: &mut Vec<&'a str>, name: &'a str) {
     }
 }
 
-const BUILTIN_TYPES: &[&str] = &["text", "number", "bool", "time", "duration"];
+const BUILTIN_TYPES: &[&str] = &["text", "number", "bool", "time", "duration", "recurrence"];
 
 fn is_builtin_type(name: &str) -> bool {
     BUILTIN_TYPES.contains(&name) || name == "list" || name == "map"
@@ -1191,6 +1251,7 @@ fn signature(b: Builtin) -> &'static str {
             "looks_like_url/looks_like_hostname/looks_like_ip/looks_like_email/looks_like_secret(text) -> bool"
         }
         LooksLikeSecretKey => "looks_like_secret_key(text) -> bool",
+        Active => "active(window, time) -> bool, where window is a recurrence or a record with start_at/end_at (time?) and/or recurrence (recurrence?)",
     }
 }
 

@@ -59,10 +59,10 @@ fn substitute_inputs(node: &mut Node, statics: &[Option<Value>]) {
     children_mut(node, &mut |c| substitute_inputs(c, statics));
 }
 
-fn index_scans(node: &mut Node) {
-    children_mut(node, &mut |c| index_scans(c));
+fn index_scans(node: &mut Node, horizon: (i64, i64)) {
+    children_mut(node, &mut |c| index_scans(c, horizon));
     if let Kind::Scan(scan) = &node.kind {
-        if let Some(ix) = IndexedScan::build(scan) {
+        if let Some(ix) = IndexedScan::build(scan, horizon) {
             node.kind = Kind::Indexed(Box::new(ix));
         }
     }
@@ -76,8 +76,9 @@ pub(crate) struct Compiled {
 }
 
 /// Binds the static input values (`statics[slot]`, `None` for dynamic slots)
-/// and optimises everything.
-pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: bool) -> Compiled {
+/// and optimises everything. `index` is `Some(horizon)` to index scans,
+/// expanding recurring windows within the horizon.
+pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: Option<(i64, i64)>) -> Compiled {
     let mut lets = checked.lets.clone();
     let mut let_consts: Vec<Option<Value>> = vec![None; lets.len()];
     for &i in &checked.let_order {
@@ -93,8 +94,8 @@ pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: bool)
         substitute_inputs(node, statics);
         let taken = std::mem::replace(node, Node::constant(Value::Null, node.span));
         *node = fold(taken, &let_consts);
-        if index {
-            index_scans(node);
+        if let Some(horizon) = index {
+            index_scans(node, horizon);
         }
     };
     for def in &mut lets {

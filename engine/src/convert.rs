@@ -2,6 +2,7 @@
 //! the wrong shape is an [`InputError`] naming its JSON path, e.g.
 //! `$.maintenance_windows[2].start_at: expected an RFC 3339 timestamp, got "tomorrow"`.
 
+use crate::recurrence::Recurrence;
 use crate::time::{parse_duration, parse_time, MICROS_PER_SECOND};
 use crate::types::{Schema, Ty};
 use crate::value::{MapValue, Record, Value};
@@ -56,6 +57,18 @@ fn convert_at(json: &Json, ty: &Ty, schema: &Schema, path: &mut String) -> Resul
             _ => Err(expected(path, "a duration in seconds")),
         },
         (Ty::Duration, _) => Err(expected(path, "a duration such as \"90d\"")),
+        (Ty::Recurrence, j) => match Recurrence::from_json(j) {
+            Ok(r) => Ok(Value::Recurrence(Arc::new(r))),
+            Err(e) => {
+                if !e.field.is_empty() {
+                    push_key(path, e.field);
+                }
+                if let Some(i) = e.item {
+                    path.push_str(&format!("[{i}]"));
+                }
+                Err(err(path, e.message))
+            }
+        },
         (Ty::List(elem), Json::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {

@@ -364,8 +364,33 @@ fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span
     })
 }
 
+/// `active(start_at, end_at, recurrence, t)` as lowered by the checker: a
+/// recurring window is active in its occurrences (bounded by `start_at` /
+/// `end_at` when those are given too); a one-off window in `[start_at, end_at)`;
+/// a window with neither is never active.
+fn active(args: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
+    let [start, end, recurrence, at] = args else { return Ok(Value::Bool(false)) };
+    let t = match eval(at, env, frame)? {
+        Value::Time(t) => t,
+        Value::Null => return fail(at.span, "`active` got a missing time (null)"),
+        other => return fail(at.span, format!("`active` needs a time, got {}", other.type_name())),
+    };
+    let bound = |v: Value| match v {
+        Value::Time(b) => Some(b),
+        _ => None,
+    };
+    let (start, end) = (bound(eval(start, env, frame)?), bound(eval(end, env, frame)?));
+    Ok(Value::Bool(match eval(recurrence, env, frame)? {
+        Value::Recurrence(r) => start.is_none_or(|s| s <= t) && end.is_none_or(|e| t < e) && r.covers(t),
+        _ => matches!((start, end), (Some(s), Some(e)) if s <= t && t < e),
+    }))
+}
+
 fn call(builtin: Builtin, args: &[Node], env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
     use Builtin::*;
+    if builtin == Active {
+        return active(args, env, frame);
+    }
     let mut values = [Value::Null, Value::Null];
     for (i, arg) in args.iter().enumerate().take(2) {
         values[i] = eval(arg, env, frame)?;

@@ -11,6 +11,12 @@
 //! 2^dims short lists in list order, on which the residual runs as in a scan.
 //! Lists reached through one lookup in a static map
 //! (`policy.owner_calendars[owner].unavailable_windows`) get one index per entry.
+//!
+//! `active(w, now)` is an interval conjunct too: a one-off window gives one
+//! interval, a recurring one its occurrences inside the bind-time horizon,
+//! all in the same segment tables. A lookup outside the horizon of an index
+//! that holds recurring windows runs the plain scan instead, so results never
+//! depend on the horizon, only speed does.
 
 use crate::eval::{eval, quantify, Env, Frame, Result};
 use crate::ir::{any_node, Kind, Node, Scan};
@@ -64,6 +70,9 @@ pub struct ScanIndex {
     /// would take too much memory): indexed by bucket, and a lookup merges
     /// the key's bucket with the wildcard bucket in each dimension.
     layout: Layout,
+    /// `[from, to)` in which recurring elements were expanded; `None` when
+    /// the index holds only one-off intervals and is valid at every instant.
+    horizon: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,12 +96,17 @@ struct Segments {
     cover: Vec<u32>,
 }
 
+/// Which fields of an element bound its interval(s).
+enum Interval {
+    /// `w.start <= t < w.end` and the inclusive/exclusive variants.
+    Fields { start: u32, start_inclusive: bool, end: u32, end_inclusive: bool },
+    /// `active(w, t)`: optional start/end fields and an optional recurrence field.
+    Active { start: Option<u32>, end: Option<u32>, recurrence: Option<u32> },
+}
+
 /// The shape recognised in a `where` clause.
 struct Pattern {
-    start_field: u32,
-    start_inclusive: bool,
-    end_field: u32,
-    end_inclusive: bool,
+    interval: Interval,
     time: Node,
     dims: Vec<(u32, bool, Node)>,
     residual: Vec<Node>,
@@ -101,13 +115,13 @@ struct Pattern {
 impl IndexedScan {
     /// Turns a scan into an index lookup when its source is static and its
     /// `where` clause has an interval conjunct. `None` leaves the scan as is.
-    pub fn build(scan: &Scan) -> Option<IndexedScan> {
+    pub fn build(scan: &Scan, horizon: (i64, i64)) -> Option<IndexedScan> {
         if !matches!(scan.kind, QuantKind::Any | QuantKind::First | QuantKind::Count | QuantKind::Filter | QuantKind::Max | QuantKind::Min) {
             return None;
         }
         let pattern = recognise(scan.filter.as_ref()?, scan.local)?;
         let source = match &scan.source.kind {
-            Kind::Const(Value::List(items)) => IndexSource::Direct(Arc::new(ScanIndex::build(items, &pattern)?)),
+            Kind::Const(Value::List(items)) => IndexSource::Direct(Arc::new(ScanIndex::build(items, &pattern, horizon)?)),
             _ => {
                 let (map, key, path) = keyed_path(&scan.source)?;
                 let mut indexes = FxHashMap::default();
@@ -121,7 +135,7 @@ impl IndexedScan {
                     }
                     match list {
                         Value::List(items) => {
-                            indexes.insert(k.clone(), ScanIndex::build(&items, &pattern)?);
+                            indexes.insert(k.clone(), ScanIndex::build(&items, &pattern, horizon)?);
                         }
                         Value::Null => {}
                         _ => return None,
@@ -166,6 +180,9 @@ impl IndexedScan {
                 _ => return self.run_fallback(env, frame, span),
             },
         };
+        if index.horizon.is_some_and(|(from, to)| now < from || now >= to) {
+            return self.run_fallback(env, frame, span);
+        }
         // Each dimension's key as an id: 1.. for keys some element names, 0 for others.
         let mut ids = [0u32; MAX_DIMS];
         for (d, key_node) in self.keys.iter().enumerate() {
@@ -315,20 +332,47 @@ impl Segments {
 }
 
 impl ScanIndex {
-    fn build(items: &Arc<[Value]>, p: &Pattern) -> Option<ScanIndex> {
+    fn build(items: &Arc<[Value]>, p: &Pattern, horizon: (i64, i64)) -> Option<ScanIndex> {
         let mut dims: Vec<DimIds> = p.dims.iter().map(|(_, wildcard, _)| DimIds { wildcard: *wildcard, ids: FxHashMap::default() }).collect();
         // First pass: intervals and dimension ids, or give up on unexpected data.
-        let mut entries: Vec<(i64, i64, u32, Vec<Vec<u32>>)> = Vec::new();
+        let mut entries: Vec<(Vec<(i64, i64)>, u32, Vec<Vec<u32>>)> = Vec::new();
+        let mut recurring = false;
         for (i, item) in items.iter().enumerate() {
             let Value::Record(r) = item else { return None };
-            let (Some(Value::Time(start)), Some(Value::Time(end))) =
-                (r.values.get(p.start_field as usize), r.values.get(p.end_field as usize))
-            else {
-                return None;
+            let field = |f: u32| r.values.get(f as usize);
+            let intervals = match p.interval {
+                Interval::Fields { start, start_inclusive, end, end_inclusive } => {
+                    let (Some(Value::Time(start)), Some(Value::Time(end))) = (field(start), field(end)) else { return None };
+                    let lo = if start_inclusive { *start } else { start.checked_add(1)? };
+                    let hi = if end_inclusive { end.checked_add(1)? } else { *end };
+                    vec![(lo, hi)]
+                }
+                Interval::Active { start, end, recurrence } => {
+                    let time = |f: Option<u32>| match f.and_then(field) {
+                        Some(Value::Time(t)) => Some(*t),
+                        _ => None,
+                    };
+                    let (lo, hi) = (time(start), time(end));
+                    match recurrence.and_then(field) {
+                        Some(Value::Recurrence(rule)) => {
+                            recurring = true;
+                            let from = lo.map_or(horizon.0, |lo| lo.max(horizon.0));
+                            let to = hi.map_or(horizon.1, |hi| hi.min(horizon.1));
+                            if from < to {
+                                rule.occurrences(from, to)
+                            } else {
+                                Vec::new()
+                            }
+                        }
+                        _ => match (lo, hi) {
+                            (Some(lo), Some(hi)) => vec![(lo, hi)],
+                            _ => Vec::new(),
+                        },
+                    }
+                }
             };
-            let lo = if p.start_inclusive { *start } else { start.checked_add(1)? };
-            let hi = if p.end_inclusive { end.checked_add(1)? } else { *end };
-            if lo >= hi {
+            let intervals: Vec<(i64, i64)> = intervals.into_iter().filter(|(lo, hi)| lo < hi).collect();
+            if intervals.is_empty() {
                 continue;
             }
             let mut keys_per_dim = Vec::with_capacity(dims.len());
@@ -347,17 +391,24 @@ impl ScanIndex {
                 ids.dedup();
                 keys_per_dim.push(ids);
             }
-            entries.push((lo, hi, i as u32, keys_per_dim));
+            entries.push((intervals, i as u32, keys_per_dim));
         }
         let radix: Vec<usize> = dims.iter().map(|d| d.ids.len() + 1).collect();
         let total = radix.iter().try_fold(1usize, |acc, r| acc.checked_mul(*r)).filter(|t| *t <= MAX_BUCKETS)?;
         let mut per_bucket: FxHashMap<usize, Vec<(i64, i64, u32)>> = FxHashMap::default();
-        for (lo, hi, i, keys) in &entries {
+        for (intervals, i, keys) in &entries {
             for bucket in combos(keys, &radix) {
-                per_bucket.entry(bucket).or_default().push((*lo, *hi, *i));
+                per_bucket.entry(bucket).or_default().extend(intervals.iter().map(|&(lo, hi)| (lo, hi, *i)));
             }
         }
-        let mut index = ScanIndex { items: items.clone(), dims, table: vec![u32::MAX; total], segments: Vec::new(), layout: Layout::Merged };
+        let mut index = ScanIndex {
+            items: items.clone(),
+            dims,
+            table: vec![u32::MAX; total],
+            segments: Vec::new(),
+            layout: Layout::Merged,
+            horizon: recurring.then_some(horizon),
+        };
         if !index.build_merged(&per_bucket, total) {
             index.table = vec![u32::MAX; total];
             index.segments.clear();
@@ -548,9 +599,12 @@ fn recognise(filter: &Node, local: u32) -> Option<Pattern> {
     let mut upper: Option<(u32, bool, Node)> = None;
     let mut dims = Vec::new();
     let mut residual = Vec::new();
+    // An `active(w, t)` conjunct is the interval; comparisons then stay conditions.
+    let active = parts.iter().position(|p| active_call(p, local).is_some());
+    let active = active.and_then(|i| active_call(&parts.remove(i), local));
     for part in parts {
         let mut used = false;
-        if let Kind::Compare(first, rest) = &part.kind {
+        if let (Kind::Compare(first, rest), None) = (&part.kind, &active) {
             let mut bounds = Vec::new();
             let mut left = &**first;
             for (op, right) in rest {
@@ -583,10 +637,28 @@ fn recognise(filter: &Node, local: u32) -> Option<Pattern> {
             residual.push(part);
         }
     }
-    let (start_field, start_inclusive, t1) = lower?;
-    let (end_field, end_inclusive, t2) = upper?;
+    if let Some((interval, time)) = active {
+        return Some(Pattern { interval, time, dims, residual });
+    }
+    let (start, start_inclusive, t1) = lower?;
+    let (end, end_inclusive, t2) = upper?;
     if !same_time(&t1, &t2) {
         return None;
     }
-    Some(Pattern { start_field, start_inclusive, end_field, end_inclusive, time: t1, dims, residual })
+    Some(Pattern { interval: Interval::Fields { start, start_inclusive, end, end_inclusive }, time: t1, dims, residual })
+}
+
+/// `active(w, t)` after lowering: `Call(Active, [w.start|null, w.end|null, w.recurrence|null, t])`.
+fn active_call(node: &Node, local: u32) -> Option<(Interval, Node)> {
+    let Kind::Call(crate::ir::Builtin::Active, args) = &node.kind else { return None };
+    let [start, end, recurrence, at] = args.as_slice() else { return None };
+    let field = |n: &Node| match &n.kind {
+        Kind::Const(Value::Null) => Some(None),
+        _ => var_field(n, local).map(Some),
+    };
+    let time_ok = invariant(at, local) && matches!(at.kind, Kind::Input(_) | Kind::Let(_) | Kind::Const(Value::Time(_)));
+    if !time_ok {
+        return None;
+    }
+    Some((Interval::Active { start: field(start)?, end: field(end)?, recurrence: field(recurrence)? }, at.clone()))
 }

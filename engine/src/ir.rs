@@ -125,6 +125,9 @@ pub enum Builtin {
     LooksLikeEmail,
     LooksLikeSecret,
     LooksLikeSecretKey,
+    /// `active(window, t)`, lowered by the checker to
+    /// `(start_at, end_at, recurrence, t)`; any of the first three may be null.
+    Active,
 }
 
 impl Builtin {
@@ -157,6 +160,7 @@ impl Builtin {
         ("looks_like_email", Builtin::LooksLikeEmail),
         ("looks_like_secret", Builtin::LooksLikeSecret),
         ("looks_like_secret_key", Builtin::LooksLikeSecretKey),
+        ("active", Builtin::Active),
     ];
 
     pub fn lookup(name: &str) -> Option<Builtin> {

@@ -46,6 +46,7 @@ mod eval;
 mod index;
 mod ir;
 mod program;
+pub mod recurrence;
 mod safety;
 pub mod time;
 mod types;

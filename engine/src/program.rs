@@ -145,7 +145,8 @@ impl Pack {
                 None => return Err(BindError::Missing(def.name.clone())),
             });
         }
-        let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, options.index_scans));
+        let index = options.index_scans.then(|| options.recurrence_horizon.unwrap_or_else(default_horizon));
+        let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let required = self
             .checked
             .inputs
@@ -171,12 +172,30 @@ pub struct BindOptions {
     /// Turn scans over static lists into index lookups (on by default; off
     /// only to compare results or measure the gain).
     pub index_scans: bool,
+    /// `[from, to)` (microseconds since the epoch) in which indexes expand
+    /// recurring windows; decisions outside it scan instead (same results,
+    /// slower). Default: from 30 days before the bind to 400 days after.
+    pub recurrence_horizon: Option<(i64, i64)>,
 }
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { index_scans: true }
+        BindOptions { index_scans: true, recurrence_horizon: None }
     }
+}
+
+impl BindOptions {
+    /// Expand recurring windows around the instants a caller will decide at.
+    pub fn around(from: i64, to: i64) -> BindOptions {
+        const DAY: i64 = 86_400 * crate::time::MICROS_PER_SECOND;
+        BindOptions { recurrence_horizon: Some((from.saturating_sub(DAY), to.saturating_add(DAY))), ..BindOptions::default() }
+    }
+}
+
+fn default_horizon() -> (i64, i64) {
+    const DAY: i64 = 86_400 * crate::time::MICROS_PER_SECOND;
+    let now = chrono::Utc::now().timestamp_micros();
+    (now - 30 * DAY, now + 400 * DAY)
 }
 
 /// A bound, compiled pack. Immutable and `Send + Sync`: share it between

@@ -17,6 +17,8 @@ pub enum Ty {
     Text,
     Time,
     Duration,
+    /// A weekly wall-clock recurrence (see [`crate::recurrence`]).
+    Recurrence,
     List(Box<Ty>),
     Map(Box<Ty>),
     Record(u32),
@@ -84,6 +86,7 @@ impl fmt::Display for TyDisplay<'_> {
             Ty::Text => f.write_str("text"),
             Ty::Time => f.write_str("time"),
             Ty::Duration => f.write_str("duration"),
+            Ty::Recurrence => f.write_str("recurrence"),
             Ty::List(t) => write!(f, "list<{}>", t.display(self.schema)),
             Ty::Map(t) => write!(f, "map<{}>", t.display(self.schema)),
             Ty::Record(id) => f.write_str(&self.schema.records[*id as usize].name),

@@ -1,6 +1,7 @@
 //! Runtime values. Cheap to clone (reference-counted), `Send + Sync`, and
 //! convertible to JSON for outputs.
 
+use crate::recurrence::Recurrence;
 use crate::time::{format_duration, format_time};
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
@@ -18,6 +19,7 @@ pub enum Value {
     Time(i64),
     /// Microseconds.
     Duration(i64),
+    Recurrence(Arc<Recurrence>),
     List(Arc<[Value]>),
     Map(Arc<MapValue>),
     Record(Arc<Record>),
@@ -75,6 +77,7 @@ impl Value {
             Value::Text(_) => "text",
             Value::Time(_) => "time",
             Value::Duration(_) => "duration",
+            Value::Recurrence(_) => "recurrence",
             Value::List(_) => "list",
             Value::Map(_) => "map",
             Value::Record(_) => "record",
@@ -110,6 +113,7 @@ impl Value {
             Value::Text(t) => J::String(t.to_string()),
             Value::Time(t) => J::String(format_time(*t)),
             Value::Duration(d) => J::String(format_duration(*d)),
+            Value::Recurrence(r) => r.to_json(),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(m.entries.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
             Value::Record(r) => {
@@ -135,6 +139,7 @@ impl PartialEq for Value {
             (Value::Number(a), Value::Number(b)) => a == b,
             (Value::Text(a), Value::Text(b)) => a == b,
             (Value::Time(a), Value::Time(b)) | (Value::Duration(a), Value::Duration(b)) => a == b,
+            (Value::Recurrence(a), Value::Recurrence(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,
             (Value::Map(a), Value::Map(b)) => a.entries == b.entries,
             (Value::Record(a), Value::Record(b)) => a.values == b.values,
@@ -154,6 +159,7 @@ impl fmt::Display for Value {
             Value::Text(t) => f.write_str(t),
             Value::Time(t) => f.write_str(&format_time(*t)),
             Value::Duration(d) => f.write_str(&format_duration(*d)),
+            Value::Recurrence(r) => write!(f, "{r}"),
             Value::List(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {

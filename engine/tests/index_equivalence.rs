@@ -100,9 +100,118 @@ proptest! {
         let pack = compile("equivalence.cavra", PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
         let docs = HashMap::from([("policy".to_string(), json!({"windows": windows, "calendars": calendars}))]);
         let indexed = pack.bind(&docs).unwrap();
-        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false }).unwrap();
+        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
         prop_assert_eq!(decide_all(&indexed, &requests), decide_all(&scanned, &requests));
     }
+
+    #[test]
+    fn recurring_windows_index_like_they_scan(
+        windows in prop::collection::vec(any_window(), 0..12),
+        requests in prop::collection::vec((0usize..OWNERS.len(), 0usize..PROVIDERS.len(), 0i64..SPAN_HOURS * 60), 1..60),
+        horizon in (0i64..SPAN_HOURS * 60, 0i64..SPAN_HOURS * 60),
+    ) {
+        let pack = compile("recurring.cavra", RECURRING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
+        let docs = HashMap::from([("policy".to_string(), json!({"windows": windows}))]);
+        // The horizon covers only part of the requests: inside it the index answers, outside the scan.
+        let (a, b) = (horizon.0.min(horizon.1), horizon.0.max(horizon.1));
+        let micros = |m: i64| (SPRING + m * 60) * 1_000_000;
+        let indexed = pack.bind_with(&docs, BindOptions { recurrence_horizon: Some((micros(a), micros(b))), ..BindOptions::default() }).unwrap();
+        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
+        let requests: Vec<_> = requests.into_iter().map(|(o, p, m)| (o, p, m)).collect();
+        prop_assert_eq!(decide_spring(&indexed, &requests), decide_spring(&scanned, &requests));
+    }
+}
+
+const RECURRING_PACK: &str = r#"
+pack recurring
+type Window {
+  window_id: text
+  start_at: time?
+  end_at: time?
+  recurrence: recurrence?
+  owners: list<text> = []
+  providers: list<text> = []
+}
+type Policy { windows: list<Window> = [] }
+static input policy: Policy
+input now: time
+input owner: text
+input provider: text
+let window = first w in policy.windows
+  where active(w, now) and (w.owners is empty or owner in w.owners) and (w.providers is empty or provider in w.providers)
+let overlapping = count w in policy.windows where active(w, now)
+decision route {
+  when window exists => suppress maintenance_window reason window.window_id with { overlapping: overlapping }
+  otherwise => deliver with { overlapping: overlapping }
+}
+"#;
+
+/// 2026-03-27T00:00:00Z: the requests span the spring-forward weekend in
+/// Europe (03-29) and two weeks around it.
+const SPRING: i64 = 1_774_569_600;
+const SPAN_HOURS: i64 = 24 * 14;
+const ZONES: &[&str] = &["Europe/Berlin", "America/New_York", "UTC", "Australia/Lord_Howe"];
+const DAYS: &[&str] = &["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+fn spring_time(minutes: i64) -> String {
+    chrono::DateTime::from_timestamp(SPRING + minutes * 60, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn any_window() -> impl Strategy<Value = Json> {
+    let hhmm = (0u32..24, prop::sample::select(vec![0u32, 15, 30, 45])).prop_map(|(h, m)| format!("{h:02}:{m:02}"));
+    let recurrence = (subset(DAYS), hhmm.clone(), hhmm, prop::sample::select(ZONES.to_vec()), prop::option::of(0i64..SPAN_HOURS * 60))
+        .prop_map(|(days, start, end, zone, until)| {
+            let mut r = json!({"weekdays": days, "start_time": start, "end_time": end, "time_zone": zone});
+            if let Some(u) = until {
+                r["until"] = json!(spring_time(u));
+            }
+            r
+        });
+    (prop::option::of(recurrence), 0i64..SPAN_HOURS * 60, 0i64..3000, subset(OWNERS), subset(PROVIDERS), 0u32..1000).prop_map(
+        |(recurrence, start, len, owners, providers, id)| match recurrence {
+            Some(r) => json!({"window_id": format!("r{id}"), "recurrence": r, "owners": owners, "providers": providers}),
+            None => json!({"window_id": format!("w{id}"), "start_at": spring_time(start), "end_at": spring_time(start + len),
+                           "owners": owners, "providers": providers}),
+        },
+    )
+}
+
+fn decide_spring(program: &Program, requests: &[(usize, usize, i64)]) -> Vec<Json> {
+    requests
+        .iter()
+        .map(|(o, p, m)| {
+            let mut inputs = program.inputs();
+            program.set_input(&mut inputs, "owner", &json!(OWNERS[*o])).unwrap();
+            program.set_input(&mut inputs, "provider", &json!(PROVIDERS[*p])).unwrap();
+            program.set_input(&mut inputs, "now", &json!(spring_time(*m))).unwrap();
+            program.decide("route", &inputs).map(|o| o.to_json()).unwrap_or_else(|e| json!({"error": e.message}))
+        })
+        .collect()
+}
+
+#[test]
+fn active_windows_are_indexed() {
+    let pack = compile("recurring.cavra", RECURRING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let docs = HashMap::from([("policy".to_string(), json!({"windows": [
+        {"window_id": "friday", "recurrence": {"weekdays": ["friday"], "start_time": "18:00", "end_time": "20:00", "time_zone": "Europe/Berlin"}},
+        {"window_id": "once", "start_at": "2026-03-27T00:00:00Z", "end_at": "2026-03-28T00:00:00Z"}
+    ]}))]);
+    let program = pack.bind_with(&docs, BindOptions::around(SPRING * 1_000_000, (SPRING + 86_400 * 14) * 1_000_000)).unwrap();
+    assert_eq!(format!("{program:?}").matches("Indexed(").count(), 2, "both scans should be indexed");
+    // Friday 2026-03-27 18:30 CET is 17:30Z; the one-off window comes second in policy order.
+    let at = |t: &str| {
+        let mut inputs = program.inputs();
+        program.set_input(&mut inputs, "owner", &json!("a")).unwrap();
+        program.set_input(&mut inputs, "provider", &json!("slack")).unwrap();
+        program.set_input(&mut inputs, "now", &json!(t)).unwrap();
+        program.decide("route", &inputs).unwrap().to_json()
+    };
+    assert_eq!(at("2026-03-27T17:30:00Z")["reason"], "friday");
+    assert_eq!(at("2026-03-27T17:30:00Z")["fields"]["overlapping"], 2);
+    assert_eq!(at("2026-03-27T19:30:00Z")["reason"], "once");
+    // The next Friday is CEST: 18:30 local is 16:30Z.
+    assert_eq!(at("2026-04-03T16:30:00Z")["reason"], "friday");
+    assert_eq!(at("2026-04-03T18:30:00Z")["action"], "deliver");
 }
 
 #[test]

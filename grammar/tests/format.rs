@@ -234,7 +234,7 @@ fn routing_pack_layout_is_kept() {
     let out = check_round_trip("routing", &source);
     assert!(out.starts_with("# Route decision"), "{out}");
     assert!(out.contains(
-        "let window = first w in policy.maintenance_windows\n  where w.start_at <= now < w.end_at\n    and (w.owners is empty or owner in w.owners)\n"
+        "let window = first w in policy.maintenance_windows\n  where active(w, now)\n    and (w.owners is empty or owner in w.owners)\n"
     ));
     assert!(out.contains("  owners: list<text> = [] # empty means every owner\n"));
 }
