@@ -10,6 +10,7 @@ mod documents;
 mod plan;
 mod rule_tests;
 mod safety;
+mod simulate;
 mod trends;
 mod runtime;
 pub mod store;

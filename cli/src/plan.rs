@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) const PLAN_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-plan.v1";
 const ROUTING_PACK: &str = "routing.cavra";
@@ -44,26 +44,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
     let schedule_path = args.report.schedule_path().ok_or_else(|| {
         UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
     })?;
-    let schedule = crate::documents::read_json(schedule_path).map_err(UsageError)?;
-    let separate_policy = match args.routing_policy.as_deref() {
-        Some(path) => Some(crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?),
-        None => None,
-    };
-    // Nothing is planned or stored from a document that is not public-safe.
-    let screen = crate::safety::Screen::load(&args.report)?;
-    let mut refused = Vec::new();
-    for (label, doc) in [(schedule_path.display().to_string(), Some(&schedule)), (policy_label(args), separate_policy.as_ref())] {
-        if let Some(doc) = doc {
-            refused.extend(screen.refusals(doc)?.into_iter().map(|r| format!("{label}: {r}")));
-        }
-    }
-    if !refused.is_empty() {
-        return Err(UsageError(format!(
-            "the input documents are not public-safe; nothing was planned or stored:\n  {}",
-            refused.join("\n  ")
-        )));
-    }
-    let policy = merged_policy(&schedule, separate_policy)?;
+    let (schedule, policy) = routing_documents(&args.report, schedule_path, args.routing_policy.as_deref())?;
     let status = schedule_report["status"].as_str().unwrap_or_default().to_string();
     let notify = args.force || matches!(status.as_str(), "needs_attention" | "due_soon");
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
@@ -82,11 +63,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
     let mut owner_routes = Map::new();
     let mut routes = Vec::new();
     for owner in text_list(&schedule["owners"]) {
-        let route_policy = &policy["owner_routes"][&owner];
-        let providers = match route_policy.get("providers").filter(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
-            Some(list) => text_list(list),
-            None => default_providers.clone(),
-        };
+        let providers = owner_providers(&policy, &owner, &default_providers);
         inputs.set(owner_slot, Value::text(&owner));
         let mut resolved = None;
         for provider in providers.iter().filter(|p| wanted.as_ref().is_none_or(|w| w.contains(*p))) {
@@ -232,8 +209,39 @@ fn window_problems(policy: &Json) -> Vec<String> {
     problems
 }
 
-fn policy_label(args: &PlanArgs) -> String {
-    args.routing_policy.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+/// The schedule document and the routing policy (the schedule's policy keys,
+/// overridden by the separate policy), both screened: nothing is planned or
+/// stored from a document that is not public-safe.
+pub(crate) fn routing_documents(report: &ReportArgs, schedule_path: &Path, policy_path: Option<&Path>) -> Result<(Json, Json), UsageError> {
+    let schedule = crate::documents::read_json(schedule_path).map_err(UsageError)?;
+    let separate_policy = match policy_path {
+        Some(path) => Some(crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?),
+        None => None,
+    };
+    let screen = crate::safety::Screen::load(report)?;
+    let mut refused = Vec::new();
+    let policy_label = policy_path.map(|p| p.display().to_string()).unwrap_or_default();
+    for (label, doc) in [(schedule_path.display().to_string(), Some(&schedule)), (policy_label, separate_policy.as_ref())] {
+        if let Some(doc) = doc {
+            refused.extend(screen.refusals(doc)?.into_iter().map(|r| format!("{label}: {r}")));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UsageError(format!(
+            "the input documents are not public-safe; nothing was planned or stored:\n  {}",
+            refused.join("\n  ")
+        )));
+    }
+    let policy = merged_policy(&schedule, separate_policy)?;
+    Ok((schedule, policy))
+}
+
+/// The providers of an owner's route (DOMAIN §5 step 2): its own, else the schedule's.
+pub(crate) fn owner_providers(policy: &Json, owner: &str, schedule_providers: &[String]) -> Vec<String> {
+    match policy["owner_routes"][owner].get("providers").filter(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
+        Some(list) => text_list(list),
+        None => schedule_providers.to_vec(),
+    }
 }
 
 /// The schedule's policy keys, overridden key by key by the separate policy.
@@ -252,7 +260,7 @@ fn merged_policy(schedule: &Json, separate: Option<Json>) -> Result<Json, UsageE
     Ok(Json::Object(policy))
 }
 
-fn provider_filter(arg: &str) -> Result<Option<BTreeSet<String>>, UsageError> {
+pub(crate) fn provider_filter(arg: &str) -> Result<Option<BTreeSet<String>>, UsageError> {
     let arg = arg.trim();
     if arg.eq_ignore_ascii_case("all") {
         return Ok(None);
@@ -264,7 +272,7 @@ fn provider_filter(arg: &str) -> Result<Option<BTreeSet<String>>, UsageError> {
     Ok(Some(names))
 }
 
-fn text_list(value: &Json) -> Vec<String> {
+pub(crate) fn text_list(value: &Json) -> Vec<String> {
     value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
 }
 

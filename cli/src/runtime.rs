@@ -49,6 +49,9 @@ pub(crate) enum RuntimeCommand {
     /// Suppressed route decisions counted by category, owner, provider and schedule.
     #[command(after_help = crate::trends::TRENDS_HELP)]
     GoRollbackDrillSuppressionTrends(crate::trends::TrendArgs),
+    /// Simulate routing over a span: per owner and provider, when a due notification would be delivered or suppressed, and why.
+    #[command(after_help = crate::simulate::SIMULATE_HELP)]
+    GoRollbackDrillRoutingSimulate(crate::simulate::SimulateArgs),
 }
 
 const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
@@ -246,6 +249,24 @@ const PRODUCTION_SCHEMA: &str = "cavra.deployment.production_readiness.v1";
 pub(crate) struct UsageError(pub String);
 
 impl ReportArgs {
+    /// Arguments that name only the rule folder, for commands that take no
+    /// readiness documents but load packs.
+    pub(crate) fn rules_only(rules: Option<PathBuf>) -> ReportArgs {
+        ReportArgs {
+            mode: None,
+            rollback_plan_path: None,
+            promotion_evidence_path: None,
+            rollback_rehearsal_path: None,
+            rollback_drill_history_path: None,
+            rollback_drill_schedule_path: None,
+            rollback_drill_max_age_days: 90.0,
+            rollback_drill_due_soon_days: 14.0,
+            at: None,
+            json: false,
+            rules,
+        }
+    }
+
     fn path(&self, doc: Doc) -> Option<&Path> {
         let path = match doc {
             Doc::Plan => &self.rollback_plan_path,
@@ -290,6 +311,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoRollbackDrillNotificationAck(a) => return crate::acks::run_ack(io, a),
         RuntimeCommand::GoRollbackDrillEscalationPlan(a) => return crate::acks::run_escalation(io, a),
         RuntimeCommand::GoRollbackDrillSuppressionTrends(a) => return crate::trends::run(io, a),
+        RuntimeCommand::GoRollbackDrillRoutingSimulate(a) => return crate::simulate::run(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),
