@@ -157,14 +157,8 @@ fn parse_rfc3339(text: &str) -> i64 {
     DateTime::parse_from_rfc3339(text).expect("an RFC 3339 timestamp").with_timezone(&Utc).timestamp_micros()
 }
 
-const WINDOW_REASONS: [&str; 6] = [
-    "database migration",
-    "provider maintenance",
-    "change freeze",
-    "datacenter failover drill",
-    "network upgrade",
-    "release train cut-over",
-];
+const WINDOW_REASONS: [&str; 6] =
+    ["database migration", "provider maintenance", "change freeze", "datacenter failover drill", "network upgrade", "release train cut-over"];
 const ABSENCE_REASONS: [&str; 4] = ["vacation", "public holiday", "on leave", "offsite"];
 
 /// Generates the workload for a configuration. Deterministic.
@@ -467,4 +461,120 @@ impl Prepared {
         }
         suppressed
     }
+}
+
+// ---- plan assembly ---------------------------------------------------------------
+
+/// The bundled routing pack, as the CLI and the API run it.
+pub const ROUTING_PACK: &str = include_str!("../../rules/routing.cavra");
+
+/// Schedules in the plan-assembly workload.
+pub const PLAN_SCHEDULES: usize = 10_000;
+
+/// The plan-assembly workload: the 500-window policy of the decision loop
+/// (plus owner routes and schedule-scoped windows) and 10,000 schedules of 3
+/// owners x 3 providers each, planned at one instant.
+pub struct PlanWorkload {
+    pub program: Program,
+    pub schedules: Vec<cavra::routing::ScheduleRoutes>,
+    pub now: i64,
+}
+
+impl PlanWorkload {
+    pub fn new() -> PlanWorkload {
+        let workload = generate(&WorkloadConfig::for_windows(500));
+        let mut rng = SplitMix64::new(0x91A7);
+        let mut policy = workload.policy.clone();
+        // Every 10th window is scoped to a few schedules, as change freezes for one service are.
+        for (i, window) in policy["maintenance_windows"].as_array_mut().expect("windows").iter_mut().enumerate() {
+            if i % 10 == 0 {
+                let ids: Vec<Json> = (0..3).map(|_| json!(schedule_id(rng.below(PLAN_SCHEDULES as u64) as usize))).collect();
+                window["schedule_ids"] = Json::Array(ids);
+            }
+        }
+        let routes: Map<String, Json> = workload
+            .owners
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 0)
+            .map(|(i, o)| (o.clone(), json!({"acknowledgement_minutes": 15 + (i % 4) * 15, "escalation_owner": format!("lead-{:02}", i % 20)})))
+            .collect();
+        policy["owner_routes"] = Json::Object(routes);
+        policy["acknowledgement_minutes"] = json!(45);
+
+        let pack = cavra_engine::compile("routing.cavra", ROUTING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
+        let now = SPAN_START + 12 * DAY + 14 * HOUR;
+        let options = cavra_engine::BindOptions::around(now, now);
+        let program = pack.bind_with(&HashMap::from([("policy".to_string(), policy)]), options).unwrap_or_else(|e| panic!("binding: {e}"));
+
+        let providers: Vec<std::sync::Arc<str>> = PROVIDERS.iter().map(|p| std::sync::Arc::from(*p)).collect();
+        let owners: Vec<std::sync::Arc<str>> = workload.owners.iter().map(|o| std::sync::Arc::from(o.as_str())).collect();
+        let schedules = (0..PLAN_SCHEDULES)
+            .map(|s| {
+                let routed: Vec<std::sync::Arc<str>> = rng.distinct(3, PROVIDERS.len()).into_iter().map(|p| providers[p].clone()).collect();
+                let owners = rng
+                    .distinct(3, OWNERS)
+                    .into_iter()
+                    .map(|o| cavra::routing::OwnerProviders { owner: owners[o].clone(), configured: routed.clone(), providers: routed.clone() })
+                    .collect();
+                let status = if s % 10 == 0 {
+                    "healthy"
+                } else if s % 3 == 0 {
+                    "needs_attention"
+                } else {
+                    "due_soon"
+                };
+                cavra::routing::ScheduleRoutes {
+                    schedule_id: std::sync::Arc::from(schedule_id(s).as_str()),
+                    status: std::sync::Arc::from(status),
+                    owners,
+                }
+            })
+            .collect();
+        PlanWorkload { program, schedules, now }
+    }
+
+    /// The plan documents (JSON with ids) of routed schedules, in parallel.
+    pub fn documents(&self, planned: &[cavra::routing::PlannedRoutes]) -> Vec<Json> {
+        let generated_at = rfc3339(self.now);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = self.schedules.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .schedules
+                .chunks(chunk)
+                .zip(planned.chunks(chunk))
+                .map(|(schedules, planned)| {
+                    let generated_at = generated_at.as_str();
+                    scope.spawn(move || {
+                        schedules
+                            .iter()
+                            .zip(planned)
+                            .map(|(s, p)| {
+                                let header = cavra::routing::PlanHeader {
+                                    generated_at,
+                                    generated_by: "bench",
+                                    mode: "promoted",
+                                    status: &s.status,
+                                    reason: "benchmark",
+                                };
+                                cavra::routing::plan_document(&header, s, p)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("no panic")).collect()
+        })
+    }
+}
+
+impl Default for PlanWorkload {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn schedule_id(i: usize) -> String {
+    format!("drill-{i:05}")
 }

@@ -11,6 +11,7 @@ mod plan;
 mod rule_tests;
 mod safety;
 mod simulate;
+pub mod routing;
 mod trends;
 mod runtime;
 pub mod store;

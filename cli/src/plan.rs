@@ -4,15 +4,16 @@
 //! the routing pack decides each route. This module only resolves the
 //! policy, iterates owners and providers, and assembles the plan document.
 
+pub(crate) use crate::routing::content_hash;
+use crate::routing::{plan_document, OwnerProviders, PlanHeader, Router, ScheduleRoutes};
 use crate::runtime::{load_pack, schedule_report, ReportArgs, UsageError};
-use cavra_engine::{BindOptions, Program, Value};
+use cavra_engine::{BindOptions, Program};
 use clap::Args;
-use serde_json::{json, Map, Value as Json};
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value as Json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub(crate) const PLAN_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-plan.v1";
 const ROUTING_PACK: &str = "routing.cavra";
 /// Policy keys that may also sit inside the schedule document.
 const POLICY_KEYS: &[&str] = &["owner_routes", "maintenance_windows", "owner_calendars", "acknowledgement_minutes"];
@@ -41,9 +42,10 @@ pub(crate) struct PlanArgs {
 /// Builds the plan document.
 pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, UsageError> {
     let (session, schedule_report) = schedule_report(&args.report)?;
-    let schedule_path = args.report.schedule_path().ok_or_else(|| {
-        UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
-    })?;
+    let schedule_path = args
+        .report
+        .schedule_path()
+        .ok_or_else(|| UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into()))?;
     let (schedule, policy) = routing_documents(&args.report, schedule_path, args.routing_policy.as_deref())?;
     let status = schedule_report["status"].as_str().unwrap_or_default().to_string();
     let notify = args.force || matches!(status.as_str(), "needs_attention" | "due_soon");
@@ -51,106 +53,19 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
 
     let now = cavra_engine::time::parse_time(&session.now).map_err(UsageError)?;
     let program = bind_routing(&args.report, &policy, BindOptions::around(now, now))?;
-    let slot = |name: &str| program.input_slot(name).ok_or_else(|| UsageError(format!("{ROUTING_PACK}: the pack has no input `{name}`")));
-    let mut inputs = program.inputs();
-    inputs.set(slot("now")?, Value::Time(now));
-    inputs.set(slot("schedule_id")?, Value::text(&schedule_id));
-    inputs.set(slot("schedule_status")?, Value::text(if notify { &status } else { "healthy" }));
-    let (owner_slot, provider_slot) = (slot("owner")?, slot("provider")?);
-
+    let router = Router::new(&program).map_err(|e| UsageError(format!("{ROUTING_PACK}: {e}")))?;
     let wanted = provider_filter(&args.provider)?;
-    let default_providers = text_list(&schedule["notification_providers"]);
-    let mut owner_routes = Map::new();
-    let mut routes = Vec::new();
-    for owner in text_list(&schedule["owners"]) {
-        let providers = owner_providers(&policy, &owner, &default_providers);
-        inputs.set(owner_slot, Value::text(&owner));
-        let mut resolved = None;
-        for provider in providers.iter().filter(|p| wanted.as_ref().is_none_or(|w| w.contains(*p))) {
-            inputs.set(provider_slot, Value::text(provider));
-            let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-            let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
-            let (minutes, escalation) = (field("acknowledgement_minutes"), field("escalation_owner"));
-            resolved.get_or_insert_with(|| (minutes.clone(), escalation.clone()));
-            routes.push(json!({
-                "schedule_id": schedule_id,
-                "owner": owner,
-                "escalation_owner": escalation,
-                "provider": provider,
-                "action": outcome.action,
-                "category": outcome.category,
-                "acknowledgement_minutes": minutes,
-                "reason": outcome.reason.as_ref().map(Value::to_json).unwrap_or(Json::Null),
-                "maintenance_window_id": field("maintenance_window_id"),
-                "owner_availability": field("owner_availability"),
-                "created_at": session.now,
-            }));
-        }
-        let (minutes, escalation) = match resolved {
-            Some(r) => r,
-            None => {
-                // Every provider was filtered out: the route settings do not
-                // depend on the provider, so ask the pack with none.
-                inputs.set(provider_slot, Value::text(""));
-                let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-                let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
-                (field("acknowledgement_minutes"), field("escalation_owner"))
-            }
-        };
-        owner_routes.insert(owner.clone(), json!({"providers": providers, "acknowledgement_minutes": minutes, "escalation_owner": escalation}));
-    }
+    let request = schedule_routes(&schedule, &policy, if notify { &status } else { "healthy" }, wanted.as_ref());
+    let planned = router.plan(now, &request).map_err(|e| UsageError(program.render_error(&e)))?;
 
-    let count = |pred: &dyn Fn(&Json) -> bool| routes.iter().filter(|r| pred(r)).count();
-    let providers_where = |action: &str| -> Vec<String> {
-        routes.iter().filter(|r| r["action"] == action).filter_map(|r| r["provider"].as_str().map(String::from)).collect::<BTreeSet<_>>().into_iter().collect()
-    };
-    let delivered = providers_where("deliver");
-    let alert_level = match status.as_str() {
-        "needs_attention" => "critical",
-        "due_soon" => "warning",
-        _ => "healthy",
-    };
     let reason = plan_reason(&schedule_id, &status, notify, args.force, &schedule_report);
-    let mut plan = json!({
-        "schema_version": PLAN_SCHEMA,
-        "schedule_id": schedule_id,
-        "generated_at": session.now,
-        "generated_by": generated_by,
-        "mode": session.mode,
-        "status": status,
-        "alert_level": alert_level,
-        "owner_routes": owner_routes,
-        "deliverable_route_count": count(&|r| r["action"] == "deliver"),
-        "suppressed_route_count": count(&|r| r["action"] == "suppress"),
-        "maintenance_suppressed_count": count(&|r| r["category"] == "maintenance_window"),
-        "calendar_suppressed_count": count(&|r| r["category"] == "owner_calendar"),
-        "healthy_suppressed_count": count(&|r| r["category"] == "healthy_schedule"),
-        "selected_providers": delivered,
-        "acknowledgement_required_providers": delivered,
-        "suppressed_providers": providers_where("suppress"),
-        "reason": reason,
-        "route_decisions": routes,
-    });
-    // Ids hash the content, including its time, so records are never overwritten.
-    let plan_id = format!("plan_{}", content_hash(&plan));
-    plan["plan_id"] = json!(plan_id);
-    if let Some(routes) = plan["route_decisions"].as_array_mut() {
-        for route in routes {
-            route["plan_id"] = json!(plan_id);
-            route["route_id"] = json!(format!("route_{}", content_hash(route)));
-        }
-    }
-    Ok(plan)
+    let header = PlanHeader { generated_at: &session.now, generated_by, mode: &session.mode, status: &status, reason: &reason };
+    Ok(plan_document(&header, &request, &planned))
 }
 
 fn plan_reason(schedule_id: &str, status: &str, notify: bool, forced: bool, report: &Json) -> String {
-    let failing: Vec<&str> = report["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["status"] == "fail")
-        .filter_map(|c| c["message"].as_str())
-        .collect();
+    let failing: Vec<&str> =
+        report["checks"].as_array().into_iter().flatten().filter(|c| c["status"] == "fail").filter_map(|c| c["message"].as_str()).collect();
     match (status, notify) {
         ("needs_attention", _) => format!("rollback drill schedule {schedule_id} needs attention: {}", failing.join("; ")),
         ("due_soon", _) => {
@@ -227,13 +142,25 @@ pub(crate) fn routing_documents(report: &ReportArgs, schedule_path: &Path, polic
         }
     }
     if !refused.is_empty() {
-        return Err(UsageError(format!(
-            "the input documents are not public-safe; nothing was planned or stored:\n  {}",
-            refused.join("\n  ")
-        )));
+        return Err(UsageError(format!("the input documents are not public-safe; nothing was planned or stored:\n  {}", refused.join("\n  "))));
     }
     let policy = merged_policy(&schedule, separate_policy)?;
     Ok((schedule, policy))
+}
+
+/// What the router needs of a schedule: its id, the status the routing pack
+/// sees, and each owner's providers after the `--provider` filter.
+pub fn schedule_routes(schedule: &Json, policy: &Json, status: &str, wanted: Option<&BTreeSet<String>>) -> ScheduleRoutes {
+    let schedule_providers = text_list(&schedule["notification_providers"]);
+    let owners = text_list(&schedule["owners"])
+        .into_iter()
+        .map(|owner| {
+            let configured: Vec<Arc<str>> = owner_providers(policy, &owner, &schedule_providers).iter().map(|p| Arc::from(p.as_str())).collect();
+            let providers = configured.iter().filter(|p| wanted.is_none_or(|w| w.contains(p.as_ref()))).cloned().collect();
+            OwnerProviders { owner: Arc::from(owner.as_str()), configured, providers }
+        })
+        .collect();
+    ScheduleRoutes { schedule_id: Arc::from(schedule["schedule_id"].as_str().unwrap_or_default()), status: Arc::from(status), owners }
 }
 
 /// The providers of an owner's route (DOMAIN §5 step 2): its own, else the schedule's.
@@ -276,44 +203,6 @@ pub(crate) fn text_list(value: &Json) -> Vec<String> {
     value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
 }
 
-/// The first 16 hex digits of SHA-256 over canonical JSON (sorted keys, no spaces).
-pub(crate) fn content_hash(value: &Json) -> String {
-    let mut text = String::new();
-    canonical(value, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-fn canonical(value: &Json, out: &mut String) {
-    match value {
-        Json::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Json::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
 pub(crate) fn print_plan(io: &mut crate::Io, plan: &Json) {
     use crate::authoring::say;
     say!(
@@ -333,7 +222,20 @@ pub(crate) fn print_plan(io: &mut crate::Io, plan: &Json) {
         .collect();
     let headers = ["OWNER", "PROVIDER", "ACTION", "CATEGORY", "REASON"];
     let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
-    let line = |cells: [&str; 5]| format!("{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}", cells[0], cells[1], cells[2], cells[3], cells[4], w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]);
+    let line = |cells: [&str; 5]| {
+        format!(
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
     say!(io.out, "{}", line(headers).trim_end());
     for r in &rows {
         say!(io.out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]).trim_end());
@@ -341,7 +243,10 @@ pub(crate) fn print_plan(io: &mut crate::Io, plan: &Json) {
     say!(
         io.out,
         "{} to deliver, {} suppressed ({} maintenance window, {} owner calendar, {} healthy schedule)",
-        plan["deliverable_route_count"], plan["suppressed_route_count"], plan["maintenance_suppressed_count"],
-        plan["calendar_suppressed_count"], plan["healthy_suppressed_count"]
+        plan["deliverable_route_count"],
+        plan["suppressed_route_count"],
+        plan["maintenance_suppressed_count"],
+        plan["calendar_suppressed_count"],
+        plan["healthy_suppressed_count"]
     );
 }

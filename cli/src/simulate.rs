@@ -8,12 +8,13 @@
 //! occurrence's start and end), decides once per elementary interval, and
 //! merges neighbours with the same outcome.
 
-use crate::plan::{bind_routing, owner_providers, provider_filter, routing_documents, text_list};
+use crate::plan::{bind_routing, provider_filter, routing_documents, schedule_routes};
+use crate::routing::Router;
 use crate::runtime::{print_columns, ReportArgs, UsageError};
 use crate::{authoring::say, Io};
 use cavra_engine::recurrence::Recurrence;
 use cavra_engine::time::{format_time, parse_time, MICROS_PER_SECOND};
-use cavra_engine::{BindOptions, Value};
+use cavra_engine::BindOptions;
 use clap::Args;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;
@@ -76,66 +77,56 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<Json, UsageError> {
     if to - from > MAX_SPAN_DAYS * 86_400 * MICROS_PER_SECOND {
         return Err(UsageError(format!("--from/--to: at most {MAX_SPAN_DAYS} days can be simulated at once")));
     }
-    let schedule_path = args.rollback_drill_schedule_path.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
-        UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
-    })?;
+    let schedule_path =
+        args.rollback_drill_schedule_path.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
+            UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
+        })?;
     let report = ReportArgs::rules_only(args.rules.clone());
     let (schedule, policy) = routing_documents(&report, schedule_path, args.routing_policy.as_deref())?;
     let program = bind_routing(&report, &policy, BindOptions::around(from, to))?;
     let cuts = change_points(&policy, from, to);
 
-    let slot = |name: &str| program.input_slot(name).ok_or_else(|| UsageError(format!("routing.cavra: the pack has no input `{name}`")));
-    let (now_slot, owner_slot, provider_slot) = (slot("now")?, slot("owner")?, slot("provider")?);
-    let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
-    let mut inputs = program.inputs();
-    inputs.set(slot("schedule_id")?, Value::text(&schedule_id));
-    inputs.set(slot("schedule_status")?, Value::text("needs_attention"));
-
+    let router = Router::new(&program).map_err(|e| UsageError(format!("routing.cavra: {e}")))?;
     let wanted = provider_filter(&args.provider)?;
-    let schedule_providers = text_list(&schedule["notification_providers"]);
-    let mut routes = Vec::new();
-    for owner in text_list(&schedule["owners"]) {
-        inputs.set(owner_slot, Value::text(&owner));
-        for provider in owner_providers(&policy, &owner, &schedule_providers) {
-            if wanted.as_ref().is_some_and(|w| !w.contains(&provider)) {
-                continue;
+    let request = schedule_routes(&schedule, &policy, "needs_attention", wanted.as_ref());
+    let schedule_id = request.schedule_id.to_string();
+
+    // One timeline per route, in the router's (owner, provider) order.
+    let mut timelines: Vec<(Json, Vec<Json>, i64, i64)> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let planned = router.plan(start, &request).map_err(|e| UsageError(program.render_error(&e)))?;
+        if timelines.is_empty() {
+            timelines =
+                planned.routes.iter().map(|r| (json!({"owner": r.owner.as_ref(), "provider": r.provider.as_ref()}), Vec::new(), 0, 0)).collect();
+        }
+        for ((_, intervals, delivered, suppressed), r) in timelines.iter_mut().zip(&planned.routes) {
+            let interval = json!({
+                "start_at": format_time(start),
+                "end_at": format_time(end),
+                "action": r.action,
+                "category": r.category,
+                "reason": r.reason.to_json(),
+                "maintenance_window_id": r.maintenance_window_id.to_json(),
+                "owner_availability": r.owner_availability.to_json(),
+            });
+            *(if r.action == "deliver" { delivered } else { suppressed }) += end - start;
+            match intervals.last_mut() {
+                Some(last) if same_outcome(last, &interval) => last["end_at"] = interval["end_at"].clone(),
+                _ => intervals.push(interval),
             }
-            inputs.set(provider_slot, Value::text(&provider));
-            let mut intervals: Vec<Json> = Vec::new();
-            let (mut delivered, mut suppressed) = (0i64, 0i64);
-            for pair in cuts.windows(2) {
-                let (start, end) = (pair[0], pair[1]);
-                inputs.set(now_slot, Value::Time(start));
-                let outcome = program.decide("route", &inputs).map_err(|e| UsageError(program.render_error(&e)))?;
-                let field = |name: &str| outcome.field(name).map(Value::to_json).unwrap_or(Json::Null);
-                let interval = json!({
-                    "start_at": format_time(start),
-                    "end_at": format_time(end),
-                    "action": outcome.action,
-                    "category": outcome.category,
-                    "reason": outcome.reason.as_ref().map(Value::to_json).unwrap_or(Json::Null),
-                    "maintenance_window_id": field("maintenance_window_id"),
-                    "owner_availability": field("owner_availability"),
-                });
-                if outcome.action == "deliver" {
-                    delivered += end - start;
-                } else {
-                    suppressed += end - start;
-                }
-                match intervals.last_mut() {
-                    Some(last) if same_outcome(last, &interval) => last["end_at"] = interval["end_at"].clone(),
-                    _ => intervals.push(interval),
-                }
-            }
-            routes.push(json!({
-                "owner": owner,
-                "provider": provider,
-                "delivered_minutes": delivered / (60 * MICROS_PER_SECOND),
-                "suppressed_minutes": suppressed / (60 * MICROS_PER_SECOND),
-                "intervals": intervals,
-            }));
         }
     }
+    let minutes = |micros: i64| micros / (60 * MICROS_PER_SECOND);
+    let routes: Vec<Json> = timelines
+        .into_iter()
+        .map(|(mut route, intervals, delivered, suppressed)| {
+            route["delivered_minutes"] = json!(minutes(delivered));
+            route["suppressed_minutes"] = json!(minutes(suppressed));
+            route["intervals"] = Json::Array(intervals);
+            route
+        })
+        .collect();
     Ok(json!({
         "schema_version": SIMULATION_SCHEMA,
         "schedule_id": schedule_id,
@@ -173,7 +164,13 @@ fn change_points(policy: &Json, from: i64, to: i64) -> Vec<i64> {
 }
 
 fn print_simulation(io: &mut Io, sim: &Json) {
-    say!(io.out, "simulation of {} from {} to {} (assuming a notification is due throughout)", sim["schedule_id"].as_str().unwrap_or_default(), sim["from"].as_str().unwrap_or_default(), sim["to"].as_str().unwrap_or_default());
+    say!(
+        io.out,
+        "simulation of {} from {} to {} (assuming a notification is due throughout)",
+        sim["schedule_id"].as_str().unwrap_or_default(),
+        sim["from"].as_str().unwrap_or_default(),
+        sim["to"].as_str().unwrap_or_default()
+    );
     for route in sim["routes"].as_array().into_iter().flatten() {
         say!(
             io.out,

@@ -203,7 +203,12 @@ pub struct SuppressedCount {
 
 pub trait Store {
     /// Stores the plan and all its route decisions in one transaction.
-    fn save_plan(&self, plan: &Json) -> Result<SaveOutcome, StoreError>;
+    fn save_plan(&self, plan: &Json) -> Result<SaveOutcome, StoreError> {
+        let mut outcomes = self.save_plans(std::slice::from_ref(plan))?;
+        Ok(outcomes.pop().unwrap_or(SaveOutcome::AlreadyStored))
+    }
+    /// Stores many plans in one transaction: all of them or, on an error, none.
+    fn save_plans(&self, plans: &[Json]) -> Result<Vec<SaveOutcome>, StoreError>;
     /// Stored route decisions (their JSON documents), newest first.
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<Json>, StoreError>;
     /// Stores one acknowledgement (append-only, one transaction); an `ack_id`
@@ -228,6 +233,68 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Inserts one plan and its routes inside the caller's transaction.
+    fn insert_plan(&self, tx: &rusqlite::Transaction, plan: &Json) -> Result<SaveOutcome, StoreError> {
+        let invalid = |m: String| self.invalid(m);
+        let plan_id = text(plan, "plan_id", &invalid)?;
+        let schedule_id = text(plan, "schedule_id", &invalid)?;
+        let generated_at = micros(plan, "generated_at", &invalid)?;
+        let routes = plan["route_decisions"].as_array().ok_or_else(|| invalid("`route_decisions` is missing".into()))?;
+        let write = |source| StoreError::Write { path: self.path.clone(), source };
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (plan_id) DO NOTHING",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    plan_id,
+                    schedule_id,
+                    generated_at,
+                    plan["status"].as_str().unwrap_or_default(),
+                    plan["alert_level"].as_str().unwrap_or_default(),
+                    plan.to_string()
+                ])
+            })
+            .map_err(write)?;
+        if inserted == 0 {
+            // Append-only: the stored plan stays as it is.
+            return Ok(SaveOutcome::AlreadyStored);
+        }
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider,
+                         action, category, created_at, document)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(write)?;
+            for (i, route) in routes.iter().enumerate() {
+                let invalid = |m: String| self.invalid(format!("route_decisions[{i}]: {m}"));
+                let route_plan = text(route, "plan_id", &invalid)?;
+                if route_plan != plan_id {
+                    return Err(invalid(format!("`plan_id` is {route_plan}, not the plan's {plan_id}")));
+                }
+                let owner = text(route, "owner", &invalid)?;
+                insert
+                    .execute(params![
+                        text(route, "route_id", &invalid)?,
+                        plan_id,
+                        text(route, "schedule_id", &invalid)?,
+                        owner,
+                        route["escalation_owner"].as_str().unwrap_or(owner),
+                        text(route, "provider", &invalid)?,
+                        text(route, "action", &invalid)?,
+                        text(route, "category", &invalid)?,
+                        micros(route, "created_at", &invalid)?,
+                        route.to_string(),
+                    ])
+                    .map_err(write)?;
+            }
+        }
+        Ok(SaveOutcome::Stored { routes: routes.len() })
+    }
+
     /// Opens (creating it and its folders when missing) and migrates the store.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref();
@@ -278,9 +345,7 @@ impl SqliteStore {
     }
 
     fn version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| StoreError::Open { path: self.path.clone(), source })
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|source| StoreError::Open { path: self.path.clone(), source })
     }
 
     fn check_version(&self) -> Result<i64, StoreError> {
@@ -325,66 +390,16 @@ fn text<'a>(doc: &'a Json, field: &str, invalid: &dyn Fn(String) -> StoreError) 
 }
 
 impl Store for SqliteStore {
-    fn save_plan(&self, plan: &Json) -> Result<SaveOutcome, StoreError> {
-        let invalid = |m: String| self.invalid(m);
-        let plan_id = text(plan, "plan_id", &invalid)?;
-        let schedule_id = text(plan, "schedule_id", &invalid)?;
-        let generated_at = micros(plan, "generated_at", &invalid)?;
-        let routes = plan["route_decisions"].as_array().ok_or_else(|| invalid("`route_decisions` is missing".into()))?;
+    fn save_plans(&self, plans: &[Json]) -> Result<Vec<SaveOutcome>, StoreError> {
         let write = |source| StoreError::Write { path: self.path.clone(), source };
-
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(write)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (plan_id) DO NOTHING",
-                params![
-                    plan_id,
-                    schedule_id,
-                    generated_at,
-                    plan["status"].as_str().unwrap_or_default(),
-                    plan["alert_level"].as_str().unwrap_or_default(),
-                    plan.to_string()
-                ],
-            )
-            .map_err(write)?;
-        if inserted == 0 {
-            // Append-only: the stored plan stays as it is. Dropping `tx` rolls back.
-            return Ok(SaveOutcome::AlreadyStored);
-        }
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider,
-                         action, category, created_at, document)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(write)?;
-            for (i, route) in routes.iter().enumerate() {
-                let invalid = |m: String| self.invalid(format!("route_decisions[{i}]: {m}"));
-                let route_plan = text(route, "plan_id", &invalid)?;
-                if route_plan != plan_id {
-                    return Err(invalid(format!("`plan_id` is {route_plan}, not the plan's {plan_id}")));
-                }
-                let owner = text(route, "owner", &invalid)?;
-                insert
-                    .execute(params![
-                        text(route, "route_id", &invalid)?,
-                        plan_id,
-                        text(route, "schedule_id", &invalid)?,
-                        owner,
-                        route["escalation_owner"].as_str().unwrap_or(owner),
-                        text(route, "provider", &invalid)?,
-                        text(route, "action", &invalid)?,
-                        text(route, "category", &invalid)?,
-                        micros(route, "created_at", &invalid)?,
-                        route.to_string(),
-                    ])
-                    .map_err(write)?;
-            }
+        let mut outcomes = Vec::with_capacity(plans.len());
+        for plan in plans {
+            // An error returns before the commit: dropping `tx` rolls everything back.
+            outcomes.push(self.insert_plan(&tx, plan)?);
         }
         tx.commit().map_err(write)?;
-        Ok(SaveOutcome::Stored { routes: routes.len() })
+        Ok(outcomes)
     }
 
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<Json>, StoreError> {
@@ -524,9 +539,7 @@ impl Store for SqliteStore {
 
 impl SqliteStore {
     fn suppressed_groups(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError> {
-        let mut sql = String::from(
-            "SELECT category, owner, provider, schedule_id, COUNT(*) FROM route_decisions WHERE action = 'suppress'",
-        );
+        let mut sql = String::from("SELECT category, owner, provider, schedule_id, COUNT(*) FROM route_decisions WHERE action = 'suppress'");
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(owner) = given(&filter.owner) {
             sql.push_str(" AND (owner = ? OR escalation_owner = ?)");
@@ -593,7 +606,11 @@ mod tests {
         assert_eq!(store.version().unwrap(), MIGRATIONS.len() as i64);
         let indexes: i64 = store
             .conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'route_decisions' AND name LIKE 'route_decisions_%'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'route_decisions' AND name LIKE 'route_decisions_%'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(indexes, 7);
         drop(store);

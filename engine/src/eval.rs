@@ -117,7 +117,9 @@ fn eval_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<Value>
     if let Some(Some(v)) = frame.slots.get(i) {
         return Ok(v.clone());
     }
-    let Some(def) = env.lets.get(i) else { return fail(span, "internal: unknown let") };
+    let Some(def) = env.lets.get(i) else {
+        return fail(span, "internal: unknown let");
+    };
     let v = eval(&def.node, env, frame)?;
     frame.slots[i] = Some(v.clone());
     Ok(v)
@@ -190,12 +192,27 @@ fn test(v: Value, op: TestOp, span: Span) -> Result<Value> {
 
 fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
     use std::fmt::Write;
-    let mut out = String::new();
-    for part in parts {
-        let v = eval(part, env, frame)?;
-        let _ = write!(out, "{v}");
+    thread_local! {
+        // Reused, so that an interpolation costs one allocation: the result's.
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    Ok(Value::Text(Arc::from(out)))
+    let mut out = SCRATCH.with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s))).unwrap_or_default();
+    out.clear();
+    for part in parts {
+        match eval(part, env, frame)? {
+            Value::Text(t) => out.push_str(&t),
+            v => {
+                let _ = write!(out, "{v}");
+            }
+        }
+    }
+    let result = Value::Text(Arc::from(out.as_str()));
+    SCRATCH.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = out;
+        }
+    });
+    Ok(result)
 }
 
 fn list(items: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
@@ -261,7 +278,9 @@ pub(crate) fn quantify<'v>(
             QuantKind::Count if passes => count += 1.0,
             QuantKind::Filter if passes => kept.push(item.clone()),
             QuantKind::Max | QuantKind::Min if passes => {
-                let Some(key_node) = key else { return fail(span, "internal: max/min without key") };
+                let Some(key_node) = key else {
+                    return fail(span, "internal: max/min without key");
+                };
                 let k = eval(key_node, env, frame)?;
                 if k.is_null() {
                     continue;
@@ -369,7 +388,9 @@ fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span
 /// `end_at` when those are given too); a one-off window in `[start_at, end_at)`;
 /// a window with neither is never active.
 fn active(args: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
-    let [start, end, recurrence, at] = args else { return Ok(Value::Bool(false)) };
+    let [start, end, recurrence, at] = args else {
+        return Ok(Value::Bool(false));
+    };
     let t = match eval(at, env, frame)? {
         Value::Time(t) => t,
         Value::Null => return fail(at.span, "`active` got a missing time (null)"),

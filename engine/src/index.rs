@@ -24,6 +24,7 @@ use crate::value::Value;
 use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// At most this many membership dimensions are indexed (2^4 buckets per lookup).
@@ -54,7 +55,10 @@ pub struct IndexedScan {
 pub enum IndexSource {
     Direct(Arc<ScanIndex>),
     /// One index per entry of a static map, chosen by a key at decision time.
-    Keyed { key: Node, indexes: Arc<FxHashMap<Arc<str>, ScanIndex>> },
+    Keyed {
+        key: Node,
+        indexes: Arc<FxHashMap<Arc<str>, ScanIndex>>,
+    },
 }
 
 #[derive(Debug)]
@@ -94,6 +98,11 @@ struct Segments {
     bounds: Vec<i64>,
     offsets: Vec<u32>,
     cover: Vec<u32>,
+    /// The segment found by the last lookup: decisions come in bursts at one
+    /// instant (a plan routes every owner and provider at the same `now`), so
+    /// checking it first usually skips the binary search. Shared between
+    /// threads, hence atomic; a stale hint only costs the search.
+    hint: AtomicU32,
 }
 
 /// Which fields of an element bound its interval(s).
@@ -289,11 +298,18 @@ impl Iterator for Merge<'_> {
 
 impl Segments {
     fn at(&self, t: i64) -> &[u32] {
-        let k = self.bounds.partition_point(|&b| b <= t);
-        if k == 0 || k >= self.bounds.len() {
-            return &[];
-        }
-        let k = k - 1;
+        let hint = self.hint.load(Relaxed) as usize;
+        let k = match (self.bounds.get(hint), self.bounds.get(hint + 1)) {
+            (Some(&lo), Some(&hi)) if lo <= t && t < hi => hint,
+            _ => {
+                let k = self.bounds.partition_point(|&b| b <= t);
+                if k == 0 || k >= self.bounds.len() {
+                    return &[];
+                }
+                self.hint.store(k as u32 - 1, Relaxed);
+                k - 1
+            }
+        };
         &self.cover[self.offsets[k] as usize..self.offsets[k + 1] as usize]
     }
 
@@ -327,7 +343,7 @@ impl Segments {
             }
         }
         offsets.push(cover.len() as u32);
-        Some(Segments { bounds, offsets, cover })
+        Some(Segments { bounds, offsets, cover, hint: AtomicU32::new(0) })
     }
 }
 
@@ -335,14 +351,22 @@ impl ScanIndex {
     fn build(items: &Arc<[Value]>, p: &Pattern, horizon: (i64, i64)) -> Option<ScanIndex> {
         let mut dims: Vec<DimIds> = p.dims.iter().map(|(_, wildcard, _)| DimIds { wildcard: *wildcard, ids: FxHashMap::default() }).collect();
         // First pass: intervals and dimension ids, or give up on unexpected data.
-        let mut entries: Vec<(Vec<(i64, i64)>, u32, Vec<Vec<u32>>)> = Vec::new();
+        // Per element: its intervals, its position, and its key ids per dimension.
+        struct Entry {
+            intervals: Vec<(i64, i64)>,
+            item: u32,
+            keys: Vec<Vec<u32>>,
+        }
+        let mut entries: Vec<Entry> = Vec::new();
         let mut recurring = false;
         for (i, item) in items.iter().enumerate() {
             let Value::Record(r) = item else { return None };
             let field = |f: u32| r.values.get(f as usize);
             let intervals = match p.interval {
                 Interval::Fields { start, start_inclusive, end, end_inclusive } => {
-                    let (Some(Value::Time(start)), Some(Value::Time(end))) = (field(start), field(end)) else { return None };
+                    let (Some(Value::Time(start)), Some(Value::Time(end))) = (field(start), field(end)) else {
+                        return None;
+                    };
                     let lo = if start_inclusive { *start } else { start.checked_add(1)? };
                     let hi = if end_inclusive { end.checked_add(1)? } else { *end };
                     vec![(lo, hi)]
@@ -377,7 +401,9 @@ impl ScanIndex {
             }
             let mut keys_per_dim = Vec::with_capacity(dims.len());
             for (d, (field, wildcard, _)) in p.dims.iter().enumerate() {
-                let Some(Value::List(keys)) = r.values.get(*field as usize) else { return None };
+                let Some(Value::List(keys)) = r.values.get(*field as usize) else {
+                    return None;
+                };
                 let mut ids = Vec::new();
                 for k in keys.iter() {
                     let Value::Text(k) = k else { return None };
@@ -391,14 +417,14 @@ impl ScanIndex {
                 ids.dedup();
                 keys_per_dim.push(ids);
             }
-            entries.push((intervals, i as u32, keys_per_dim));
+            entries.push(Entry { intervals, item: i as u32, keys: keys_per_dim });
         }
         let radix: Vec<usize> = dims.iter().map(|d| d.ids.len() + 1).collect();
         let total = radix.iter().try_fold(1usize, |acc, r| acc.checked_mul(*r)).filter(|t| *t <= MAX_BUCKETS)?;
         let mut per_bucket: FxHashMap<usize, Vec<(i64, i64, u32)>> = FxHashMap::default();
-        for (intervals, i, keys) in &entries {
+        for Entry { intervals, item, keys } in &entries {
             for bucket in combos(keys, &radix) {
-                per_bucket.entry(bucket).or_default().extend(intervals.iter().map(|&(lo, hi)| (lo, hi, *i)));
+                per_bucket.entry(bucket).or_default().extend(intervals.iter().map(|&(lo, hi)| (lo, hi, *item)));
             }
         }
         let mut index = ScanIndex {
@@ -453,7 +479,9 @@ impl ScanIndex {
             if intervals_in_all > MAX_MERGED_INTERVALS {
                 return false;
             }
-            let Some(segments) = Segments::build(&intervals) else { return false };
+            let Some(segments) = Segments::build(&intervals) else {
+                return false;
+            };
             let pos = self.segments.len() as u32;
             self.segments.push(segments);
             shared.insert(buckets, pos);
@@ -499,8 +527,12 @@ fn keyed_path(source: &Node) -> Option<(Arc<crate::value::MapValue>, Node, Vec<u
         node = inner;
     }
     path.reverse();
-    let Kind::MapGet(map, key) = &node.kind else { return None };
-    let Kind::Const(Value::Map(map)) = &map.kind else { return None };
+    let Kind::MapGet(map, key) = &node.kind else {
+        return None;
+    };
+    let Kind::Const(Value::Map(map)) = &map.kind else {
+        return None;
+    };
     Some((map.clone(), (**key).clone(), path))
 }
 
@@ -650,8 +682,12 @@ fn recognise(filter: &Node, local: u32) -> Option<Pattern> {
 
 /// `active(w, t)` after lowering: `Call(Active, [w.start|null, w.end|null, w.recurrence|null, t])`.
 fn active_call(node: &Node, local: u32) -> Option<(Interval, Node)> {
-    let Kind::Call(crate::ir::Builtin::Active, args) = &node.kind else { return None };
-    let [start, end, recurrence, at] = args.as_slice() else { return None };
+    let Kind::Call(crate::ir::Builtin::Active, args) = &node.kind else {
+        return None;
+    };
+    let [start, end, recurrence, at] = args.as_slice() else {
+        return None;
+    };
     let field = |n: &Node| match &n.kind {
         Kind::Const(Value::Null) => Some(None),
         _ => var_field(n, local).map(Some),

@@ -151,9 +151,7 @@ impl Recurrence {
         let Some(today) = self.local_date(t) else { return false };
         // An occurrence lasts at most a day, so it started today, yesterday, or
         // (across a DST fold at midnight) the day before.
-        (0..3).any(|back| {
-            today.checked_sub_days(Days::new(back)).and_then(|d| self.occurrence(d)).is_some_and(|(lo, hi)| lo <= t && t < hi)
-        })
+        (0..3).any(|back| today.checked_sub_days(Days::new(back)).and_then(|d| self.occurrence(d)).is_some_and(|(lo, hi)| lo <= t && t < hi))
     }
 
     /// The occurrences that overlap `[from, to)`, in order, clipped to it.
@@ -237,9 +235,15 @@ mod tests {
             Recurrence::from_json(&json!({"weekdays": [day], "start_time": "01:00", "end_time": "04:00", "time_zone": "Europe/Berlin"})).unwrap()
         };
         // 2026-03-29: 01:00 CET = 00:00Z, 04:00 CEST = 02:00Z (two hours).
-        assert_eq!(night("sunday").occurrences(at("2026-03-29T00:00:00Z"), at("2026-03-30T00:00:00Z")), vec![(at("2026-03-29T00:00:00Z"), at("2026-03-29T02:00:00Z"))]);
+        assert_eq!(
+            night("sunday").occurrences(at("2026-03-29T00:00:00Z"), at("2026-03-30T00:00:00Z")),
+            vec![(at("2026-03-29T00:00:00Z"), at("2026-03-29T02:00:00Z"))]
+        );
         // 2026-10-25: 01:00 CEST = 23:00Z the day before, 04:00 CET = 03:00Z (four hours).
-        assert_eq!(night("sunday").occurrences(at("2026-10-24T12:00:00Z"), at("2026-10-26T00:00:00Z")), vec![(at("2026-10-24T23:00:00Z"), at("2026-10-25T03:00:00Z"))]);
+        assert_eq!(
+            night("sunday").occurrences(at("2026-10-24T12:00:00Z"), at("2026-10-26T00:00:00Z")),
+            vec![(at("2026-10-24T23:00:00Z"), at("2026-10-25T03:00:00Z"))]
+        );
     }
 
     #[test]
@@ -255,7 +259,10 @@ mod tests {
 
     #[test]
     fn overnight_every_day_and_bounds() {
-        let r = Recurrence::from_json(&json!({"start_time": "22:00", "end_time": "06:00", "time_zone": "UTC", "from": "2026-06-01T00:00:00Z", "until": "2026-06-03T00:00:00Z"})).unwrap();
+        let r = Recurrence::from_json(
+            &json!({"start_time": "22:00", "end_time": "06:00", "time_zone": "UTC", "from": "2026-06-01T00:00:00Z", "until": "2026-06-03T00:00:00Z"}),
+        )
+        .unwrap();
         assert!(!r.covers(at("2026-05-31T23:00:00Z")), "before from");
         assert!(r.covers(at("2026-06-01T23:00:00Z")));
         assert!(r.covers(at("2026-06-02T05:59:59Z")), "ends the next morning");

@@ -69,7 +69,10 @@ fn calendars() -> impl Strategy<Value = Json> {
         let mut map = serde_json::Map::new();
         for (owner, start, len) in absences {
             let entry = map.entry(OWNERS[owner]).or_insert_with(|| json!({"unavailable_windows": []}));
-            entry["unavailable_windows"].as_array_mut().unwrap().push(json!({"start_at": time(start), "end_at": time(start + len), "reason": "away"}));
+            entry["unavailable_windows"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"start_at": time(start), "end_at": time(start + len), "reason": "away"}));
         }
         Json::Object(map)
     })
@@ -117,7 +120,6 @@ proptest! {
         let micros = |m: i64| (SPRING + m * 60) * 1_000_000;
         let indexed = pack.bind_with(&docs, BindOptions { recurrence_horizon: Some((micros(a), micros(b))), ..BindOptions::default() }).unwrap();
         let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
-        let requests: Vec<_> = requests.into_iter().map(|(o, p, m)| (o, p, m)).collect();
         prop_assert_eq!(decide_spring(&indexed, &requests), decide_spring(&scanned, &requests));
     }
 }
@@ -159,14 +161,15 @@ fn spring_time(minutes: i64) -> String {
 
 fn any_window() -> impl Strategy<Value = Json> {
     let hhmm = (0u32..24, prop::sample::select(vec![0u32, 15, 30, 45])).prop_map(|(h, m)| format!("{h:02}:{m:02}"));
-    let recurrence = (subset(DAYS), hhmm.clone(), hhmm, prop::sample::select(ZONES.to_vec()), prop::option::of(0i64..SPAN_HOURS * 60))
-        .prop_map(|(days, start, end, zone, until)| {
+    let recurrence = (subset(DAYS), hhmm.clone(), hhmm, prop::sample::select(ZONES.to_vec()), prop::option::of(0i64..SPAN_HOURS * 60)).prop_map(
+        |(days, start, end, zone, until)| {
             let mut r = json!({"weekdays": days, "start_time": start, "end_time": end, "time_zone": zone});
             if let Some(u) = until {
                 r["until"] = json!(spring_time(u));
             }
             r
-        });
+        },
+    );
     (prop::option::of(recurrence), 0i64..SPAN_HOURS * 60, 0i64..3000, subset(OWNERS), subset(PROVIDERS), 0u32..1000).prop_map(
         |(recurrence, start, len, owners, providers, id)| match recurrence {
             Some(r) => json!({"window_id": format!("r{id}"), "recurrence": r, "owners": owners, "providers": providers}),
@@ -192,10 +195,13 @@ fn decide_spring(program: &Program, requests: &[(usize, usize, i64)]) -> Vec<Jso
 #[test]
 fn active_windows_are_indexed() {
     let pack = compile("recurring.cavra", RECURRING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
-    let docs = HashMap::from([("policy".to_string(), json!({"windows": [
-        {"window_id": "friday", "recurrence": {"weekdays": ["friday"], "start_time": "18:00", "end_time": "20:00", "time_zone": "Europe/Berlin"}},
-        {"window_id": "once", "start_at": "2026-03-27T00:00:00Z", "end_at": "2026-03-28T00:00:00Z"}
-    ]}))]);
+    let docs = HashMap::from([(
+        "policy".to_string(),
+        json!({"windows": [
+            {"window_id": "friday", "recurrence": {"weekdays": ["friday"], "start_time": "18:00", "end_time": "20:00", "time_zone": "Europe/Berlin"}},
+            {"window_id": "once", "start_at": "2026-03-27T00:00:00Z", "end_at": "2026-03-28T00:00:00Z"}
+        ]}),
+    )]);
     let program = pack.bind_with(&docs, BindOptions::around(SPRING * 1_000_000, (SPRING + 86_400 * 14) * 1_000_000)).unwrap();
     assert_eq!(format!("{program:?}").matches("Indexed(").count(), 2, "both scans should be indexed");
     // Friday 2026-03-27 18:30 CET is 17:30Z; the one-off window comes second in policy order.

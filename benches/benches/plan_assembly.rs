@@ -1,0 +1,59 @@
+//! Plan assembly: 10,000 schedules x 3 owners x 3 providers (90,000 route
+//! decisions) against 500 maintenance windows, with the bundled routing pack;
+//! then the plan documents (JSON, content-hash ids) and storing them all in
+//! one SQLite transaction.
+//!
+//! Run: `cargo bench -j2 -p cavra-benches --bench plan_assembly`.
+
+use cavra::store::{SqliteStore, Store};
+use cavra_benches::{PlanWorkload, PLAN_SCHEDULES};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn plan_assembly(c: &mut Criterion) {
+    let w = PlanWorkload::new();
+    let router = cavra::routing::Router::new(&w.program).expect("the routing inputs");
+    let planned: Vec<_> = router.plan_all(w.now, &w.schedules).into_iter().map(|p| p.expect("decides")).collect();
+    let routes: usize = planned.iter().map(|p| p.routes.len()).sum();
+    assert_eq!(routes, PLAN_SCHEDULES * 9);
+
+    let mut group = c.benchmark_group("plan_10000_schedules");
+    group.throughput(Throughput::Elements(routes as u64));
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(2));
+    group.measurement_time(Duration::from_secs(6));
+    group.bench_function("routes_all_cores", |b| b.iter(|| black_box(router.plan_all(black_box(w.now), &w.schedules))));
+    group.bench_function("routes_one_thread", |b| {
+        b.iter(|| w.schedules.iter().map(|s| router.plan(black_box(w.now), s).is_ok() as usize).sum::<usize>())
+    });
+    group.bench_function("routes_and_documents", |b| {
+        b.iter(|| {
+            let planned: Vec<_> = router.plan_all(w.now, &w.schedules).into_iter().map(|p| p.expect("decides")).collect();
+            black_box(w.documents(&planned))
+        })
+    });
+    group.finish();
+
+    let documents = w.documents(&planned);
+    let dir = std::env::temp_dir().join(format!("cavra-plan-bench-{}", std::process::id()));
+    let mut group = c.benchmark_group("store_10000_plans");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    let mut run = 0;
+    group.bench_function("one_transaction", |b| {
+        b.iter_batched(
+            || {
+                run += 1;
+                SqliteStore::open(dir.join(format!("store-{run}.db"))).expect("a fresh store")
+            },
+            |store| black_box(store.save_plans(&documents).expect("stored")),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, plan_assembly);
+criterion_main!(benches);
