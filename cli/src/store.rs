@@ -16,6 +16,7 @@
 
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, TransactionBehavior};
 use serde_json::Value as Json;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -91,6 +92,26 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX route_decisions_schedule ON route_decisions (schedule_id, created_at DESC, route_id);
      CREATE INDEX route_decisions_provider ON route_decisions (provider, created_at DESC, route_id);
      CREATE INDEX route_decisions_action_category ON route_decisions (action, category, created_at DESC, route_id);",
+    // 4: every delivery attempt, one row each, written as it completes, so a
+    // crash between attempts leaves the earlier ones. `notification_key`
+    // names the notification across re-runs (schedule, owner, provider, alert
+    // level, due time): a re-run skips keys already delivered.
+    "CREATE TABLE deliveries (
+         delivery_id TEXT PRIMARY KEY,
+         route_id TEXT NOT NULL,
+         plan_id TEXT NOT NULL,
+         schedule_id TEXT NOT NULL,
+         provider TEXT NOT NULL,
+         notification_key TEXT NOT NULL,
+         attempt INTEGER NOT NULL,
+         status_code INTEGER,
+         outcome TEXT NOT NULL,
+         started_at INTEGER NOT NULL,
+         completed_at INTEGER NOT NULL,
+         document TEXT NOT NULL
+     );
+     CREATE INDEX deliveries_notification ON deliveries (notification_key, outcome);
+     CREATE INDEX deliveries_plan ON deliveries (plan_id, completed_at);",
 ];
 
 /// What went wrong with the store; every message names the store file.
@@ -224,6 +245,13 @@ pub trait Store {
     /// Suppressed route decisions counted per (category, owner, provider,
     /// schedule), for the filter's owner (or escalation owner), provider and schedule.
     fn suppressed_counts(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError>;
+    /// Stores one delivery attempt (its own transaction); a `delivery_id`
+    /// already stored is left as it is.
+    fn save_delivery(&self, delivery: &Json) -> Result<SaveOutcome, StoreError>;
+    /// Which of these notification keys already have a delivered attempt.
+    fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError>;
+    /// The delivery attempts of a plan, oldest first.
+    fn deliveries(&self, plan_id: &str) -> Result<Vec<Json>, StoreError>;
 }
 
 /// The embedded SQLite store: one file, WAL mode.
@@ -497,6 +525,58 @@ impl Store for SqliteStore {
             .map_err(write)?;
         tx.commit().map_err(write)?;
         Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
+    }
+
+    fn save_delivery(&self, delivery: &Json) -> Result<SaveOutcome, StoreError> {
+        let invalid = |m: String| StoreError::InvalidPlan { path: self.path.clone(), message: format!("delivery: {m}") };
+        let write = |source| StoreError::Write { path: self.path.clone(), source };
+        let status_code = delivery["status_code"].as_u64();
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(write)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO deliveries (delivery_id, route_id, plan_id, schedule_id, provider, notification_key, attempt,
+                     status_code, outcome, started_at, completed_at, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (delivery_id) DO NOTHING",
+                params![
+                    text(delivery, "delivery_id", &invalid)?,
+                    text(delivery, "route_id", &invalid)?,
+                    text(delivery, "plan_id", &invalid)?,
+                    text(delivery, "schedule_id", &invalid)?,
+                    text(delivery, "provider", &invalid)?,
+                    text(delivery, "notification_key", &invalid)?,
+                    delivery["attempt"].as_u64().unwrap_or(0) as i64,
+                    status_code.map(|c| c as i64),
+                    text(delivery, "outcome", &invalid)?,
+                    micros(delivery, "started_at", &invalid)?,
+                    micros(delivery, "completed_at", &invalid)?,
+                    delivery.to_string()
+                ],
+            )
+            .map_err(write)?;
+        tx.commit().map_err(write)?;
+        Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
+    }
+
+    fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError> {
+        let read = |source| StoreError::Read { path: self.path.clone(), source };
+        let mut query = self
+            .conn
+            .prepare_cached("SELECT 1 FROM deliveries WHERE notification_key = ? AND outcome = 'delivered' LIMIT 1")
+            .map_err(read)?;
+        let mut found = BTreeSet::new();
+        for key in keys {
+            if query.exists([key]).map_err(read)? {
+                found.insert(key.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    fn deliveries(&self, plan_id: &str) -> Result<Vec<Json>, StoreError> {
+        self.documents(
+            "SELECT document FROM deliveries WHERE plan_id = ? ORDER BY completed_at, route_id, attempt",
+            vec![plan_id.to_string().into()],
+        )
     }
 
     fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Json>, StoreError> {

@@ -1,0 +1,541 @@
+//! Process isolation: running each plugin library in a child process.
+//!
+//! In-process plugins are fast, and their panics are contained, but an
+//! `abort`, a segfault or a runaway call takes the whole host with it. With
+//! [`Isolation::Process`], each library is loaded by a child process (the
+//! host's own binary in a hidden mode, see [`run_child`]) and driven over
+//! line-delimited JSON on the child's stdin/stdout:
+//!
+//! | request (`op`)      | reply (`reply`)                              |
+//! |---------------------|----------------------------------------------|
+//! | `describe`          | `described` or `refused`                     |
+//! | `validate_config`   | `valid` or `invalid`                         |
+//! | `target`            | `target`                                     |
+//! | `deliver`           | `outcome`                                    |
+//!
+//! A child that dies fails only the call in flight ("connector process
+//! exited"); the next call restarts it, after a backoff that grows with
+//! consecutive crashes. A call that exceeds its deadline kills the child.
+//! Requests carry the plugin's configuration section, so the pipe is private
+//! to the two processes; nothing is logged.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cavra_connector_api::{DeliveryRequest, Outcome};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::delivery::CallResult;
+use crate::loader::{check_description, Description, Library};
+use crate::registry::{Refusal, RefusalKind};
+
+/// How plugins run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Isolation {
+    /// In the host process (default): fastest; panics are contained, aborts are not.
+    #[default]
+    InProcess,
+    /// One child process per plugin library: `program args… PLUGIN_PATH`,
+    /// which must call [`run_child`] (e.g. `cavra plugin-child PLUGIN_PATH`).
+    Process {
+        /// The child executable.
+        program: PathBuf,
+        /// Arguments before the plugin path.
+        args: Vec<String>,
+    },
+}
+
+/// The message of a delivery whose child process died.
+pub const PROCESS_EXITED: &str = "connector process exited";
+
+/// Deadline for describe / validate / target calls.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// First restart delay after a crash; doubles per consecutive crash.
+const RESTART_BACKOFF_BASE: Duration = Duration::from_millis(50);
+/// Longest restart delay.
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Request {
+    Describe,
+    ValidateConfig { config: Value },
+    Target { config: Value },
+    Deliver { request: Box<DeliveryRequest> },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub(crate) enum Reply {
+    Described { description: Description },
+    Refused { kind: RefusalKind, reason: String },
+    Valid,
+    Invalid { message: String },
+    Target { target: String },
+    Outcome { outcome: WireOutcome },
+    BadRequest { message: String },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WireKind {
+    Delivered,
+    RetryableFailure,
+    PermanentFailure,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireOutcome {
+    kind: WireKind,
+    status_code: Option<u16>,
+    #[serde(default)]
+    message: String,
+}
+
+impl From<Outcome> for WireOutcome {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Delivered { status_code } => WireOutcome {
+                kind: WireKind::Delivered,
+                status_code,
+                message: String::new(),
+            },
+            Outcome::RetryableFailure {
+                status_code,
+                message,
+            } => WireOutcome {
+                kind: WireKind::RetryableFailure,
+                status_code,
+                message,
+            },
+            Outcome::PermanentFailure {
+                status_code,
+                message,
+            } => WireOutcome {
+                kind: WireKind::PermanentFailure,
+                status_code,
+                message,
+            },
+        }
+    }
+}
+
+impl From<WireOutcome> for Outcome {
+    fn from(w: WireOutcome) -> Self {
+        match w.kind {
+            WireKind::Delivered => Outcome::Delivered {
+                status_code: w.status_code,
+            },
+            WireKind::RetryableFailure => Outcome::RetryableFailure {
+                status_code: w.status_code,
+                message: w.message,
+            },
+            WireKind::PermanentFailure => Outcome::PermanentFailure {
+                status_code: w.status_code,
+                message: w.message,
+            },
+        }
+    }
+}
+
+/// Why a call to a child failed.
+#[derive(Debug)]
+pub(crate) enum ChildFailure {
+    /// The child exited (crashed, aborted) before answering.
+    Exited,
+    /// No answer before the deadline; the child was killed.
+    TimedOut,
+    /// The child could not be started, or answered nonsense.
+    Broken(String),
+}
+
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<String>,
+}
+
+#[derive(Default)]
+struct ChildState {
+    running: Option<Running>,
+    consecutive_crashes: u32,
+    restart_at: Option<Instant>,
+}
+
+/// A plugin library served by a child process.
+pub(crate) struct ChildPlugin {
+    path: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+    /// What the first child said; restarted children must say the same.
+    expected: Option<Description>,
+    state: Mutex<ChildState>,
+}
+
+impl ChildPlugin {
+    /// Starts a child for `path` and asks it to describe the plugin.
+    pub fn start(
+        path: &Path,
+        program: &Path,
+        args: &[String],
+    ) -> Result<(ChildPlugin, Description), Refusal> {
+        let refuse = |kind, reason: String| Refusal {
+            path: path.to_owned(),
+            kind,
+            reason,
+        };
+        let mut plugin = ChildPlugin {
+            path: path.to_owned(),
+            program: program.to_owned(),
+            args: args.to_vec(),
+            expected: None,
+            state: Mutex::new(ChildState::default()),
+        };
+        match plugin.call(&Request::Describe, CONTROL_TIMEOUT) {
+            Ok(Reply::Described { description }) => {
+                check_description(&description)
+                    .map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
+                plugin.expected = Some(description.clone());
+                Ok((plugin, description))
+            }
+            Ok(Reply::Refused { kind, reason }) => Err(refuse(kind, reason)),
+            Ok(_) => Err(refuse(
+                RefusalKind::InitFailed,
+                "the plugin process answered `describe` with something else".into(),
+            )),
+            Err(ChildFailure::Exited) => Err(refuse(
+                RefusalKind::InitFailed,
+                "the plugin process exited while loading the library".into(),
+            )),
+            Err(ChildFailure::TimedOut) => Err(refuse(
+                RefusalKind::InitFailed,
+                "the plugin process did not answer while loading the library".into(),
+            )),
+            Err(ChildFailure::Broken(reason)) => Err(refuse(RefusalKind::InitFailed, reason)),
+        }
+    }
+
+    pub fn validate_config(&self, section: &Value) -> Result<(), String> {
+        match self.call(
+            &Request::ValidateConfig {
+                config: section.clone(),
+            },
+            CONTROL_TIMEOUT,
+        ) {
+            Ok(Reply::Valid) => Ok(()),
+            Ok(Reply::Invalid { message }) => Err(message),
+            Ok(_) => Err("the plugin process gave an unexpected answer".into()),
+            Err(failure) => Err(format!(
+                "could not validate: {}",
+                describe_failure(&failure)
+            )),
+        }
+    }
+
+    pub fn target(&self, section: &Value) -> String {
+        match self.call(
+            &Request::Target {
+                config: section.clone(),
+            },
+            CONTROL_TIMEOUT,
+        ) {
+            Ok(Reply::Target { target }) => target,
+            _ => String::new(),
+        }
+    }
+
+    pub fn deliver(&self, request: &DeliveryRequest, deadline: Duration) -> CallResult {
+        match self.call(
+            &Request::Deliver {
+                request: Box::new(request.clone()),
+            },
+            deadline,
+        ) {
+            Ok(Reply::Outcome { outcome }) => CallResult::Outcome(outcome.into()),
+            Ok(_) => CallResult::Unavailable("the plugin process gave an unexpected answer".into()),
+            Err(ChildFailure::Exited) => CallResult::ProcessExited,
+            Err(ChildFailure::TimedOut) => CallResult::TimedOut,
+            Err(ChildFailure::Broken(reason)) => CallResult::Unavailable(reason),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChildState> {
+        // A panic while holding the lock leaves the state usable: at worst a
+        // child that is killed and restarted on the next call.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One request/reply exchange, (re)starting the child if needed.
+    fn call(&self, request: &Request, deadline: Duration) -> Result<Reply, ChildFailure> {
+        let mut state = self.lock();
+        if state.running.is_none() {
+            if let Some(at) = state.restart_at.take() {
+                thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            let mut running = self.spawn().map_err(|e| {
+                ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind()))
+            })?;
+            if let Some(expected) = &self.expected {
+                // A restarted child must still be the plugin we loaded.
+                match exchange(&mut running, &Request::Describe, CONTROL_TIMEOUT) {
+                    Ok(Reply::Described { description }) if &description == expected => {}
+                    Ok(_) => {
+                        stop(&mut running);
+                        return Err(ChildFailure::Broken(
+                            "the plugin library changed since it was loaded".into(),
+                        ));
+                    }
+                    Err(failure) => {
+                        stop(&mut running);
+                        self.note_crash(&mut state);
+                        return Err(failure);
+                    }
+                }
+            }
+            state.running = Some(running);
+        }
+        let Some(running) = state.running.as_mut() else {
+            return Err(ChildFailure::Broken(
+                "the plugin process is not running".into(),
+            ));
+        };
+        let result = exchange(running, request, deadline);
+        match &result {
+            Ok(_) => state.consecutive_crashes = 0,
+            Err(ChildFailure::TimedOut | ChildFailure::Broken(_)) => {
+                if let Some(mut running) = state.running.take() {
+                    stop(&mut running);
+                }
+            }
+            Err(ChildFailure::Exited) => {
+                if let Some(mut running) = state.running.take() {
+                    stop(&mut running);
+                }
+                self.note_crash(&mut state);
+            }
+        }
+        result
+    }
+
+    fn note_crash(&self, state: &mut ChildState) {
+        state.consecutive_crashes = state.consecutive_crashes.saturating_add(1);
+        let factor = 1u32 << state.consecutive_crashes.saturating_sub(1).min(16);
+        state.restart_at = Some(
+            Instant::now()
+                + RESTART_BACKOFF_BASE
+                    .saturating_mul(factor)
+                    .min(RESTART_BACKOFF_MAX),
+        );
+    }
+
+    fn spawn(&self) -> io::Result<Running> {
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .arg(&self.path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other("child without pipes"));
+        };
+        let (tx, replies) = mpsc::channel();
+        // The reader thread ends when the child closes stdout (exit or crash),
+        // which the caller sees as a disconnected channel.
+        let reader = thread::Builder::new()
+            .name("cavra-plugin-child-reader".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = reader {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        Ok(Running {
+            child,
+            stdin,
+            replies,
+        })
+    }
+}
+
+impl Drop for ChildPlugin {
+    fn drop(&mut self) {
+        if let Some(mut running) = self.lock().running.take() {
+            stop(&mut running);
+        }
+    }
+}
+
+fn describe_failure(f: &ChildFailure) -> String {
+    match f {
+        ChildFailure::Exited => PROCESS_EXITED.into(),
+        ChildFailure::TimedOut => "the plugin process did not answer in time".into(),
+        ChildFailure::Broken(reason) => reason.clone(),
+    }
+}
+
+fn exchange(
+    running: &mut Running,
+    request: &Request,
+    deadline: Duration,
+) -> Result<Reply, ChildFailure> {
+    let line = serde_json::to_string(request)
+        .map_err(|_| ChildFailure::Broken("could not encode the request".into()))?;
+    // A write error means the child's stdin is closed: it exited.
+    if writeln!(running.stdin, "{line}")
+        .and_then(|()| running.stdin.flush())
+        .is_err()
+    {
+        return Err(ChildFailure::Exited);
+    }
+    // A deadline too far to represent means "wait as long as it takes".
+    let until = Instant::now().checked_add(deadline);
+    loop {
+        let received = match until {
+            Some(until) => running
+                .replies
+                .recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => running
+                .replies
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            // Lines that are not replies (should a plugin write to the
+            // protocol stream despite the redirection) are skipped, unlogged.
+            Ok(line) => {
+                if let Ok(reply) = serde_json::from_str::<Reply>(&line) {
+                    return Ok(reply);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => return Err(ChildFailure::TimedOut),
+            Err(RecvTimeoutError::Disconnected) => return Err(ChildFailure::Exited),
+        }
+    }
+}
+
+fn stop(running: &mut Running) {
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+}
+
+/// The child side of [`Isolation::Process`]: loads the plugin at
+/// `plugin_path`, then answers requests from stdin on stdout until stdin
+/// closes. Expose it as a hidden subcommand (the cavra CLI has
+/// `cavra plugin-child PATH`); `cavra-plugin-child` in this crate is the same.
+///
+/// Anything the plugin itself prints to stdout is redirected to stderr, so it
+/// cannot corrupt the protocol.
+pub fn run_child(plugin_path: &Path) -> ExitCode {
+    let Ok(mut out) = protocol_output() else {
+        return ExitCode::from(2);
+    };
+    let loaded = Library::load(plugin_path);
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let reply = match serde_json::from_str::<Request>(line.trim_end()) {
+            Ok(request) => answer(&loaded, request),
+            // Never echo the request: it may hold configuration.
+            Err(_) => Reply::BadRequest {
+                message: "unreadable request".into(),
+            },
+        };
+        let Ok(text) = serde_json::to_string(&reply) else {
+            break;
+        };
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn answer(loaded: &Result<(Library, Description), Refusal>, request: Request) -> Reply {
+    let (library, description) = match loaded {
+        Ok(loaded) => loaded,
+        Err(refusal) => {
+            return match request {
+                Request::Describe => Reply::Refused {
+                    kind: refusal.kind,
+                    reason: refusal.reason.clone(),
+                },
+                Request::ValidateConfig { .. } | Request::Target { .. } => Reply::Invalid {
+                    message: "the plugin is not loaded".into(),
+                },
+                Request::Deliver { .. } => Reply::Outcome {
+                    outcome: Outcome::permanent(None, "the plugin is not loaded").into(),
+                },
+            };
+        }
+    };
+    match request {
+        Request::Describe => Reply::Described {
+            description: description.clone(),
+        },
+        Request::ValidateConfig { config } => match library.validate_config(config.to_string()) {
+            Ok(()) => Reply::Valid,
+            Err(message) => Reply::Invalid { message },
+        },
+        Request::Target { config } => Reply::Target {
+            target: library.target(config.to_string()),
+        },
+        Request::Deliver { request } => match serde_json::to_string(&request) {
+            Ok(json) => Reply::Outcome {
+                outcome: Outcome::from(library.deliver(json)).into(),
+            },
+            Err(_) => Reply::Outcome {
+                outcome: Outcome::permanent(None, "could not encode the delivery request").into(),
+            },
+        },
+    }
+}
+
+/// The stream replies are written to. On Unix it is a duplicate of the
+/// original stdout, and stdout itself is pointed at stderr, so that stray
+/// `println!`s in a plugin land in the log instead of in the protocol.
+#[cfg(unix)]
+fn protocol_output() -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain fd syscalls on fds this process owns; the duplicate is
+    // owned by the returned File and nothing else.
+    unsafe {
+        let protocol = libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3);
+        if protocol < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) < 0 {
+            let err = io::Error::last_os_error();
+            libc::close(protocol);
+            return Err(err);
+        }
+        Ok(std::fs::File::from_raw_fd(protocol))
+    }
+}
+
+#[cfg(not(unix))]
+fn protocol_output() -> io::Result<io::Stdout> {
+    Ok(io::stdout())
+}
