@@ -20,23 +20,45 @@ fn minutes_after(start: &str, minutes: i64) -> String {
 fn agree(policy: &str, from: &str, to: &str, probes: &[i64]) {
     let schedule = "../examples/rollback-drill-schedule.json";
     let sim = json(&[
-        "runtime", "go-rollback-drill-routing-simulate", "--routing-policy", policy, "--rollback-drill-schedule-path", schedule,
-        "--from", from, "--to", to, "--json",
+        "runtime",
+        "go-rollback-drill-routing-simulate",
+        "--routing-policy",
+        policy,
+        "--rollback-drill-schedule-path",
+        schedule,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--json",
     ]);
     let routes = sim["routes"].as_array().unwrap();
     assert!(!routes.is_empty());
     for &m in probes {
         let at = minutes_after(from, m);
         let plan = json(&[
-            "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted", "--rollback-drill-schedule-path", schedule,
-            "--rollback-drill-history-path", "../examples/rollback-drills.json", "--routing-policy", policy, "--force",
-            "--at", &at, "--json", "--no-store",
+            "runtime",
+            "go-rollback-drill-notification-plan",
+            "--mode",
+            "promoted",
+            "--rollback-drill-schedule-path",
+            schedule,
+            "--rollback-drill-history-path",
+            "../examples/rollback-drills.json",
+            "--routing-policy",
+            policy,
+            "--force",
+            "--at",
+            &at,
+            "--json",
+            "--no-store",
         ]);
         for decision in plan["route_decisions"].as_array().unwrap() {
             if decision["category"] == "healthy_schedule" {
                 continue; // the simulation assumes a notification is due
             }
-            let route = routes.iter().find(|r| r["owner"] == decision["owner"] && r["provider"] == decision["provider"]).expect("the route is simulated");
+            let route =
+                routes.iter().find(|r| r["owner"] == decision["owner"] && r["provider"] == decision["provider"]).expect("the route is simulated");
             let interval = route["intervals"]
                 .as_array()
                 .unwrap()
@@ -67,9 +89,17 @@ fn simulation_matches_plans_on_the_sample_policy() {
 #[test]
 fn intervals_tile_the_span() {
     let sim = json(&[
-        "runtime", "go-rollback-drill-routing-simulate", "--routing-policy", "../rules/fixtures/routing-policy-recurring.json",
-        "--rollback-drill-schedule-path", "../examples/rollback-drill-schedule.json", "--from", "2026-10-23T00:00:00Z",
-        "--to", "2026-10-27T00:00:00Z", "--json",
+        "runtime",
+        "go-rollback-drill-routing-simulate",
+        "--routing-policy",
+        "../rules/fixtures/routing-policy-recurring.json",
+        "--rollback-drill-schedule-path",
+        "../examples/rollback-drill-schedule.json",
+        "--from",
+        "2026-10-23T00:00:00Z",
+        "--to",
+        "2026-10-27T00:00:00Z",
+        "--json",
     ]);
     for route in sim["routes"].as_array().unwrap() {
         let intervals = route["intervals"].as_array().unwrap();

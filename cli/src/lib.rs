@@ -5,6 +5,7 @@
 mod acks;
 mod authoring;
 mod bundled;
+mod deliver;
 mod demo;
 mod documents;
 mod plan;
@@ -124,7 +125,18 @@ enum Command {
     /// Go-backend readiness reports, computed by the bundled readiness packs.
     Runtime {
         #[command(subcommand)]
-        command: runtime::RuntimeCommand,
+        command: Box<runtime::RuntimeCommand>,
+    },
+    /// Connector plugins: what is found, loaded or refused, and why.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Runs one plugin library for a parent cavra (`--plugin-isolation process`); speaks JSON lines on stdin/stdout.
+    #[command(hide = true)]
+    PluginChild {
+        /// The plugin library.
+        path: PathBuf,
     },
     /// Format packs canonically (comments are kept).
     #[command(after_help = "Examples:\n  cavra fmt rules/\n  cavra fmt --check rules/      exit 1 if a file is not formatted")]
@@ -136,6 +148,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// List the plugins found in --plugin-dir / CAVRA_PLUGIN_PATH (else the bundled ones), and any refused.
+    #[command(after_help = "Exit status: 0, or 1 when two plugins claim one provider.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --json")]
+    List(deliver::ListArgs),
 }
 
 /// Output streams and settings for one invocation.
@@ -173,7 +192,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         }
         Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
         Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
-        Command::Runtime { command } => runtime::run(&mut io, command),
+        Command::Runtime { command } => runtime::run(&mut io, *command),
+        Command::Plugins { command: PluginsCommand::List(args) } => deliver::list(&mut io, &args),
+        Command::PluginChild { path } => {
+            let _ = io.out.flush();
+            if cavra_plugin_host::run_child(&path) == std::process::ExitCode::SUCCESS {
+                exit::OK
+            } else {
+                exit::FAILED
+            }
+        }
         Command::Demo { at, store } => demo::run(&mut io, at.as_deref(), &store),
     }
 }

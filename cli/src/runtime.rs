@@ -52,6 +52,9 @@ pub(crate) enum RuntimeCommand {
     /// Simulate routing over a span: per owner and provider, when a due notification would be delivered or suppressed, and why.
     #[command(after_help = crate::simulate::SIMULATE_HELP)]
     GoRollbackDrillRoutingSimulate(crate::simulate::SimulateArgs),
+    /// Build and store the plan, then deliver its `deliver` routes through the connector plugins.
+    #[command(after_help = crate::deliver::DELIVER_HELP)]
+    GoRollbackDrillNotificationsDeliver(crate::deliver::DeliverArgs),
 }
 
 const PLAN_HELP: &str = "The drill schedule report decides whether to notify (needs_attention or due_soon, or --force);
@@ -279,6 +282,10 @@ impl ReportArgs {
         path.as_deref().filter(|p| !p.as_os_str().is_empty())
     }
 
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
     pub(crate) fn schedule_path(&self) -> Option<&Path> {
         self.path(Doc::Schedule)
     }
@@ -312,6 +319,7 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoRollbackDrillEscalationPlan(a) => return crate::acks::run_escalation(io, a),
         RuntimeCommand::GoRollbackDrillSuppressionTrends(a) => return crate::trends::run(io, a),
         RuntimeCommand::GoRollbackDrillRoutingSimulate(a) => return crate::simulate::run(io, a),
+        RuntimeCommand::GoRollbackDrillNotificationsDeliver(a) => return crate::deliver::run(io, a),
     };
     let result = match kind {
         Some(kind) => single_report(args, kind),

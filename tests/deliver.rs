@@ -1,0 +1,233 @@
+//! Delivery end to end: the real `cavra` binary builds and stores the sample
+//! plan, loads the bundled connector plugins (built by this test) and delivers
+//! to a recording HTTP server on 127.0.0.1. Checks retries, idempotency keys,
+//! re-runs, process isolation, and that canary secrets from the private
+//! connector config reach no output, store or outbox.
+
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+const CANARY_PATH: &str = "CANARY-PATH-7f3a9c";
+const CANARY_TOKEN: &str = "CANARY-TOKEN-51d2e8";
+
+/// `target/<profile>`, where cargo puts the `cavra` binary and the plugin libraries.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// `cargo test --workspace` builds the binary but not the plugins' cdylib files: build them once.
+fn cavra_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.current_dir(cavra_tests::crate_dir().join("..")).args(["build", "-j2", "-p", "cavra"]);
+        for plugin in ["slack", "teams", "webhook", "email", "outbox"] {
+            cargo.args(["-p", &format!("cavra-plugin-{plugin}")]);
+        }
+        cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
+        if profile.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let output = cargo.output().expect("run cargo");
+        assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// A recorded request: path, lower-cased headers, body.
+type Request = (String, BTreeMap<String, String>, String);
+
+/// Answers each request with the next status of the script (the last repeats) and records it.
+struct Recorder {
+    port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Recorder {
+    fn start(script: &'static [u16]) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let status = script.get(n).or(script.last()).copied().unwrap_or(200);
+                if let Some(request) = read_request(&stream) {
+                    seen.lock().expect("lock").push(request);
+                }
+                let mut out = stream;
+                let _ = write!(out, "HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            }
+        });
+        Recorder { port, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+    }
+    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((path, headers, String::from_utf8_lossy(&body).into_owned()))
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn deliver(dir: &Path, server: &Recorder, extra: &[&str]) -> Run {
+    let config = dir.join("connectors.json");
+    let teams_url = format!("http://127.0.0.1:{}/webhook/{CANARY_PATH}?token={CANARY_TOKEN}", server.port);
+    let document = json!({"connectors": {"teams": {"url_env": "CAVRA_TEST_TEAMS_URL"}, "slack": {"url": teams_url.replace("webhook", "services")}}});
+    std::fs::write(&config, document.to_string()).expect("write config");
+    let examples = cavra_tests::crate_dir().join("../examples");
+    let output = Command::new(cavra_binary())
+        .current_dir(dir)
+        .env("CAVRA_CONNECTOR_CONFIG", &config)
+        .env("CAVRA_TEST_TEAMS_URL", &teams_url)
+        .env_remove("CAVRA_PLUGIN_PATH")
+        .env_remove("CAVRA_STORE")
+        .args(["runtime", "go-rollback-drill-notifications-deliver", "--mode", "promoted"])
+        .arg("--rollback-drill-schedule-path")
+        .arg(examples.join("rollback-drill-schedule.json"))
+        .arg("--rollback-drill-history-path")
+        .arg(examples.join("rollback-drills.json"))
+        .arg("--routing-policy")
+        .arg(examples.join("routing-policy.json"))
+        .args(["--at", "2026-05-21T19:00:00Z", "--backoff-ms", "1", "--attempt-timeout-ms", "5000", "--json"])
+        .args(extra)
+        .output()
+        .expect("run cavra");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("deliver-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Every file under `dir` as text (the store, its WAL, the outbox), for canary checks.
+fn everything_written(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.push_str(&everything_written(&path));
+        } else if path.file_name().is_some_and(|n| n != "connectors.json") {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    all
+}
+
+fn assert_no_canary(what: &str, text: &str) {
+    for canary in [CANARY_PATH, CANARY_TOKEN] {
+        assert!(!text.contains(canary), "{what} contains the canary {canary}");
+    }
+}
+
+#[test]
+fn delivers_retries_skips_on_rerun_and_keeps_secrets_out() {
+    let dir = fresh_dir("retry");
+    // The sample plan at 19:00 delivers on teams to two owners (slack is frozen):
+    // the first request gets a 500 and is retried.
+    let server = Recorder::start(&[500, 200]);
+    let run = deliver(&dir, &server, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let result: Json = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!((result["delivered_count"].as_u64(), result["failed_count"].as_u64(), result["attempt_count"].as_u64()), (Some(2), Some(0), Some(3)));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|(path, _, _)| path.contains(CANARY_PATH)), "the plugin used the private URL");
+    let keys: Vec<&str> = requests.iter().map(|(_, h, _)| h.get("idempotency-key").map(String::as_str).unwrap_or_default()).collect();
+    assert_eq!(keys[0], keys[1], "a retry resends the same idempotency key");
+    assert_ne!(keys[1], keys[2], "each route has its own key");
+    assert!(requests.iter().all(|(_, _, body)| body.contains("go_backend_python_fallback_monthly")));
+    let retried = result["deliveries"].as_array().unwrap().iter().find(|d| d["attempt"] == 2).expect("a second attempt");
+    assert_eq!(retried["outcome"], "delivered");
+    assert!(retried["target"].as_str().unwrap().starts_with("http://127.0.0.1"), "the redacted target keeps scheme and host");
+
+    // A re-run skips what was delivered: the server sees nothing new.
+    let again = deliver(&dir, &server, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let again: Json = serde_json::from_str(&again.stdout).expect("JSON");
+    assert_eq!((again["skipped_count"].as_u64(), again["attempt_count"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(server.requests().len(), 3);
+
+    assert_no_canary("stdout", &run.stdout);
+    assert_no_canary("stderr", &run.stderr);
+    assert_no_canary("the store and outbox", &everything_written(&dir));
+}
+
+#[test]
+fn a_400_is_not_retried_and_fails_the_run() {
+    let dir = fresh_dir("permanent");
+    let server = Recorder::start(&[400]);
+    let run = deliver(&dir, &server, &[]);
+    assert_eq!(run.code, 1, "a failed delivery exits 1: {}", run.stderr);
+    let result: Json = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!((result["failed_count"].as_u64(), result["attempt_count"].as_u64()), (Some(2), Some(2)), "one attempt per route");
+    assert!(result["deliveries"].as_array().unwrap().iter().all(|d| d["outcome"] == "permanent_failure" && d["status_code"] == 400));
+    assert_no_canary("stdout", &run.stdout);
+    assert_no_canary("stderr", &run.stderr);
+    // The failures are stored, and a re-run tries again.
+    let again = deliver(&dir, &server, &[]);
+    let again: Json = serde_json::from_str(&again.stdout).expect("JSON");
+    assert_eq!(again["attempt_count"].as_u64(), Some(2));
+}
+
+#[test]
+fn process_isolation_delivers_through_child_processes() {
+    let dir = fresh_dir("isolated");
+    let server = Recorder::start(&[200]);
+    let run = deliver(&dir, &server, &["--plugin-isolation", "process"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let result: Json = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(result["delivered_count"].as_u64(), Some(2));
+    assert_eq!(server.requests().len(), 2);
+    assert_no_canary("stdout", &run.stdout);
+}
+
+#[test]
+fn plugins_list_shows_the_bundled_connectors() {
+    let output = Command::new(cavra_binary()).args(["plugins", "list", "--json"]).env_remove("CAVRA_PLUGIN_PATH").output().expect("run cavra");
+    assert!(output.status.success());
+    let report: Json = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut providers: Vec<&str> =
+        report["loaded"].as_array().unwrap().iter().flat_map(|p| p["providers"].as_array().unwrap().iter().filter_map(Json::as_str)).collect();
+    providers.sort();
+    assert_eq!(providers, ["email", "outbox", "slack", "teams", "webhook"]);
+}
