@@ -4,7 +4,7 @@
 //! in parallel. The plan document (ids, counts, JSON) is made from this at the
 //! edge (`plan.rs`); the routing rules themselves live in `rules/routing.cavra`.
 
-use cavra_engine::{EvalError, Inputs, Program, Value};
+use cavra_engine::{EvalError, Program, Session, Value};
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -62,7 +62,6 @@ pub struct PlannedRoutes<'p> {
 /// The routing program with its input slots resolved once.
 pub struct Router<'p> {
     program: &'p Program,
-    template: Inputs,
     now: usize,
     schedule_id: usize,
     schedule_status: usize,
@@ -76,7 +75,6 @@ impl<'p> Router<'p> {
     pub fn new(program: &'p Program) -> Result<Router<'p>, String> {
         let slot = |name: &str| program.input_slot(name).ok_or_else(|| format!("the routing pack has no input `{name}`"));
         Ok(Router {
-            template: program.inputs(),
             now: slot("now")?,
             schedule_id: slot("schedule_id")?,
             schedule_status: slot("schedule_status")?,
@@ -92,7 +90,8 @@ impl<'p> Router<'p> {
 
     /// The routes of one schedule at `now`.
     pub fn plan(&self, now: i64, schedule: &ScheduleRoutes) -> Result<PlannedRoutes<'p>, EvalError> {
-        let mut inputs = self.template.clone();
+        // A session keeps the owner's lets (route, calendar) across its providers.
+        let mut inputs = self.program.session();
         inputs.set(self.now, Value::Time(now));
         inputs.set(self.schedule_id, Value::Text(schedule.schedule_id.clone()));
         inputs.set(self.schedule_status, Value::Text(schedule.status.clone()));
@@ -105,7 +104,7 @@ impl<'p> Router<'p> {
             let mut settings = None;
             for provider in &owner.providers {
                 inputs.set(self.provider, Value::Text(provider.clone()));
-                let route = self.decide(&inputs, owner, provider)?;
+                let route = self.decide(&mut inputs, owner, provider)?;
                 settings.get_or_insert_with(|| (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()));
                 planned.routes.push(route);
             }
@@ -115,7 +114,7 @@ impl<'p> Router<'p> {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
                     inputs.set(self.provider, Value::text(""));
-                    let route = self.decide(&inputs, owner, &Arc::from(""))?;
+                    let route = self.decide(&mut inputs, owner, &Arc::from(""))?;
                     (route.acknowledgement_minutes, route.escalation_owner)
                 }
             };
@@ -124,8 +123,8 @@ impl<'p> Router<'p> {
         Ok(planned)
     }
 
-    fn decide(&self, inputs: &Inputs, owner: &OwnerProviders, provider: &Arc<str>) -> Result<RouteDecision<'p>, EvalError> {
-        let outcome = self.program.decide("route", inputs)?;
+    fn decide(&self, inputs: &mut Session<'p>, owner: &OwnerProviders, provider: &Arc<str>) -> Result<RouteDecision<'p>, EvalError> {
+        let outcome = inputs.decide("route")?;
         let field = |name: &str| outcome.field(name).cloned().unwrap_or(Value::Null);
         Ok(RouteDecision {
             owner: owner.owner.clone(),

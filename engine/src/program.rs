@@ -147,6 +147,7 @@ impl Pack {
         }
         let index = options.index_scans.then(|| options.recurrence_horizon.unwrap_or_else(default_horizon));
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
+        let let_inputs = let_inputs(&lets, &self.checked.let_order);
         let required = self
             .checked
             .inputs
@@ -161,6 +162,7 @@ impl Pack {
             decisions,
             gates,
             required,
+            let_inputs,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
         })
     }
@@ -208,7 +210,83 @@ pub struct Program {
     gates: Vec<GateIr>,
     /// Dynamic inputs that must be given for each decision.
     required: Vec<u32>,
+    /// Per `let`: the input slots it depends on, through other lets too, as
+    /// bits (`u64::MAX` when a slot above 63 is involved). See [`Session`].
+    let_inputs: Vec<u64>,
     slot_count: usize,
+}
+
+/// The input slots each `let` reads, directly or through earlier lets.
+fn let_inputs(lets: &[LetDef], order: &[u32]) -> Vec<u64> {
+    fn reads(node: &Node, masks: &[u64], mask: &mut u64) {
+        match node.kind {
+            Kind::Input(slot) => *mask |= if slot < 64 { 1 << slot } else { u64::MAX },
+            Kind::Let(i) => *mask |= masks.get(i as usize).copied().unwrap_or(u64::MAX),
+            _ => {}
+        }
+        children(node, &mut |c| reads(c, masks, mask));
+    }
+    let mut masks = vec![u64::MAX; lets.len()];
+    for &i in order {
+        let mut mask = 0;
+        reads(&lets[i as usize].node, &masks, &mut mask);
+        masks[i as usize] = mask;
+    }
+    masks
+}
+
+/// Decides many requests that share most of their inputs, keeping each `let`
+/// value until an input it depends on changes. A plan that routes three
+/// providers of one owner thus looks the owner's route and calendar up once.
+/// Results are those of [`Program::decide`] on the same inputs.
+pub struct Session<'p> {
+    program: &'p Program,
+    inputs: Inputs,
+    /// `let` values first (kept between decisions), then quantifier variables.
+    slots: Vec<Option<Value>>,
+}
+
+impl<'p> Session<'p> {
+    /// Sets a dynamic input; lets that depend on it are recomputed on next use.
+    pub fn set(&mut self, slot: usize, value: Value) {
+        let Some(current) = self.inputs.values.get_mut(slot) else { return };
+        if *current == value {
+            return;
+        }
+        *current = value;
+        let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
+        for (cached, reads) in self.slots.iter_mut().zip(&self.program.let_inputs) {
+            if reads & bit != 0 {
+                *cached = None;
+            }
+        }
+    }
+
+    /// [`Program::decide`] on the session's inputs.
+    pub fn decide(&mut self, decision: &str) -> Result<Outcome<'p>, EvalError> {
+        let program = self.program;
+        let d = program.find_decision(decision)?;
+        program.check_required(&self.inputs)?;
+        let env = Env { lets: &program.lets, inputs: &self.inputs.values };
+        let let_count = program.lets.len();
+        let mut frame = Frame { slots: &mut self.slots, let_count };
+        let mut result = Err(EvalError { span: d.span, message: "no arm matched".into() });
+        for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+            match truth(&arm.condition, &env, &mut frame) {
+                Ok(true) => {
+                    result = outcome(d, arm, &env, &mut frame);
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.slots[let_count..].iter_mut().for_each(|s| *s = None);
+        result
+    }
 }
 
 /// The dynamic inputs of one request, by slot.
@@ -363,6 +441,11 @@ thread_local! {
 impl Program {
     pub fn pack(&self) -> &Pack {
         &self.pack
+    }
+
+    /// A [`Session`] with all dynamic inputs null.
+    pub fn session(&self) -> Session<'_> {
+        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count] }
     }
 
     /// Fresh dynamic inputs, all null.

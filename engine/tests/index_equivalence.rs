@@ -91,6 +91,21 @@ fn decide_all(program: &Program, requests: &[(usize, usize, i64)]) -> Vec<Json> 
         .collect()
 }
 
+/// The same requests through one [`cavra_engine::Session`], in order.
+fn decide_in_session(program: &Program, requests: &[(usize, usize, i64)]) -> Vec<Json> {
+    let slot = |name: &str| program.input_slot(name).unwrap();
+    let mut session = program.session();
+    requests
+        .iter()
+        .map(|(o, p, t)| {
+            session.set(slot("owner"), cavra_engine::Value::text(OWNERS[*o]));
+            session.set(slot("provider"), cavra_engine::Value::text(PROVIDERS[*p]));
+            session.set(slot("now"), cavra_engine::Value::Time(cavra_engine::time::parse_time(&time(*t)).unwrap()));
+            session.decide("route").map(|o| o.to_json()).unwrap_or_else(|e| json!({"error": e.message}))
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -105,6 +120,8 @@ proptest! {
         let indexed = pack.bind(&docs).unwrap();
         let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
         prop_assert_eq!(decide_all(&indexed, &requests), decide_all(&scanned, &requests));
+        // A session reuses lets between requests; it must decide exactly the same.
+        prop_assert_eq!(decide_all(&indexed, &requests), decide_in_session(&indexed, &requests));
     }
 
     #[test]
