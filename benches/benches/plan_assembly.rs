@@ -24,6 +24,14 @@ fn plan_assembly(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(2));
     group.measurement_time(Duration::from_secs(6));
     group.bench_function("routes_all_cores", |b| b.iter(|| black_box(router.plan_all(black_box(w.now), &w.schedules))));
+    // The clock is pinned at bind time, so a plan at a new instant binds again: measured together.
+    group.bench_function("bind_and_routes_all_cores", |b| {
+        b.iter(|| {
+            let program = w.pack.bind_with(&w.documents, cavra_engine::BindOptions::at(black_box(w.now))).expect("binds");
+            let router = cavra::routing::Router::new(&program).expect("the routing inputs");
+            black_box(router.plan_all(w.now, &w.schedules).len())
+        })
+    });
     group.bench_function("routes_one_thread", |b| {
         b.iter(|| w.schedules.iter().map(|s| router.plan(black_box(w.now), s).is_ok() as usize).sum::<usize>())
     });

@@ -475,6 +475,10 @@ pub const PLAN_SCHEDULES: usize = 10_000;
 /// (plus owner routes and schedule-scoped windows) and 10,000 schedules of 3
 /// owners x 3 providers each, planned at one instant.
 pub struct PlanWorkload {
+    pub pack: cavra_engine::Pack,
+    /// The policy document, as the plan command binds it.
+    pub documents: HashMap<String, Json>,
+    /// The program bound to the policy with the clock pinned to `now`.
     pub program: Program,
     pub schedules: Vec<cavra::routing::ScheduleRoutes>,
     pub now: i64,
@@ -504,8 +508,8 @@ impl PlanWorkload {
 
         let pack = cavra_engine::compile("routing.cavra", ROUTING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
         let now = SPAN_START + 12 * DAY + 14 * HOUR;
-        let options = cavra_engine::BindOptions::around(now, now);
-        let program = pack.bind_with(&HashMap::from([("policy".to_string(), policy)]), options).unwrap_or_else(|e| panic!("binding: {e}"));
+        let documents = HashMap::from([("policy".to_string(), policy)]);
+        let program = pack.bind_with(&documents, cavra_engine::BindOptions::at(now)).unwrap_or_else(|e| panic!("binding: {e}"));
 
         let providers: Vec<std::sync::Arc<str>> = PROVIDERS.iter().map(|p| std::sync::Arc::from(*p)).collect();
         let owners: Vec<std::sync::Arc<str>> = workload.owners.iter().map(|o| std::sync::Arc::from(o.as_str())).collect();
@@ -531,7 +535,7 @@ impl PlanWorkload {
                 }
             })
             .collect();
-        PlanWorkload { program, schedules, now }
+        PlanWorkload { pack, documents, program, schedules, now }
     }
 
     /// The plan documents (JSON with ids) of routed schedules, in parallel.

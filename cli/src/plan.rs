@@ -52,7 +52,8 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
 
     let now = cavra_engine::time::parse_time(&session.now).map_err(UsageError)?;
-    let program = bind_routing(&args.report, &policy, BindOptions::around(now, now))?;
+    // Every route is decided at `now`: pin the clock so window tests run once, at bind time.
+    let program = bind_routing(&args.report, &policy, BindOptions::at(now))?;
     let router = Router::new(&program).map_err(|e| UsageError(format!("{ROUTING_PACK}: {e}")))?;
     let wanted = provider_filter(&args.provider)?;
     let request = schedule_routes(&schedule, &policy, if notify { &status } else { "healthy" }, wanted.as_ref());

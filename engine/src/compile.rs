@@ -59,6 +59,42 @@ fn substitute_inputs(node: &mut Node, statics: &[Option<Value>]) {
     children_mut(node, &mut |c| substitute_inputs(c, statics));
 }
 
+/// `q w in STATIC where A and B`, where `A` reads only `w` and constants,
+/// becomes `q w in (filter w in STATIC where A) where B`: the inner scan is
+/// closed, so folding runs it once at bind time. With the clock pinned
+/// ([`crate::BindOptions::clock`]) this leaves only the windows open at that
+/// instant, and a decision scans those few.
+fn split_static_filters(node: &mut Node) {
+    children_mut(node, &mut |c| split_static_filters(c));
+    let span = node.span;
+    let Kind::Scan(scan) = &mut node.kind else { return };
+    let Some(filter) = &scan.filter else { return };
+    if !is_closed(&scan.source, &mut Vec::new()) {
+        return;
+    }
+    let mut parts = Vec::new();
+    split_and(filter, &mut parts);
+    let (fixed, rest): (Vec<Node>, Vec<Node>) = parts.into_iter().partition(|p| is_closed(p, &mut vec![scan.local]));
+    if fixed.is_empty() || rest.is_empty() {
+        return; // nothing to split: all dynamic, or the whole scan folds anyway
+    }
+    let join = |parts: Vec<Node>| parts.into_iter().reduce(|a, b| Node::new(Kind::And(Box::new(a), Box::new(b)), span));
+    let source = std::mem::replace(&mut scan.source, Node::constant(Value::Null, span));
+    let inner = Scan { kind: cavra_grammar::ast::QuantKind::Filter, local: scan.local, source, filter: join(fixed), key: None };
+    scan.source = Node::new(Kind::Scan(Box::new(inner)), span);
+    scan.filter = join(rest);
+}
+
+fn split_and(node: &Node, out: &mut Vec<Node>) {
+    match &node.kind {
+        Kind::And(a, b) => {
+            split_and(a, out);
+            split_and(b, out);
+        }
+        _ => out.push(node.clone()),
+    }
+}
+
 fn index_scans(node: &mut Node, horizon: (i64, i64)) {
     children_mut(node, &mut |c| index_scans(c, horizon));
     if let Kind::Scan(scan) = &node.kind {
@@ -84,6 +120,7 @@ pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: Optio
     for &i in &checked.let_order {
         let def = &mut lets[i as usize];
         substitute_inputs(&mut def.node, statics);
+        split_static_filters(&mut def.node);
         let taken = std::mem::replace(&mut def.node, Node::constant(Value::Null, def.span));
         def.node = fold(taken, &let_consts);
         if let Some(v) = def.node.as_const() {
@@ -92,6 +129,7 @@ pub(crate) fn compile(checked: &Checked, statics: &[Option<Value>], index: Optio
     }
     let finish = |node: &mut Node| {
         substitute_inputs(node, statics);
+        split_static_filters(node);
         let taken = std::mem::replace(node, Node::constant(Value::Null, node.span));
         *node = fold(taken, &let_consts);
         if let Some(horizon) = index {

@@ -111,6 +111,9 @@ enum Interval {
     Fields { start: u32, start_inclusive: bool, end: u32, end_inclusive: bool },
     /// `active(w, t)`: optional start/end fields and an optional recurrence field.
     Active { start: Option<u32>, end: Option<u32>, recurrence: Option<u32> },
+    /// No time condition (e.g. already decided at bind time for a pinned
+    /// clock): every element is in one segment, indexed by its keys only.
+    Always,
 }
 
 /// The shape recognised in a `where` clause.
@@ -371,6 +374,7 @@ impl ScanIndex {
                     let hi = if end_inclusive { end.checked_add(1)? } else { *end };
                     vec![(lo, hi)]
                 }
+                Interval::Always => vec![(i64::MIN, i64::MAX)],
                 Interval::Active { start, end, recurrence } => {
                     let time = |f: Option<u32>| match f.and_then(field) {
                         Some(Value::Time(t)) => Some(*t),
@@ -671,6 +675,10 @@ fn recognise(filter: &Node, local: u32) -> Option<Pattern> {
     }
     if let Some((interval, time)) = active {
         return Some(Pattern { interval, time, dims, residual });
+    }
+    if lower.is_none() && upper.is_none() && !dims.is_empty() {
+        // Key dimensions alone still narrow the scan to one bucket lookup.
+        return Some(Pattern { interval: Interval::Always, time: Node::constant(Value::Time(0), filter.span), dims, residual });
     }
     let (start, start_inclusive, t1) = lower?;
     let (end, end_inclusive, t2) = upper?;

@@ -145,6 +145,11 @@ impl Pack {
                 None => return Err(BindError::Missing(def.name.clone())),
             });
         }
+        let pinned = options.clock.and_then(|t| {
+            let slot = self.checked.inputs.iter().position(|i| i.name == "now" && !i.is_static && i.ty.base() == &Ty::Time)?;
+            statics[slot] = Some(Value::Time(t));
+            Some(slot)
+        });
         let index = options.index_scans.then(|| options.recurrence_horizon.unwrap_or_else(default_horizon));
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let let_inputs = let_inputs(&lets, &self.checked.let_order);
@@ -153,7 +158,7 @@ impl Pack {
             .inputs
             .iter()
             .enumerate()
-            .filter(|(_, d)| !d.is_static && !d.ty.is_optional() && !matches!(d.ty, Ty::Any))
+            .filter(|(i, d)| !d.is_static && !d.ty.is_optional() && !matches!(d.ty, Ty::Any) && pinned != Some(*i))
             .map(|(i, _)| i as u32)
             .collect();
         Ok(Program {
@@ -178,15 +183,24 @@ pub struct BindOptions {
     /// recurring windows; decisions outside it scan instead (same results,
     /// slower). Default: from 30 days before the bind to 400 days after.
     pub recurrence_horizon: Option<(i64, i64)>,
+    /// Pin the clock input (`input now: time`) to this instant: it becomes a
+    /// constant, so window tests are decided once, at bind time (a plan
+    /// routes everything at one instant). Setting `now` later has no effect.
+    pub clock: Option<i64>,
 }
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { index_scans: true, recurrence_horizon: None }
+        BindOptions { index_scans: true, recurrence_horizon: None, clock: None }
     }
 }
 
 impl BindOptions {
+    /// For decisions at one instant only: the clock is pinned to it.
+    pub fn at(now: i64) -> BindOptions {
+        BindOptions { clock: Some(now), ..BindOptions::around(now, now) }
+    }
+
     /// Expand recurring windows around the instants a caller will decide at.
     pub fn around(from: i64, to: i64) -> BindOptions {
         const DAY: i64 = 86_400 * crate::time::MICROS_PER_SECOND;

@@ -122,6 +122,12 @@ proptest! {
         prop_assert_eq!(decide_all(&indexed, &requests), decide_all(&scanned, &requests));
         // A session reuses lets between requests; it must decide exactly the same.
         prop_assert_eq!(decide_all(&indexed, &requests), decide_in_session(&indexed, &requests));
+        // A program with the clock pinned to one instant decides like the others at that instant.
+        let at = requests[0].2;
+        let same_time: Vec<_> = requests.iter().map(|&(o, p, _)| (o, p, at)).collect();
+        let micros = cavra_engine::time::parse_time(&time(at)).unwrap();
+        let pinned = pack.bind_with(&docs, BindOptions::at(micros)).unwrap();
+        prop_assert_eq!(decide_all(&pinned, &same_time), decide_all(&scanned, &same_time));
     }
 
     #[test]
@@ -138,6 +144,10 @@ proptest! {
         let indexed = pack.bind_with(&docs, BindOptions { recurrence_horizon: Some((micros(a), micros(b))), ..BindOptions::default() }).unwrap();
         let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
         prop_assert_eq!(decide_spring(&indexed, &requests), decide_spring(&scanned, &requests));
+        let at = requests[0].2;
+        let same_time: Vec<_> = requests.iter().map(|&(o, p, _)| (o, p, at)).collect();
+        let pinned = pack.bind_with(&docs, BindOptions::at(micros(at))).unwrap();
+        prop_assert_eq!(decide_spring(&pinned, &same_time), decide_spring(&scanned, &same_time));
     }
 }
 
