@@ -541,34 +541,11 @@ impl PlanWorkload {
     /// The plan documents (JSON with ids) of routed schedules, in parallel.
     pub fn documents(&self, planned: &[cavra::routing::PlannedRoutes]) -> Vec<Json> {
         let generated_at = rfc3339(self.now);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = self.schedules.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = self
-                .schedules
-                .chunks(chunk)
-                .zip(planned.chunks(chunk))
-                .map(|(schedules, planned)| {
-                    let generated_at = generated_at.as_str();
-                    scope.spawn(move || {
-                        schedules
-                            .iter()
-                            .zip(planned)
-                            .map(|(s, p)| {
-                                let header = cavra::routing::PlanHeader {
-                                    generated_at,
-                                    generated_by: "bench",
-                                    mode: "promoted",
-                                    status: &s.status,
-                                    reason: "benchmark",
-                                };
-                                cavra::routing::plan_document(&header, s, p)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().flat_map(|w| w.join().expect("no panic")).collect()
+        let pairs: Vec<_> = self.schedules.iter().zip(planned).collect();
+        cavra::routing::parallel_map(&pairs, |(s, p)| {
+            let header =
+                cavra::routing::PlanHeader { generated_at: &generated_at, generated_by: "bench", mode: "promoted", status: &s.status, reason: "benchmark" };
+            cavra::routing::plan_document(&header, s, p)
         })
     }
 }

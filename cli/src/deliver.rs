@@ -162,7 +162,7 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
         return Err(UsageError("--no-store: deliveries are always stored; plan a dry run with go-rollback-drill-notification-plan".into()));
     }
     let mut config = ConnectorConfig::from_env().map_err(|e| UsageError(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
-    let plan = crate::plan::build_plan(&args.plan, "cli")?;
+    let (plan, schedule) = crate::plan::build_plan(&args.plan, "cli")?;
     let store_path = crate::store::store_path(args.plan.store.as_deref());
     let store = SqliteStore::open(&store_path).map_err(|e| UsageError(e.to_string()))?;
     store.save_plan(&plan).map_err(|e| UsageError(e.to_string()))?;
@@ -184,7 +184,6 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
         say!(io.err, "warning: {problem}");
     }
 
-    let schedule = args.plan.report.schedule_path().map(|p| crate::documents::read_json(p).map_err(UsageError)).transpose()?.unwrap_or(Json::Null);
     let context = PlanContext {
         next_due_at: schedule["next_due_at"].as_str().map(String::from),
         runbook_ref: schedule["runbook_ref"].as_str().map(String::from),

@@ -39,8 +39,8 @@ pub(crate) struct PlanArgs {
     pub report: ReportArgs,
 }
 
-/// Builds the plan document.
-pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, UsageError> {
+/// Builds the plan document; also returns the schedule document it was built from.
+pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<(Json, Json), UsageError> {
     let (session, schedule_report) = schedule_report(&args.report)?;
     let schedule_path = args
         .report
@@ -61,7 +61,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<Json, Us
 
     let reason = plan_reason(&schedule_id, &status, notify, args.force, &schedule_report);
     let header = PlanHeader { generated_at: &session.now, generated_by, mode: &session.mode, status: &status, reason: &reason };
-    Ok(plan_document(&header, &request, &planned))
+    Ok((plan_document(&header, &request, &planned), schedule))
 }
 
 fn plan_reason(schedule_id: &str, status: &str, notify: bool, forced: bool, report: &Json) -> String {
@@ -95,9 +95,8 @@ pub(crate) fn bind_routing(report: &ReportArgs, policy: &Json, options: BindOpti
     pack.bind_with(&HashMap::from([("policy".to_string(), policy.clone())]), options).map_err(|e| UsageError(format!("routing policy: {e}")))
 }
 
-/// Every window must be one-off (`start_at` before `end_at`) or recurring;
-/// one with neither would silently never match.
-fn window_problems(policy: &Json) -> Vec<String> {
+/// Every maintenance window and calendar absence of a policy, with its JSON path.
+pub(crate) fn policy_windows(policy: &Json) -> Vec<(String, &Json)> {
     let mut windows: Vec<(String, &Json)> = Vec::new();
     for (i, w) in policy["maintenance_windows"].as_array().into_iter().flatten().enumerate() {
         windows.push((format!("$.maintenance_windows[{i}]"), w));
@@ -107,8 +106,14 @@ fn window_problems(policy: &Json) -> Vec<String> {
             windows.push((format!("$.owner_calendars[{owner:?}].unavailable_windows[{i}]"), w));
         }
     }
+    windows
+}
+
+/// Every window must be one-off (`start_at` before `end_at`) or recurring;
+/// one with neither would silently never match.
+fn window_problems(policy: &Json) -> Vec<String> {
     let mut problems = Vec::new();
-    for (path, w) in windows {
+    for (path, w) in policy_windows(policy) {
         let has = |key: &str| w.get(key).is_some_and(|v| !v.is_null());
         let one_off = has("start_at") && has("end_at");
         if !one_off && !has("recurrence") {

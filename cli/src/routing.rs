@@ -143,17 +143,23 @@ impl<'p> Router<'p> {
     /// cores (the program is shared; each thread has its own inputs). Results
     /// are in the order of `schedules`.
     pub fn plan_all(&self, now: i64, schedules: &[ScheduleRoutes]) -> Vec<Result<PlannedRoutes<'p>, EvalError>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(schedules.len().max(1));
-        if threads <= 1 {
-            return schedules.iter().map(|s| self.plan(now, s)).collect();
-        }
-        let chunk = schedules.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> =
-                schedules.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(|s| self.plan(now, s)).collect::<Vec<_>>())).collect();
-            workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-        })
+        parallel_map(schedules, |s| self.plan(now, s))
     }
+}
+
+/// `items.iter().map(f)`, split into one contiguous chunk per core; results
+/// keep the order of `items`.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 /// What a plan document says besides its routes.

@@ -376,7 +376,7 @@ pub(crate) fn schedule_report(args: &ReportArgs) -> Result<(Session, Json), Usag
 }
 
 fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
-    let stored = crate::plan::build_plan(args, "cli").and_then(|plan| {
+    let stored = crate::plan::build_plan(args, "cli").and_then(|(plan, _)| {
         if !args.no_store {
             // A plan is only printed once it is stored (or was stored before).
             use crate::store::Store;

@@ -8,7 +8,7 @@
 //! occurrence's start and end), decides once per elementary interval, and
 //! merges neighbours with the same outcome.
 
-use crate::plan::{bind_routing, provider_filter, routing_documents, schedule_routes};
+use crate::plan::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes};
 use crate::routing::Router;
 use crate::runtime::{print_columns, ReportArgs, UsageError};
 use crate::{authoring::say, Io};
@@ -146,10 +146,7 @@ fn same_outcome(a: &Json, b: &Json) -> bool {
 /// routing pack's only time-dependent inputs.
 fn change_points(policy: &Json, from: i64, to: i64) -> Vec<i64> {
     let mut cuts = BTreeSet::from([from, to]);
-    let windows = policy["maintenance_windows"].as_array().into_iter().flatten().chain(
-        policy["owner_calendars"].as_object().into_iter().flatten().flat_map(|(_, c)| c["unavailable_windows"].as_array().into_iter().flatten()),
-    );
-    for window in windows {
+    for (_, window) in policy_windows(policy) {
         let time = |key: &str| window[key].as_str().and_then(|t| parse_time(t).ok());
         let (start, end) = (time("start_at"), time("end_at"));
         cuts.extend([start, end].into_iter().flatten());

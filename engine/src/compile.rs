@@ -4,7 +4,7 @@
 
 use crate::check::Checked;
 use crate::eval::eval_const;
-use crate::index::IndexedScan;
+use crate::index::{conjuncts, IndexedScan};
 use crate::ir::*;
 use crate::value::Value;
 
@@ -73,7 +73,7 @@ fn split_static_filters(node: &mut Node) {
         return;
     }
     let mut parts = Vec::new();
-    split_and(filter, &mut parts);
+    conjuncts(filter, &mut parts);
     let (fixed, rest): (Vec<Node>, Vec<Node>) = parts.into_iter().partition(|p| is_closed(p, &mut vec![scan.local]));
     if fixed.is_empty() || rest.is_empty() {
         return; // nothing to split: all dynamic, or the whole scan folds anyway
@@ -83,16 +83,6 @@ fn split_static_filters(node: &mut Node) {
     let inner = Scan { kind: cavra_grammar::ast::QuantKind::Filter, local: scan.local, source, filter: join(fixed), key: None };
     scan.source = Node::new(Kind::Scan(Box::new(inner)), span);
     scan.filter = join(rest);
-}
-
-fn split_and(node: &Node, out: &mut Vec<Node>) {
-    match &node.kind {
-        Kind::And(a, b) => {
-            split_and(a, out);
-            split_and(b, out);
-        }
-        _ => out.push(node.clone()),
-    }
 }
 
 fn index_scans(node: &mut Node, horizon: (i64, i64)) {

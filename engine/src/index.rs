@@ -540,7 +540,8 @@ fn keyed_path(source: &Node) -> Option<(Arc<crate::value::MapValue>, Node, Vec<u
     Some((map.clone(), (**key).clone(), path))
 }
 
-fn conjuncts(node: &Node, out: &mut Vec<Node>) {
+/// The operands of a chain of `and`s, in order.
+pub(crate) fn conjuncts(node: &Node, out: &mut Vec<Node>) {
     match &node.kind {
         Kind::And(a, b) => {
             conjuncts(a, out);
@@ -562,6 +563,12 @@ fn invariant(node: &Node, local: u32) -> bool {
     !any_node(node, &|n| matches!(n.kind, Kind::Local(l) if l == local))
 }
 
+/// An instant the index can look up: an input, a let or a constant time,
+/// not depending on the scan variable.
+fn loop_invariant_time(node: &Node, local: u32) -> bool {
+    invariant(node, local) && matches!(node.kind, Kind::Input(_) | Kind::Let(_) | Kind::Const(Value::Time(_)))
+}
+
 /// A time operand that can be compared across conjuncts (the same input or let).
 fn same_time(a: &Node, b: &Node) -> bool {
     match (&a.kind, &b.kind) {
@@ -581,7 +588,7 @@ enum Bound {
 /// One comparison `a op b` in terms of the scan variable's fields.
 fn bound(a: &Node, op: CompareOp, b: &Node, local: u32) -> Option<Bound> {
     use CompareOp::*;
-    let time_ok = |n: &Node| invariant(n, local) && matches!(n.kind, Kind::Input(_) | Kind::Let(_) | Kind::Const(Value::Time(_)));
+    let time_ok = |n: &Node| loop_invariant_time(n, local);
     if let (Some(f), true) = (var_field(a, local), time_ok(b)) {
         return match op {
             Le => Some(Bound::Lower(f, true, b.clone())),
@@ -700,8 +707,7 @@ fn active_call(node: &Node, local: u32) -> Option<(Interval, Node)> {
         Kind::Const(Value::Null) => Some(None),
         _ => var_field(n, local).map(Some),
     };
-    let time_ok = invariant(at, local) && matches!(at.kind, Kind::Input(_) | Kind::Let(_) | Kind::Const(Value::Time(_)));
-    if !time_ok {
+    if !loop_invariant_time(at, local) {
         return None;
     }
     Some((Interval::Active { start: field(start)?, end: field(end)?, recurrence: field(recurrence)? }, at.clone()))

@@ -283,21 +283,7 @@ impl<'p> Session<'p> {
         program.check_required(&self.inputs)?;
         let env = Env { lets: &program.lets, inputs: &self.inputs.values };
         let let_count = program.lets.len();
-        let mut frame = Frame { slots: &mut self.slots, let_count };
-        let mut result = Err(EvalError { span: d.span, message: "no arm matched".into() });
-        for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
-            match truth(&arm.condition, &env, &mut frame) {
-                Ok(true) => {
-                    result = outcome(d, arm, &env, &mut frame);
-                    break;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        let result = first_arm(d, &env, &mut Frame { slots: &mut self.slots, let_count });
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
     }
@@ -522,14 +508,7 @@ impl Program {
         let d = self.find_decision(decision)?;
         self.check_required(inputs)?;
         let env = Env { lets: &self.lets, inputs: &inputs.values };
-        self.with_frame(|frame| {
-            for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
-                if truth(&arm.condition, &env, frame)? {
-                    return outcome(d, arm, &env, frame);
-                }
-            }
-            Err(EvalError { span: d.span, message: "no arm matched".into() })
-        })
+        self.with_frame(|frame| first_arm(d, &env, frame))
     }
 
     /// Like [`Program::decide`], recording each arm and condition tried.
@@ -700,6 +679,16 @@ impl Program {
         let (line, column) = line_col(&self.pack.source, e.span.start);
         format!("{}:{line}:{column}: {} (at `{}`)", self.pack.file, e.message, self.snippet(e.span))
     }
+}
+
+/// The outcome of the first arm whose condition holds.
+fn first_arm<'p>(d: &'p DecisionIr, env: &Env, frame: &mut Frame) -> Result<Outcome<'p>, EvalError> {
+    for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+        if truth(&arm.condition, env, frame)? {
+            return outcome(d, arm, env, frame);
+        }
+    }
+    Err(EvalError { span: d.span, message: "no arm matched".into() })
 }
 
 fn outcome<'p>(d: &'p DecisionIr, arm: &'p ArmIr, env: &Env, frame: &mut Frame) -> Result<Outcome<'p>, EvalError> {
