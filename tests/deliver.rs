@@ -10,36 +10,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use cavra_tests::{cavra_binary, profile_dir};
 
 const CANARY_PATH: &str = "CANARY-PATH-7f3a9c";
 const CANARY_TOKEN: &str = "CANARY-TOKEN-51d2e8";
-
-/// `target/<profile>`, where cargo puts the `cavra` binary and the plugin libraries.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
-}
-
-/// `cargo test --workspace` builds the binary but not the plugins' cdylib files: build them once.
-fn cavra_binary() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let profile = profile_dir();
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo.current_dir(cavra_tests::crate_dir().join("..")).args(["build", "-j2", "-p", "cavra"]);
-        for plugin in ["slack", "teams", "webhook", "email", "outbox"] {
-            cargo.args(["-p", &format!("cavra-plugin-{plugin}")]);
-        }
-        cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
-        if profile.ends_with("release") {
-            cargo.arg("--release");
-        }
-        let output = cargo.output().expect("run cargo");
-        assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
-        profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// A recorded request: path, lower-cased headers, body.
 type Request = (String, BTreeMap<String, String>, String);

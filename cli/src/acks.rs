@@ -9,10 +9,12 @@ use crate::runtime::{load_pack, ReportArgs, UsageError};
 use crate::store::{SqliteStore, Store};
 use crate::Io;
 use cavra_engine::Value;
-use clap::{Args, Parser};
+use crate::packs::CompiledPacks;
+use clap::Args;
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(crate) const ACK_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-acknowledgement.v1";
 pub(crate) const ESCALATION_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-escalation-plan.v1";
@@ -62,6 +64,8 @@ pub(crate) struct CommonArgs {
     /// Use the rule packs in this folder (same layout as `rules/`) instead of the bundled ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+    #[arg(skip)]
+    packs: Option<Arc<CompiledPacks>>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -100,21 +104,52 @@ pub(crate) struct EscalationArgs {
     acknowledgement_minutes: Option<f64>,
     #[command(flatten)]
     common: CommonArgs,
+    /// A routing policy given as a document (the API's `routing_policy`); wins over `--routing-policy`.
+    #[arg(skip)]
+    policy_document: Option<Json>,
+}
+
+impl CommonArgs {
+    pub(crate) fn new(at: Option<String>, store: Option<PathBuf>, packs: Arc<CompiledPacks>) -> CommonArgs {
+        CommonArgs { at, store, json: true, rules: None, packs: Some(packs) }
+    }
+}
+
+/// One acknowledgement as the API receives it.
+pub(crate) struct AckRequest {
+    pub schedule_id: String,
+    pub provider: String,
+    pub acknowledged_by: String,
+    pub acknowledgement_state: Option<String>,
+    pub plan_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub notes: Option<String>,
+}
+
+impl AckArgs {
+    pub(crate) fn new(request: AckRequest, common: CommonArgs) -> AckArgs {
+        AckArgs {
+            schedule_id: request.schedule_id,
+            provider: request.provider,
+            acknowledged_by: request.acknowledged_by,
+            acknowledgement_state: request.acknowledgement_state.unwrap_or_else(|| "acknowledged".into()),
+            plan_id: request.plan_id,
+            external_ref: request.external_ref,
+            notes: request.notes,
+            common,
+        }
+    }
+}
+
+impl EscalationArgs {
+    pub(crate) fn new(policy_document: Option<Json>, acknowledgement_minutes: Option<f64>, common: CommonArgs) -> EscalationArgs {
+        EscalationArgs { routing_policy: None, acknowledgement_minutes, common, policy_document }
+    }
 }
 
 /// The pack-loading settings (`--rules`) as the runtime's report arguments.
 fn report_args(common: &CommonArgs) -> Result<ReportArgs, UsageError> {
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        report: ReportArgs,
-    }
-    let mut argv = vec![std::ffi::OsString::from("cavra")];
-    if let Some(dir) = &common.rules {
-        argv.push("--rules".into());
-        argv.push(dir.clone().into_os_string());
-    }
-    Wrap::try_parse_from(argv).map(|w| w.report).map_err(|e| UsageError(e.to_string()))
+    Ok(ReportArgs::rules_only(common.rules.clone()).with_packs(common.packs.clone()))
 }
 
 
@@ -154,7 +189,7 @@ fn optional(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageE
     }
 }
 
-fn acknowledge(args: &AckArgs) -> Result<Json, UsageError> {
+pub(crate) fn acknowledge(args: &AckArgs) -> Result<Json, UsageError> {
     let schedule_id = name("SCHEDULE_ID", &args.schedule_id)?;
     let provider = name("--provider", &args.provider)?.to_lowercase();
     let acknowledged_by = required("--acknowledged-by", &args.acknowledged_by)?;
@@ -200,6 +235,15 @@ fn acknowledge(args: &AckArgs) -> Result<Json, UsageError> {
     Ok(ack)
 }
 
+/// The stored acknowledgements of a schedule, newest first.
+pub(crate) fn list_acknowledgements(store: Option<&Path>, schedule_id: &str) -> Result<Json, UsageError> {
+    let schedule_id = name("schedule_id", schedule_id)?;
+    let path = crate::store::store_path(store);
+    // Reading does not create a store.
+    let acks = if path.exists() { SqliteStore::open(&path).and_then(|store| store.acknowledgements(&schedule_id)).map_err(store_error)? } else { Vec::new() };
+    Ok(json!({"schedule_id": schedule_id, "acknowledgements": acks, "count": acks.len()}))
+}
+
 fn print_ack(io: &mut Io, ack: &Json) {
     let s = |k: &str| ack[k].as_str().unwrap_or_default().to_string();
     say!(
@@ -235,7 +279,7 @@ fn acknowledgement_state(acks: &[Json], route: &Json, delivered: i64, now: i64) 
         .and_then(|a| a["acknowledgement_state"].as_str().map(String::from))
 }
 
-fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError> {
+pub(crate) fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError> {
     if let Some(m) = args.acknowledgement_minutes {
         if !m.is_finite() || m <= 0.0 {
             return Err(UsageError(format!("--acknowledgement-minutes: expected a positive number, got {m}")));
@@ -244,8 +288,8 @@ fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError> {
     let now_text = crate::documents::clock(args.common.at.as_deref()).map_err(UsageError)?;
     let now = micros(&now_text).ok_or_else(|| UsageError(format!("--at: not a time: {now_text}")))?;
     let report = report_args(&args.common)?;
-    let routing = match &args.routing_policy {
-        Some(path) => Some(routing_program(&report, path)?),
+    let routing = match crate::plan::separate_policy(args.routing_policy.as_deref(), args.policy_document.as_ref())? {
+        Some((label, policy)) => Some(routing_program(&report, &label, &policy)?),
         None => None,
     };
 
@@ -347,13 +391,13 @@ struct Routing {
     program: cavra_engine::Program,
 }
 
-fn routing_program(report: &ReportArgs, path: &Path) -> Result<Routing, UsageError> {
-    let policy = crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?;
-    let refused = crate::safety::Screen::load(report)?.refusals(&policy)?;
+fn routing_program(report: &ReportArgs, label: &str, policy: &Json) -> Result<Routing, UsageError> {
+    let refused = crate::safety::Screen::load(report)?.refusals(policy)?;
     if !refused.is_empty() {
-        return Err(UsageError(format!("--routing-policy: {} is not public-safe:\n  {}", path.display(), refused.join("\n  "))));
+        let located: Vec<String> = refused.iter().map(|r| crate::plan::locate(label, r)).collect();
+        return Err(UsageError(format!("the routing policy is not public-safe; nothing was decided:\n  {}", located.join("\n  "))));
     }
-    let program = crate::plan::bind_routing(report, &policy, cavra_engine::BindOptions::default())
+    let program = crate::plan::bind_routing(report, policy, cavra_engine::BindOptions::default())
         .map_err(|e| UsageError(format!("--routing-policy: {}", e.0)))?;
     Ok(Routing { program })
 }

@@ -198,83 +198,138 @@ pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let decisions: Vec<String> = pack.decisions().iter().map(|(d, _)| d.to_string()).collect();
-    let gates: Vec<String> = pack.gates().iter().map(|(g, _)| g.to_string()).collect();
-    if let Some(only) = &args.decision {
-        if !decisions.contains(only) && !gates.contains(only) {
-            say!(io.err, "error: the pack `{}` has no decision or readiness gate `{only}`", pack.name());
-            say!(io.err, "  decisions: {}; readiness gates: {}", list_or_none(&decisions), list_or_none(&gates));
+    let evaluation = match evaluate(&program, &inputs, args.decision.as_deref(), args.explain) {
+        Ok(e) => e,
+        Err(message) => {
+            say!(io.err, "error: {message}");
             return exit::USAGE;
         }
-    }
-    let wanted = |name: &String| args.decision.as_ref().is_none_or(|d| d == name);
-    let mut failed = false;
-    let mut decision_json = serde_json::Map::new();
-    for name in decisions.iter().filter(|n| wanted(n)) {
-        let result = if args.explain {
-            program.explain(name, &inputs).map(|e| {
-                let outcome = e.outcome.clone();
+    };
+    for item in &evaluation.items {
+        match &item.result {
+            Ok(ItemResult::Outcome(o)) if !args.json => print_outcome(io, o),
+            Ok(ItemResult::Explanation(e)) => {
                 if let Some(err) = &e.error {
-                    failed = true;
                     say!(io.err, "error: {}:{}:{}: {} (at `{}`)", program.pack().file(), err.line, err.column, err.message, err.text);
                     if err.message.contains("was not given") {
                         say!(io.err, "  help: give it with --set NAME=VALUE or --input NAME=FILE.json");
                     }
                 }
                 if !args.json {
-                    print_explanation(io, &e);
+                    print_explanation(io, e);
                 }
-                json!({"outcome": outcome, "explain": e})
-            })
-        } else {
-            program.decide(name, &inputs).map(|o| {
-                if !args.json {
-                    print_outcome(io, &o);
-                }
-                o.to_json()
-            })
-        };
-        match result {
-            Ok(j) => {
-                decision_json.insert(name.clone(), j);
             }
-            Err(e) => {
-                failed = true;
-                let message = program.render_error(&e);
-                say!(io.err, "error: decision `{name}`: {message}");
+            Ok(ItemResult::Report(r)) if !args.json => print_report(io, r),
+            Ok(_) => {}
+            Err(message) => {
+                say!(io.err, "error: {} `{}`: {message}", item.kind(), item.name);
                 if message.contains("was not given") {
                     say!(io.err, "  help: give it with --set NAME=VALUE or --input NAME=FILE.json");
                 }
-                decision_json.insert(name.clone(), json!({"error": message}));
-            }
-        }
-    }
-    let mut gate_json = serde_json::Map::new();
-    for name in gates.iter().filter(|n| wanted(n)) {
-        match program.readiness(name, &inputs) {
-            Ok(report) => {
-                if !args.json {
-                    print_report(io, &report);
-                }
-                gate_json.insert(name.clone(), report.to_json());
-            }
-            Err(e) => {
-                failed = true;
-                let message = program.render_error(&e);
-                say!(io.err, "error: readiness `{name}`: {message}");
-                gate_json.insert(name.clone(), json!({"error": message}));
             }
         }
     }
     if args.json {
-        let doc = json!({"pack": pack.name(), "at": now, "decisions": decision_json, "readiness": gate_json});
-        say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        say!(io.out, "{}", serde_json::to_string_pretty(&evaluation.to_json(&now)).unwrap_or_default());
     }
-    if failed {
+    if evaluation.failed() {
         exit::FAILED
     } else {
         exit::OK
     }
+}
+
+/// Everything a pack decides on one set of inputs: each decision (or its
+/// explanation) and each readiness gate. Shared by `cavra eval` and the API.
+pub(crate) struct Evaluation<'p> {
+    pub pack: &'p str,
+    pub items: Vec<Item<'p>>,
+}
+
+pub(crate) struct Item<'p> {
+    pub name: String,
+    /// A readiness gate rather than a decision.
+    pub gate: bool,
+    pub result: Result<ItemResult<'p>, String>,
+}
+
+pub(crate) enum ItemResult<'p> {
+    Outcome(cavra_engine::Outcome<'p>),
+    Explanation(cavra_engine::Explanation),
+    Report(cavra_engine::Report),
+}
+
+impl Item<'_> {
+    fn kind(&self) -> &'static str {
+        if self.gate {
+            "readiness"
+        } else {
+            "decision"
+        }
+    }
+}
+
+impl Evaluation<'_> {
+    /// True when an item failed, or an explanation stopped on an error.
+    pub(crate) fn failed(&self) -> bool {
+        self.items.iter().any(|i| match &i.result {
+            Err(_) => true,
+            Ok(ItemResult::Explanation(e)) => e.error.is_some(),
+            Ok(_) => false,
+        })
+    }
+
+    /// `{"pack", "at", "decisions": {name: outcome}, "readiness": {name: report}}`;
+    /// a failed item is `{"error": message}`.
+    pub(crate) fn to_json(&self, now: &str) -> Json {
+        let mut decisions = serde_json::Map::new();
+        let mut readiness = serde_json::Map::new();
+        for item in &self.items {
+            let value = match &item.result {
+                Ok(ItemResult::Outcome(o)) => o.to_json(),
+                Ok(ItemResult::Explanation(e)) => json!({"outcome": e.outcome, "explain": e}),
+                Ok(ItemResult::Report(r)) => r.to_json(),
+                Err(message) => json!({"error": message}),
+            };
+            let section = if item.gate { &mut readiness } else { &mut decisions };
+            section.insert(item.name.clone(), value);
+        }
+        json!({"pack": self.pack, "at": now, "decisions": decisions, "readiness": readiness})
+    }
+}
+
+/// Runs every decision and readiness gate of the program (or only `only`).
+/// Errs when `only` names neither.
+pub(crate) fn evaluate<'p>(program: &'p Program, inputs: &cavra_engine::Inputs, only: Option<&str>, explain: bool) -> Result<Evaluation<'p>, String> {
+    let pack = program.pack();
+    let decisions: Vec<&str> = pack.decisions().iter().map(|(d, _)| *d).collect();
+    let gates: Vec<&str> = pack.gates().iter().map(|(g, _)| *g).collect();
+    if let Some(only) = only {
+        if !decisions.contains(&only) && !gates.contains(&only) {
+            let list = |items: &[&str]| list_or_none(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            return Err(format!(
+                "the pack `{}` has no decision or readiness gate `{only}`\n  decisions: {}; readiness gates: {}",
+                pack.name(),
+                list(&decisions),
+                list(&gates)
+            ));
+        }
+    }
+    let wanted = |name: &&str| only.is_none_or(|d| d == *name);
+    let mut items = Vec::new();
+    for name in decisions.into_iter().filter(wanted) {
+        let result = if explain {
+            program.explain(name, inputs).map(ItemResult::Explanation)
+        } else {
+            program.decide(name, inputs).map(ItemResult::Outcome)
+        };
+        items.push(Item { name: name.to_string(), gate: false, result: result.map_err(|e| program.render_error(&e)) });
+    }
+    for name in gates.into_iter().filter(wanted) {
+        let result = program.readiness(name, inputs).map(ItemResult::Report).map_err(|e| program.render_error(&e));
+        items.push(Item { name: name.to_string(), gate: true, result });
+    }
+    Ok(Evaluation { pack: pack.name(), items })
 }
 
 fn list_or_none(items: &[String]) -> String {

@@ -93,6 +93,10 @@ pub(crate) struct ListArgs {
 }
 
 impl PluginArgs {
+    pub(crate) fn new(plugin_dirs: Vec<PathBuf>, plugin_isolation: IsolationMode) -> PluginArgs {
+        PluginArgs { plugin_dirs, plugin_isolation }
+    }
+
     /// The plugins: the given folders, else the bundled connectors next to the binary.
     fn registry(&self) -> Registry {
         let isolation = match self.plugin_isolation {
@@ -135,9 +139,18 @@ pub(crate) fn list(io: &mut Io, args: &ListArgs) -> i32 {
     }
 }
 
+impl DeliverArgs {
+    /// Delivery with the default attempts, timeouts and backoff, for the API.
+    pub(crate) fn new(plan: PlanArgs, plugins: PluginArgs) -> DeliverArgs {
+        DeliverArgs { plan, plugins, max_attempts: 4, attempt_timeout_ms: 10_000, backoff_ms: 500 }
+    }
+}
+
 pub(crate) fn run(io: &mut Io, args: &DeliverArgs) -> i32 {
-    match deliver(io, args) {
-        Ok(result) => {
+    let mut warn = |message: &str| say!(io.err, "warning: {message}");
+    let result = deliver(args, "cli", &mut warn);
+    match result {
+        Ok((result, _)) => {
             let failed = result["failed_count"].as_u64().unwrap_or(0);
             if args.plan.report.json() {
                 say!(io.out, "{}", serde_json::to_string_pretty(&result).unwrap_or_default());
@@ -157,12 +170,15 @@ pub(crate) fn run(io: &mut Io, args: &DeliverArgs) -> i32 {
     }
 }
 
-fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
+/// Builds and stores the plan, then delivers its `deliver` routes, storing
+/// every attempt. `warn` hears what an operator should know but does not stop
+/// the run (refused plugins, config problems). Returns the delivery result and the plan.
+pub(crate) fn deliver(args: &DeliverArgs, generated_by: &str, warn: &mut dyn FnMut(&str)) -> Result<(Json, Json), UsageError> {
     if args.plan.no_store {
         return Err(UsageError("--no-store: deliveries are always stored; plan a dry run with go-rollback-drill-notification-plan".into()));
     }
     let mut config = ConnectorConfig::from_env().map_err(|e| UsageError(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
-    let (plan, schedule) = crate::plan::build_plan(&args.plan, "cli")?;
+    let (plan, schedule) = crate::plan::build_plan(&args.plan, generated_by)?;
     let store_path = crate::store::store_path(args.plan.store.as_deref());
     let store = SqliteStore::open(&store_path).map_err(|e| UsageError(e.to_string()))?;
     store.save_plan(&plan).map_err(|e| UsageError(e.to_string()))?;
@@ -173,15 +189,15 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
     }
     let registry = args.plugins.registry();
     for refusal in &registry.report().refused {
-        say!(io.err, "warning: plugin {} refused: {}", refusal.path.display(), refusal.reason);
+        warn(&format!("plugin {} refused: {}", refusal.path.display(), refusal.reason));
     }
     if let Err(e) = registry.ensure_no_conflicts() {
-        say!(io.err, "warning: {e}");
+        warn(&e.to_string());
     }
     // Only the connectors this plan needs: a missing section of another is not news.
     let needed: Vec<&str> = plan["selected_providers"].as_array().into_iter().flatten().filter_map(Json::as_str).collect();
     for problem in registry.validate_config(&config).into_iter().filter(|p| needed.contains(&p.connector.as_str())) {
-        say!(io.err, "warning: {problem}");
+        warn(&problem.to_string());
     }
 
     let context = PlanContext {
@@ -221,7 +237,7 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
         .iter()
         .map(|n| json!({"route_id": n.route_id, "owner": n.owner, "provider": n.provider, "notification_key": n.idempotency_key, "reason": "already delivered"}))
         .collect();
-    Ok(json!({
+    let result = json!({
         "schema_version": DELIVERY_SCHEMA,
         "plan_id": plan["plan_id"],
         "schedule_id": schedule_id,
@@ -235,7 +251,8 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> Result<Json, UsageError> {
         "attempt_count": records.len(),
         "deliveries": finals,
         "skipped": skipped,
-    }))
+    });
+    Ok((result, plan))
 }
 
 /// Names a notification across plans: the same drill due at the same time,

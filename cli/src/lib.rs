@@ -3,11 +3,13 @@
 //! tests drive the real CLI in-process.
 
 mod acks;
+mod api;
 mod authoring;
 mod bundled;
 mod deliver;
 mod demo;
 mod documents;
+mod packs;
 mod plan;
 mod rule_tests;
 mod safety;
@@ -123,6 +125,9 @@ enum Command {
         verbose: bool,
     },
     /// Go-backend readiness reports, computed by the bundled readiness packs.
+    /// Serve the runtime commands, rule packs and the Evidence Console over HTTP.
+    #[command(after_help = api::API_HELP)]
+    Api(Box<api::ApiArgs>),
     Runtime {
         #[command(subcommand)]
         command: Box<runtime::RuntimeCommand>,
@@ -193,6 +198,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
         Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
         Command::Runtime { command } => runtime::run(&mut io, *command),
+        Command::Api(args) => api::run(&mut io, *args),
         Command::Plugins { command: PluginsCommand::List(args) } => deliver::list(&mut io, &args),
         Command::PluginChild { path } => {
             let _ = io.out.flush();

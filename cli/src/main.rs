@@ -6,10 +6,9 @@ const STACK_SIZE: usize = 64 * 1024 * 1024;
 
 fn main() {
     let worker = std::thread::Builder::new().stack_size(STACK_SIZE).spawn(|| {
-        let stdout = std::io::stdout();
-        let stderr = std::io::stderr();
-        let is_terminal = stderr.is_terminal();
-        cavra::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock(), is_terminal)
+        let is_terminal = std::io::stderr().is_terminal();
+        // Unlocked handles: `cavra api` logs from its worker threads while this one waits.
+        cavra::run(std::env::args_os(), &mut std::io::stdout(), &mut std::io::stderr(), is_terminal)
     });
     let code = match worker.map(|w| w.join()) {
         Ok(Ok(code)) => code,

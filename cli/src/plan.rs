@@ -37,6 +37,29 @@ pub(crate) struct PlanArgs {
     pub no_store: bool,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// A routing policy given as a document (the API's `routing_policy`); wins over `--routing-policy`.
+    #[arg(skip)]
+    pub policy_document: Option<Json>,
+}
+
+impl PlanArgs {
+    /// Plan arguments for a front end that holds its documents in memory (the API).
+    pub(crate) fn new(report: ReportArgs, policy_document: Option<Json>, provider: String, force: bool, store: Option<PathBuf>) -> PlanArgs {
+        PlanArgs { routing_policy: None, provider, force, store, no_store: false, report, policy_document }
+    }
+}
+
+/// The separate routing policy, with the label its errors name: the inline
+/// document (`$.routing_policy`) or the file behind `--routing-policy`.
+pub(crate) fn separate_policy(path: Option<&Path>, inline: Option<&Json>) -> Result<Option<(String, Json)>, UsageError> {
+    match (inline, path) {
+        (Some(doc), _) => Ok(Some(("$.routing_policy".to_string(), doc.clone()))),
+        (None, Some(path)) => {
+            let doc = crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?;
+            Ok(Some((path.display().to_string(), doc)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Builds the plan document; also returns the schedule document it was built from.
@@ -46,7 +69,8 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<(Json, J
         .report
         .schedule_path()
         .ok_or_else(|| UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into()))?;
-    let (schedule, policy) = routing_documents(&args.report, schedule_path, args.routing_policy.as_deref())?;
+    let separate = separate_policy(args.routing_policy.as_deref(), args.policy_document.as_ref())?;
+    let (schedule, policy) = routing_documents(&args.report, schedule_path, separate)?;
     let status = schedule_report["status"].as_str().unwrap_or_default().to_string();
     let notify = args.force || matches!(status.as_str(), "needs_attention" | "due_soon");
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
@@ -133,25 +157,30 @@ fn window_problems(policy: &Json) -> Vec<String> {
 /// The schedule document and the routing policy (the schedule's policy keys,
 /// overridden by the separate policy), both screened: nothing is planned or
 /// stored from a document that is not public-safe.
-pub(crate) fn routing_documents(report: &ReportArgs, schedule_path: &Path, policy_path: Option<&Path>) -> Result<(Json, Json), UsageError> {
+pub(crate) fn routing_documents(report: &ReportArgs, schedule_path: &Path, separate: Option<(String, Json)>) -> Result<(Json, Json), UsageError> {
     let schedule = crate::documents::read_json(schedule_path).map_err(UsageError)?;
-    let separate_policy = match policy_path {
-        Some(path) => Some(crate::documents::read_json(path).map_err(|e| UsageError(format!("--routing-policy: {e}")))?),
-        None => None,
-    };
     let screen = crate::safety::Screen::load(report)?;
     let mut refused = Vec::new();
-    let policy_label = policy_path.map(|p| p.display().to_string()).unwrap_or_default();
-    for (label, doc) in [(schedule_path.display().to_string(), Some(&schedule)), (policy_label, separate_policy.as_ref())] {
-        if let Some(doc) = doc {
-            refused.extend(screen.refusals(doc)?.into_iter().map(|r| format!("{label}: {r}")));
-        }
+    let mut documents = vec![(schedule_path.display().to_string(), &schedule)];
+    documents.extend(separate.as_ref().map(|(label, doc)| (label.clone(), doc)));
+    for (label, doc) in documents {
+        refused.extend(screen.refusals(doc)?.into_iter().map(|r| locate(&label, &r)));
     }
     if !refused.is_empty() {
         return Err(UsageError(format!("the input documents are not public-safe; nothing was planned or stored:\n  {}", refused.join("\n  "))));
     }
-    let policy = merged_policy(&schedule, separate_policy)?;
+    let policy = merged_policy(&schedule, separate.map(|(_, doc)| doc))?;
     Ok((schedule, policy))
+}
+
+/// A refusal reason (`$.path: why`) placed in its document: a file's name
+/// before it, or, for a document inside a request (`$.routing_policy`), one
+/// JSON path from the request's root.
+pub(crate) fn locate(label: &str, reason: &str) -> String {
+    match (label.strip_prefix('$'), reason.strip_prefix('$')) {
+        (Some(_), Some(rest)) => format!("{label}{rest}"),
+        _ => format!("{label}: {reason}"),
+    }
 }
 
 /// What the router needs of a schedule: its id, the status the routing pack
@@ -188,7 +217,7 @@ fn merged_policy(schedule: &Json, separate: Option<Json>) -> Result<Json, UsageE
     match separate {
         None => {}
         Some(Json::Object(separate)) => policy.extend(separate),
-        Some(_) => return Err(UsageError("--routing-policy: expected a JSON object".into())),
+        Some(_) => return Err(UsageError("routing policy: expected a JSON object".into())),
     }
     Ok(Json::Object(policy))
 }

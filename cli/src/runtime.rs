@@ -152,6 +152,16 @@ pub(crate) struct EvaluateArgs {
     report: ReportArgs,
 }
 
+impl EvaluateArgs {
+    pub(crate) fn new(action_type: String, target: String, runtime: Option<(PathBuf, u64)>, report: ReportArgs) -> EvaluateArgs {
+        let (runtime_path, runtime_timeout_ms) = match runtime {
+            Some((path, ms)) => (Some(path), ms),
+            None => (None, 5000),
+        };
+        EvaluateArgs { action_type, target, runtime_path, runtime_timeout_ms, report }
+    }
+}
+
 const REPORT_HELP: &str = "Each path falls back to its environment variable. A report is requested when the mode is
 `promoted` or its own document path is given.
 
@@ -199,6 +209,9 @@ pub(crate) struct ReportArgs {
     /// Use the rule packs in this folder (same layout as `rules/`) instead of the bundled ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+    /// Packs compiled ahead of time (the API's); when set, `--rules` is not read again.
+    #[arg(skip)]
+    packs: Option<std::sync::Arc<crate::packs::CompiledPacks>>,
 }
 
 pub(crate) const MODES: &[&str] = &["disabled", "shadow", "enforce", "promoted"];
@@ -267,7 +280,30 @@ impl ReportArgs {
             at: None,
             json: false,
             rules,
+            packs: None,
         }
+    }
+
+    pub(crate) fn with_packs(mut self, packs: Option<std::sync::Arc<crate::packs::CompiledPacks>>) -> ReportArgs {
+        self.packs = packs;
+        self
+    }
+
+    /// These arguments with the compiled packs, clock and mode of one API request.
+    pub(crate) fn for_request(&self, packs: std::sync::Arc<crate::packs::CompiledPacks>, at: Option<String>, mode: Option<String>) -> ReportArgs {
+        let mut args = self.clone();
+        args.packs = Some(packs);
+        args.at = at.or(args.at);
+        args.mode = mode.or(args.mode);
+        args
+    }
+
+    pub(crate) fn packs(&self) -> Option<std::sync::Arc<crate::packs::CompiledPacks>> {
+        self.packs.clone()
+    }
+
+    pub(crate) fn rules(&self) -> Option<&Path> {
+        self.rules.as_deref()
     }
 
     fn path(&self, doc: Doc) -> Option<&Path> {
@@ -348,6 +384,9 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
 
 /// Loads a rule pack from `--rules DIR` or the bundled `rules/`.
 pub(crate) fn load_pack(args: &ReportArgs, relative: &str) -> Result<Pack, UsageError> {
+    if let Some(packs) = &args.packs {
+        return packs.file(relative).cloned().ok_or_else(|| UsageError(format!("{relative}: no such rule pack in the loaded rules")));
+    }
     let (name, source) = match &args.rules {
         Some(dir) => {
             let path = dir.join(relative);
@@ -376,20 +415,49 @@ pub(crate) fn schedule_report(args: &ReportArgs) -> Result<(Session, Json), Usag
 }
 
 fn run_plan(io: &mut Io, args: &crate::plan::PlanArgs) -> i32 {
-    let stored = crate::plan::build_plan(args, "cli").and_then(|(plan, _)| {
-        if !args.no_store {
-            // A plan is only printed once it is stored (or was stored before).
-            use crate::store::Store;
-            let path = crate::store::store_path(args.store.as_deref());
-            crate::store::SqliteStore::open(&path).and_then(|store| store.save_plan(&plan)).map_err(|e| UsageError(e.to_string()))?;
-        }
-        Ok(plan)
-    });
-    finish(io, args.report.json, stored, crate::plan::print_plan)
+    finish(io, args.report.json, plan_and_store(args, "cli"), crate::plan::print_plan)
+}
+
+/// Builds the plan and stores it (unless `--no-store`). A plan is only
+/// returned once it is stored (or was stored before).
+pub(crate) fn plan_and_store(args: &crate::plan::PlanArgs, generated_by: &str) -> Result<Json, UsageError> {
+    let (plan, _) = crate::plan::build_plan(args, generated_by)?;
+    if !args.no_store {
+        use crate::store::Store;
+        let path = crate::store::store_path(args.store.as_deref());
+        crate::store::SqliteStore::open(&path).and_then(|store| store.save_plan(&plan)).map_err(|e| UsageError(e.to_string()))?;
+    }
+    Ok(plan)
+}
+
+/// The readiness report an API path names (DOMAIN §3): `rollback-readiness`,
+/// `promotion-readiness`, `rollback-rehearsal`, `rollback-drills`,
+/// `rollback-drill-schedule` or `production-readiness`.
+pub(crate) fn readiness_report(args: &ReportArgs, name: &str) -> Option<Result<Json, UsageError>> {
+    let kind = match name {
+        "rollback-readiness" => &ROLLBACK,
+        "promotion-readiness" => &PROMOTION,
+        "rollback-rehearsal" => &REHEARSAL,
+        "rollback-drills" => &DRILLS,
+        "rollback-drill-schedule" => &SCHEDULE,
+        "production-readiness" => return Some(production_report(args)),
+        _ => return None,
+    };
+    Some(single_report(args, kind))
+}
+
+/// Stored route decisions, newest first: `{"routes": [...], "count": N}`.
+/// A store that does not exist yet has no routes (reading creates nothing).
+pub(crate) fn stored_routes(store: Option<&Path>, filter: &crate::store::RouteFilter) -> Result<Json, UsageError> {
+    use crate::store::{SqliteStore, Store};
+    filter.validate().map_err(UsageError)?;
+    let path = crate::store::store_path(store);
+    let routes = if path.exists() { SqliteStore::open(&path).and_then(|store| store.routes(filter)).map_err(|e| UsageError(e.to_string()))? } else { Vec::new() };
+    Ok(json!({"routes": routes, "count": routes.len()}))
 }
 
 fn run_routes(io: &mut Io, args: &RoutesArgs) -> i32 {
-    use crate::store::{RouteFilter, SqliteStore, Store};
+    use crate::store::RouteFilter;
     let filter = RouteFilter {
         owner: args.owner.clone(),
         action: args.action.clone(),
@@ -401,30 +469,11 @@ fn run_routes(io: &mut Io, args: &RoutesArgs) -> i32 {
         limit: args.limit,
         offset: args.offset,
     };
-    if let Err(message) = filter.validate() {
-        say!(io.err, "error: {message}");
-        return exit::USAGE;
-    }
-    let path = crate::store::store_path(args.store.as_deref());
-    // Reading does not create a store.
-    let routes = if path.exists() { SqliteStore::open(&path).and_then(|store| store.routes(&filter)) } else { Ok(Vec::new()) };
-    let routes = match routes {
-        Ok(routes) => routes,
-        Err(e) => {
-            say!(io.err, "error: {e}");
-            return exit::USAGE;
-        }
-    };
-    if args.json {
-        let doc = json!({"routes": routes, "count": routes.len()});
-        say!(io.out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        print_routes(io, &routes);
-    }
-    exit::OK
+    finish(io, args.json, stored_routes(args.store.as_deref(), &filter), print_routes)
 }
 
-fn print_routes(io: &mut Io, routes: &[Json]) {
+fn print_routes(io: &mut Io, doc: &Json) {
+    let routes = doc["routes"].as_array().map(Vec::as_slice).unwrap_or_default();
     const COLUMNS: [(&str, &str); 8] = [
         ("CREATED_AT", "created_at"),
         ("SCHEDULE", "schedule_id"),
@@ -623,7 +672,7 @@ fn run_evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
     finish(io, args.report.json, evaluate(args), print_evaluation)
 }
 
-fn evaluate(args: &EvaluateArgs) -> Result<Json, UsageError> {
+pub(crate) fn evaluate(args: &EvaluateArgs) -> Result<Json, UsageError> {
     let report_args = &args.report;
     let session = session(report_args)?;
     let builtin = builtin_decision(report_args, &args.action_type, &args.target)?;

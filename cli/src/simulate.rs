@@ -8,7 +8,7 @@
 //! occurrence's start and end), decides once per elementary interval, and
 //! merges neighbours with the same outcome.
 
-use crate::plan::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes};
+use crate::plan::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes, separate_policy};
 use crate::routing::Router;
 use crate::runtime::{print_columns, ReportArgs, UsageError};
 use crate::{authoring::say, Io};
@@ -59,6 +59,29 @@ pub(crate) struct SimulateArgs {
     /// Use the rule packs in this folder instead of the bundled ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+    /// A routing policy given as a document (the API's `routing_policy`); wins over `--routing-policy`.
+    #[arg(skip)]
+    policy_document: Option<Json>,
+    #[arg(skip)]
+    packs: Option<std::sync::Arc<crate::packs::CompiledPacks>>,
+}
+
+impl SimulateArgs {
+    /// Simulation arguments for a front end that holds its documents in memory (the API).
+    pub(crate) fn new(report: &ReportArgs, policy_document: Option<Json>, window: (String, String), provider: String) -> SimulateArgs {
+        let (from, to) = window;
+        SimulateArgs {
+            routing_policy: None,
+            rollback_drill_schedule_path: report.schedule_path().map(PathBuf::from),
+            from,
+            to,
+            provider,
+            json: true,
+            rules: report.rules().map(PathBuf::from),
+            policy_document,
+            packs: report.packs(),
+        }
+    }
 }
 
 pub(crate) fn run(io: &mut Io, args: &SimulateArgs) -> i32 {
@@ -81,8 +104,9 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<Json, UsageError> {
         args.rollback_drill_schedule_path.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
             UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
         })?;
-    let report = ReportArgs::rules_only(args.rules.clone());
-    let (schedule, policy) = routing_documents(&report, schedule_path, args.routing_policy.as_deref())?;
+    let report = ReportArgs::rules_only(args.rules.clone()).with_packs(args.packs.clone());
+    let separate = separate_policy(args.routing_policy.as_deref(), args.policy_document.as_ref())?;
+    let (schedule, policy) = routing_documents(&report, schedule_path, separate)?;
     let program = bind_routing(&report, &policy, BindOptions::around(from, to))?;
     let cuts = change_points(&policy, from, to);
 

@@ -45,11 +45,18 @@ pub(crate) struct TrendArgs {
     json: bool,
 }
 
+impl TrendArgs {
+    pub(crate) fn new(filters: [Option<String>; 3], at: Option<String>, store: Option<PathBuf>) -> TrendArgs {
+        let [owner, provider, schedule_id] = filters;
+        TrendArgs { owner, provider, schedule_id, at, store, json: true }
+    }
+}
+
 pub(crate) fn run(io: &mut Io, args: &TrendArgs) -> i32 {
     crate::runtime::finish(io, args.json, trends(args).map_err(UsageError), print)
 }
 
-fn trends(args: &TrendArgs) -> Result<Json, String> {
+pub(crate) fn trends(args: &TrendArgs) -> Result<Json, String> {
     let generated_at = crate::documents::clock(args.at.as_deref())?;
     let filter = RouteFilter {
         owner: args.owner.clone(),

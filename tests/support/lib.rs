@@ -1,7 +1,11 @@
 //! Helpers for cavra's integration tests: run the CLI in-process and compare
 //! output with golden files. Set `CAVRA_BLESS=1` to rewrite the goldens.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// The output of one CLI run.
 pub struct Run {
@@ -70,3 +74,30 @@ pub fn check_golden(golden: &Path, actual: &str) -> Result<(), String> {
 pub fn relative(path: &Path) -> String {
     path.strip_prefix(crate_dir()).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
+
+/// `target/<profile>`, where cargo puts the `cavra` binary and the plugin libraries.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// `cargo test --workspace` builds the binary but not the plugins' cdylib files: build them once.
+pub fn cavra_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.current_dir(crate_dir().join("..")).args(["build", "-j2", "-p", "cavra"]);
+        for plugin in ["slack", "teams", "webhook", "email", "outbox"] {
+            cargo.args(["-p", &format!("cavra-plugin-{plugin}")]);
+        }
+        cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
+        if profile.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let output = cargo.output().expect("run cargo");
+        assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+

@@ -1,0 +1,178 @@
+//! `cavra api`: the HTTP front end (hyper 1.x on tokio). Every endpoint is a
+//! thin handler over the same application functions as the CLI (readiness
+//! reports, plans, delivery, acknowledgements, trends, pack evaluation); this
+//! module adds only HTTP concerns: routing, limits, access control, JSON
+//! errors, metrics and graceful shutdown.
+
+mod auth;
+mod handlers;
+mod http;
+mod metrics;
+mod server;
+
+use crate::authoring::say;
+use crate::deliver::IsolationMode;
+use crate::packs::{CompiledPacks, LoadError};
+use crate::runtime::ReportArgs;
+use crate::{exit, Io};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub(crate) const API_HELP: &str = "Serves the runtime commands as JSON over HTTP, with the same documents and the same output as
+the CLI: readiness reports read the documents named by the usual flags and environment variables
+(CAVRA_GO_ROLLBACK_PLAN, ...); plans, deliveries and acknowledgements go to --store. The rule
+packs are compiled once at start-up; POST /v1/packs/reload recompiles them from --rules (a pack
+that fails to check keeps the old set running and the diagnostics are returned).
+
+Access: with CAVRA_API_TOKENS (a file of `sha256:<hex> <reader|operator> <identity>` lines; make
+one with --hash-token), reads need a reader token and changes (deliver, acknowledgements,
+escalation plan, reload) an operator token. Without tokens the server binds only to loopback.
+
+Endpoints: GET /healthz, GET /metrics, GET /console, GET /v1/packs, POST /v1/packs/reload,
+POST /v1/packs/{pack}/evaluate, GET /deployment/production-readiness,
+GET /runtime/go-pilot/{rollback-readiness|promotion-readiness|rollback-rehearsal|rollback-drills|rollback-drill-schedule},
+POST /runtime/go-pilot/evaluate, and under /runtime/go-pilot/rollback-drill-notifications/:
+POST plan, POST deliver, GET routes, GET suppression-trends, GET latest-plans, POST simulate,
+POST escalation-plan, GET|POST {schedule_id}/acknowledgements.
+
+Examples:
+  cavra api --listen 127.0.0.1:8000 --routing-policy examples/routing-policy.json \\
+      --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\
+      --rollback-drill-history-path examples/rollback-drills.json --mode promoted
+  printf %s \"$TOKEN\" | cavra api --hash-token --role operator --identity release-lead >> tokens
+  CAVRA_API_TOKENS=tokens cavra api --listen 0.0.0.0:8000";
+
+#[derive(Args, Debug)]
+pub(crate) struct ApiArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed on start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// The store for plans, routes, deliveries and acknowledgements [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// The routing policy used when a request gives none (public-safe).
+    #[arg(long, value_name = "FILE")]
+    routing_policy: Option<PathBuf>,
+    /// A folder of connector plugins (repeatable); CAVRA_PLUGIN_PATH adds more.
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// Where plugins run; a crashing plugin cannot take the server down in `process`.
+    #[arg(long, value_enum, default_value_t = IsolationMode::Process)]
+    plugin_isolation: IsolationMode,
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// How long one request may take, in milliseconds (then 503).
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    request_timeout_ms: u64,
+    /// The token file (see above); without it, only loopback addresses are allowed.
+    #[arg(long, env = "CAVRA_API_TOKENS", value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// An external runtime for POST /runtime/go-pilot/evaluate (as go-pilot-evaluate --runtime-path).
+    #[arg(long, value_name = "PROGRAM")]
+    runtime_path: Option<PathBuf>,
+    /// Print a token file line for the token read on stdin, then exit.
+    #[arg(long)]
+    hash_token: bool,
+    /// With --hash-token: reader or operator.
+    #[arg(long, value_name = "ROLE", default_value = "reader", value_parser = ["reader", "operator"])]
+    role: String,
+    /// With --hash-token: the identity recorded for the token's requests (e.g. who acknowledges).
+    #[arg(long, value_name = "NAME", default_value = "operator")]
+    identity: String,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
+    if args.hash_token {
+        let mut token = String::new();
+        if let Err(e) = std::io::stdin().read_line(&mut token) {
+            say!(io.err, "error: cannot read the token from stdin: {e}");
+            return exit::USAGE;
+        }
+        let token = token.trim_end_matches(['\r', '\n']);
+        if token.len() < 16 {
+            say!(io.err, "error: the token must have at least 16 characters");
+            return exit::USAGE;
+        }
+        say!(io.out, "{}", auth::token_line(token, &args.role, &args.identity));
+        return exit::OK;
+    }
+    let state = match server::State::new(&args) {
+        Ok(state) => state,
+        Err(message) => {
+            say!(io.err, "error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let listener = match std::net::TcpListener::bind(args.listen).and_then(|l| l.set_nonblocking(true).map(|_| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            say!(io.err, "error: --listen {}: cannot listen: {e}", args.listen);
+            return exit::USAGE;
+        }
+    };
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
+    say!(io.out, "cavra api listening on http://{local}");
+    let _ = io.out.flush();
+    match server::serve(listener, state) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            say!(io.err, "error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+impl server::State {
+    fn new(args: &ApiArgs) -> Result<server::State, String> {
+        let tokens = args.tokens.as_deref().filter(|p| !p.as_os_str().is_empty()).map(auth::Tokens::load).transpose()?;
+        if tokens.is_none() && !args.listen.ip().is_loopback() {
+            return Err(format!(
+                "--listen {}: without CAVRA_API_TOKENS the API only binds to loopback (127.0.0.1 or ::1); configure tokens to serve other addresses",
+                args.listen
+            ));
+        }
+        let packs = std::sync::Arc::new(load_packs(args.report.rules())?);
+        let report = args.report.clone();
+        let policy = match &args.routing_policy {
+            Some(path) => {
+                let policy = crate::documents::read_json(path).map_err(|e| format!("--routing-policy: {e}"))?;
+                let checked = report.clone().with_packs(Some(packs.clone()));
+                let refused = crate::safety::Screen::load(&checked).and_then(|s| s.refusals(&policy)).map_err(|e| e.0)?;
+                if !refused.is_empty() {
+                    return Err(format!("--routing-policy: {} is not public-safe:\n  {}", path.display(), refused.join("\n  ")));
+                }
+                Some(policy)
+            }
+            None => None,
+        };
+        let store = crate::store::store_path(args.store.as_deref());
+        // Fail at start-up, not on the first request, when the store cannot be opened.
+        crate::store::SqliteStore::open(&store).map_err(|e| e.to_string())?;
+        Ok(server::State::assemble(server::Settings {
+            report,
+            store,
+            policy,
+            plugin_dirs: args.plugin_dirs.clone(),
+            isolation: args.plugin_isolation,
+            runtime: args.runtime_path.clone().map(|p| (p, 5000)),
+            packs,
+            tokens,
+            max_body: args.max_body_bytes,
+            request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+            log_json: args.report.json(),
+        }))
+    }
+}
+
+/// Compiles every pack, or says which ones do not check.
+pub(crate) fn load_packs(rules: Option<&std::path::Path>) -> Result<CompiledPacks, String> {
+    CompiledPacks::load(rules).map_err(|e| match e {
+        LoadError::Read(message) => message,
+        LoadError::Check(failures) => failures.iter().map(|f| f.render()).collect::<Vec<_>>().join("\n"),
+    })
+}
+
