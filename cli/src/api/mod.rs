@@ -72,6 +72,9 @@ pub(crate) struct ApiArgs {
     /// An external runtime for POST /runtime/go-pilot/evaluate (as go-pilot-evaluate --runtime-path).
     #[arg(long, value_name = "PROGRAM")]
     runtime_path: Option<PathBuf>,
+    /// Log only failed requests and server events, not every request.
+    #[arg(long)]
+    quiet: bool,
     /// Print a token file line for the token read on stdin, then exit.
     #[arg(long)]
     hash_token: bool,
@@ -164,6 +167,7 @@ impl server::State {
             max_body: args.max_body_bytes,
             request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
             log_json: args.report.json(),
+            log_requests: !args.quiet,
         }))
     }
 }

@@ -38,6 +38,7 @@ pub(crate) struct Settings {
     pub max_body: usize,
     pub request_timeout: Duration,
     pub log_json: bool,
+    pub log_requests: bool,
 }
 
 /// What every request sees. The server keeps no state but this (and the
@@ -178,7 +179,7 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>) -> Reply {
     let status = reply.status().as_u16();
     state.metrics.request(template, method.as_str(), status, elapsed);
     // High-volume successes (decisions, probes, scrapes) are counted, not logged.
-    let quiet = status < 400 && matches!(template, "/v1/packs/{pack}/evaluate" | "/healthz" | "/metrics");
+    let quiet = status < 400 && (!state.settings.log_requests || matches!(template, "/v1/packs/{pack}/evaluate" | "/healthz" | "/metrics"));
     if !quiet {
         state.log(&[
             ("method", method.as_str().into()),
