@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use cavra_tests::{cavra_binary, profile_dir};
+use cavra_tests::cavra_binary;
 
 const CANARY_PATH: &str = "CANARY-PATH-7f3a9c";
 const CANARY_TOKEN: &str = "CANARY-TOKEN-51d2e8";

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn start_server(repo: &PathBuf, store: &PathBuf) -> String {
+fn start_server(repo: &Path, store: &Path) -> String {
     let e = |f: &str| repo.join("examples").join(f).display().to_string();
     let args: Vec<String> = [
         "cavra", "api", "--quiet", "--listen", "127.0.0.1:0", "--mode", "promoted", "--store",

@@ -113,7 +113,7 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
             ["simulate"] => route(Endpoint::Simulate, "/runtime/go-pilot/rollback-drill-notifications/simulate", POST),
             ["escalation-plan"] => route(Endpoint::Escalation, "/runtime/go-pilot/rollback-drill-notifications/escalation-plan", POST),
             [schedule, "acknowledgements"] if !schedule.is_empty() => route(
-                Endpoint::Acknowledgements(Query::parse(Some(&format!("s={schedule}"))).ok()?.get("s")?),
+                Endpoint::Acknowledgements(super::http::percent_decode(schedule)?),
                 "/runtime/go-pilot/rollback-drill-notifications/{schedule_id}/acknowledgements",
                 GET_POST,
             ),

@@ -258,7 +258,8 @@ impl Query {
     }
 }
 
-fn percent_decode(text: &str) -> Option<String> {
+/// `%XX` escapes (and `+` as a space) decoded; `None` when malformed or not UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
