@@ -124,10 +124,10 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Go-backend readiness reports, computed by the bundled readiness packs.
     /// Serve the runtime commands, rule packs and the Evidence Console over HTTP.
     #[command(after_help = api::API_HELP)]
     Api(Box<api::ApiArgs>),
+    /// Go-backend readiness reports, computed by the bundled readiness packs.
     Runtime {
         #[command(subcommand)]
         command: Box<runtime::RuntimeCommand>,
