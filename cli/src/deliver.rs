@@ -148,26 +148,9 @@ impl DeliverArgs {
 
 pub(crate) fn run(io: &mut Io, args: &DeliverArgs) -> i32 {
     let mut warn = |message: &str| say!(io.err, "warning: {message}");
-    let result = deliver(args, "cli", &mut warn);
-    match result {
-        Ok((result, _)) => {
-            let failed = result["failed_count"].as_u64().unwrap_or(0);
-            if args.plan.report.json() {
-                say!(io.out, "{}", serde_json::to_string_pretty(&result).unwrap_or_default());
-            } else {
-                print_delivery(io, &result);
-            }
-            if failed == 0 {
-                exit::OK
-            } else {
-                exit::FAILED
-            }
-        }
-        Err(UsageError(message)) => {
-            say!(io.err, "error: {message}");
-            exit::USAGE
-        }
-    }
+    let result = deliver(args, "cli", &mut warn).map(|(result, _)| result);
+    let code = |result: &Json| if result["failed_count"].as_u64().unwrap_or(0) == 0 { exit::OK } else { exit::FAILED };
+    crate::runtime::finish_with(io, args.plan.report.json(), result, print_delivery, code)
 }
 
 /// Builds and stores the plan, then delivers its `deliver` routes, storing

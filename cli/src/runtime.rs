@@ -146,19 +146,17 @@ pub(crate) struct EvaluateArgs {
     #[arg(long, value_name = "PROGRAM")]
     runtime_path: Option<PathBuf>,
     /// How long the external runtime may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_RUNTIME_TIMEOUT_MS)]
     runtime_timeout_ms: u64,
     #[command(flatten)]
     report: ReportArgs,
 }
 
+const DEFAULT_RUNTIME_TIMEOUT_MS: u64 = 5000;
+
 impl EvaluateArgs {
-    pub(crate) fn new(action_type: String, target: String, runtime: Option<(PathBuf, u64)>, report: ReportArgs) -> EvaluateArgs {
-        let (runtime_path, runtime_timeout_ms) = match runtime {
-            Some((path, ms)) => (Some(path), ms),
-            None => (None, 5000),
-        };
-        EvaluateArgs { action_type, target, runtime_path, runtime_timeout_ms, report }
+    pub(crate) fn new(action_type: String, target: String, runtime_path: Option<PathBuf>, report: ReportArgs) -> EvaluateArgs {
+        EvaluateArgs { action_type, target, runtime_path, runtime_timeout_ms: DEFAULT_RUNTIME_TIMEOUT_MS, report }
     }
 }
 
@@ -361,25 +359,8 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         Some(kind) => single_report(args, kind),
         None => production_report(args),
     };
-    match result {
-        Ok(report) => {
-            let status = report["status"].as_str().unwrap_or_default().to_string();
-            if args.json {
-                say!(io.out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-            } else {
-                print_table(io, &report);
-            }
-            if status == "needs_attention" {
-                exit::NEEDS_ATTENTION
-            } else {
-                exit::OK
-            }
-        }
-        Err(UsageError(message)) => {
-            say!(io.err, "error: {message}");
-            exit::USAGE
-        }
-    }
+    let code = |report: &Json| if report["status"] == "needs_attention" { exit::NEEDS_ATTENTION } else { exit::OK };
+    finish_with(io, args.json, result, print_table, code)
 }
 
 /// Loads a rule pack from `--rules DIR` or the bundled `rules/`.
@@ -652,6 +633,11 @@ const DECISIONS: &[&str] = &["allow", "deny", "requires_approval"];
 
 /// Prints a command's document as JSON or as its table, or its usage error.
 pub(crate) fn finish(io: &mut Io, json_out: bool, result: Result<Json, UsageError>, table: fn(&mut Io, &Json)) -> i32 {
+    finish_with(io, json_out, result, table, |_| exit::OK)
+}
+
+/// As [`finish`], with the exit status of a success decided by `code`.
+pub(crate) fn finish_with(io: &mut Io, json_out: bool, result: Result<Json, UsageError>, table: fn(&mut Io, &Json), code: impl Fn(&Json) -> i32) -> i32 {
     match result {
         Ok(doc) => {
             if json_out {
@@ -659,7 +645,7 @@ pub(crate) fn finish(io: &mut Io, json_out: bool, result: Result<Json, UsageErro
             } else {
                 table(io, &doc);
             }
-            exit::OK
+            code(&doc)
         }
         Err(UsageError(message)) => {
             say!(io.err, "error: {message}");

@@ -427,7 +427,7 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
             dynamics.push((input, value));
         }
     }
-    let key = crate::routing::content_hash(&json!(statics));
+    let key = statics_key(&statics);
     let program = match packs.cached(pack, &key) {
         Some(program) => program,
         None => {
@@ -463,6 +463,13 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
         return Err(e);
     }
     ok(&doc)
+}
+
+/// Names a set of static inputs by content, without copying the documents.
+fn statics_key(statics: &HashMap<String, Json>) -> String {
+    let mut parts: Vec<(&String, String)> = statics.iter().map(|(name, doc)| (name, crate::routing::content_hash(doc))).collect();
+    parts.sort();
+    parts.iter().map(|(name, hash)| format!("{name}={hash}")).collect::<Vec<_>>().join(";")
 }
 
 fn bind_error(pack: &str, e: cavra_engine::BindError) -> ApiError {

@@ -155,14 +155,13 @@ impl server::State {
         let store = crate::store::store_path(args.store.as_deref());
         // Fail at start-up, not on the first request, when the store cannot be opened.
         crate::store::SqliteStore::open(&store).map_err(|e| e.to_string())?;
-        Ok(server::State::assemble(server::Settings {
+        Ok(server::State::assemble(packs, server::Settings {
             report,
             store,
             policy,
             plugin_dirs: args.plugin_dirs.clone(),
             isolation: args.plugin_isolation,
-            runtime: args.runtime_path.clone().map(|p| (p, 5000)),
-            packs,
+            runtime: args.runtime_path.clone(),
             tokens,
             max_body: args.max_body_bytes,
             request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),

@@ -32,8 +32,7 @@ pub(crate) struct Settings {
     pub policy: Option<Json>,
     pub plugin_dirs: Vec<PathBuf>,
     pub isolation: IsolationMode,
-    pub runtime: Option<(PathBuf, u64)>,
-    pub packs: Arc<CompiledPacks>,
+    pub runtime: Option<PathBuf>,
     pub tokens: Option<Tokens>,
     pub max_body: usize,
     pub request_timeout: Duration,
@@ -58,9 +57,8 @@ pub(crate) struct Call {
 }
 
 impl State {
-    pub(crate) fn assemble(settings: Settings) -> State {
-        let packs = RwLock::new(settings.packs.clone());
-        State { settings, packs, metrics: Metrics::default() }
+    pub(crate) fn assemble(packs: Arc<CompiledPacks>, settings: Settings) -> State {
+        State { settings, packs: RwLock::new(packs), metrics: Metrics::default() }
     }
 
     /// The packs in use now; a reload swaps them for later requests only.
