@@ -5,6 +5,7 @@
 //! edge (`plan.rs`); the routing rules themselves live in `rules/routing.cavra`.
 
 use cavra_engine::{EvalError, Program, Session, Value};
+use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -31,13 +32,16 @@ pub struct OwnerProviders {
     pub providers: Vec<Arc<str>>,
 }
 
-/// One route's decision, as the routing pack made it.
+/// One route's decision, as the routing pack made it. It borrows the names
+/// from the program and the request rather than counting references to them:
+/// the threads of [`Router::plan_all`] share both, and a shared count is a
+/// cache line every core writes.
 #[derive(Clone, Debug)]
-pub struct RouteDecision<'p> {
-    pub owner: Arc<str>,
-    pub provider: Arc<str>,
-    pub action: &'p str,
-    pub category: &'p str,
+pub struct RouteDecision<'a> {
+    pub owner: &'a str,
+    pub provider: &'a str,
+    pub action: &'a str,
+    pub category: &'a str,
     pub reason: Value,
     pub escalation_owner: Value,
     pub acknowledgement_minutes: Value,
@@ -47,16 +51,16 @@ pub struct RouteDecision<'p> {
 
 /// An owner's acknowledgement minutes and escalation owner under the policy.
 #[derive(Clone, Debug)]
-pub struct OwnerSettings {
-    pub owner: Arc<str>,
+pub struct OwnerSettings<'a> {
+    pub owner: &'a str,
     pub acknowledgement_minutes: Value,
     pub escalation_owner: Value,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct PlannedRoutes<'p> {
-    pub routes: Vec<RouteDecision<'p>>,
-    pub owners: Vec<OwnerSettings>,
+pub struct PlannedRoutes<'a> {
+    pub routes: Vec<RouteDecision<'a>>,
+    pub owners: Vec<OwnerSettings<'a>>,
 }
 
 /// The routing program with its input slots resolved once.
@@ -89,22 +93,35 @@ impl<'p> Router<'p> {
     }
 
     /// The routes of one schedule at `now`.
-    pub fn plan(&self, now: i64, schedule: &ScheduleRoutes) -> Result<PlannedRoutes<'p>, EvalError> {
-        // A session keeps the owner's lets (route, calendar) across its providers.
-        let mut inputs = self.program.session();
-        inputs.set(self.now, Value::Time(now));
-        inputs.set(self.schedule_id, Value::Text(schedule.schedule_id.clone()));
-        inputs.set(self.schedule_status, Value::Text(schedule.status.clone()));
+    pub fn plan<'a>(&self, now: i64, schedule: &'a ScheduleRoutes) -> Result<PlannedRoutes<'a>, EvalError>
+    where
+        'p: 'a,
+    {
+        self.plan_with(&mut Worker::new(self.program, false), now, schedule)
+    }
+
+    fn plan_with<'a>(&self, worker: &mut Worker<'p>, now: i64, schedule: &'a ScheduleRoutes) -> Result<PlannedRoutes<'a>, EvalError>
+    where
+        'p: 'a,
+    {
+        // The session keeps the owner's lets (route, calendar) across its providers.
+        worker.session.set(self.now, Value::Time(now));
+        let text = worker.text(&schedule.schedule_id);
+        worker.session.set(self.schedule_id, text);
+        let text = worker.text(&schedule.status);
+        worker.session.set(self.schedule_status, text);
         let mut planned = PlannedRoutes {
             routes: Vec::with_capacity(schedule.owners.iter().map(|o| o.providers.len()).sum()),
             owners: Vec::with_capacity(schedule.owners.len()),
         };
         for owner in &schedule.owners {
-            inputs.set(self.owner, Value::Text(owner.owner.clone()));
+            let text = worker.text(&owner.owner);
+            worker.session.set(self.owner, text);
             let mut settings = None;
             for provider in &owner.providers {
-                inputs.set(self.provider, Value::Text(provider.clone()));
-                let route = self.decide(&mut inputs, owner, provider)?;
+                let text = worker.text(provider);
+                worker.session.set(self.provider, text);
+                let route = self.decide(&mut worker.session, owner, provider)?;
                 settings.get_or_insert_with(|| (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()));
                 planned.routes.push(route);
             }
@@ -113,51 +130,103 @@ impl<'p> Router<'p> {
                 None => {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
-                    inputs.set(self.provider, Value::text(""));
-                    let route = self.decide(&mut inputs, owner, &Arc::from(""))?;
+                    worker.session.set(self.provider, Value::text(""));
+                    let route = self.decide(&mut worker.session, owner, "")?;
                     (route.acknowledgement_minutes, route.escalation_owner)
                 }
             };
-            planned.owners.push(OwnerSettings { owner: owner.owner.clone(), acknowledgement_minutes, escalation_owner });
+            planned.owners.push(OwnerSettings { owner: &owner.owner, acknowledgement_minutes, escalation_owner });
         }
         Ok(planned)
     }
 
-    fn decide(&self, inputs: &mut Session<'p>, owner: &OwnerProviders, provider: &Arc<str>) -> Result<RouteDecision<'p>, EvalError> {
+    fn decide<'a>(&self, inputs: &mut Session<'p>, owner: &'a OwnerProviders, provider: &'a str) -> Result<RouteDecision<'a>, EvalError>
+    where
+        'p: 'a,
+    {
         let outcome = inputs.decide("route")?;
-        let field = |name: &str| outcome.field(name).cloned().unwrap_or(Value::Null);
-        Ok(RouteDecision {
-            owner: owner.owner.clone(),
-            provider: provider.clone(),
+        let mut route = RouteDecision {
+            owner: &owner.owner,
+            provider,
             action: outcome.action,
             category: outcome.category,
-            escalation_owner: field("escalation_owner"),
-            acknowledgement_minutes: field("acknowledgement_minutes"),
-            maintenance_window_id: field("maintenance_window_id"),
-            owner_availability: field("owner_availability"),
-            reason: outcome.reason.unwrap_or(Value::Null),
-        })
+            reason: Value::Null,
+            escalation_owner: Value::Null,
+            acknowledgement_minutes: Value::Null,
+            maintenance_window_id: Value::Null,
+            owner_availability: Value::Null,
+        };
+        let (reason, fields) = outcome.into_parts();
+        route.reason = reason.unwrap_or(Value::Null);
+        for (name, value) in fields {
+            match name {
+                "escalation_owner" => route.escalation_owner = value,
+                "acknowledgement_minutes" => route.acknowledgement_minutes = value,
+                "maintenance_window_id" => route.maintenance_window_id = value,
+                "owner_availability" => route.owner_availability = value,
+                _ => {}
+            }
+        }
+        Ok(route)
     }
 
     /// The routes of many schedules at `now`, split across the machine's
-    /// cores (the program is shared; each thread has its own inputs). Results
-    /// are in the order of `schedules`.
-    pub fn plan_all(&self, now: i64, schedules: &[ScheduleRoutes]) -> Vec<Result<PlannedRoutes<'p>, EvalError>> {
-        parallel_map(schedules, |s| self.plan(now, s))
+    /// cores. The program is shared; each thread has its own session and its
+    /// own copies of the request's texts. Results are in the order of `schedules`.
+    pub fn plan_all<'a>(&self, now: i64, schedules: &'a [ScheduleRoutes]) -> Vec<Result<PlannedRoutes<'a>, EvalError>>
+    where
+        'p: 'a,
+    {
+        parallel_map_with(schedules, || Worker::new(self.program, true), |worker, s| self.plan_with(worker, now, s))
+    }
+}
+
+/// One thread's planning state: a session reused across schedules, and a
+/// thread-local copy of each request text it has set as an input. Cloning the
+/// caller's `Arc<str>` instead would write to reference counts that every
+/// thread shares, and the cores would then queue for those cache lines.
+struct Worker<'p> {
+    session: Session<'p>,
+    /// Keyed by the address of the caller's text, which outlives the worker;
+    /// `None` for a single plan, where there is nothing to share.
+    texts: Option<FxHashMap<*const u8, Value>>,
+}
+
+impl<'p> Worker<'p> {
+    /// `many`: the worker plans many schedules (texts are worth sharing).
+    fn new(program: &'p Program, many: bool) -> Worker<'p> {
+        let session = if many { program.session().share_texts() } else { program.session() };
+        Worker { session, texts: many.then(FxHashMap::default) }
+    }
+
+    fn text(&mut self, text: &Arc<str>) -> Value {
+        match &mut self.texts {
+            Some(texts) => texts.entry(text.as_ptr()).or_insert_with(|| Value::text(text)).clone(),
+            None => Value::Text(text.clone()),
+        }
     }
 }
 
 /// `items.iter().map(f)`, split into one contiguous chunk per core; results
 /// keep the order of `items`.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn parallel_map<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
+    parallel_map_with(items, || (), |_, item| f(item))
+}
+
+/// [`parallel_map`] with per-thread state made by `init`.
+fn parallel_map_with<'a, T: Sync, S, R: Send>(items: &'a [T], init: impl Fn() -> S + Sync, f: impl Fn(&mut S, &'a T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    let (init, f) = (&init, &f);
+    let run = move |part: &'a [T]| {
+        let mut state = init();
+        part.iter().map(|item| f(&mut state, item)).collect::<Vec<_>>()
+    };
     if threads <= 1 {
-        return items.iter().map(f).collect();
+        return run(items);
     }
     let chunk = items.len().div_ceil(threads);
-    let f = &f;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
+        let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || run(part))).collect();
         workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
 }
@@ -189,9 +258,9 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: &Pl
         .map(|r| {
             json!({
                 "schedule_id": request.schedule_id.as_ref(),
-                "owner": r.owner.as_ref(),
+                "owner": r.owner,
                 "escalation_owner": r.escalation_owner.to_json(),
-                "provider": r.provider.as_ref(),
+                "provider": r.provider,
                 "action": r.action,
                 "category": r.category,
                 "acknowledgement_minutes": r.acknowledgement_minutes.to_json(),
@@ -204,7 +273,7 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: &Pl
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
     let providers_where = |action: &str| -> Vec<&str> {
-        planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider.as_ref()).collect::<BTreeSet<_>>().into_iter().collect()
+        planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().collect()
     };
     let delivered = providers_where("deliver");
     let alert_level = match header.status {

@@ -121,8 +121,7 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<Json, UsageError> {
         let (start, end) = (pair[0], pair[1]);
         let planned = router.plan(start, &request).map_err(|e| UsageError(program.render_error(&e)))?;
         if timelines.is_empty() {
-            timelines =
-                planned.routes.iter().map(|r| (json!({"owner": r.owner.as_ref(), "provider": r.provider.as_ref()}), Vec::new(), 0, 0)).collect();
+            timelines = planned.routes.iter().map(|r| (json!({"owner": r.owner, "provider": r.provider}), Vec::new(), 0, 0)).collect();
         }
         for ((_, intervals, delivered, suppressed), r) in timelines.iter_mut().zip(&planned.routes) {
             let interval = json!({

@@ -16,10 +16,19 @@ pub struct EvalError {
     pub message: String,
 }
 
-pub(crate) type Result<T> = std::result::Result<T, EvalError>;
+/// Inside the evaluator errors are boxed: they are rare, and a small `Err`
+/// keeps every `Result<Value>` on the hot path the size of a `Value`.
+pub(crate) type Result<T> = std::result::Result<T, Box<EvalError>>;
 
+impl From<Box<EvalError>> for EvalError {
+    fn from(boxed: Box<EvalError>) -> EvalError {
+        *boxed
+    }
+}
+
+#[cold]
 fn fail<T>(span: Span, message: impl Into<String>) -> Result<T> {
-    Err(EvalError { span, message: message.into() })
+    Err(Box::new(EvalError { span, message: message.into() }))
 }
 
 /// What stays fixed during one evaluation.
@@ -32,15 +41,42 @@ pub(crate) struct Env<'p> {
 pub(crate) struct Frame<'s> {
     pub slots: &'s mut [Option<Value>],
     pub let_count: usize,
+    /// Interpolated texts already made in this session (see [`TextMemo`]).
+    pub texts: Option<&'s mut TextMemo>,
+}
+
+/// The interpolated texts a session has made, so that evaluating the same
+/// text again (the same reason for another route, say) shares one
+/// allocation instead of making and later freeing another. Bounded: it
+/// starts over when full.
+#[derive(Debug, Default)]
+pub(crate) struct TextMemo {
+    texts: rustc_hash::FxHashSet<Arc<str>>,
+}
+
+impl TextMemo {
+    const CAPACITY: usize = 4096;
+
+    fn text(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.texts.get(text) {
+            return shared.clone();
+        }
+        if self.texts.len() >= Self::CAPACITY {
+            self.texts.clear();
+        }
+        let made: Arc<str> = Arc::from(text);
+        self.texts.insert(made.clone());
+        made
+    }
 }
 
 /// Evaluates a closed expression (no inputs, lets or free variables).
-pub fn eval_const(node: &Node) -> Result<Value> {
+pub fn eval_const(node: &Node) -> std::result::Result<Value, EvalError> {
     let mut max_local = 0u32;
     collect_max_local(node, &mut max_local);
     let mut slots = vec![None; max_local as usize + 1];
     let env = Env { lets: &[], inputs: &[] };
-    eval(node, &env, &mut Frame { slots: &mut slots, let_count: 0 })
+    Ok(eval(node, &env, &mut Frame { slots: &mut slots, let_count: 0, texts: None })?)
 }
 
 fn collect_max_local(node: &Node, max: &mut u32) {
@@ -61,10 +97,16 @@ pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
         Kind::Let(i) => eval_let(*i as usize, node.span, env, frame),
         Kind::Local(l) => Ok(frame.slots.get(frame.let_count + *l as usize).cloned().flatten().unwrap_or(Value::Null)),
         Kind::Field(target, idx) => {
+            if let Some(v) = prepared(node, env, frame)? {
+                return Ok(v);
+            }
             let target = eval(target, env, frame)?;
             field(target, *idx, node.span)
         }
         Kind::MapGet(target, key) => {
+            if let Some(v) = prepared(node, env, frame)? {
+                return Ok(v);
+            }
             let map = eval(target, env, frame)?;
             let key = eval(key, env, frame)?;
             map_get(map, key, node.span)
@@ -85,15 +127,12 @@ pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
             let y = eval(b, env, frame)?;
             arith(*op, x, y, a.span, b.span, node.span)
         }
-        Kind::Compare(first, rest) => compare_chain(first, rest, env, frame),
+        Kind::Compare(first, rest) => Ok(Value::Bool(compare_chain(first, rest, env, frame)?)),
         Kind::And(a, b) => Ok(Value::Bool(truth(a, env, frame)? && truth(b, env, frame)?)),
         Kind::Or(a, b) => Ok(Value::Bool(truth(a, env, frame)? || truth(b, env, frame)?)),
         Kind::In(kind, needle, hay) => Ok(Value::Bool(contains(*kind, needle, hay, env, frame)?)),
         Kind::NotIn(kind, needle, hay) => Ok(Value::Bool(!contains(*kind, needle, hay, env, frame)?)),
-        Kind::Test(inner, op) => {
-            let v = eval(inner, env, frame)?;
-            test(v, *op, node.span)
-        }
+        Kind::Test(inner, op) => Ok(Value::Bool(test_node(inner, *op, env, frame, node.span)?)),
         Kind::Default(a, b) => match eval(a, env, frame)? {
             Value::Null => eval(b, env, frame),
             v => Ok(v),
@@ -114,15 +153,113 @@ pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
 }
 
 fn eval_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<Value> {
-    if let Some(Some(v)) = frame.slots.get(i) {
-        return Ok(v.clone());
+    force_let(i, span, env, frame)?;
+    Ok(frame.slots[i].clone().unwrap_or(Value::Null))
+}
+
+/// Computes `let` number `i` into its slot unless it is there already.
+fn force_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<()> {
+    if let Some(Some(_)) = frame.slots.get(i) {
+        return Ok(());
     }
     let Some(def) = env.lets.get(i) else {
         return fail(span, "internal: unknown let");
     };
     let v = eval(&def.node, env, frame)?;
-    frame.slots[i] = Some(v.clone());
-    Ok(v)
+    frame.slots[i] = Some(v);
+    Ok(())
+}
+
+// ---- reading in place -------------------------------------------------------
+//
+// Values are reference-counted, and a program is shared by the threads that
+// evaluate it: cloning a constant or a policy record just to compare it
+// writes to a count that every core reads, and the cores then queue for that
+// cache line. So operands that are already somewhere (a constant, an input, a
+// quantifier variable, a computed `let`, or a field or map entry of those) are
+// read where they are, and only results that leave the evaluator are cloned.
+
+static NULL: Value = Value::Null;
+
+/// The value of `node` read in place, or `None` when it must be evaluated.
+/// Lets are only read once computed: call [`prepare`] first.
+fn peek<'a>(node: &'a Node, env: &'a Env, frame: &'a Frame) -> Option<&'a Value> {
+    match &node.kind {
+        Kind::Const(v) => Some(v),
+        Kind::Input(slot) => Some(env.inputs.get(*slot as usize).unwrap_or(&NULL)),
+        Kind::Local(l) => Some(frame.slots.get(frame.let_count + *l as usize).and_then(Option::as_ref).unwrap_or(&NULL)),
+        Kind::Let(i) => frame.slots.get(*i as usize)?.as_ref(),
+        Kind::Field(target, idx) => match peek(target, env, frame)? {
+            Value::Record(r) => Some(r.values.get(*idx as usize).unwrap_or(&NULL)),
+            Value::Null => Some(&NULL),
+            // Not a record: `eval` reports it.
+            _ => None,
+        },
+        Kind::MapGet(target, key) => match (peek(target, env, frame)?, peek(key, env, frame)?) {
+            (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
+            (Value::Null, _) | (_, Value::Null) => Some(&NULL),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Like [`peek`] for values that live outside the frame (constants and
+/// inputs), so the frame stays free while they are read.
+fn peek_static<'a>(node: &'a Node, env: &Env<'a>) -> Option<&'a Value> {
+    match &node.kind {
+        Kind::Const(v) => Some(v),
+        Kind::Input(slot) => Some(env.inputs.get(*slot as usize).unwrap_or(&NULL)),
+        Kind::Field(target, idx) => match peek_static(target, env)? {
+            Value::Record(r) => Some(r.values.get(*idx as usize).unwrap_or(&NULL)),
+            Value::Null => Some(&NULL),
+            _ => None,
+        },
+        Kind::MapGet(target, key) => match (peek_static(target, env)?, peek_static(key, env)?) {
+            (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
+            (Value::Null, _) | (_, Value::Null) => Some(&NULL),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Computes the lets that `node` reads through fields and map entries, so
+/// that [`peek`] can read it.
+fn prepare(node: &Node, env: &Env, frame: &mut Frame) -> Result<()> {
+    match &node.kind {
+        Kind::Let(i) => force_let(*i as usize, node.span, env, frame),
+        Kind::Field(target, _) => prepare(target, env, frame),
+        Kind::MapGet(target, key) => {
+            prepare(target, env, frame)?;
+            prepare(key, env, frame)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `node`'s value cloned from where it is, when it can be read in place.
+fn prepared(node: &Node, env: &Env, frame: &mut Frame) -> Result<Option<Value>> {
+    prepare(node, env, frame)?;
+    Ok(peek(node, env, frame).cloned())
+}
+
+/// Evaluates an operand for reading: `None` when [`read`] finds it in place,
+/// else its owned value.
+fn operand(node: &Node, env: &Env, frame: &mut Frame) -> Result<Option<Value>> {
+    prepare(node, env, frame)?;
+    if peek(node, env, frame).is_some() {
+        return Ok(None);
+    }
+    eval(node, env, frame).map(Some)
+}
+
+/// The value of an operand after [`operand`].
+fn read<'a>(owned: &'a Option<Value>, node: &'a Node, env: &'a Env, frame: &'a Frame) -> &'a Value {
+    match owned {
+        Some(v) => v,
+        None => peek(node, env, frame).unwrap_or(&NULL),
+    }
 }
 
 fn field(target: Value, idx: u32, span: Span) -> Result<Value> {
@@ -158,26 +295,46 @@ fn negate(v: Value, inner: Span, span: Span) -> Result<Value> {
     }
 }
 
-fn compare_chain(first: &Node, rest: &[(CompareOp, Node)], env: &Env, frame: &mut Frame) -> Result<Value> {
-    let mut left = eval(first, env, frame)?;
-    let mut left_span = first.span;
+fn compare_chain(first: &Node, rest: &[(CompareOp, Node)], env: &Env, frame: &mut Frame) -> Result<bool> {
+    // The common `input == "constant"`: both sides are where they are.
+    if let [(op, right)] = rest {
+        if let (Some(a), Some(b)) = (peek_static(first, env), peek_static(right, env)) {
+            return compare(*op, a, b, first.span, right.span);
+        }
+    }
+    let mut left_node = first;
+    let mut left = operand(first, env, frame)?;
     for (op, right_node) in rest {
-        let right = eval(right_node, env, frame)?;
-        if !compare(*op, &left, &right, left_span, right_node.span)? {
-            return Ok(Value::Bool(false));
+        let right = operand(right_node, env, frame)?;
+        let holds = {
+            let frame = &*frame;
+            let (a, b) = (read(&left, left_node, env, frame), read(&right, right_node, env, frame));
+            compare(*op, a, b, left_node.span, right_node.span)?
+        };
+        if !holds {
+            return Ok(false);
         }
         left = right;
-        left_span = right_node.span;
+        left_node = right_node;
     }
-    Ok(Value::Bool(true))
+    Ok(true)
 }
 
-fn test(v: Value, op: TestOp, span: Span) -> Result<Value> {
+fn test_node(inner: &Node, op: TestOp, env: &Env, frame: &mut Frame, span: Span) -> Result<bool> {
+    if let Kind::Let(i) = inner.kind {
+        force_let(i as usize, inner.span, env, frame)?;
+        return test(frame.slots[i as usize].as_ref().unwrap_or(&NULL), op, span);
+    }
+    let owned = operand(inner, env, frame)?;
+    test(read(&owned, inner, env, frame), op, span)
+}
+
+fn test(v: &Value, op: TestOp, span: Span) -> Result<bool> {
     let result = match op {
         TestOp::Exists => !v.is_null(),
         TestOp::NotExists => v.is_null(),
         TestOp::Empty | TestOp::NotEmpty => {
-            let empty = match &v {
+            let empty = match v {
                 Value::Null => true,
                 Value::Text(t) => t.is_empty(),
                 Value::List(l) => l.is_empty(),
@@ -187,7 +344,7 @@ fn test(v: Value, op: TestOp, span: Span) -> Result<Value> {
             empty == (op == TestOp::Empty)
         }
     };
-    Ok(Value::Bool(result))
+    Ok(result)
 }
 
 fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
@@ -199,14 +356,21 @@ fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
     let mut out = SCRATCH.with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s))).unwrap_or_default();
     out.clear();
     for part in parts {
-        match eval(part, env, frame)? {
-            Value::Text(t) => out.push_str(&t),
+        let owned = match peek_static(part, env) {
+            Some(_) => None,
+            None => operand(part, env, frame)?,
+        };
+        match read(&owned, part, env, frame) {
+            Value::Text(t) => out.push_str(t),
             v => {
                 let _ = write!(out, "{v}");
             }
         }
     }
-    let result = Value::Text(Arc::from(out.as_str()));
+    let result = Value::Text(match frame.texts.as_deref_mut() {
+        Some(memo) => memo.text(&out),
+        None => Arc::from(out.as_str()),
+    });
     SCRATCH.with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
             *s = out;
@@ -229,8 +393,15 @@ fn map(entries: &[(Arc<str>, Node)], env: &Env, frame: &mut Frame) -> Result<Val
 }
 
 fn run_scan(scan: &Scan, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
-    let source = eval(&scan.source, env, frame)?;
-    match &source {
+    let owned;
+    let source = match peek_static(&scan.source, env) {
+        Some(v) => v,
+        None => {
+            owned = eval(&scan.source, env, frame)?;
+            &owned
+        }
+    };
+    match source {
         Value::List(items) => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), items.iter(), env, frame, span),
         Value::Null => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), [].iter(), env, frame, span),
         other => fail(scan.source.span, format!("expected a list, got {}", other.type_name())),
@@ -239,6 +410,18 @@ fn run_scan(scan: &Scan, env: &Env, frame: &mut Frame, span: Span) -> Result<Val
 
 /// Evaluates a condition; null or a non-bool is an error naming the expression.
 pub(crate) fn truth(node: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
+    // Conditions are decided here without building a `Value::Bool` (and
+    // without cloning their operands) wherever the shape allows.
+    match &node.kind {
+        Kind::And(a, b) => return Ok(truth(a, env, frame)? && truth(b, env, frame)?),
+        Kind::Or(a, b) => return Ok(truth(a, env, frame)? || truth(b, env, frame)?),
+        Kind::Not(inner) => return Ok(!truth(inner, env, frame)?),
+        Kind::Compare(first, rest) => return compare_chain(first, rest, env, frame),
+        Kind::Test(inner, op) => return test_node(inner, *op, env, frame, node.span),
+        Kind::In(kind, needle, hay) => return contains(*kind, needle, hay, env, frame),
+        Kind::NotIn(kind, needle, hay) => return Ok(!contains(*kind, needle, hay, env, frame)?),
+        _ => {}
+    }
     match eval(node, env, frame)? {
         Value::Bool(b) => Ok(b),
         Value::Null => fail(node.span, "this condition is missing a value (null)"),
@@ -265,8 +448,12 @@ pub(crate) fn quantify<'v>(
     let mut count = 0.0;
     let mut kept: Vec<Value> = Vec::new();
     let mut best: Option<(Value, Value)> = None;
+    // The variable is only bound when something reads it.
+    let bind = filter.is_some() || key.is_some();
     for item in items {
-        frame.slots[slot] = Some(item.clone());
+        if bind {
+            frame.slots[slot] = Some(item.clone());
+        }
         let passes = match filter {
             Some(f) => truth(f, env, frame)?,
             None => true,
@@ -312,11 +499,13 @@ pub(crate) fn quantify<'v>(
 }
 
 fn contains(kind: InKind, needle: &Node, hay: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
-    let n = eval(needle, env, frame)?;
-    let h = eval(hay, env, frame)?;
-    Ok(match (kind, &h) {
+    let n = operand(needle, env, frame)?;
+    let h = operand(hay, env, frame)?;
+    let frame = &*frame;
+    let (n, h) = (read(&n, needle, env, frame), read(&h, hay, env, frame));
+    Ok(match (kind, h) {
         (_, Value::Null) => false,
-        (InKind::List, Value::List(items)) => items.contains(&n),
+        (InKind::List, Value::List(items)) => items.contains(n),
         (InKind::MapKey, Value::Map(m)) => n.as_text().is_some_and(|k| m.get(k).is_some()),
         (InKind::Substring, Value::Text(t)) => n.as_text().is_some_and(|k| t.contains(k)),
         (_, other) => return fail(hay.span, format!("`in` cannot look inside {}", other.type_name())),
@@ -355,7 +544,7 @@ fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span
     if y.is_null() {
         return fail(b_span, "this value is missing (null)");
     }
-    let overflow = || EvalError { span, message: "the result is out of range".to_string() };
+    let overflow = || Box::new(EvalError { span, message: "the result is out of range".to_string() });
     Ok(match (op, x, y) {
         (AddNum, Number(a), Number(b)) => Number(a + b),
         (SubNum, Number(a), Number(b)) => Number(a - b),
@@ -396,12 +585,14 @@ fn active(args: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
         Value::Null => return fail(at.span, "`active` got a missing time (null)"),
         other => return fail(at.span, format!("`active` needs a time, got {}", other.type_name())),
     };
-    let bound = |v: Value| match v {
-        Value::Time(b) => Some(b),
+    let bound = |v: &Value| match v {
+        Value::Time(b) => Some(*b),
         _ => None,
     };
-    let (start, end) = (bound(eval(start, env, frame)?), bound(eval(end, env, frame)?));
-    Ok(Value::Bool(match eval(recurrence, env, frame)? {
+    let (start_v, end_v, recurrence_v) = (operand(start, env, frame)?, operand(end, env, frame)?, operand(recurrence, env, frame)?);
+    let frame = &*frame;
+    let (start, end) = (bound(read(&start_v, start, env, frame)), bound(read(&end_v, end, env, frame)));
+    Ok(Value::Bool(match read(&recurrence_v, recurrence, env, frame) {
         Value::Recurrence(r) => start.is_none_or(|s| s <= t) && end.is_none_or(|e| t < e) && r.covers(t),
         _ => matches!((start, end), (Some(s), Some(e)) if s <= t && t < e),
     }))
@@ -487,4 +678,27 @@ fn call(builtin: Builtin, args: &[Node], env: &Env, frame: &mut Frame, span: Spa
         (LooksLikeSecretKey, Value::Text(t), _) => Value::Bool(crate::safety::looks_like_secret_key(&t)),
         (b, x, _) => return fail(span, format!("`{}` cannot be applied to {}", b.name(), x.type_name())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextMemo;
+    use std::sync::Arc;
+
+    #[test]
+    fn equal_texts_share_one_allocation_until_the_memo_is_full() {
+        let mut memo = TextMemo::default();
+        let first = memo.text("notify release-governance on slack");
+        let again = memo.text("notify release-governance on slack");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(!Arc::ptr_eq(&first, &memo.text("notify release-governance on teams")));
+        for i in 0..TextMemo::CAPACITY {
+            memo.text(&format!("reason {i}"));
+        }
+        assert!(memo.texts.len() <= TextMemo::CAPACITY);
+        // Started over: the first text is made afresh, with the same contents.
+        let later = memo.text("notify release-governance on slack");
+        assert_eq!(later, first);
+        assert!(!Arc::ptr_eq(&first, &later));
+    }
 }

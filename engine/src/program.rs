@@ -4,7 +4,7 @@
 use crate::check::{check, Checked};
 use crate::compile::{compile as compile_ir, Compiled};
 use crate::convert::{convert, InputError};
-use crate::eval::{eval, truth, Env, EvalError, Frame};
+use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo};
 use crate::ir::*;
 use crate::types::Ty;
 use crate::value::Value;
@@ -258,9 +258,19 @@ pub struct Session<'p> {
     inputs: Inputs,
     /// `let` values first (kept between decisions), then quantifier variables.
     slots: Vec<Option<Value>>,
+    texts: Option<TextMemo>,
 }
 
 impl<'p> Session<'p> {
+    /// Makes equal interpolated texts share one allocation across this
+    /// session's decisions. Worth it when many decisions repeat the same
+    /// reasons (a plan over many schedules); the texts are kept until the
+    /// session is dropped, a few thousand at most.
+    pub fn share_texts(mut self) -> Self {
+        self.texts.get_or_insert_with(TextMemo::default);
+        self
+    }
+
     /// Sets a dynamic input; lets that depend on it are recomputed on next use.
     pub fn set(&mut self, slot: usize, value: Value) {
         let Some(current) = self.inputs.values.get_mut(slot) else { return };
@@ -283,7 +293,7 @@ impl<'p> Session<'p> {
         program.check_required(&self.inputs)?;
         let env = Env { lets: &program.lets, inputs: &self.inputs.values };
         let let_count = program.lets.len();
-        let result = first_arm(d, &env, &mut Frame { slots: &mut self.slots, let_count });
+        let result = first_arm(d, &env, &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() });
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
     }
@@ -329,6 +339,12 @@ impl<'p> Outcome<'p> {
     /// One extra field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// The reason and the extra fields, moved out (no clones).
+    pub fn into_parts(self) -> (Option<Value>, impl Iterator<Item = (&'p str, Value)>) {
+        let names = self.names.iter().map(|(n, _)| &**n);
+        (self.reason, names.zip(self.values.into_iter().chain(self.spill)))
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -445,7 +461,7 @@ impl Program {
 
     /// A [`Session`] with all dynamic inputs null.
     pub fn session(&self) -> Session<'_> {
-        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count] }
+        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], texts: None }
     }
 
     /// Fresh dynamic inputs, all null.
@@ -475,13 +491,13 @@ impl Program {
             Ok(mut slots) => {
                 slots.clear();
                 slots.resize(self.slot_count, None);
-                let r = f(&mut Frame { slots: &mut slots, let_count: self.lets.len() });
+                let r = f(&mut Frame { slots: &mut slots, let_count: self.lets.len(), texts: None });
                 slots.clear();
                 r
             }
             Err(_) => {
                 let mut slots = vec![None; self.slot_count];
-                f(&mut Frame { slots: &mut slots, let_count: self.lets.len() })
+                f(&mut Frame { slots: &mut slots, let_count: self.lets.len(), texts: None })
             }
         })
     }
@@ -612,7 +628,7 @@ impl Program {
                     Ok(v) => v.to_string(),
                     Err(e) => format!("{} ({})", c.id, self.render_error(&e)),
                 };
-                let mut first_error: Option<EvalError> = None;
+                let mut first_error: Option<Box<EvalError>> = None;
                 let (mut passed, mut message) = match passed {
                     Ok(true) => (true, c.pass.as_ref().map(|p| text(p, frame)).unwrap_or_else(|| format!("{} passed", c.id))),
                     Ok(false) => (false, text(&c.fail, frame)),
