@@ -184,38 +184,32 @@ static NULL: Value = Value::Null;
 /// The value of `node` read in place, or `None` when it must be evaluated.
 /// Lets are only read once computed: call [`prepare`] first.
 fn peek<'a>(node: &'a Node, env: &'a Env, frame: &'a Frame) -> Option<&'a Value> {
-    match &node.kind {
-        Kind::Const(v) => Some(v),
-        Kind::Input(slot) => Some(env.inputs.get(*slot as usize).unwrap_or(&NULL)),
-        Kind::Local(l) => Some(frame.slots.get(frame.let_count + *l as usize).and_then(Option::as_ref).unwrap_or(&NULL)),
-        Kind::Let(i) => frame.slots.get(*i as usize)?.as_ref(),
-        Kind::Field(target, idx) => match peek(target, env, frame)? {
-            Value::Record(r) => Some(r.values.get(*idx as usize).unwrap_or(&NULL)),
-            Value::Null => Some(&NULL),
-            // Not a record: `eval` reports it.
-            _ => None,
-        },
-        Kind::MapGet(target, key) => match (peek(target, env, frame)?, peek(key, env, frame)?) {
-            (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
-            (Value::Null, _) | (_, Value::Null) => Some(&NULL),
-            _ => None,
-        },
-        _ => None,
-    }
+    peek_in(node, env, Some(frame))
 }
 
 /// Like [`peek`] for values that live outside the frame (constants and
 /// inputs), so the frame stays free while they are read.
 fn peek_static<'a>(node: &'a Node, env: &Env<'a>) -> Option<&'a Value> {
+    peek_in(node, env, None)
+}
+
+/// [`peek`], reading quantifier variables and lets only when given the frame.
+fn peek_in<'a>(node: &'a Node, env: &Env<'a>, frame: Option<&'a Frame>) -> Option<&'a Value> {
     match &node.kind {
         Kind::Const(v) => Some(v),
         Kind::Input(slot) => Some(env.inputs.get(*slot as usize).unwrap_or(&NULL)),
-        Kind::Field(target, idx) => match peek_static(target, env)? {
+        Kind::Local(l) => {
+            let frame = frame?;
+            Some(frame.slots.get(frame.let_count + *l as usize).and_then(Option::as_ref).unwrap_or(&NULL))
+        }
+        Kind::Let(i) => frame?.slots.get(*i as usize)?.as_ref(),
+        Kind::Field(target, idx) => match peek_in(target, env, frame)? {
             Value::Record(r) => Some(r.values.get(*idx as usize).unwrap_or(&NULL)),
             Value::Null => Some(&NULL),
+            // Not a record: `eval` reports it.
             _ => None,
         },
-        Kind::MapGet(target, key) => match (peek_static(target, env)?, peek_static(key, env)?) {
+        Kind::MapGet(target, key) => match (peek_in(target, env, frame)?, peek_in(key, env, frame)?) {
             (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
             (Value::Null, _) | (_, Value::Null) => Some(&NULL),
             _ => None,
