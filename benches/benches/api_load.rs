@@ -12,6 +12,10 @@
 //! CAVRA_LOAD_CONNECTIONS, CAVRA_LOAD_CLIENT_THREADS change the run). The client
 //! shares the machine with the server, so figures are a floor for the server alone.
 
+/// The allocator the `cavra` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;

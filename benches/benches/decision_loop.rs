@@ -6,6 +6,10 @@
 //! Run: `cargo bench -j2 -p cavra-benches --bench decision_loop`, then
 //! `cargo run -j2 --release -p cavra-benches --bin bench-report`.
 
+/// The allocator the `cavra` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cavra_benches::{cavra_decide, decision_loop_pack, generate, plain_decide, Prepared, WorkloadConfig, LARGE_PACK, REQUESTS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::collections::HashMap;

@@ -5,6 +5,10 @@
 //!
 //! Run: `cargo bench -j2 -p cavra-benches --bench plan_assembly`.
 
+/// The allocator the `cavra` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cavra::store::{SqliteStore, Store};
 use cavra_benches::{PlanWorkload, PLAN_SCHEDULES};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -14,8 +18,9 @@ use std::time::Duration;
 fn plan_assembly(c: &mut Criterion) {
     let w = PlanWorkload::new();
     let router = cavra::routing::Router::new(&w.program).expect("the routing inputs");
-    let planned: Vec<_> = router.plan_all(w.now, &w.schedules).into_iter().map(|p| p.expect("decides")).collect();
-    let routes: usize = planned.iter().map(|p| p.routes.len()).sum();
+    let planned = router.plan_all(w.now, &w.schedules);
+    assert!(planned.iter().all(|p| p.is_ok()), "every schedule decides");
+    let routes = planned.route_count();
     assert_eq!(routes, PLAN_SCHEDULES * 9);
 
     let mut group = c.benchmark_group("plan_10000_schedules");
@@ -29,7 +34,7 @@ fn plan_assembly(c: &mut Criterion) {
         b.iter(|| {
             let program = w.pack.bind_with(&w.documents, cavra_engine::BindOptions::at(black_box(w.now))).expect("binds");
             let router = cavra::routing::Router::new(&program).expect("the routing inputs");
-            black_box(router.plan_all(w.now, &w.schedules).len())
+            black_box(router.plan_all(w.now, &w.schedules).route_count())
         })
     });
     group.bench_function("routes_one_thread", |b| {
@@ -37,7 +42,7 @@ fn plan_assembly(c: &mut Criterion) {
     });
     group.bench_function("routes_and_documents", |b| {
         b.iter(|| {
-            let planned: Vec<_> = router.plan_all(w.now, &w.schedules).into_iter().map(|p| p.expect("decides")).collect();
+            let planned = router.plan_all(w.now, &w.schedules);
             black_box(w.documents(&planned))
         })
     });

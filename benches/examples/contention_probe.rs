@@ -6,6 +6,10 @@
 //! (the `Arc`s of policy texts and values cloned per route), not on work.
 //!
 //! Run: `cargo run -j2 --release -p cavra-benches --example contention_probe`.
+
+/// The allocator the `cavra` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cavra_benches::PlanWorkload;
 use std::sync::Arc;
 use std::time::Instant;

@@ -422,7 +422,7 @@ pub fn cavra_decide<'p>(program: &'p Program, inputs: &Inputs) -> Outcome<'p> {
 
 /// The text of an outcome's reason (empty when absent or not text).
 pub fn reason_text<'o>(outcome: &'o Outcome<'_>) -> &'o str {
-    outcome.reason.as_ref().and_then(Value::as_text).unwrap_or("")
+    outcome.reason().and_then(Value::as_text).unwrap_or("")
 }
 
 /// A workload with everything the benchmark needs, prepared once.
@@ -539,13 +539,13 @@ impl PlanWorkload {
     }
 
     /// The plan documents (JSON with ids) of routed schedules, in parallel.
-    pub fn documents(&self, planned: &[cavra::routing::PlannedRoutes]) -> Vec<Json> {
+    pub fn documents(&self, planned: &cavra::routing::PlanBatch) -> Vec<Json> {
         let generated_at = rfc3339(self.now);
-        let pairs: Vec<_> = self.schedules.iter().zip(planned).collect();
+        let pairs: Vec<_> = self.schedules.iter().zip(planned.iter().map(|p| p.expect("decides"))).collect();
         cavra::routing::parallel_map(&pairs, |(s, p)| {
             let header =
                 cavra::routing::PlanHeader { generated_at: &generated_at, generated_by: "bench", mode: "promoted", status: &s.status, reason: "benchmark" };
-            cavra::routing::plan_document(&header, s, p)
+            cavra::routing::plan_document(&header, s, *p)
         })
     }
 }

@@ -354,7 +354,7 @@ pub(crate) fn escalation_plan(args: &EscalationArgs) -> Result<Json, UsageError>
                 "breached": field("breached"),
                 "recommended_action": outcome.action,
                 "acknowledgement_state": state,
-                "reason": outcome.reason.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+                "reason": outcome.reason().map(Value::to_json).unwrap_or(Json::Null),
             }));
         }
     }

@@ -342,7 +342,7 @@ fn list_or_none(items: &[String]) -> String {
 
 fn print_outcome(io: &mut Io, o: &cavra_engine::Outcome) {
     let category = if o.category == o.action { String::new() } else { format!(" {}", o.category) };
-    match &o.reason {
+    match o.reason() {
         Some(r) => say!(io.out, "{}: {}{category}: {r}", o.decision, o.action),
         None => say!(io.out, "{}: {}{category}", o.decision, o.action),
     }

@@ -1,5 +1,11 @@
 use std::io::IsTerminal;
 
+/// mimalloc rather than the system allocator: it keeps freed memory for
+/// reuse, where glibc hands large blocks back to the kernel and the next
+/// plan of many routes pays for the page faults again (benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The checker and evaluator recurse over the rule text's syntax tree; the
 /// parser bounds its depth, and a generous stack keeps a margin above that.
 const STACK_SIZE: usize = 64 * 1024 * 1024;

@@ -85,7 +85,7 @@ pub(crate) fn build_plan(args: &PlanArgs, generated_by: &str) -> Result<(Json, J
 
     let reason = plan_reason(&schedule_id, &status, notify, args.force, &schedule_report);
     let header = PlanHeader { generated_at: &session.now, generated_by, mode: &session.mode, status: &status, reason: &reason };
-    Ok((plan_document(&header, &request, &planned), schedule))
+    Ok((plan_document(&header, &request, planned.view()), schedule))
 }
 
 fn plan_reason(schedule_id: &str, status: &str, notify: bool, forced: bool, report: &Json) -> String {

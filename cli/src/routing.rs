@@ -8,7 +8,9 @@ use cavra_engine::{EvalError, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 pub const PLAN_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-plan.v1";
@@ -33,28 +35,30 @@ pub struct OwnerProviders {
 }
 
 /// One route's decision, as the routing pack made it. It borrows the names
-/// from the program and the request rather than counting references to them:
-/// the threads of [`Router::plan_all`] share both, and a shared count is a
-/// cache line every core writes.
+/// from the program and the request, and the values the pack took from the
+/// policy (window ids and reasons, escalation owners) from the program,
+/// rather than counting references to them: the threads of
+/// [`Router::plan_all`] share both, and a shared count is a cache line every
+/// core writes.
 #[derive(Clone, Debug)]
 pub struct RouteDecision<'a> {
     pub owner: &'a str,
     pub provider: &'a str,
     pub action: &'a str,
     pub category: &'a str,
-    pub reason: Value,
-    pub escalation_owner: Value,
-    pub acknowledgement_minutes: Value,
-    pub maintenance_window_id: Value,
-    pub owner_availability: Value,
+    pub reason: Cow<'a, Value>,
+    pub escalation_owner: Cow<'a, Value>,
+    pub acknowledgement_minutes: Cow<'a, Value>,
+    pub maintenance_window_id: Cow<'a, Value>,
+    pub owner_availability: Cow<'a, Value>,
 }
 
 /// An owner's acknowledgement minutes and escalation owner under the policy.
 #[derive(Clone, Debug)]
 pub struct OwnerSettings<'a> {
     pub owner: &'a str,
-    pub acknowledgement_minutes: Value,
-    pub escalation_owner: Value,
+    pub acknowledgement_minutes: Cow<'a, Value>,
+    pub escalation_owner: Cow<'a, Value>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -63,7 +67,100 @@ pub struct PlannedRoutes<'a> {
     pub owners: Vec<OwnerSettings<'a>>,
 }
 
-/// The routing program with its input slots resolved once.
+impl<'a> PlannedRoutes<'a> {
+    pub fn view(&self) -> PlanView<'_, 'a> {
+        PlanView { routes: &self.routes, owners: &self.owners }
+    }
+}
+
+/// One schedule's routes and owner settings, wherever they are stored.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanView<'r, 'a> {
+    pub routes: &'r [RouteDecision<'a>],
+    pub owners: &'r [OwnerSettings<'a>],
+}
+
+/// The plans of many schedules ([`Router::plan_all`]). Each thread stores
+/// the routes of all its schedules in one vector, sized up front, rather
+/// than two small vectors per schedule: at 90,000 routes the allocations,
+/// page faults and frees of the small vectors cost more than deciding.
+#[derive(Debug, Default)]
+pub struct PlanBatch<'a> {
+    parts: Vec<BatchPart<'a>>,
+}
+
+#[derive(Debug, Default)]
+struct BatchPart<'a> {
+    routes: Vec<RouteDecision<'a>>,
+    owners: Vec<OwnerSettings<'a>>,
+    /// Per schedule: where its routes and owners are, or what stopped it.
+    plans: Vec<Result<(Range<usize>, Range<usize>), EvalError>>,
+}
+
+impl<'a> BatchPart<'a> {
+    fn plan(&self, i: usize) -> Option<Result<PlanView<'_, 'a>, &EvalError>> {
+        Some(match self.plans.get(i)? {
+            Ok((routes, owners)) => Ok(PlanView { routes: &self.routes[routes.clone()], owners: &self.owners[owners.clone()] }),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl<'a> PlanBatch<'a> {
+    /// The number of schedules planned.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.plans.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The plan of schedule `i` (in the order given), or the error that stopped it.
+    pub fn get(&self, mut i: usize) -> Option<Result<PlanView<'_, 'a>, &EvalError>> {
+        for part in &self.parts {
+            if i < part.plans.len() {
+                return part.plan(i);
+            }
+            i -= part.plans.len();
+        }
+        None
+    }
+
+    /// Every schedule's plan, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = Result<PlanView<'_, 'a>, &EvalError>> + '_ {
+        self.parts.iter().flat_map(|part| (0..part.plans.len()).filter_map(move |i| part.plan(i)))
+    }
+
+    /// The number of routes decided (in the schedules that were not stopped by an error).
+    pub fn route_count(&self) -> usize {
+        self.iter().filter_map(Result::ok).map(|plan| plan.routes.len()).sum()
+    }
+}
+
+/// Which route field each extra field of an arm fills.
+#[derive(Clone, Copy, Debug)]
+enum RouteField {
+    EscalationOwner,
+    AcknowledgementMinutes,
+    MaintenanceWindowId,
+    OwnerAvailability,
+    Other,
+}
+
+impl RouteField {
+    fn named(name: &str) -> RouteField {
+        match name {
+            "escalation_owner" => RouteField::EscalationOwner,
+            "acknowledgement_minutes" => RouteField::AcknowledgementMinutes,
+            "maintenance_window_id" => RouteField::MaintenanceWindowId,
+            "owner_availability" => RouteField::OwnerAvailability,
+            _ => RouteField::Other,
+        }
+    }
+}
+
+/// The routing program with its input slots and outcome fields resolved once.
 pub struct Router<'p> {
     program: &'p Program,
     now: usize,
@@ -71,19 +168,24 @@ pub struct Router<'p> {
     schedule_status: usize,
     owner: usize,
     provider: usize,
+    /// Per arm of the `route` decision (see [`cavra_engine::Outcome::arm_index`]).
+    arm_fields: Vec<Vec<RouteField>>,
 }
 
 impl<'p> Router<'p> {
     /// Fails with the name of a missing input when the pack does not declare
-    /// the routing inputs (`now`, `schedule_id`, `schedule_status`, `owner`, `provider`).
+    /// the routing inputs (`now`, `schedule_id`, `schedule_status`, `owner`,
+    /// `provider`) or the `route` decision.
     pub fn new(program: &'p Program) -> Result<Router<'p>, String> {
         let slot = |name: &str| program.input_slot(name).ok_or_else(|| format!("the routing pack has no input `{name}`"));
+        let arms = program.arm_fields("route").ok_or("the routing pack has no decision `route`")?;
         Ok(Router {
             now: slot("now")?,
             schedule_id: slot("schedule_id")?,
             schedule_status: slot("schedule_status")?,
             owner: slot("owner")?,
             provider: slot("provider")?,
+            arm_fields: arms.iter().map(|names| names.iter().map(|n| RouteField::named(n)).collect()).collect(),
             program,
         })
     }
@@ -97,37 +199,43 @@ impl<'p> Router<'p> {
     where
         'p: 'a,
     {
-        self.plan_with(&mut Worker::new(self.program, false), now, schedule)
+        let mut planned = PlannedRoutes {
+            routes: Vec::with_capacity(schedule.route_count()),
+            owners: Vec::with_capacity(schedule.owners.len()),
+        };
+        self.plan_into(&mut Worker::new(self.program, false), now, schedule, &mut planned.routes, &mut planned.owners)?;
+        Ok(planned)
     }
 
-    fn plan_with<'a>(&self, worker: &mut Worker<'p>, now: i64, schedule: &'a ScheduleRoutes) -> Result<PlannedRoutes<'a>, EvalError>
+    /// Appends one schedule's routes and owner settings.
+    fn plan_into<'a>(
+        &self,
+        worker: &mut Worker<'p>,
+        now: i64,
+        schedule: &'a ScheduleRoutes,
+        routes: &mut Vec<RouteDecision<'a>>,
+        owners: &mut Vec<OwnerSettings<'a>>,
+    ) -> Result<(), EvalError>
     where
         'p: 'a,
     {
         // The session keeps the owner's lets (route, calendar) across its providers.
         worker.session.set(self.now, Value::Time(now));
-        let text = worker.text(&schedule.schedule_id);
-        worker.session.set(self.schedule_id, text);
-        let text = worker.text(&schedule.status);
-        worker.session.set(self.schedule_status, text);
-        let mut planned = PlannedRoutes {
-            routes: Vec::with_capacity(schedule.owners.iter().map(|o| o.providers.len()).sum()),
-            owners: Vec::with_capacity(schedule.owners.len()),
-        };
+        // Each schedule's own texts are set once per schedule: not worth sharing.
+        worker.session.set(self.schedule_id, Value::Text(schedule.schedule_id.clone()));
+        worker.session.set(self.schedule_status, Value::Text(schedule.status.clone()));
         for owner in &schedule.owners {
-            let text = worker.text(&owner.owner);
+            let text = worker.texts.get(&owner.owner);
             worker.session.set(self.owner, text);
-            let mut settings = None;
+            let first = routes.len();
             for provider in &owner.providers {
-                let text = worker.text(provider);
+                let text = worker.texts.get(provider);
                 worker.session.set(self.provider, text);
-                let route = self.decide(&mut worker.session, owner, provider)?;
-                settings.get_or_insert_with(|| (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()));
-                planned.routes.push(route);
+                routes.push(self.decide(&mut worker.session, owner, provider)?);
             }
-            let (acknowledgement_minutes, escalation_owner) = match settings {
-                Some(s) => s,
-                None => {
+            let (acknowledgement_minutes, escalation_owner) = match routes.get(first) {
+                Some(route) => (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()),
+                _ => {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
                     worker.session.set(self.provider, Value::text(""));
@@ -135,100 +243,157 @@ impl<'p> Router<'p> {
                     (route.acknowledgement_minutes, route.escalation_owner)
                 }
             };
-            planned.owners.push(OwnerSettings { owner: &owner.owner, acknowledgement_minutes, escalation_owner });
+            owners.push(OwnerSettings { owner: &owner.owner, acknowledgement_minutes, escalation_owner });
         }
-        Ok(planned)
+        Ok(())
     }
 
-    fn decide<'a>(&self, inputs: &mut Session<'p>, owner: &'a OwnerProviders, provider: &'a str) -> Result<RouteDecision<'a>, EvalError>
+    #[inline]
+    fn decide<'a>(&self, session: &mut Session<'p>, owner: &'a OwnerProviders, provider: &'a str) -> Result<RouteDecision<'a>, EvalError>
     where
         'p: 'a,
     {
-        let outcome = inputs.decide("route")?;
-        let mut route = RouteDecision {
-            owner: &owner.owner,
-            provider,
-            action: outcome.action,
-            category: outcome.category,
-            reason: Value::Null,
-            escalation_owner: Value::Null,
-            acknowledgement_minutes: Value::Null,
-            maintenance_window_id: Value::Null,
-            owner_availability: Value::Null,
-        };
-        let (reason, fields) = outcome.into_parts();
-        route.reason = reason.unwrap_or(Value::Null);
-        for (name, value) in fields {
-            match name {
-                "escalation_owner" => route.escalation_owner = value,
-                "acknowledgement_minutes" => route.acknowledgement_minutes = value,
-                "maintenance_window_id" => route.maintenance_window_id = value,
-                "owner_availability" => route.owner_availability = value,
-                _ => {}
+        const NULL: Cow<Value> = Cow::Owned(Value::Null);
+        session.decide_with("route", |outcome| {
+            let mut route = RouteDecision {
+                owner: &owner.owner,
+                provider,
+                action: outcome.action(),
+                category: outcome.category(),
+                reason: outcome.reason().cloned().unwrap_or(NULL),
+                escalation_owner: NULL,
+                acknowledgement_minutes: NULL,
+                maintenance_window_id: NULL,
+                owner_availability: NULL,
+            };
+            for (i, field) in self.arm_fields.get(outcome.arm_index()).map_or(&[][..], Vec::as_slice).iter().enumerate() {
+                let slot = match field {
+                    RouteField::EscalationOwner => &mut route.escalation_owner,
+                    RouteField::AcknowledgementMinutes => &mut route.acknowledgement_minutes,
+                    RouteField::MaintenanceWindowId => &mut route.maintenance_window_id,
+                    RouteField::OwnerAvailability => &mut route.owner_availability,
+                    RouteField::Other => continue,
+                };
+                *slot = outcome.field(i).cloned().unwrap_or(NULL);
             }
-        }
-        Ok(route)
+            route
+        })
     }
 
     /// The routes of many schedules at `now`, split across the machine's
-    /// cores. The program is shared; each thread has its own session and its
-    /// own copies of the request's texts. Results are in the order of `schedules`.
-    pub fn plan_all<'a>(&self, now: i64, schedules: &'a [ScheduleRoutes]) -> Vec<Result<PlannedRoutes<'a>, EvalError>>
+    /// cores. The program is shared; each thread has its own session, its
+    /// own copies of the owner and provider texts, and its own storage.
+    /// Results are in the order of `schedules`, and the same as
+    /// [`Router::plan`] gives for each.
+    pub fn plan_all<'a>(&self, now: i64, schedules: &'a [ScheduleRoutes]) -> PlanBatch<'a>
     where
         'p: 'a,
     {
-        parallel_map_with(schedules, || Worker::new(self.program, true), |worker, s| self.plan_with(worker, now, s))
+        let parts = parallel_blocks(schedules, || Worker::new(self.program, true), |worker, block| self.plan_block(worker, now, block));
+        PlanBatch { parts }
+    }
+
+    /// A block of [`Router::plan_all`]'s schedules, on the thread's worker,
+    /// with one vector for all their routes.
+    fn plan_block<'a>(&self, worker: &mut Worker<'p>, now: i64, chunk: &'a [ScheduleRoutes]) -> BatchPart<'a>
+    where
+        'p: 'a,
+    {
+        let mut part = BatchPart {
+            routes: Vec::with_capacity(chunk.iter().map(ScheduleRoutes::route_count).sum()),
+            owners: Vec::with_capacity(chunk.iter().map(|s| s.owners.len()).sum()),
+            plans: Vec::with_capacity(chunk.len()),
+        };
+        for schedule in chunk {
+            let (routes, owners) = (part.routes.len(), part.owners.len());
+            match self.plan_into(worker, now, schedule, &mut part.routes, &mut part.owners) {
+                Ok(()) => part.plans.push(Ok((routes..part.routes.len(), owners..part.owners.len()))),
+                Err(e) => {
+                    part.routes.truncate(routes);
+                    part.owners.truncate(owners);
+                    part.plans.push(Err(e));
+                }
+            }
+        }
+        part
+    }
+}
+
+impl ScheduleRoutes {
+    /// How many routes the schedule has: one per owner and routed provider.
+    pub fn route_count(&self) -> usize {
+        self.owners.iter().map(|o| o.providers.len()).sum()
     }
 }
 
 /// One thread's planning state: a session reused across schedules, and a
-/// thread-local copy of each request text it has set as an input. Cloning the
-/// caller's `Arc<str>` instead would write to reference counts that every
-/// thread shares, and the cores would then queue for those cache lines.
+/// thread-local copy of each owner and provider text it has set as an input.
 struct Worker<'p> {
     session: Session<'p>,
-    /// Keyed by the address of the caller's text, which outlives the worker;
-    /// `None` for a single plan, where there is nothing to share.
-    texts: Option<FxHashMap<*const u8, Value>>,
+    texts: LocalTexts,
 }
 
 impl<'p> Worker<'p> {
     /// `many`: the worker plans many schedules (texts are worth sharing).
     fn new(program: &'p Program, many: bool) -> Worker<'p> {
-        let session = if many { program.session().share_texts() } else { program.session() };
-        Worker { session, texts: many.then(FxHashMap::default) }
+        let session = if many { program.session().share_texts().memoize_outcomes() } else { program.session() };
+        Worker { session, texts: LocalTexts { copies: many.then(FxHashMap::default) } }
     }
+}
 
-    fn text(&mut self, text: &Arc<str>) -> Value {
-        match &mut self.texts {
-            Some(texts) => texts.entry(text.as_ptr()).or_insert_with(|| Value::text(text)).clone(),
+/// Copies of the caller's texts for one thread. Owners and providers repeat
+/// across schedules, so the threads would otherwise all write to the same
+/// few reference counts, and the cores would queue for those cache lines.
+struct LocalTexts {
+    /// Keyed by the address of the caller's text, which outlives the worker;
+    /// `None` for a single plan, where there is nothing to share.
+    copies: Option<FxHashMap<*const u8, Value>>,
+}
+
+impl LocalTexts {
+    fn get(&mut self, text: &Arc<str>) -> Value {
+        match &mut self.copies {
+            Some(copies) => copies.entry(text.as_ptr()).or_insert_with(|| Value::text(text)).clone(),
             None => Value::Text(text.clone()),
         }
     }
 }
 
-/// `items.iter().map(f)`, split into one contiguous chunk per core; results
-/// keep the order of `items`.
+/// `items.iter().map(f)` on all cores; results keep the order of `items`.
 pub fn parallel_map<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
-    parallel_map_with(items, || (), |_, item| f(item))
+    parallel_blocks(items, || (), |_, block| block.iter().map(&f).collect::<Vec<_>>()).into_iter().flatten().collect()
 }
 
-/// [`parallel_map`] with per-thread state made by `init`.
-fn parallel_map_with<'a, T: Sync, S, R: Send>(items: &'a [T], init: impl Fn() -> S + Sync, f: impl Fn(&mut S, &'a T) -> R + Sync) -> Vec<R> {
+/// `f` on consecutive blocks of `items`, on one thread per core, each with
+/// its own state made by `init`; results in the order of the blocks. The
+/// threads take the next block as they finish one, so a core that runs
+/// slower (a busy neighbour on a shared machine) does less of the work
+/// instead of holding up the end.
+fn parallel_blocks<'a, T: Sync, S, R: Send>(items: &'a [T], init: impl Fn() -> S + Sync, f: impl Fn(&mut S, &'a [T]) -> R + Sync) -> Vec<R> {
+    const BLOCKS_PER_THREAD: usize = 16;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
-    let (init, f) = (&init, &f);
-    let run = move |part: &'a [T]| {
-        let mut state = init();
-        part.iter().map(|item| f(&mut state, item)).collect::<Vec<_>>()
-    };
     if threads <= 1 {
-        return run(items);
+        return vec![f(&mut init(), items)];
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || run(part))).collect();
+    let size = items.len().div_ceil(threads * BLOCKS_PER_THREAD).max(1);
+    let blocks: Vec<&'a [T]> = items.chunks(size).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (init, f, blocks, next) = (&init, &f, &blocks, &next);
+    let run = move || {
+        let mut state = init();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(block) = blocks.get(i) else { return done };
+            done.push((i, f(&mut state, block)));
+        }
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
         workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    })
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// What a plan document says besides its routes.
@@ -243,7 +408,7 @@ pub struct PlanHeader<'a> {
 
 /// The plan document (DOMAIN §5 step 4). Ids hash the content, including its
 /// time, so a re-run at another time is a new plan and nothing is overwritten.
-pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: &PlannedRoutes) -> Json {
+pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: PlanView) -> Json {
     let mut owner_routes = Map::new();
     for (settings, owner) in planned.owners.iter().zip(&request.owners) {
         let providers: Vec<&str> = owner.configured.iter().map(|p| p.as_ref()).collect();

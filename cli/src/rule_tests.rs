@@ -309,7 +309,7 @@ fn run_case(
         compare(&mut diffs, "action", expect.action.as_deref(), Some(outcome.action));
         compare(&mut diffs, "category", expect.category.as_deref(), Some(outcome.category));
         compare(&mut diffs, "arm", expect.arm.as_deref(), Some(outcome.arm));
-        let reason = outcome.reason.as_ref().map(|r| r.to_string());
+        let reason = outcome.reason().map(|r| r.to_string());
         compare(&mut diffs, "reason", expect.reason.as_deref(), reason.as_deref());
         if let Some(fields) = &expect.fields {
             let got: serde_json::Map<String, Json> = outcome.fields().map(|(k, v)| (k.to_string(), v.to_json())).collect();

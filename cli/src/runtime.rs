@@ -748,7 +748,7 @@ fn builtin_decision(args: &ReportArgs, action_type: &str, target: &str) -> Resul
         "decision": outcome.action,
         "rule_id": outcome.category,
         "severity": severity,
-        "reason": outcome.reason.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+        "reason": outcome.reason().map(Value::to_json).unwrap_or(Json::Null),
     }))
 }
 

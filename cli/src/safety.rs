@@ -39,7 +39,7 @@ impl Screen {
         inputs.set(self.slots[1], Value::text(key));
         inputs.set(self.slots[2], Value::text(value));
         let outcome = self.program.decide("value", inputs).map_err(|e| UsageError(self.program.render_error(&e)))?;
-        Ok((outcome.action != "accept").then(|| outcome.reason.map(|r| r.to_string()).unwrap_or_else(|| format!("{path}: refused"))))
+        Ok((outcome.action != "accept").then(|| outcome.reason().map(|r| r.to_string()).unwrap_or_else(|| format!("{path}: refused"))))
     }
 
     fn walk(&self, value: &Json, key: &str, path: &mut String, inputs: &mut Inputs, out: &mut Vec<String>) -> Result<(), UsageError> {

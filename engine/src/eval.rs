@@ -5,8 +5,15 @@ use crate::ir::*;
 use crate::time::{format_duration, MICROS_PER_SECOND};
 use crate::value::{MapValue, Value};
 use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
+
+/// A value as the evaluator hands it on: borrowed from the bound program
+/// (constants, static policy data and everything reached through them) or
+/// owned (computed, or copied from an input). Borrowing is what lets many
+/// threads decide on one program without writing to its reference counts.
+pub(crate) type Val<'p> = Cow<'p, Value>;
 
 /// A runtime error: what went wrong and where in the rule text.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -31,15 +38,16 @@ fn fail<T>(span: Span, message: impl Into<String>) -> Result<T> {
     Err(Box::new(EvalError { span, message: message.into() }))
 }
 
-/// What stays fixed during one evaluation.
-pub(crate) struct Env<'p> {
+/// What stays fixed during one evaluation: the program's lets (`'p`) and the
+/// request's inputs (`'i`, usually shorter).
+pub(crate) struct Env<'p, 'i> {
     pub lets: &'p [LetDef],
-    pub inputs: &'p [Value],
+    pub inputs: &'i [Value],
 }
 
 /// Per-evaluation scratch: `let` caches first, then quantifier variables.
-pub(crate) struct Frame<'s> {
-    pub slots: &'s mut [Option<Value>],
+pub(crate) struct Frame<'s, 'p> {
+    pub slots: &'s mut [Option<Val<'p>>],
     pub let_count: usize,
     /// Interpolated texts already made in this session (see [`TextMemo`]).
     pub texts: Option<&'s mut TextMemo>,
@@ -76,7 +84,7 @@ pub fn eval_const(node: &Node) -> std::result::Result<Value, EvalError> {
     collect_max_local(node, &mut max_local);
     let mut slots = vec![None; max_local as usize + 1];
     let env = Env { lets: &[], inputs: &[] };
-    Ok(eval(node, &env, &mut Frame { slots: &mut slots, let_count: 0, texts: None })?)
+    Ok(eval(node, &env, &mut Frame { slots: &mut slots, let_count: 0, texts: None })?.into_owned())
 }
 
 fn collect_max_local(node: &Node, max: &mut u32) {
@@ -90,12 +98,15 @@ fn collect_max_local(node: &Node, max: &mut u32) {
 
 /// The recursive dispatcher. It stays small (heavier cases live in their own
 /// functions) because its frame size times the tree depth is the stack used.
-pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
+pub(crate) fn eval<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Val<'p>> {
     match &node.kind {
-        Kind::Const(v) => Ok(v.clone()),
-        Kind::Input(slot) => Ok(env.inputs.get(*slot as usize).cloned().unwrap_or(Value::Null)),
-        Kind::Let(i) => eval_let(*i as usize, node.span, env, frame),
-        Kind::Local(l) => Ok(frame.slots.get(frame.let_count + *l as usize).cloned().flatten().unwrap_or(Value::Null)),
+        Kind::Const(v) => Ok(Cow::Borrowed(v)),
+        Kind::Input(slot) => Ok(Cow::Owned(env.inputs.get(*slot as usize).cloned().unwrap_or(Value::Null))),
+        Kind::Let(i) => {
+            force_let(*i as usize, node.span, env, frame)?;
+            Ok(frame.slots[*i as usize].clone().unwrap_or(Cow::Borrowed(&NULL)))
+        }
+        Kind::Local(l) => Ok(frame.slots.get(frame.let_count + *l as usize).cloned().flatten().unwrap_or(Cow::Borrowed(&NULL))),
         Kind::Field(target, idx) => {
             if let Some(v) = prepared(node, env, frame)? {
                 return Ok(v);
@@ -109,32 +120,32 @@ pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
             }
             let map = eval(target, env, frame)?;
             let key = eval(key, env, frame)?;
-            map_get(map, key, node.span)
+            map_get(map, &key, node.span)
         }
         Kind::ListGet(target, index) => {
             let list = eval(target, env, frame)?;
             let index = eval(index, env, frame)?;
-            list_get(list, index, node.span)
+            list_get(list, &index, node.span)
         }
-        Kind::Call(builtin, args) => call(*builtin, args, env, frame, node.span),
-        Kind::Not(inner) => Ok(Value::Bool(!truth(inner, env, frame)?)),
+        Kind::Call(builtin, args) => call(*builtin, args, env, frame, node.span).map(Cow::Owned),
+        Kind::Not(inner) => Ok(bool_val(!truth(inner, env, frame)?)),
         Kind::Neg(inner) => {
             let v = eval(inner, env, frame)?;
-            negate(v, inner.span, node.span)
+            negate(&v, inner.span, node.span).map(Cow::Owned)
         }
         Kind::Arith(op, a, b) => {
             let x = eval(a, env, frame)?;
             let y = eval(b, env, frame)?;
-            arith(*op, x, y, a.span, b.span, node.span)
+            arith(*op, x.into_owned(), y.into_owned(), a.span, b.span, node.span).map(Cow::Owned)
         }
-        Kind::Compare(first, rest) => Ok(Value::Bool(compare_chain(first, rest, env, frame)?)),
-        Kind::And(a, b) => Ok(Value::Bool(truth(a, env, frame)? && truth(b, env, frame)?)),
-        Kind::Or(a, b) => Ok(Value::Bool(truth(a, env, frame)? || truth(b, env, frame)?)),
-        Kind::In(kind, needle, hay) => Ok(Value::Bool(contains(*kind, needle, hay, env, frame)?)),
-        Kind::NotIn(kind, needle, hay) => Ok(Value::Bool(!contains(*kind, needle, hay, env, frame)?)),
-        Kind::Test(inner, op) => Ok(Value::Bool(test_node(inner, *op, env, frame, node.span)?)),
+        Kind::Compare(first, rest) => Ok(bool_val(compare_chain(first, rest, env, frame)?)),
+        Kind::And(a, b) => Ok(bool_val(truth(a, env, frame)? && truth(b, env, frame)?)),
+        Kind::Or(a, b) => Ok(bool_val(truth(a, env, frame)? || truth(b, env, frame)?)),
+        Kind::In(kind, needle, hay) => Ok(bool_val(contains(*kind, needle, hay, env, frame)?)),
+        Kind::NotIn(kind, needle, hay) => Ok(bool_val(!contains(*kind, needle, hay, env, frame)?)),
+        Kind::Test(inner, op) => Ok(bool_val(test_node(inner, *op, env, frame, node.span)?)),
         Kind::Default(a, b) => match eval(a, env, frame)? {
-            Value::Null => eval(b, env, frame),
+            v if v.is_null() => eval(b, env, frame),
             v => Ok(v),
         },
         Kind::If(c, t, f) => {
@@ -144,21 +155,24 @@ pub(crate) fn eval(node: &Node, env: &Env, frame: &mut Frame) -> Result<Value> {
                 eval(f, env, frame)
             }
         }
-        Kind::Text(parts) => text(parts, env, frame),
-        Kind::List(items) => list(items, env, frame),
-        Kind::Map(entries) => map(entries, env, frame),
-        Kind::Scan(scan) => run_scan(scan, env, frame, node.span),
+        Kind::Text(parts) => text(parts, env, frame).map(Cow::Owned),
+        Kind::List(items) => list(items, env, frame).map(Cow::Owned),
+        Kind::Map(entries) => map(entries, env, frame).map(Cow::Owned),
+        Kind::Scan(scan) => run_scan(scan, env, frame),
         Kind::Indexed(ix) => ix.eval(env, frame, node.span),
     }
 }
 
-fn eval_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<Value> {
-    force_let(i, span, env, frame)?;
-    Ok(frame.slots[i].clone().unwrap_or(Value::Null))
+static NULL: Value = Value::Null;
+static TRUE: Value = Value::Bool(true);
+static FALSE: Value = Value::Bool(false);
+
+fn bool_val(b: bool) -> Val<'static> {
+    Cow::Borrowed(if b { &TRUE } else { &FALSE })
 }
 
 /// Computes `let` number `i` into its slot unless it is there already.
-fn force_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<()> {
+fn force_let<'p>(i: usize, span: Span, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<()> {
     if let Some(Some(_)) = frame.slots.get(i) {
         return Ok(());
     }
@@ -172,55 +186,93 @@ fn force_let(i: usize, span: Span, env: &Env, frame: &mut Frame) -> Result<()> {
 
 // ---- reading in place -------------------------------------------------------
 //
-// Values are reference-counted, and a program is shared by the threads that
-// evaluate it: cloning a constant or a policy record just to compare it
-// writes to a count that every core reads, and the cores then queue for that
-// cache line. So operands that are already somewhere (a constant, an input, a
-// quantifier variable, a computed `let`, or a field or map entry of those) are
-// read where they are, and only results that leave the evaluator are cloned.
+// Operands that are already somewhere (a constant, an input, a quantifier
+// variable, a computed `let`, or a field or map entry of those) are read
+// where they are. What lives in the program is handed on borrowed; only what
+// lives in this evaluation (inputs, owned lets) is copied when it leaves.
 
-static NULL: Value = Value::Null;
+/// Where a value read in place lives: in the program (`'p`, handed on
+/// borrowed) or in this evaluation's inputs and slots (`'a`, copied to leave).
+#[derive(Clone, Copy)]
+enum At<'a, 'p: 'a> {
+    Program(&'p Value),
+    Here(&'a Value),
+}
+
+impl<'a, 'p: 'a> At<'a, 'p> {
+    fn value(self) -> &'a Value {
+        match self {
+            At::Program(v) => v,
+            At::Here(v) => v,
+        }
+    }
+
+    fn to_val(self) -> Val<'p> {
+        match self {
+            At::Program(v) => Cow::Borrowed(v),
+            At::Here(v) => Cow::Owned(v.clone()),
+        }
+    }
+
+    fn slot(slot: &'a Val<'p>) -> At<'a, 'p> {
+        match slot {
+            Cow::Borrowed(v) => At::Program(v),
+            Cow::Owned(v) => At::Here(v),
+        }
+    }
+
+    /// The same step (a field, a map entry) taken on the value wherever it lives.
+    fn step(self, f: impl for<'x> FnOnce(&'x Value) -> Option<&'x Value>) -> Option<At<'a, 'p>> {
+        Some(match self {
+            At::Program(v) => At::Program(f(v)?),
+            At::Here(v) => At::Here(f(v)?),
+        })
+    }
+}
 
 /// The value of `node` read in place, or `None` when it must be evaluated.
 /// Lets are only read once computed: call [`prepare`] first.
-fn peek<'a>(node: &'a Node, env: &'a Env, frame: &'a Frame) -> Option<&'a Value> {
-    peek_in(node, env, Some(frame))
+fn peek<'a, 'p>(node: &'p Node, env: &'a Env<'p, '_>, frame: &'a Frame<'_, 'p>) -> Option<&'a Value> {
+    peek_in(node, env, Some(frame)).map(At::value)
 }
 
 /// Like [`peek`] for values that live outside the frame (constants and
 /// inputs), so the frame stays free while they are read.
-fn peek_static<'a>(node: &'a Node, env: &Env<'a>) -> Option<&'a Value> {
-    peek_in(node, env, None)
+fn peek_static<'a, 'p>(node: &'p Node, env: &'a Env<'p, '_>) -> Option<&'a Value> {
+    peek_in(node, env, None).map(At::value)
 }
 
 /// [`peek`], reading quantifier variables and lets only when given the frame.
-fn peek_in<'a>(node: &'a Node, env: &Env<'a>, frame: Option<&'a Frame>) -> Option<&'a Value> {
+fn peek_in<'a, 'p>(node: &'p Node, env: &'a Env<'p, '_>, frame: Option<&'a Frame<'_, 'p>>) -> Option<At<'a, 'p>> {
     match &node.kind {
-        Kind::Const(v) => Some(v),
-        Kind::Input(slot) => Some(env.inputs.get(*slot as usize).unwrap_or(&NULL)),
+        Kind::Const(v) => Some(At::Program(v)),
+        Kind::Input(slot) => Some(env.inputs.get(*slot as usize).map_or(At::Program(&NULL), At::Here)),
         Kind::Local(l) => {
             let frame = frame?;
-            Some(frame.slots.get(frame.let_count + *l as usize).and_then(Option::as_ref).unwrap_or(&NULL))
+            Some(frame.slots.get(frame.let_count + *l as usize).and_then(Option::as_ref).map_or(At::Program(&NULL), At::slot))
         }
-        Kind::Let(i) => frame?.slots.get(*i as usize)?.as_ref(),
-        Kind::Field(target, idx) => match peek_in(target, env, frame)? {
+        Kind::Let(i) => frame?.slots.get(*i as usize)?.as_ref().map(At::slot),
+        Kind::Field(target, idx) => peek_in(target, env, frame)?.step(|v| match v {
             Value::Record(r) => Some(r.values.get(*idx as usize).unwrap_or(&NULL)),
             Value::Null => Some(&NULL),
             // Not a record: `eval` reports it.
             _ => None,
-        },
-        Kind::MapGet(target, key) => match (peek_in(target, env, frame)?, peek_in(key, env, frame)?) {
-            (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
-            (Value::Null, _) | (_, Value::Null) => Some(&NULL),
-            _ => None,
-        },
+        }),
+        Kind::MapGet(target, key) => {
+            let key = peek_in(key, env, frame)?.value();
+            peek_in(target, env, frame)?.step(|map| match (map, key) {
+                (Value::Map(m), Value::Text(k)) => Some(m.get(k).unwrap_or(&NULL)),
+                (Value::Null, _) | (_, Value::Null) => Some(&NULL),
+                _ => None,
+            })
+        }
         _ => None,
     }
 }
 
 /// Computes the lets that `node` reads through fields and map entries, so
 /// that [`peek`] can read it.
-fn prepare(node: &Node, env: &Env, frame: &mut Frame) -> Result<()> {
+fn prepare<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<()> {
     match &node.kind {
         Kind::Let(i) => force_let(*i as usize, node.span, env, frame),
         Kind::Field(target, _) => prepare(target, env, frame),
@@ -232,15 +284,15 @@ fn prepare(node: &Node, env: &Env, frame: &mut Frame) -> Result<()> {
     }
 }
 
-/// `node`'s value cloned from where it is, when it can be read in place.
-fn prepared(node: &Node, env: &Env, frame: &mut Frame) -> Result<Option<Value>> {
+/// `node`'s value taken from where it is, when it can be read in place.
+fn prepared<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Option<Val<'p>>> {
     prepare(node, env, frame)?;
-    Ok(peek(node, env, frame).cloned())
+    Ok(peek_in(node, env, Some(frame)).map(At::to_val))
 }
 
 /// Evaluates an operand for reading: `None` when [`read`] finds it in place,
-/// else its owned value.
-fn operand(node: &Node, env: &Env, frame: &mut Frame) -> Result<Option<Value>> {
+/// else its value.
+fn operand<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Option<Val<'p>>> {
     prepare(node, env, frame)?;
     if peek(node, env, frame).is_some() {
         return Ok(None);
@@ -249,38 +301,45 @@ fn operand(node: &Node, env: &Env, frame: &mut Frame) -> Result<Option<Value>> {
 }
 
 /// The value of an operand after [`operand`].
-fn read<'a>(owned: &'a Option<Value>, node: &'a Node, env: &'a Env, frame: &'a Frame) -> &'a Value {
+fn read<'a, 'p>(owned: &'a Option<Val<'p>>, node: &'p Node, env: &'a Env<'p, '_>, frame: &'a Frame<'_, 'p>) -> &'a Value {
     match owned {
         Some(v) => v,
         None => peek(node, env, frame).unwrap_or(&NULL),
     }
 }
 
-fn field(target: Value, idx: u32, span: Span) -> Result<Value> {
+fn field(target: Val<'_>, idx: u32, span: Span) -> Result<Val<'_>> {
     match target {
-        Value::Record(r) => Ok(r.values.get(idx as usize).cloned().unwrap_or(Value::Null)),
-        Value::Null => Ok(Value::Null),
+        Cow::Borrowed(Value::Record(r)) => Ok(Cow::Borrowed(r.values.get(idx as usize).unwrap_or(&NULL))),
+        Cow::Owned(Value::Record(r)) => Ok(Cow::Owned(r.values.get(idx as usize).cloned().unwrap_or(Value::Null))),
+        v if v.is_null() => Ok(Cow::Borrowed(&NULL)),
         other => fail(span, format!("cannot read a field of {}", other.type_name())),
     }
 }
 
-fn map_get(map: Value, key: Value, span: Span) -> Result<Value> {
+fn map_get<'p>(map: Val<'p>, key: &Value, span: Span) -> Result<Val<'p>> {
     match (map, key) {
-        (Value::Map(m), Value::Text(k)) => Ok(m.get(&k).cloned().unwrap_or(Value::Null)),
-        (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (Cow::Borrowed(Value::Map(m)), Value::Text(k)) => Ok(Cow::Borrowed(m.get(k).unwrap_or(&NULL))),
+        (Cow::Owned(Value::Map(m)), Value::Text(k)) => Ok(Cow::Owned(m.get(k).cloned().unwrap_or(Value::Null))),
+        (m, k) if m.is_null() || k.is_null() => Ok(Cow::Borrowed(&NULL)),
         (m, k) => fail(span, format!("cannot look up {} in {}", k.type_name(), m.type_name())),
     }
 }
 
-fn list_get(list: Value, index: Value, span: Span) -> Result<Value> {
+fn list_get<'p>(list: Val<'p>, index: &Value, span: Span) -> Result<Val<'p>> {
+    let position = match index {
+        Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => Some(*n as usize),
+        _ => None,
+    };
     match (list, index) {
-        (Value::List(items), Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => Ok(items.get(n as usize).cloned().unwrap_or(Value::Null)),
-        (Value::List(_), Value::Number(_)) | (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (Cow::Borrowed(Value::List(items)), Value::Number(_)) => Ok(Cow::Borrowed(position.and_then(|i| items.get(i)).unwrap_or(&NULL))),
+        (Cow::Owned(Value::List(items)), Value::Number(_)) => Ok(Cow::Owned(position.and_then(|i| items.get(i)).cloned().unwrap_or(Value::Null))),
+        (l, i) if l.is_null() || i.is_null() => Ok(Cow::Borrowed(&NULL)),
         (l, i) => fail(span, format!("cannot index {} with {}", l.type_name(), i.type_name())),
     }
 }
 
-fn negate(v: Value, inner: Span, span: Span) -> Result<Value> {
+fn negate(v: &Value, inner: Span, span: Span) -> Result<Value> {
     match v {
         Value::Number(n) => Ok(Value::Number(-n)),
         Value::Duration(d) => Ok(Value::Duration(-d)),
@@ -289,9 +348,12 @@ fn negate(v: Value, inner: Span, span: Span) -> Result<Value> {
     }
 }
 
-fn compare_chain(first: &Node, rest: &[(CompareOp, Node)], env: &Env, frame: &mut Frame) -> Result<bool> {
+fn compare_chain<'p>(first: &'p Node, rest: &'p [(CompareOp, Node)], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<bool> {
     // The common `input == "constant"`: both sides are where they are.
     if let [(op, right)] = rest {
+        if let (Kind::Input(slot), Kind::Const(b)) = (&first.kind, &right.kind) {
+            return compare(*op, env.inputs.get(*slot as usize).unwrap_or(&NULL), b, first.span, right.span);
+        }
         if let (Some(a), Some(b)) = (peek_static(first, env), peek_static(right, env)) {
             return compare(*op, a, b, first.span, right.span);
         }
@@ -314,10 +376,10 @@ fn compare_chain(first: &Node, rest: &[(CompareOp, Node)], env: &Env, frame: &mu
     Ok(true)
 }
 
-fn test_node(inner: &Node, op: TestOp, env: &Env, frame: &mut Frame, span: Span) -> Result<bool> {
+fn test_node<'p>(inner: &'p Node, op: TestOp, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>, span: Span) -> Result<bool> {
     if let Kind::Let(i) = inner.kind {
         force_let(i as usize, inner.span, env, frame)?;
-        return test(frame.slots[i as usize].as_ref().unwrap_or(&NULL), op, span);
+        return test(frame.slots[i as usize].as_deref().unwrap_or(&NULL), op, span);
     }
     let owned = operand(inner, env, frame)?;
     test(read(&owned, inner, env, frame), op, span)
@@ -341,7 +403,7 @@ fn test(v: &Value, op: TestOp, span: Span) -> Result<bool> {
     Ok(result)
 }
 
-fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
+fn text<'p>(parts: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Value> {
     use std::fmt::Write;
     thread_local! {
         // Reused, so that an interpolation costs one allocation: the result's.
@@ -373,40 +435,39 @@ fn text(parts: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
     Ok(result)
 }
 
-fn list(items: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
-    let values = items.iter().map(|n| eval(n, env, frame)).collect::<Result<Vec<_>>>()?;
+fn list<'p>(items: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Value> {
+    let values = items.iter().map(|n| eval(n, env, frame).map(Cow::into_owned)).collect::<Result<Vec<_>>>()?;
     Ok(Value::List(Arc::from(values)))
 }
 
-fn map(entries: &[(Arc<str>, Node)], env: &Env, frame: &mut Frame) -> Result<Value> {
+fn map<'p>(entries: &'p [(Arc<str>, Node)], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Value> {
     let mut values = Vec::with_capacity(entries.len());
     for (k, n) in entries {
-        values.push((k.clone(), eval(n, env, frame)?));
+        values.push((k.clone(), eval(n, env, frame)?.into_owned()));
     }
     Ok(Value::Map(Arc::new(MapValue::new(values))))
 }
 
-fn run_scan(scan: &Scan, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
-    let owned;
-    let source = match peek_static(&scan.source, env) {
-        Some(v) => v,
-        None => {
-            owned = eval(&scan.source, env, frame)?;
-            &owned
+/// A plain scan: over a list in the program its elements are handed on
+/// borrowed; over a computed list or an input they are copied.
+pub(crate) fn run_scan<'p>(scan: &'p Scan, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Val<'p>> {
+    let (filter, key) = (scan.filter.as_ref(), scan.key.as_ref());
+    match eval(&scan.source, env, frame)? {
+        Cow::Borrowed(Value::List(items)) => quantify(scan.kind, scan.local, filter, key, items.iter(), Cow::Borrowed, env, frame, scan.source.span),
+        Cow::Owned(Value::List(items)) => {
+            quantify(scan.kind, scan.local, filter, key, items.iter(), |v| Cow::Owned(v.clone()), env, frame, scan.source.span)
         }
-    };
-    match source {
-        Value::List(items) => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), items.iter(), env, frame, span),
-        Value::Null => quantify(scan.kind, scan.local, scan.filter.as_ref(), scan.key.as_ref(), [].iter(), env, frame, span),
+        v if v.is_null() => quantify(scan.kind, scan.local, filter, key, [].iter(), Cow::Borrowed, env, frame, scan.source.span),
         other => fail(scan.source.span, format!("expected a list, got {}", other.type_name())),
     }
 }
 
 /// Evaluates a condition; null or a non-bool is an error naming the expression.
-pub(crate) fn truth(node: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
+pub(crate) fn truth<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<bool> {
     // Conditions are decided here without building a `Value::Bool` (and
-    // without cloning their operands) wherever the shape allows.
+    // without copying their operands) wherever the shape allows.
     match &node.kind {
+        Kind::Const(Value::Bool(b)) => return Ok(*b),
         Kind::And(a, b) => return Ok(truth(a, env, frame)? && truth(b, env, frame)?),
         Kind::Or(a, b) => return Ok(truth(a, env, frame)? || truth(b, env, frame)?),
         Kind::Not(inner) => return Ok(!truth(inner, env, frame)?),
@@ -416,53 +477,55 @@ pub(crate) fn truth(node: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
         Kind::NotIn(kind, needle, hay) => return Ok(!contains(*kind, needle, hay, env, frame)?),
         _ => {}
     }
-    match eval(node, env, frame)? {
-        Value::Bool(b) => Ok(b),
+    match &*eval(node, env, frame)? {
+        Value::Bool(b) => Ok(*b),
         Value::Null => fail(node.span, "this condition is missing a value (null)"),
         other => fail(node.span, format!("expected true or false, got {}", other.type_name())),
     }
 }
 
 /// Runs a quantifier over `items`; shared by plain scans and index lookups.
+/// `hold` turns an element into the value the variable (or the result) holds.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn quantify<'v>(
+pub(crate) fn quantify<'p, 'v>(
     kind: QuantKind,
     local: u32,
-    filter: Option<&Node>,
-    key: Option<&Node>,
+    filter: Option<&'p Node>,
+    key: Option<&'p Node>,
     items: impl Iterator<Item = &'v Value>,
-    env: &Env,
-    frame: &mut Frame,
+    hold: impl Fn(&'v Value) -> Val<'p>,
+    env: &Env<'p, '_>,
+    frame: &mut Frame<'_, 'p>,
     span: Span,
-) -> Result<Value> {
+) -> Result<Val<'p>> {
     let slot = frame.let_count + local as usize;
     if slot >= frame.slots.len() {
         return fail(span, "internal: quantifier slot out of range");
     }
     let mut count = 0.0;
     let mut kept: Vec<Value> = Vec::new();
-    let mut best: Option<(Value, Value)> = None;
+    let mut best: Option<(Value, &'v Value)> = None;
     // The variable is only bound when something reads it.
     let bind = filter.is_some() || key.is_some();
     for item in items {
         if bind {
-            frame.slots[slot] = Some(item.clone());
+            frame.slots[slot] = Some(hold(item));
         }
         let passes = match filter {
             Some(f) => truth(f, env, frame)?,
             None => true,
         };
         match kind {
-            QuantKind::Any if passes => return Ok(Value::Bool(true)),
-            QuantKind::All if !passes => return Ok(Value::Bool(false)),
-            QuantKind::First if passes => return Ok(item.clone()),
+            QuantKind::Any if passes => return Ok(bool_val(true)),
+            QuantKind::All if !passes => return Ok(bool_val(false)),
+            QuantKind::First if passes => return Ok(hold(item)),
             QuantKind::Count if passes => count += 1.0,
             QuantKind::Filter if passes => kept.push(item.clone()),
             QuantKind::Max | QuantKind::Min if passes => {
                 let Some(key_node) = key else {
                     return fail(span, "internal: max/min without key");
                 };
-                let k = eval(key_node, env, frame)?;
+                let k = eval(key_node, env, frame)?.into_owned();
                 if k.is_null() {
                     continue;
                 }
@@ -476,23 +539,23 @@ pub(crate) fn quantify<'v>(
                     }
                 };
                 if better {
-                    best = Some((k, item.clone()));
+                    best = Some((k, item));
                 }
             }
             _ => {}
         }
     }
     Ok(match kind {
-        QuantKind::Any => Value::Bool(false),
-        QuantKind::All => Value::Bool(true),
-        QuantKind::First => Value::Null,
-        QuantKind::Count => Value::Number(count),
-        QuantKind::Filter => Value::List(Arc::from(kept)),
-        QuantKind::Max | QuantKind::Min => best.map(|(_, v)| v).unwrap_or(Value::Null),
+        QuantKind::Any => bool_val(false),
+        QuantKind::All => bool_val(true),
+        QuantKind::First => Cow::Borrowed(&NULL),
+        QuantKind::Count => Cow::Owned(Value::Number(count)),
+        QuantKind::Filter => Cow::Owned(Value::List(Arc::from(kept))),
+        QuantKind::Max | QuantKind::Min => best.map_or(Cow::Borrowed(&NULL), |(_, v)| hold(v)),
     })
 }
 
-fn contains(kind: InKind, needle: &Node, hay: &Node, env: &Env, frame: &mut Frame) -> Result<bool> {
+fn contains<'p>(kind: InKind, needle: &'p Node, hay: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<bool> {
     let n = operand(needle, env, frame)?;
     let h = operand(hay, env, frame)?;
     let frame = &*frame;
@@ -570,12 +633,12 @@ fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span
 /// recurring window is active in its occurrences (bounded by `start_at` /
 /// `end_at` when those are given too); a one-off window in `[start_at, end_at)`;
 /// a window with neither is never active.
-fn active(args: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
+fn active<'p>(args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Value> {
     let [start, end, recurrence, at] = args else {
         return Ok(Value::Bool(false));
     };
-    let t = match eval(at, env, frame)? {
-        Value::Time(t) => t,
+    let t = match &*eval(at, env, frame)? {
+        Value::Time(t) => *t,
         Value::Null => return fail(at.span, "`active` got a missing time (null)"),
         other => return fail(at.span, format!("`active` needs a time, got {}", other.type_name())),
     };
@@ -592,14 +655,14 @@ fn active(args: &[Node], env: &Env, frame: &mut Frame) -> Result<Value> {
     }))
 }
 
-fn call(builtin: Builtin, args: &[Node], env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+fn call<'p>(builtin: Builtin, args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>, span: Span) -> Result<Value> {
     use Builtin::*;
     if builtin == Active {
         return active(args, env, frame);
     }
     let mut values = [Value::Null, Value::Null];
     for (i, arg) in args.iter().enumerate().take(2) {
-        values[i] = eval(arg, env, frame)?;
+        values[i] = eval(arg, env, frame)?.into_owned();
         if values[i].is_null() && builtin != ToText {
             return fail(arg.span, format!("`{}` got a missing value (null)", builtin.name()));
         }

@@ -18,11 +18,12 @@
 //! that holds recurring windows runs the plain scan instead, so results never
 //! depend on the horizon, only speed does.
 
-use crate::eval::{eval, quantify, Env, Frame, Result};
+use crate::eval::{eval, quantify, run_scan, Env, Frame, Result, Val};
 use crate::ir::{any_node, Kind, Node, Scan};
 use crate::value::Value;
 use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
@@ -172,28 +173,39 @@ impl IndexedScan {
         })
     }
 
-    pub(crate) fn eval(&self, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
+    pub(crate) fn eval<'p>(&'p self, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>, span: Span) -> Result<Val<'p>> {
         let index = match &self.source {
             IndexSource::Direct(ix) => Some(&**ix),
-            IndexSource::Keyed { key, indexes } => match eval(key, env, frame)? {
-                Value::Text(k) => indexes.get(&k),
-                _ => return self.run_fallback(env, frame, span),
-            },
+            IndexSource::Keyed { key, indexes } => {
+                let owned;
+                let key = match borrowed(key, env) {
+                    Some(v) => v,
+                    None => {
+                        owned = eval(key, env, frame)?;
+                        &*owned
+                    }
+                };
+                match key {
+                    Value::Text(k) => indexes.get(k),
+                    _ => return run_scan(&self.fallback, env, frame),
+                }
+            }
         };
+        let (residual, by) = (self.residual.as_ref(), self.by.as_ref());
         let Some(index) = index else {
             // The map has no entry for this key: the list is missing, so empty.
-            return quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), [].iter(), env, frame, span);
+            return quantify(self.kind, self.local, residual, by, [].iter(), Cow::Borrowed, env, frame, span);
         };
         let now = match borrowed(&self.time, env) {
             Some(Value::Time(t)) => *t,
-            Some(_) => return self.run_fallback(env, frame, span),
-            None => match eval(&self.time, env, frame)? {
-                Value::Time(t) => t,
-                _ => return self.run_fallback(env, frame, span),
+            Some(_) => return run_scan(&self.fallback, env, frame),
+            None => match &*eval(&self.time, env, frame)? {
+                Value::Time(t) => *t,
+                _ => return run_scan(&self.fallback, env, frame),
             },
         };
         if index.horizon.is_some_and(|(from, to)| now < from || now >= to) {
-            return self.run_fallback(env, frame, span);
+            return run_scan(&self.fallback, env, frame);
         }
         // Each dimension's key as an id: 1.. for keys some element names, 0 for others.
         let mut ids = [0u32; MAX_DIMS];
@@ -205,11 +217,11 @@ impl IndexedScan {
             };
             let found = match borrowed(key_node, env) {
                 Some(v) => id(v),
-                None => id(&eval(key_node, env, frame)?),
+                None => id(&*eval(key_node, env, frame)?),
             };
             match found {
                 Some(i) => ids[d] = i,
-                None => return self.run_fallback(env, frame, span),
+                None => return run_scan(&self.fallback, env, frame),
             }
         }
         if index.layout == Layout::Merged {
@@ -222,7 +234,7 @@ impl IndexedScan {
                 _ => &[],
             };
             let items = covering.iter().map(|&i| &index.items[i as usize]);
-            return quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), items, env, frame, span);
+            return quantify(self.kind, self.local, residual, by, items, Cow::Borrowed, env, frame, span);
         }
         // Per bucket: the key's bucket and/or the wildcard bucket in each dimension.
         let mut lists: [&[u32]; 1 << MAX_DIMS] = [&[]; 1 << MAX_DIMS];
@@ -238,12 +250,7 @@ impl IndexedScan {
             }
         }
         let merged = Merge { lists, len: n_lists }.map(|i| &index.items[i as usize]);
-        quantify(self.kind, self.local, self.residual.as_ref(), self.by.as_ref(), merged, env, frame, span)
-    }
-
-    fn run_fallback(&self, env: &Env, frame: &mut Frame, span: Span) -> Result<Value> {
-        let node = Node::new(Kind::Scan(Box::new(self.fallback.clone())), span);
-        eval(&node, env, frame)
+        quantify(self.kind, self.local, residual, by, merged, Cow::Borrowed, env, frame, span)
     }
 
     pub(crate) fn children(&self, f: &mut dyn FnMut(&Node)) {
@@ -268,7 +275,7 @@ impl IndexedScan {
 }
 
 /// An input's value without cloning it (the hot path reads keys this way).
-fn borrowed<'e>(node: &Node, env: &'e Env) -> Option<&'e Value> {
+fn borrowed<'e>(node: &Node, env: &Env<'_, 'e>) -> Option<&'e Value> {
     match node.kind {
         Kind::Input(slot) => env.inputs.get(slot as usize),
         _ => None,

@@ -212,6 +212,13 @@ pub struct DecisionIr {
     pub span: Span,
 }
 
+impl DecisionIr {
+    /// Arm number `index`, counting `otherwise` last (and for any index past it).
+    pub fn arm(&self, index: usize) -> &ArmIr {
+        self.arms.get(index).unwrap_or(&self.otherwise)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RequestedIr {
     /// With an id, the report always carries this check first.

@@ -4,7 +4,7 @@
 use crate::check::{check, Checked};
 use crate::compile::{compile as compile_ir, Compiled};
 use crate::convert::{convert, InputError};
-use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo};
+use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo, Val};
 use crate::ir::*;
 use crate::types::Ty;
 use crate::value::Value;
@@ -12,7 +12,9 @@ use cavra_grammar::ast::Span;
 use cavra_grammar::diagnostic::line_col;
 use cavra_grammar::Diagnostics;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::cell::RefCell;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -153,6 +155,7 @@ impl Pack {
         let index = options.index_scans.then(|| options.recurrence_horizon.unwrap_or_else(default_horizon));
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let let_inputs = let_inputs(&lets, &self.checked.let_order);
+        let outcome_keys = outcome_keys(&decisions, &let_inputs);
         let required = self
             .checked
             .inputs
@@ -168,6 +171,7 @@ impl Pack {
             gates,
             required,
             let_inputs,
+            outcome_keys,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
         })
     }
@@ -227,38 +231,74 @@ pub struct Program {
     /// Per `let`: the input slots it depends on, through other lets too, as
     /// bits (`u64::MAX` when a slot above 63 is involved). See [`Session`].
     let_inputs: Vec<u64>,
+    /// Per decision and arm: the input slots its outcome reads, when few
+    /// enough to key a memo of its outcomes (see [`Session::memoize_outcomes`]).
+    outcome_keys: Vec<Vec<Option<Box<[u32]>>>>,
     slot_count: usize,
 }
 
 /// The input slots each `let` reads, directly or through earlier lets.
 fn let_inputs(lets: &[LetDef], order: &[u32]) -> Vec<u64> {
-    fn reads(node: &Node, masks: &[u64], mask: &mut u64) {
-        match node.kind {
-            Kind::Input(slot) => *mask |= if slot < 64 { 1 << slot } else { u64::MAX },
-            Kind::Let(i) => *mask |= masks.get(i as usize).copied().unwrap_or(u64::MAX),
-            _ => {}
-        }
-        children(node, &mut |c| reads(c, masks, mask));
-    }
     let mut masks = vec![u64::MAX; lets.len()];
     for &i in order {
-        let mut mask = 0;
-        reads(&lets[i as usize].node, &masks, &mut mask);
-        masks[i as usize] = mask;
+        masks[i as usize] = reads(&lets[i as usize].node, &masks);
     }
     masks
 }
 
+/// The input slots `node` reads, directly or through the lets in `let_masks`.
+fn reads(node: &Node, let_masks: &[u64]) -> u64 {
+    fn add(node: &Node, let_masks: &[u64], mask: &mut u64) {
+        match node.kind {
+            Kind::Input(slot) => *mask |= if slot < 64 { 1 << slot } else { u64::MAX },
+            Kind::Let(i) => *mask |= let_masks.get(i as usize).copied().unwrap_or(u64::MAX),
+            _ => {}
+        }
+        children(node, &mut |c| add(c, let_masks, mask));
+    }
+    let mut mask = 0;
+    add(node, let_masks, &mut mask);
+    mask
+}
+
+/// Per decision, per arm (`otherwise` last): the input slots its outcome
+/// (reason and extra fields) reads, or `None` when more than [`MEMO_KEYS`]
+/// (or a slot past 63) are read. See [`OutcomeMemo`].
+fn outcome_keys(decisions: &[DecisionIr], let_masks: &[u64]) -> Vec<Vec<Option<Box<[u32]>>>> {
+    decisions
+        .iter()
+        .map(|d| {
+            d.arms
+                .iter()
+                .chain(std::iter::once(&d.otherwise))
+                .map(|arm| {
+                    let o = &arm.outcome;
+                    let mask = o.reason.iter().chain(o.fields.iter().map(|(_, n)| n)).fold(0, |mask, n| mask | reads(n, let_masks));
+                    (mask != u64::MAX && mask.count_ones() as usize <= MEMO_KEYS).then(|| (0..64).filter(|s| mask & (1 << s) != 0).collect())
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Decides many requests that share most of their inputs, keeping each `let`
-/// value until an input it depends on changes. A plan that routes three
-/// providers of one owner thus looks the owner's route and calendar up once.
+/// value, and the outcome values of each arm, until an input they depend on
+/// changes. A plan that routes three providers of one owner thus looks the
+/// owner's route and calendar up once, and routes of the same owner and
+/// provider in many schedules build their outcome once.
 /// Results are those of [`Program::decide`] on the same inputs.
 pub struct Session<'p> {
     program: &'p Program,
     inputs: Inputs,
     /// `let` values first (kept between decisions), then quantifier variables.
-    slots: Vec<Option<Value>>,
+    slots: Vec<Option<Val<'p>>>,
+    /// Per decision and arm, as `Program::outcome_keys`: its recent outcome
+    /// values by the inputs they read; empty unless memoising.
+    outcomes: Vec<Vec<OutcomeMemo<'p>>>,
     texts: Option<TextMemo>,
+    /// The required inputs were all given when last checked, and none has
+    /// become null since.
+    given: bool,
 }
 
 impl<'p> Session<'p> {
@@ -271,11 +311,24 @@ impl<'p> Session<'p> {
         self
     }
 
+    /// Remembers the outcome values of each arm by the inputs they read, so
+    /// that deciding again with the same values (the same owner and provider
+    /// in another schedule) takes them instead of evaluating them again.
+    /// Worth it when requests repeat their values; arms whose outcomes turn
+    /// out not to repeat stop memoising by themselves.
+    pub fn memoize_outcomes(mut self) -> Self {
+        self.outcomes = self.program.outcome_keys.iter().map(|arms| arms.iter().map(|_| OutcomeMemo::default()).collect()).collect();
+        self
+    }
+
     /// Sets a dynamic input; lets that depend on it are recomputed on next use.
     pub fn set(&mut self, slot: usize, value: Value) {
         let Some(current) = self.inputs.values.get_mut(slot) else { return };
         if *current == value {
             return;
+        }
+        if value.is_null() {
+            self.given = false;
         }
         *current = value;
         let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
@@ -288,14 +341,155 @@ impl<'p> Session<'p> {
 
     /// [`Program::decide`] on the session's inputs.
     pub fn decide(&mut self, decision: &str) -> Result<Outcome<'p>, EvalError> {
+        self.decide_with(decision, |outcome| outcome.to_outcome())
+    }
+
+    /// Decides, and hands the outcome to `read` without copying it first: a
+    /// caller that deciding many times keeps only some of its values (as
+    /// `cavra::routing` does) copies just those.
+    #[inline]
+    pub fn decide_with<R>(&mut self, decision: &str, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
         let program = self.program;
-        let d = program.find_decision(decision)?;
-        program.check_required(&self.inputs)?;
+        let (number, d) = program.find_decision(decision)?;
+        if !self.given {
+            program.check_required(&self.inputs)?;
+            self.given = true;
+        }
         let env = Env { lets: &program.lets, inputs: &self.inputs.values };
         let let_count = program.lets.len();
-        let result = first_arm(d, &env, &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() });
+        let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
+        let result = matching_arm(d, &env, frame).and_then(|arm| {
+            let mut compute = || outcome_values(d, arm, &env, frame);
+            let values = match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
+                (Some(memo), Some(Some(keys))) => memo.get_or_compute(keys, env.inputs, compute)?,
+                _ => Cow::Owned(compute()?),
+            };
+            Ok(read(OutcomeRef { decision: d, arm, values: &values }))
+        });
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
+    }
+}
+
+/// A decision's outcome as [`Session::decide_with`] lends it: the names
+/// from the program, the values from wherever they were made or remembered.
+#[derive(Clone, Copy)]
+pub struct OutcomeRef<'o, 'p> {
+    decision: &'p DecisionIr,
+    arm: usize,
+    values: &'o OutcomeValues<'p>,
+}
+
+impl<'o, 'p> OutcomeRef<'o, 'p> {
+    /// The position of the arm that matched, as [`Outcome::arm_index`].
+    pub fn arm_index(&self) -> usize {
+        self.arm
+    }
+    pub fn action(&self) -> &'p str {
+        &self.decision.arm(self.arm).outcome.action
+    }
+    pub fn category(&self) -> &'p str {
+        &self.decision.arm(self.arm).outcome.category
+    }
+    pub fn reason(&self) -> Option<&'o Cow<'p, Value>> {
+        self.values.reason.as_ref()
+    }
+    /// Extra field number `i`, in declaration order.
+    pub fn field(&self, i: usize) -> Option<&'o Cow<'p, Value>> {
+        match i.checked_sub(INLINE_FIELDS) {
+            None => self.values.fields[..self.values.count].get(i),
+            Some(spilled) => self.values.spill.get(spilled),
+        }
+    }
+    /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
+    pub fn to_outcome(&self) -> Outcome<'p> {
+        Outcome::new(self.decision, self.arm, self.values.clone())
+    }
+}
+
+/// One arm's recent outcome values, keyed by the values of the inputs the
+/// outcome reads (its reason and extra fields, through lets too). Routes of
+/// one owner and provider in many schedules, say, then build their reason
+/// once. Keys compare values by identity (the address of a shared text, the
+/// bits of a number); each entry holds its key values, so an address cannot
+/// be reused for another text while its entry lives. Bounded, and switched
+/// off for an arm whose outcomes rarely repeat (one that reads a schedule id).
+#[derive(Default)]
+struct OutcomeMemo<'p> {
+    /// By a hash of the key's identities; the entry holds the identities to
+    /// confirm a match (a hash collision is a miss) and the values themselves.
+    entries: FxHashMap<u64, MemoEntry<'p>>,
+    lookups: u32,
+    hits: u32,
+    off: bool,
+}
+
+/// At most this many inputs key an outcome memo.
+const MEMO_KEYS: usize = 4;
+type MemoKey = [(u8, u64); MEMO_KEYS];
+
+struct MemoEntry<'p> {
+    key: MemoKey,
+    /// The key's values, alive as long as the entry (see [`OutcomeMemo`]):
+    /// never read, only held.
+    #[allow(dead_code)]
+    held: [Value; MEMO_KEYS],
+    values: OutcomeValues<'p>,
+}
+
+impl<'p> OutcomeMemo<'p> {
+    const CAPACITY: usize = 4096;
+    /// With this many entries, an arm with fewer than one hit in sixteen
+    /// lookups stops memoising (at capacity: fewer than one in four).
+    const TRIAL: usize = 256;
+
+    /// `slots`: the inputs the outcome reads (at most [`MEMO_KEYS`]).
+    fn get_or_compute(
+        &mut self,
+        slots: &[u32],
+        inputs: &[Value],
+        compute: impl FnOnce() -> Result<OutcomeValues<'p>, EvalError>,
+    ) -> Result<Cow<'_, OutcomeValues<'p>>, EvalError> {
+        if self.off {
+            return compute().map(Cow::Owned);
+        }
+        let value = |slot: &u32| inputs.get(*slot as usize).unwrap_or(&Value::Null);
+        let mut key: MemoKey = Default::default();
+        let mut hash = 0u64;
+        for (k, slot) in key.iter_mut().zip(slots) {
+            *k = value(slot).identity();
+            hash = (hash.rotate_left(5) ^ k.1 ^ k.0 as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        self.lookups += 1;
+        if self.entries.get(&hash).is_some_and(|e| e.key == key) {
+            self.hits += 1;
+            return Ok(Cow::Borrowed(&self.entries[&hash].values));
+        }
+        let values = compute()?;
+        let filled = self.entries.len();
+        if filled == Self::TRIAL && self.hits < self.lookups / 16 || filled >= Self::CAPACITY && self.hits < self.lookups / 4 {
+            // These outcomes rarely repeat: stop paying for the memo.
+            self.off = true;
+            self.entries = FxHashMap::default();
+            return Ok(Cow::Owned(values));
+        }
+        if filled >= Self::CAPACITY {
+            self.entries.clear();
+            (self.lookups, self.hits) = (0, 0);
+        }
+        let mut held: [Value; MEMO_KEYS] = Default::default();
+        for (h, slot) in held.iter_mut().zip(slots) {
+            *h = value(slot).clone();
+        }
+        let entry = MemoEntry { key, held, values };
+        let entry = match self.entries.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                occupied.insert(entry);
+                occupied.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(entry),
+        };
+        Ok(Cow::Borrowed(&entry.values))
     }
 }
 
@@ -320,31 +514,91 @@ pub struct Outcome<'p> {
     pub decision: &'p str,
     /// The id of the arm that matched (its category, or `otherwise`).
     pub arm: &'p str,
+    /// The position of that arm in its decision, `otherwise` last: the index
+    /// into [`Program::arm_fields`], for callers that resolve fields once.
+    pub arm_index: usize,
     pub action: &'p str,
     pub category: &'p str,
-    pub reason: Option<Value>,
     names: &'p [(Arc<str>, Node)],
-    values: [Value; INLINE_FIELDS],
-    spill: Vec<Value>,
+    values: OutcomeValues<'p>,
+}
+
+/// The computed part of an outcome: its reason and extra fields. Values taken
+/// from the program (constants, policy texts) are borrowed from it rather
+/// than copied: see [`Outcome::into_parts`].
+#[derive(Debug)]
+struct OutcomeValues<'p> {
+    reason: Option<Cow<'p, Value>>,
+    /// The first `count` are the arm's first fields; the rest null.
+    fields: [Cow<'p, Value>; INLINE_FIELDS],
+    count: usize,
+    spill: Vec<Cow<'p, Value>>,
+}
+
+impl Clone for OutcomeValues<'_> {
+    /// Only the fields the arm has (a memoised outcome is cloned per decision).
+    fn clone(&self) -> Self {
+        let mut fields: [Cow<Value>; INLINE_FIELDS] = Default::default();
+        fields[..self.count].clone_from_slice(&self.fields[..self.count]);
+        let spill = if self.spill.is_empty() { Vec::new() } else { self.spill.clone() };
+        OutcomeValues { reason: self.reason.clone(), fields, count: self.count, spill }
+    }
 }
 
 const INLINE_FIELDS: usize = 4;
 
 impl<'p> Outcome<'p> {
+    fn new(d: &'p DecisionIr, arm_index: usize, values: OutcomeValues<'p>) -> Outcome<'p> {
+        let arm = d.arm(arm_index);
+        Outcome {
+            decision: &d.name,
+            arm: &arm.id,
+            arm_index,
+            action: &arm.outcome.action,
+            category: &arm.outcome.category,
+            names: &arm.outcome.fields,
+            values,
+        }
+    }
+
+    /// The reason, if the arm gives one.
+    pub fn reason(&self) -> Option<&Value> {
+        self.values.reason.as_deref()
+    }
+
     /// The outcome's extra fields (`with { ... }`), in declaration order.
     pub fn fields(&self) -> impl Iterator<Item = (&'p str, &Value)> + '_ {
-        self.names.iter().map(|(n, _)| &**n).zip(self.values.iter().chain(self.spill.iter()))
+        let values = self.values.fields.iter().chain(self.values.spill.iter());
+        self.names.iter().map(|(n, _)| &**n).zip(values.map(|v| &**v))
     }
+
 
     /// One extra field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
-    /// The reason and the extra fields, moved out (no clones).
-    pub fn into_parts(self) -> (Option<Value>, impl Iterator<Item = (&'p str, Value)>) {
+    /// Moves the reason out, leaving none.
+    pub fn take_reason(&mut self) -> Option<Cow<'p, Value>> {
+        self.values.reason.take()
+    }
+
+    /// Moves extra field number `i` (in declaration order) out, leaving null.
+    pub fn take_field(&mut self, i: usize) -> Cow<'p, Value> {
+        let slot = match i.checked_sub(INLINE_FIELDS) {
+            None => self.values.fields.get_mut(i),
+            Some(spilled) => self.values.spill.get_mut(spilled),
+        };
+        slot.map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The reason and the extra fields, moved out (no clones). Values that
+    /// come from the program stay borrowed from it for as long as it lives,
+    /// so many threads deciding on one program never write to its counts.
+    pub fn into_parts(self) -> (Option<Cow<'p, Value>>, impl Iterator<Item = (&'p str, Cow<'p, Value>)>) {
         let names = self.names.iter().map(|(n, _)| &**n);
-        (self.reason, names.zip(self.values.into_iter().chain(self.spill)))
+        let OutcomeValues { reason, fields, spill, .. } = self.values;
+        (reason, names.zip(fields.into_iter().chain(spill)))
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -353,7 +607,7 @@ impl<'p> Outcome<'p> {
         obj.insert("arm".into(), self.arm.into());
         obj.insert("action".into(), self.action.into());
         obj.insert("category".into(), self.category.into());
-        obj.insert("reason".into(), self.reason.as_ref().map(Value::to_json).unwrap_or(serde_json::Value::Null));
+        obj.insert("reason".into(), self.reason().map(Value::to_json).unwrap_or(serde_json::Value::Null));
         let fields: serde_json::Map<String, serde_json::Value> = self.fields().map(|(k, v)| (k.to_string(), v.to_json())).collect();
         obj.insert("fields".into(), fields.into());
         serde_json::Value::Object(obj)
@@ -450,8 +704,17 @@ pub struct TraceError {
 }
 
 thread_local! {
-    /// Reused evaluation slots, so that a decision does not allocate.
-    static SCRATCH: RefCell<Vec<Option<Value>>> = const { RefCell::new(Vec::new()) };
+    /// Reused evaluation slots, so that a decision does not allocate. Kept
+    /// empty between uses: the slots of one evaluation borrow from its
+    /// program, so only the allocation is kept.
+    static SCRATCH: RefCell<Vec<Option<Val<'static>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty vector of another element type with the same layout, keeping the
+/// allocation (the standard library collects `into_iter().map()` in place).
+fn recycle<'a, 'b>(mut slots: Vec<Option<Val<'a>>>) -> Vec<Option<Val<'b>>> {
+    slots.clear();
+    slots.into_iter().map(|_| None).collect()
 }
 
 impl Program {
@@ -459,9 +722,16 @@ impl Program {
         &self.pack
     }
 
+    /// The extra field names (`with { ... }`) of each arm of `decision`, in
+    /// the order [`Outcome::arm_index`] numbers the arms (`otherwise` last).
+    pub fn arm_fields(&self, decision: &str) -> Option<Vec<Vec<&str>>> {
+        let (_, d) = self.find_decision(decision).ok()?;
+        Some(d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| a.outcome.fields.iter().map(|(n, _)| &**n).collect()).collect())
+    }
+
     /// A [`Session`] with all dynamic inputs null.
     pub fn session(&self) -> Session<'_> {
-        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], texts: None }
+        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], outcomes: Vec::new(), texts: None, given: false }
     }
 
     /// Fresh dynamic inputs, all null.
@@ -486,20 +756,17 @@ impl Program {
         Ok(())
     }
 
-    fn with_frame<R>(&self, f: impl FnOnce(&mut Frame) -> R) -> R {
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slots) => {
-                slots.clear();
-                slots.resize(self.slot_count, None);
-                let r = f(&mut Frame { slots: &mut slots, let_count: self.lets.len(), texts: None });
-                slots.clear();
-                r
+    fn with_frame<'p, R>(&'p self, f: impl FnOnce(&mut Frame<'_, 'p>) -> R) -> R {
+        let mut slots: Vec<Option<Val<'p>>> = recycle(SCRATCH.with(|cell| cell.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default()));
+        slots.resize(self.slot_count, None);
+        let r = f(&mut Frame { slots: &mut slots, let_count: self.lets.len(), texts: None });
+        let slots = recycle(slots);
+        SCRATCH.with(|cell| {
+            if let Ok(mut s) = cell.try_borrow_mut() {
+                *s = slots;
             }
-            Err(_) => {
-                let mut slots = vec![None; self.slot_count];
-                f(&mut Frame { slots: &mut slots, let_count: self.lets.len(), texts: None })
-            }
-        })
+        });
+        r
     }
 
     fn check_required(&self, inputs: &Inputs) -> Result<(), EvalError> {
@@ -512,8 +779,8 @@ impl Program {
         Ok(())
     }
 
-    fn find_decision(&self, name: &str) -> Result<&DecisionIr, EvalError> {
-        self.decisions.iter().find(|d| &*d.name == name).ok_or_else(|| EvalError {
+    fn find_decision(&self, name: &str) -> Result<(usize, &DecisionIr), EvalError> {
+        self.decisions.iter().enumerate().find(|(_, d)| &*d.name == name).ok_or_else(|| EvalError {
             span: Span::default(),
             message: format!("the pack `{}` has no decision `{name}`", self.pack.name),
         })
@@ -521,7 +788,7 @@ impl Program {
 
     /// Runs a decision: the first arm whose condition holds gives the outcome.
     pub fn decide(&self, decision: &str, inputs: &Inputs) -> Result<Outcome<'_>, EvalError> {
-        let d = self.find_decision(decision)?;
+        let (_, d) = self.find_decision(decision)?;
         self.check_required(inputs)?;
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| first_arm(d, &env, frame))
@@ -529,7 +796,7 @@ impl Program {
 
     /// Like [`Program::decide`], recording each arm and condition tried.
     pub fn explain(&self, decision: &str, inputs: &Inputs) -> Result<Explanation, EvalError> {
-        let d = self.find_decision(decision)?;
+        let (_, d) = self.find_decision(decision)?;
         let mut trace = Explanation { decision: decision.to_string(), arms: Vec::new(), outcome: None, error: None };
         if let Err(e) = self.check_required(inputs) {
             trace.error = Some(self.trace_error(&e));
@@ -537,7 +804,7 @@ impl Program {
         }
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| {
-            for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+            for (index, arm) in d.arms.iter().chain(std::iter::once(&d.otherwise)).enumerate() {
                 let (line, column) = line_col(&self.pack.source, arm.span.start);
                 let mut parts = Vec::new();
                 conjuncts(&arm.condition, &mut parts);
@@ -573,7 +840,7 @@ impl Program {
                     break;
                 }
                 if matched {
-                    match outcome(d, arm, &env, frame) {
+                    match outcome_values(d, index, &env, frame).map(|values| Outcome::new(d, index, values)) {
                         Ok(o) => trace.outcome = Some(o.to_json()),
                         Err(e) => trace.error = Some(self.trace_error(&e)),
                     }
@@ -587,7 +854,7 @@ impl Program {
     /// Evaluates a readiness gate: every check runs, so an operator sees all
     /// problems at once. A check whose condition fails to evaluate fails with
     /// the error as its message.
-    pub fn readiness(&self, gate: &str, inputs: &Inputs) -> Result<Report, EvalError> {
+    pub fn readiness<'p>(&'p self, gate: &str, inputs: &Inputs) -> Result<Report, EvalError> {
         let g = self.gates.iter().find(|g| &*g.name == gate).ok_or_else(|| EvalError {
             span: Span::default(),
             message: format!("the pack `{}` has no readiness gate `{gate}`", self.pack.name),
@@ -624,7 +891,7 @@ impl Program {
                     }
                 }
                 let passed = truth(&c.condition, &env, frame);
-                let text = |node: &Node, frame: &mut Frame| match eval(node, &env, frame) {
+                let text = |node: &'p Node, frame: &mut Frame<'_, 'p>| match eval(node, &env, frame) {
                     Ok(v) => v.to_string(),
                     Err(e) => format!("{} ({})", c.id, self.render_error(&e)),
                 };
@@ -641,7 +908,7 @@ impl Program {
                 let mut fields = Vec::new();
                 for (name, node) in &c.fields {
                     match eval(node, &env, frame) {
-                        Ok(v) => fields.push((name.to_string(), v)),
+                        Ok(v) => fields.push((name.to_string(), v.into_owned())),
                         Err(e) => {
                             // An extra that cannot be computed makes the check unreliable: fail it.
                             passed = false;
@@ -698,32 +965,40 @@ impl Program {
 }
 
 /// The outcome of the first arm whose condition holds.
-fn first_arm<'p>(d: &'p DecisionIr, env: &Env, frame: &mut Frame) -> Result<Outcome<'p>, EvalError> {
-    for arm in d.arms.iter().chain(std::iter::once(&d.otherwise)) {
+#[inline]
+fn first_arm<'p>(d: &'p DecisionIr, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Outcome<'p>, EvalError> {
+    let arm = matching_arm(d, env, frame)?;
+    Ok(Outcome::new(d, arm, outcome_values(d, arm, env, frame)?))
+}
+
+/// The position of the first arm whose condition holds (`otherwise` last).
+#[inline]
+fn matching_arm<'p>(d: &'p DecisionIr, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<usize, EvalError> {
+    for (index, arm) in d.arms.iter().chain(std::iter::once(&d.otherwise)).enumerate() {
         if truth(&arm.condition, env, frame)? {
-            return outcome(d, arm, env, frame);
+            return Ok(index);
         }
     }
     Err(EvalError { span: d.span, message: "no arm matched".into() })
 }
 
-fn outcome<'p>(d: &'p DecisionIr, arm: &'p ArmIr, env: &Env, frame: &mut Frame) -> Result<Outcome<'p>, EvalError> {
-    let o = &arm.outcome;
+fn outcome_values<'p>(d: &'p DecisionIr, arm_index: usize, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<OutcomeValues<'p>, EvalError> {
+    let o = &d.arm(arm_index).outcome;
     let reason = match &o.reason {
         Some(n) => Some(eval(n, env, frame)?),
         None => None,
     };
-    let mut values: [Value; INLINE_FIELDS] = Default::default();
+    let mut fields: [Cow<'p, Value>; INLINE_FIELDS] = Default::default();
     let mut spill = Vec::new();
     for (i, (_, node)) in o.fields.iter().enumerate() {
         let v = eval(node, env, frame)?;
         if i < INLINE_FIELDS {
-            values[i] = v;
+            fields[i] = v;
         } else {
             spill.push(v);
         }
     }
-    Ok(Outcome { decision: &d.name, arm: &arm.id, action: &o.action, category: &o.category, reason, names: &o.fields, values, spill })
+    Ok(OutcomeValues { reason, fields, count: o.fields.len().min(INLINE_FIELDS), spill })
 }
 
 fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -738,10 +1013,71 @@ fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
 
 #[cfg(test)]
 mod tests {
+    use crate::value::Value;
+
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
     fn program_is_send_and_sync() {
         assert_send_sync::<super::Program>();
+    }
+
+    const NOTIFY: &str = r#"
+pack notify
+input owner: text
+input provider: text
+input schedule_id: text
+decision route {
+  when schedule_id == "quiet" => suppress healthy_schedule reason "schedule {schedule_id} is quiet"
+  otherwise => deliver reason "notify {owner} on {provider}" with { owner: owner }
+}
+"#;
+
+    fn reason(session: &mut super::Session, slots: &[usize], values: [&Value; 3]) -> std::sync::Arc<str> {
+        for (slot, value) in slots.iter().zip(values) {
+            session.set(*slot, value.clone());
+        }
+        match session.decide("route").unwrap().reason() {
+            Some(Value::Text(t)) => t.clone(),
+            other => panic!("a text reason, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_memoised_outcome_is_reused_only_for_the_same_inputs() {
+        let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
+        let slots: Vec<usize> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
+        let (owner, slack, teams) = (Value::text("release-governance"), Value::text("slack"), Value::text("teams"));
+        let (s1, s2) = (Value::text("drill-1"), Value::text("drill-2"));
+        let mut session = program.session().memoize_outcomes();
+        let first = reason(&mut session, &slots, [&owner, &slack, &s1]);
+        // Another schedule, same owner and provider: the deliver outcome does not read the schedule.
+        let again = reason(&mut session, &slots, [&owner, &slack, &s2]);
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        let other = reason(&mut session, &slots, [&owner, &teams, &s2]);
+        assert_eq!(&*other, "notify release-governance on teams");
+        // Without the memo each decision makes its own text.
+        let mut plain = program.session();
+        let (a, b) = (reason(&mut plain, &slots, [&owner, &slack, &s1]), reason(&mut plain, &slots, [&owner, &slack, &s2]));
+        assert_eq!(a, b);
+        assert!(!std::sync::Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn an_arm_whose_outcomes_never_repeat_stops_memoising() {
+        let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
+        let slots: Vec<usize> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
+        let (owner, slack, quiet) = (Value::text("o"), Value::text("slack"), Value::text("quiet"));
+        let mut session = program.session().memoize_outcomes();
+        for i in 0..super::OutcomeMemo::TRIAL + 10 {
+            // A fresh owner text each time: the deliver arm never repeats.
+            let owner = Value::text(&format!("owner-{i}"));
+            assert_eq!(&*reason(&mut session, &slots, [&owner, &slack, &Value::text("s")]), format!("notify owner-{i} on slack"));
+        }
+        let deliver = &session.outcomes[0][1];
+        assert!(deliver.off && deliver.entries.is_empty());
+        // The healthy arm was never asked: it still memoises.
+        assert!(!session.outcomes[0][0].off);
+        assert_eq!(&*reason(&mut session, &slots, [&owner, &slack, &quiet]), "schedule quiet is quiet");
     }
 }

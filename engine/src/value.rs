@@ -65,6 +65,25 @@ impl Value {
         Value::Text(Arc::from(s))
     }
 
+    /// What tells two values apart without reading them: the kind, and the
+    /// bits of a scalar or the address of a shared value. Equal identities
+    /// mean equal values while both are alive (equal values may still have
+    /// different identities).
+    pub(crate) fn identity(&self) -> (u8, u64) {
+        match self {
+            Value::Null => (0, 0),
+            Value::Bool(b) => (1, *b as u64),
+            Value::Number(n) => (2, n.to_bits()),
+            Value::Text(t) => (3, Arc::as_ptr(t) as *const u8 as u64),
+            Value::Time(t) => (4, *t as u64),
+            Value::Duration(d) => (5, *d as u64),
+            Value::Recurrence(r) => (6, Arc::as_ptr(r) as u64),
+            Value::List(l) => (7, Arc::as_ptr(l) as *const Value as u64),
+            Value::Map(m) => (8, Arc::as_ptr(m) as u64),
+            Value::Record(r) => (9, Arc::as_ptr(r) as u64),
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -137,7 +156,7 @@ impl PartialEq for Value {
             (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Number(a), Value::Number(b)) => a == b,
-            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Text(a), Value::Text(b)) => Arc::ptr_eq(a, b) || a == b,
             (Value::Time(a), Value::Time(b)) | (Value::Duration(a), Value::Duration(b)) => a == b,
             (Value::Recurrence(a), Value::Recurrence(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,

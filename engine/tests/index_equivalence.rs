@@ -106,6 +106,26 @@ fn decide_in_session(program: &Program, requests: &[(usize, usize, i64)]) -> Vec
         .collect()
 }
 
+/// The same requests through a session that memoises outcomes, with each
+/// owner, provider and instant one shared value (as a plan's are), so that
+/// repeated requests find their outcomes remembered.
+fn decide_memoized(program: &Program, requests: &[(usize, usize, i64)]) -> Vec<Json> {
+    use cavra_engine::Value;
+    let slot = |name: &str| program.input_slot(name).unwrap();
+    let owners: Vec<Value> = OWNERS.iter().map(|o| Value::text(o)).collect();
+    let providers: Vec<Value> = PROVIDERS.iter().map(|p| Value::text(p)).collect();
+    let mut session = program.session().share_texts().memoize_outcomes();
+    requests
+        .iter()
+        .map(|(o, p, t)| {
+            session.set(slot("owner"), owners[*o].clone());
+            session.set(slot("provider"), providers[*p].clone());
+            session.set(slot("now"), Value::Time(cavra_engine::time::parse_time(&time(*t)).unwrap()));
+            session.decide("route").map(|o| o.to_json()).unwrap_or_else(|e| json!({"error": e.message}))
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -122,6 +142,9 @@ proptest! {
         prop_assert_eq!(decide_all(&indexed, &requests), decide_all(&scanned, &requests));
         // A session reuses lets between requests; it must decide exactly the same.
         prop_assert_eq!(decide_all(&indexed, &requests), decide_in_session(&indexed, &requests));
+        // So must one that remembers outcomes, asked everything twice.
+        let twice: Vec<_> = requests.iter().chain(&requests).copied().collect();
+        prop_assert_eq!(decide_all(&indexed, &twice), decide_memoized(&indexed, &twice));
         // A program with the clock pinned to one instant decides like the others at that instant.
         let at = requests[0].2;
         let same_time: Vec<_> = requests.iter().map(|&(o, p, _)| (o, p, at)).collect();
