@@ -80,10 +80,10 @@ pub struct PlanView<'r, 'a> {
     pub owners: &'r [OwnerSettings<'a>],
 }
 
-/// The plans of many schedules ([`Router::plan_all`]). Each thread stores
-/// the routes of all its schedules in one vector, sized up front, rather
-/// than two small vectors per schedule: at 90,000 routes the allocations,
-/// page faults and frees of the small vectors cost more than deciding.
+/// The plans of many schedules ([`Router::plan_all`]). The routes of a block
+/// of schedules are stored in one vector, sized up front, rather than in two
+/// small vectors per schedule: at 90,000 routes the allocations, page faults
+/// and frees of the small vectors cost more than deciding.
 #[derive(Debug, Default)]
 pub struct PlanBatch<'a> {
     parts: Vec<BatchPart<'a>>,
@@ -94,8 +94,11 @@ struct BatchPart<'a> {
     routes: Vec<RouteDecision<'a>>,
     owners: Vec<OwnerSettings<'a>>,
     /// Per schedule: where its routes and owners are, or what stopped it.
-    plans: Vec<Result<(Range<usize>, Range<usize>), EvalError>>,
+    plans: Vec<Result<PlanRanges, EvalError>>,
 }
+
+/// Where one schedule's routes and owner settings are in a [`BatchPart`].
+type PlanRanges = (Range<usize>, Range<usize>);
 
 impl<'a> BatchPart<'a> {
     fn plan(&self, i: usize) -> Option<Result<PlanView<'_, 'a>, &EvalError>> {
@@ -295,16 +298,16 @@ impl<'p> Router<'p> {
 
     /// A block of [`Router::plan_all`]'s schedules, on the thread's worker,
     /// with one vector for all their routes.
-    fn plan_block<'a>(&self, worker: &mut Worker<'p>, now: i64, chunk: &'a [ScheduleRoutes]) -> BatchPart<'a>
+    fn plan_block<'a>(&self, worker: &mut Worker<'p>, now: i64, block: &'a [ScheduleRoutes]) -> BatchPart<'a>
     where
         'p: 'a,
     {
         let mut part = BatchPart {
-            routes: Vec::with_capacity(chunk.iter().map(ScheduleRoutes::route_count).sum()),
-            owners: Vec::with_capacity(chunk.iter().map(|s| s.owners.len()).sum()),
-            plans: Vec::with_capacity(chunk.len()),
+            routes: Vec::with_capacity(block.iter().map(ScheduleRoutes::route_count).sum()),
+            owners: Vec::with_capacity(block.iter().map(|s| s.owners.len()).sum()),
+            plans: Vec::with_capacity(block.len()),
         };
-        for schedule in chunk {
+        for schedule in block {
             let (routes, owners) = (part.routes.len(), part.owners.len());
             match self.plan_into(worker, now, schedule, &mut part.routes, &mut part.owners) {
                 Ok(()) => part.plans.push(Ok((routes..part.routes.len(), owners..part.owners.len()))),

@@ -196,7 +196,7 @@ impl IndexedScan {
             // The map has no entry for this key: the list is missing, so empty.
             return quantify(self.kind, self.local, residual, by, [].iter(), Cow::Borrowed, env, frame, span);
         };
-        let now = match borrowed(&self.time, env) {
+        let now = match constant(&self.time).or_else(|| borrowed(&self.time, env)) {
             Some(Value::Time(t)) => *t,
             Some(_) => return run_scan(&self.fallback, env, frame),
             None => match &*eval(&self.time, env, frame)? {
@@ -233,6 +233,10 @@ impl IndexedScan {
                 Some(&pos) if pos != u32::MAX => index.segments[pos as usize].at(now),
                 _ => &[],
             };
+            if let (QuantKind::First, None) = (self.kind, residual) {
+                // The common `first w in ... where <only indexed conditions>`: the first covering element.
+                return Ok(Cow::Borrowed(covering.first().map_or(&NULL, |&i| &index.items[i as usize])));
+            }
             let items = covering.iter().map(|&i| &index.items[i as usize]);
             return quantify(self.kind, self.local, residual, by, items, Cow::Borrowed, env, frame, span);
         }
@@ -281,6 +285,13 @@ fn borrowed<'e>(node: &Node, env: &Env<'_, 'e>) -> Option<&'e Value> {
         _ => None,
     }
 }
+
+/// A constant's value (the instant of a program whose clock is pinned).
+fn constant(node: &Node) -> Option<&Value> {
+    node.as_const()
+}
+
+static NULL: Value = Value::Null;
 
 /// Merges sorted element lists into one ascending stream (no allocation).
 struct Merge<'a> {

@@ -450,9 +450,26 @@ impl<'p> OutcomeMemo<'p> {
         inputs: &[Value],
         compute: impl FnOnce() -> Result<OutcomeValues<'p>, EvalError>,
     ) -> Result<Cow<'_, OutcomeValues<'p>>, EvalError> {
+        use std::collections::hash_map::Entry;
         if self.off {
+            if !self.entries.is_empty() {
+                self.entries = FxHashMap::default();
+            }
             return compute().map(Cow::Owned);
         }
+        let filled = self.entries.len();
+        // These outcomes rarely repeat: stop paying for the memo.
+        let repeats = |hits: u32, lookups: u32, share: u32| hits >= lookups / share;
+        if filled >= Self::CAPACITY {
+            if !repeats(self.hits, self.lookups, 4) {
+                self.off = true;
+                self.entries = FxHashMap::default();
+                return compute().map(Cow::Owned);
+            }
+            self.entries.clear();
+            (self.lookups, self.hits) = (0, 0);
+        }
+        let give_up = filled == Self::TRIAL && !repeats(self.hits, self.lookups, 16);
         let value = |slot: &u32| inputs.get(*slot as usize).unwrap_or(&Value::Null);
         let mut key: MemoKey = Default::default();
         let mut hash = 0u64;
@@ -461,35 +478,34 @@ impl<'p> OutcomeMemo<'p> {
             hash = (hash.rotate_left(5) ^ k.1 ^ k.0 as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
         self.lookups += 1;
-        if self.entries.get(&hash).is_some_and(|e| e.key == key) {
-            self.hits += 1;
-            return Ok(Cow::Borrowed(&self.entries[&hash].values));
-        }
+        // One lookup either way: the entry found, or the place for a new one
+        // (a hash collision with another key replaces that entry).
+        let entry = match self.entries.entry(hash) {
+            Entry::Occupied(found) if found.get().key == key => {
+                self.hits += 1;
+                return Ok(Cow::Borrowed(&found.into_mut().values));
+            }
+            entry => entry,
+        };
         let values = compute()?;
-        let filled = self.entries.len();
-        if filled == Self::TRIAL && self.hits < self.lookups / 16 || filled >= Self::CAPACITY && self.hits < self.lookups / 4 {
-            // These outcomes rarely repeat: stop paying for the memo.
+        if give_up {
+            // The entries go at the next call, when this borrow has ended.
             self.off = true;
-            self.entries = FxHashMap::default();
             return Ok(Cow::Owned(values));
-        }
-        if filled >= Self::CAPACITY {
-            self.entries.clear();
-            (self.lookups, self.hits) = (0, 0);
         }
         let mut held: [Value; MEMO_KEYS] = Default::default();
         for (h, slot) in held.iter_mut().zip(slots) {
             *h = value(slot).clone();
         }
-        let entry = MemoEntry { key, held, values };
-        let entry = match self.entries.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(mut occupied) => {
-                occupied.insert(entry);
+        let made = MemoEntry { key, held, values };
+        let made = match entry {
+            Entry::Occupied(mut occupied) => {
+                occupied.insert(made);
                 occupied.into_mut()
             }
-            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(entry),
+            Entry::Vacant(vacant) => vacant.insert(made),
         };
-        Ok(Cow::Borrowed(&entry.values))
+        Ok(Cow::Borrowed(&made.values))
     }
 }
 
@@ -576,20 +592,6 @@ impl<'p> Outcome<'p> {
     /// One extra field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
-    }
-
-    /// Moves the reason out, leaving none.
-    pub fn take_reason(&mut self) -> Option<Cow<'p, Value>> {
-        self.values.reason.take()
-    }
-
-    /// Moves extra field number `i` (in declaration order) out, leaving null.
-    pub fn take_field(&mut self, i: usize) -> Cow<'p, Value> {
-        let slot = match i.checked_sub(INLINE_FIELDS) {
-            None => self.values.fields.get_mut(i),
-            Some(spilled) => self.values.spill.get_mut(spilled),
-        };
-        slot.map(std::mem::take).unwrap_or_default()
     }
 
     /// The reason and the extra fields, moved out (no clones). Values that
