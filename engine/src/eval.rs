@@ -163,7 +163,7 @@ pub(crate) fn eval<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 
     }
 }
 
-static NULL: Value = Value::Null;
+pub(crate) static NULL: Value = Value::Null;
 static TRUE: Value = Value::Bool(true);
 static FALSE: Value = Value::Bool(false);
 

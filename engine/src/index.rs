@@ -18,7 +18,7 @@
 //! that holds recurring windows runs the plain scan instead, so results never
 //! depend on the horizon, only speed does.
 
-use crate::eval::{eval, quantify, run_scan, Env, Frame, Result, Val};
+use crate::eval::{eval, quantify, run_scan, Env, Frame, Result, Val, NULL};
 use crate::ir::{any_node, Kind, Node, Scan};
 use crate::value::Value;
 use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
@@ -196,7 +196,8 @@ impl IndexedScan {
             // The map has no entry for this key: the list is missing, so empty.
             return quantify(self.kind, self.local, residual, by, [].iter(), Cow::Borrowed, env, frame, span);
         };
-        let now = match constant(&self.time).or_else(|| borrowed(&self.time, env)) {
+        // A constant instant: the clock was pinned at bind.
+        let now = match self.time.as_const().or_else(|| borrowed(&self.time, env)) {
             Some(Value::Time(t)) => *t,
             Some(_) => return run_scan(&self.fallback, env, frame),
             None => match &*eval(&self.time, env, frame)? {
@@ -285,13 +286,6 @@ fn borrowed<'e>(node: &Node, env: &Env<'_, 'e>) -> Option<&'e Value> {
         _ => None,
     }
 }
-
-/// A constant's value (the instant of a program whose clock is pinned).
-fn constant(node: &Node) -> Option<&Value> {
-    node.as_const()
-}
-
-static NULL: Value = Value::Null;
 
 /// Merges sorted element lists into one ascending stream (no allocation).
 struct Merge<'a> {

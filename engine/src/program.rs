@@ -344,8 +344,8 @@ impl<'p> Session<'p> {
         self.decide_with(decision, |outcome| outcome.to_outcome())
     }
 
-    /// Decides, and hands the outcome to `read` without copying it first: a
-    /// caller that deciding many times keeps only some of its values (as
+    /// Decides, and lends the outcome to `read` instead of copying it: a
+    /// caller that decides many times and keeps only some of the values (as
     /// `cavra::routing` does) copies just those.
     #[inline]
     pub fn decide_with<R>(&mut self, decision: &str, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
@@ -541,7 +541,7 @@ pub struct Outcome<'p> {
 
 /// The computed part of an outcome: its reason and extra fields. Values taken
 /// from the program (constants, policy texts) are borrowed from it rather
-/// than copied: see [`Outcome::into_parts`].
+/// than copied, and [`Session::decide_with`] lends them without copying.
 #[derive(Debug)]
 struct OutcomeValues<'p> {
     reason: Option<Cow<'p, Value>>,
@@ -592,15 +592,6 @@ impl<'p> Outcome<'p> {
     /// One extra field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
-    }
-
-    /// The reason and the extra fields, moved out (no clones). Values that
-    /// come from the program stay borrowed from it for as long as it lives,
-    /// so many threads deciding on one program never write to its counts.
-    pub fn into_parts(self) -> (Option<Cow<'p, Value>>, impl Iterator<Item = (&'p str, Cow<'p, Value>)>) {
-        let names = self.names.iter().map(|(n, _)| &**n);
-        let OutcomeValues { reason, fields, spill, .. } = self.values;
-        (reason, names.zip(fields.into_iter().chain(spill)))
     }
 
     pub fn to_json(&self) -> serde_json::Value {
