@@ -4,7 +4,7 @@
 //! in parallel. The plan document (ids, counts, JSON) is made from this at the
 //! edge (`plan.rs`); the routing rules themselves live in `rules/routing.cavra`.
 
-use cavra_engine::{EvalError, Program, Session, Value};
+use cavra_engine::{EvalError, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -234,7 +234,8 @@ impl<'p> Router<'p> {
             for provider in &owner.providers {
                 let text = worker.texts.get(provider);
                 worker.session.set(self.provider, text);
-                routes.push(self.decide(&mut worker.session, owner, provider)?);
+                // Built straight into its place: a route is a few hundred bytes to move.
+                worker.session.decide_with("route", |outcome| routes.push(self.route(outcome, owner, provider)))?;
             }
             let (acknowledgement_minutes, escalation_owner) = match routes.get(first) {
                 Some(route) => (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()),
@@ -242,7 +243,7 @@ impl<'p> Router<'p> {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
                     worker.session.set(self.provider, Value::text(""));
-                    let route = self.decide(&mut worker.session, owner, "")?;
+                    let route = worker.session.decide_with("route", |outcome| self.route(outcome, owner, ""))?;
                     (route.acknowledgement_minutes, route.escalation_owner)
                 }
             };
@@ -251,36 +252,35 @@ impl<'p> Router<'p> {
         Ok(())
     }
 
+    /// The route decision an outcome of the `route` decision makes.
     #[inline]
-    fn decide<'a>(&self, session: &mut Session<'p>, owner: &'a OwnerProviders, provider: &'a str) -> Result<RouteDecision<'a>, EvalError>
+    fn route<'a>(&self, outcome: OutcomeRef<'_, 'p>, owner: &'a OwnerProviders, provider: &'a str) -> RouteDecision<'a>
     where
         'p: 'a,
     {
         const NULL: Cow<Value> = Cow::Owned(Value::Null);
-        session.decide_with("route", |outcome| {
-            let mut route = RouteDecision {
-                owner: &owner.owner,
-                provider,
-                action: outcome.action(),
-                category: outcome.category(),
-                reason: outcome.reason().cloned().unwrap_or(NULL),
-                escalation_owner: NULL,
-                acknowledgement_minutes: NULL,
-                maintenance_window_id: NULL,
-                owner_availability: NULL,
+        let mut route = RouteDecision {
+            owner: &owner.owner,
+            provider,
+            action: outcome.action(),
+            category: outcome.category(),
+            reason: outcome.reason().cloned().unwrap_or(NULL),
+            escalation_owner: NULL,
+            acknowledgement_minutes: NULL,
+            maintenance_window_id: NULL,
+            owner_availability: NULL,
+        };
+        for (i, field) in self.arm_fields.get(outcome.arm_index()).map_or(&[][..], Vec::as_slice).iter().enumerate() {
+            let slot = match field {
+                RouteField::EscalationOwner => &mut route.escalation_owner,
+                RouteField::AcknowledgementMinutes => &mut route.acknowledgement_minutes,
+                RouteField::MaintenanceWindowId => &mut route.maintenance_window_id,
+                RouteField::OwnerAvailability => &mut route.owner_availability,
+                RouteField::Other => continue,
             };
-            for (i, field) in self.arm_fields.get(outcome.arm_index()).map_or(&[][..], Vec::as_slice).iter().enumerate() {
-                let slot = match field {
-                    RouteField::EscalationOwner => &mut route.escalation_owner,
-                    RouteField::AcknowledgementMinutes => &mut route.acknowledgement_minutes,
-                    RouteField::MaintenanceWindowId => &mut route.maintenance_window_id,
-                    RouteField::OwnerAvailability => &mut route.owner_availability,
-                    RouteField::Other => continue,
-                };
-                *slot = outcome.field(i).cloned().unwrap_or(NULL);
-            }
-            route
-        })
+            *slot = outcome.field(i).cloned().unwrap_or(NULL);
+        }
+        route
     }
 
     /// The routes of many schedules at `now`, split across the machine's
