@@ -156,6 +156,12 @@ impl Pack {
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let let_inputs = let_inputs(&lets, &self.checked.let_order);
         let outcome_keys = outcome_keys(&decisions, &let_inputs);
+        let readers = (0..self.checked.inputs.len())
+            .map(|slot| {
+                let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
+                (0..let_inputs.len() as u32).filter(|&i| let_inputs[i as usize] & bit != 0).collect()
+            })
+            .collect();
         let required = self
             .checked
             .inputs
@@ -170,7 +176,7 @@ impl Pack {
             decisions,
             gates,
             required,
-            let_inputs,
+            readers,
             outcome_keys,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
         })
@@ -230,7 +236,9 @@ pub struct Program {
     required: Vec<u32>,
     /// Per `let`: the input slots it depends on, through other lets too, as
     /// bits (`u64::MAX` when a slot above 63 is involved). See [`Session`].
-    let_inputs: Vec<u64>,
+    /// Per input slot: the lets that read it, directly or through earlier
+    /// lets, which a session forgets when the input changes.
+    readers: Vec<Vec<u32>>,
     /// Per decision and arm: the input slots its outcome reads, when few
     /// enough to key a memo of its outcomes (see [`Session::memoize_outcomes`]).
     outcome_keys: Vec<Vec<Option<Box<[u32]>>>>,
@@ -331,11 +339,8 @@ impl<'p> Session<'p> {
             self.given = false;
         }
         *current = value;
-        let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
-        for (cached, reads) in self.slots.iter_mut().zip(&self.program.let_inputs) {
-            if reads & bit != 0 {
-                *cached = None;
-            }
+        for &i in self.program.readers.get(slot).map_or(&[][..], Vec::as_slice) {
+            self.slots[i as usize] = None;
         }
     }
 
