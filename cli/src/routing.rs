@@ -535,3 +535,80 @@ const _: () = {
     const fn shared<T: Sync>() {}
     shared::<Router<'static>>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A routing pack whose decision fails for the owner `broken`.
+    const PACK: &str = r#"
+pack routing_with_a_fault
+input now: time
+input schedule_id: text
+input schedule_status: text
+input owner: text
+input provider: text
+decision route {
+  when owner == "broken" and len(schedule_id) / 0 > 1 => suppress never
+  otherwise => deliver reason "notify {owner} on {provider}" with { escalation_owner: owner, acknowledgement_minutes: 30 }
+}
+"#;
+
+    fn schedule(id: &str, owners: &[&str]) -> ScheduleRoutes {
+        let providers: Vec<Arc<str>> = vec![Arc::from("slack"), Arc::from("teams")];
+        ScheduleRoutes {
+            schedule_id: Arc::from(id),
+            status: Arc::from("due_soon"),
+            // `quiet` has every provider filtered out (`--provider`): no routes, only settings.
+            owners: owners
+                .iter()
+                .map(|o| OwnerProviders {
+                    owner: Arc::from(*o),
+                    configured: providers.clone(),
+                    providers: if *o == "quiet" { Vec::new() } else { providers.clone() },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_failing_schedule_stops_only_itself_and_its_neighbours_keep_their_routes() {
+        let program = cavra_engine::compile("fault.cavra", PACK).unwrap().bind(&Default::default()).unwrap();
+        let router = Router::new(&program).unwrap();
+        let schedules: Vec<ScheduleRoutes> = (0..40)
+            .map(|i| match i {
+                _ if i % 7 == 3 => schedule(&format!("s{i}"), &["ops", "broken"]),
+                _ if i % 5 == 0 => schedule(&format!("s{i}"), &["ops", "quiet", "release"]),
+                _ => schedule(&format!("s{i}"), &["ops", "release"]),
+            })
+            .collect();
+        let batch = router.plan_all(0, &schedules);
+        assert_eq!(batch.len(), schedules.len());
+        let mut failed = 0;
+        for (i, (s, planned)) in schedules.iter().zip(batch.iter()).enumerate() {
+            let single = router.plan(0, s);
+            match (planned, single) {
+                (Ok(view), Ok(single)) => {
+                    assert_eq!(format!("{:?}", view.routes), format!("{:?}", single.routes), "schedule {i}");
+                    assert_eq!(format!("{:?}", view.owners), format!("{:?}", single.owners), "schedule {i}");
+                    assert_eq!(view.routes.len(), 4);
+                    assert_eq!(view.owners.len(), s.owners.len());
+                    if let Some(quiet) = view.owners.iter().find(|o| o.owner == "quiet") {
+                        assert_eq!(quiet.escalation_owner.as_text(), Some("quiet"));
+                        assert_eq!(*quiet.acknowledgement_minutes, Value::Number(30.0));
+                    }
+                    assert_eq!(view.routes[1].reason.as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner)));
+                }
+                (Err(e), Err(single)) => {
+                    assert_eq!(*e, single, "schedule {i}");
+                    assert!(e.message.contains("division by zero"), "{}", e.message);
+                    failed += 1;
+                }
+                (batched, single) => panic!("schedule {i}: batched {batched:?}, alone {single:?}"),
+            }
+        }
+        assert_eq!(failed, 6);
+        assert_eq!(batch.route_count(), (schedules.len() - failed) * 4);
+        assert!(batch.get(schedules.len()).is_none());
+    }
+}
