@@ -12,9 +12,9 @@ use cavra_grammar::ast::Span;
 use cavra_grammar::diagnostic::line_col;
 use cavra_grammar::Diagnostics;
 use serde::Serialize;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -156,12 +156,7 @@ impl Pack {
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let let_inputs = let_inputs(&lets, &self.checked.let_order);
         let outcome_keys = outcome_keys(&decisions, &let_inputs);
-        let readers = (0..self.checked.inputs.len())
-            .map(|slot| {
-                let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
-                (0..let_inputs.len() as u32).filter(|&i| let_inputs[i as usize] & bit != 0).collect()
-            })
-            .collect();
+        let readers = readers(&let_inputs, self.checked.inputs.len());
         let required = self
             .checked
             .inputs
@@ -234,8 +229,6 @@ pub struct Program {
     gates: Vec<GateIr>,
     /// Dynamic inputs that must be given for each decision.
     required: Vec<u32>,
-    /// Per `let`: the input slots it depends on, through other lets too, as
-    /// bits (`u64::MAX` when a slot above 63 is involved). See [`Session`].
     /// Per input slot: the lets that read it, directly or through earlier
     /// lets, which a session forgets when the input changes.
     readers: Vec<Vec<u32>>,
@@ -245,13 +238,24 @@ pub struct Program {
     slot_count: usize,
 }
 
-/// The input slots each `let` reads, directly or through earlier lets.
+/// The input slots each `let` reads, directly or through earlier lets, as
+/// bits (`u64::MAX` when a slot above 63 is involved).
 fn let_inputs(lets: &[LetDef], order: &[u32]) -> Vec<u64> {
     let mut masks = vec![u64::MAX; lets.len()];
     for &i in order {
         masks[i as usize] = reads(&lets[i as usize].node, &masks);
     }
     masks
+}
+
+/// Per input slot: the lets whose masks (from [`let_inputs`]) include it.
+fn readers(let_masks: &[u64], inputs: usize) -> Vec<Vec<u32>> {
+    (0..inputs)
+        .map(|slot| {
+            let bit = if slot < 64 { 1u64 << slot } else { u64::MAX };
+            (0..let_masks.len() as u32).filter(|&i| let_masks[i as usize] & bit != 0).collect()
+        })
+        .collect()
 }
 
 /// The input slots `node` reads, directly or through the lets in `let_masks`.
@@ -463,10 +467,10 @@ impl<'p> OutcomeMemo<'p> {
             return compute().map(Cow::Owned);
         }
         let filled = self.entries.len();
-        // These outcomes rarely repeat: stop paying for the memo.
         let repeats = |hits: u32, lookups: u32, share: u32| hits >= lookups / share;
         if filled >= Self::CAPACITY {
             if !repeats(self.hits, self.lookups, 4) {
+                // These outcomes rarely repeat: stop paying for the memo.
                 self.off = true;
                 self.entries = FxHashMap::default();
                 return compute().map(Cow::Owned);
@@ -592,7 +596,6 @@ impl<'p> Outcome<'p> {
         let values = self.values.fields.iter().chain(self.values.spill.iter());
         self.names.iter().map(|(n, _)| &**n).zip(values.map(|v| &**v))
     }
-
 
     /// One extra field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
@@ -838,7 +841,7 @@ impl Program {
                     break;
                 }
                 if matched {
-                    match outcome_values(d, index, &env, frame).map(|values| Outcome::new(d, index, values)) {
+                    match outcome(d, index, &env, frame) {
                         Ok(o) => trace.outcome = Some(o.to_json()),
                         Err(e) => trace.error = Some(self.trace_error(&e)),
                     }
@@ -966,6 +969,11 @@ impl Program {
 #[inline]
 fn first_arm<'p>(d: &'p DecisionIr, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Outcome<'p>, EvalError> {
     let arm = matching_arm(d, env, frame)?;
+    outcome(d, arm, env, frame)
+}
+
+/// The outcome of arm number `arm`, its values evaluated.
+fn outcome<'p>(d: &'p DecisionIr, arm: usize, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Outcome<'p>, EvalError> {
     Ok(Outcome::new(d, arm, outcome_values(d, arm, env, frame)?))
 }
 
