@@ -124,7 +124,10 @@ fn acknowledgements_feed_the_escalation_plan() {
     let unsafe_ack = json!({"provider": "teams", "acknowledged_by": "release-governance", "notes": "call 10.1.2.3"});
     let refused = server.post(&format!("{NOTIFY}/{SCHEDULE}/acknowledgements"), &unsafe_ack.to_string());
     assert_eq!((refused.status, refused.error()["code"].clone(), refused.error()["path"].clone()), (422, json!("not_public_safe"), json!("$.notes")));
-    let refused = server.post(&format!("{NOTIFY}/{SCHEDULE}/acknowledgements"), &json!({"provider": "teams", "acknowledged_by": "x", "acknowledgement_state": "snoozed"}).to_string());
+    let refused = server.post(
+        &format!("{NOTIFY}/{SCHEDULE}/acknowledgements"),
+        &json!({"provider": "teams", "acknowledged_by": "x", "acknowledgement_state": "snoozed"}).to_string(),
+    );
     assert_eq!((refused.status, refused.error()["path"].clone()), (422, json!("$.acknowledgement_state")));
     assert_eq!(server.get(&format!("{NOTIFY}/{SCHEDULE}/acknowledgements")).json()["count"], 1);
 }
@@ -156,7 +159,10 @@ fn deliver_sends_through_the_bundled_plugins_and_counts_metrics() {
     let text = metrics.body;
     assert!(text.contains("cavra_deliveries_total{provider=\"outbox\",outcome=\"delivered\"} 2"), "{text}");
     assert!(text.contains("cavra_decisions_total{action=\"deliver\",category=\"deliver\"} 4"), "two runs of two routes: {text}");
-    assert!(text.contains("cavra_http_requests_total{route=\"/runtime/go-pilot/rollback-drill-notifications/deliver\",method=\"POST\",status=\"200\"} 2"), "{text}");
+    assert!(
+        text.contains("cavra_http_requests_total{route=\"/runtime/go-pilot/rollback-drill-notifications/deliver\",method=\"POST\",status=\"200\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("cavra_http_request_duration_seconds_count{route=\"/runtime/go-pilot/rollback-drill-notifications/deliver\"} 2"), "{text}");
 }
 
@@ -213,7 +219,8 @@ fn packs_evaluate_any_loaded_pack_with_paths_in_errors() {
     assert!(names.contains(&"routing") && names.contains(&"go_pilot_actions"), "{names:?}");
 
     let policy: Json = serde_json::from_str(&std::fs::read_to_string(repo().join("examples/routing-policy.json")).expect("policy")).expect("json");
-    let inputs = |provider: &str| json!({"policy": policy, "schedule_id": SCHEDULE, "schedule_status": "due_soon", "owner": "release-governance", "provider": provider});
+    let inputs =
+        |provider: &str| json!({"policy": policy, "schedule_id": SCHEDULE, "schedule_status": "due_soon", "owner": "release-governance", "provider": provider});
     let slack = server.post("/v1/packs/routing/evaluate", &json!({"inputs": inputs("slack"), "at": AT}).to_string()).json();
     assert_eq!(slack["decisions"]["route"]["category"], "maintenance_window");
     let teams = server.post("/v1/packs/routing/evaluate", &json!({"inputs": inputs("teams"), "at": AT, "explain": true}).to_string()).json();
@@ -288,7 +295,8 @@ fn tokens_gate_reads_and_changes_and_never_leak() {
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     let file = dir.join("tokens");
-    std::fs::write(&file, format!("# cavra API tokens\n{}{}", line(READER, "reader", "dashboard"), line(OPERATOR, "operator", "release-lead"))).expect("tokens");
+    std::fs::write(&file, format!("# cavra API tokens\n{}{}", line(READER, "reader", "dashboard"), line(OPERATOR, "operator", "release-lead")))
+        .expect("tokens");
     assert!(!std::fs::read_to_string(&file).unwrap_or_default().contains("CANARY"), "the file holds hashes only");
     let tokens = file.display().to_string();
     let (server, store_dir) = sample_server("tokens", &[], &[("CAVRA_API_TOKENS", &tokens)]);

@@ -175,7 +175,10 @@ fn ack_in_the_console_is_stored_and_shown() {
     let stored = server.get(&format!("{NOTIFY}/{schedule}/acknowledgements")).json();
     assert_eq!(stored["count"], 1, "{stored}");
     let ack = &stored["acknowledgements"][0];
-    assert_eq!((ack["provider"].clone(), ack["plan_id"].clone(), ack["acknowledgement_state"].clone()), (row["provider"].clone(), row["plan"].clone(), json!("acknowledged")));
+    assert_eq!(
+        (ack["provider"].clone(), ack["plan_id"].clone(), ack["acknowledgement_state"].clone()),
+        (row["provider"].clone(), row["plan"].clone(), json!("acknowledged"))
+    );
 }
 
 #[test]

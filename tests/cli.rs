@@ -59,9 +59,21 @@ fn eval_json_on_the_bundled_example_matches_the_sample_readme() {
         let owner_arg = format!("owner={owner}");
         let provider_arg = format!("provider={provider}");
         let run = cavra(&[
-            "eval", "../rules/routing.cavra", "--input", "policy=../examples/routing-policy.json",
-            "--set", &owner_arg, "--set", &provider_arg, "--set", "schedule_id=go_backend_python_fallback_monthly",
-            "--set", "schedule_status=due_soon", "--at", at, "--json",
+            "eval",
+            "../rules/routing.cavra",
+            "--input",
+            "policy=../examples/routing-policy.json",
+            "--set",
+            &owner_arg,
+            "--set",
+            &provider_arg,
+            "--set",
+            "schedule_id=go_backend_python_fallback_monthly",
+            "--set",
+            "schedule_status=due_soon",
+            "--at",
+            at,
+            "--json",
         ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

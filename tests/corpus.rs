@@ -70,9 +70,7 @@ fn args_corpus(dir: &str, minimum: usize, leading: impl Fn(&std::path::Path) -> 
 
 #[test]
 fn eval_corpus() {
-    args_corpus("corpus/eval", 10, |args_file| {
-        vec!["eval".into(), relative(&args_file.with_extension("cavra")), "--json".into(), "--explain".into()]
-    });
+    args_corpus("corpus/eval", 10, |args_file| vec!["eval".into(), relative(&args_file.with_extension("cavra")), "--json".into(), "--explain".into()]);
 }
 
 #[test]

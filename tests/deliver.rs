@@ -4,6 +4,7 @@
 //! re-runs, process isolation, and that canary secrets from the private
 //! connector config reach no output, store or outbox.
 
+use cavra_tests::cavra_binary;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,7 +12,6 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use cavra_tests::cavra_binary;
 
 const CANARY_PATH: &str = "CANARY-PATH-7f3a9c";
 const CANARY_TOKEN: &str = "CANARY-TOKEN-51d2e8";

@@ -140,8 +140,20 @@ fn promoted_mode_needs_every_gate_before_using_the_runtime() {
     );
     let agrees = runtimes.path("agrees");
     let all_gates = [
-        "--mode", "promoted", "--runtime-path", &agrees, "--rollback-plan-path", &plan, "--promotion-evidence-path", &evidence,
-        "--rollback-rehearsal-path", &rehearsal, "--rollback-drill-history-path", &drills, "--rollback-drill-schedule-path", &schedule,
+        "--mode",
+        "promoted",
+        "--runtime-path",
+        &agrees,
+        "--rollback-plan-path",
+        &plan,
+        "--promotion-evidence-path",
+        &evidence,
+        "--rollback-rehearsal-path",
+        &rehearsal,
+        "--rollback-drill-history-path",
+        &drills,
+        "--rollback-drill-schedule-path",
+        &schedule,
     ];
     let doc = evaluate(&all_gates);
     assert_eq!(doc["selected_backend"], "external", "{doc:#}");

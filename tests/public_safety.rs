@@ -6,12 +6,8 @@
 use cavra_tests::cavra;
 use std::path::PathBuf;
 
-const CANARIES: &[&str] = &[
-    "https://hooks.slack.com/services/T0CANARY/B0CANARY/CANARYcanary1234",
-    "xoxb-123456789012-CANARYcanaryCANARY",
-    "canary.owner@example.com",
-    "10.11.12.13",
-];
+const CANARIES: &[&str] =
+    &["https://hooks.slack.com/services/T0CANARY/B0CANARY/CANARYcanary1234", "xoxb-123456789012-CANARYcanaryCANARY", "canary.owner@example.com", "10.11.12.13"];
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("public-safety").join(name);
@@ -44,10 +40,21 @@ fn an_unsafe_routing_policy_is_refused_and_nothing_is_stored() {
     let store = dir.join("store.db");
     let (policy_arg, store_arg) = (policy_path.display().to_string(), store.display().to_string());
     let run = cavra(&[
-        "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted",
-        "--rollback-drill-schedule-path", "../examples/rollback-drill-schedule.json",
-        "--rollback-drill-history-path", "../examples/rollback-drills.json",
-        "--routing-policy", &policy_arg, "--store", &store_arg, "--at", "2026-05-21T19:00:00Z", "--json",
+        "runtime",
+        "go-rollback-drill-notification-plan",
+        "--mode",
+        "promoted",
+        "--rollback-drill-schedule-path",
+        "../examples/rollback-drill-schedule.json",
+        "--rollback-drill-history-path",
+        "../examples/rollback-drills.json",
+        "--routing-policy",
+        &policy_arg,
+        "--store",
+        &store_arg,
+        "--at",
+        "2026-05-21T19:00:00Z",
+        "--json",
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stdout.is_empty(), "nothing is printed as planned: {}", run.stdout);
@@ -73,10 +80,8 @@ fn an_unsafe_evidence_document_fails_its_file_check_without_echoing_values() {
     let path = dir.join("rehearsal.json");
     std::fs::write(&path, serde_json::to_string_pretty(&rehearsal).unwrap()).unwrap();
     let path_arg = path.display().to_string();
-    let run = cavra(&[
-        "runtime", "go-rollback-rehearsal", "--mode", "promoted", "--rollback-rehearsal-path", &path_arg,
-        "--at", "2026-05-21T19:00:00Z", "--json",
-    ]);
+    let run =
+        cavra(&["runtime", "go-rollback-rehearsal", "--mode", "promoted", "--rollback-rehearsal-path", &path_arg, "--at", "2026-05-21T19:00:00Z", "--json"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let evidence = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "go_rollback_rehearsal_evidence").unwrap();
@@ -98,8 +103,15 @@ fn a_secret_named_key_is_refused_whatever_it_holds_and_unsafe_keys_are_not_spell
     std::fs::write(&path, serde_json::to_string_pretty(&schedule).unwrap()).unwrap();
     let path_arg = path.display().to_string();
     let run = cavra(&[
-        "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted", "--rollback-drill-schedule-path", &path_arg,
-        "--at", "2026-05-21T19:00:00Z", "--no-store",
+        "runtime",
+        "go-rollback-drill-notification-plan",
+        "--mode",
+        "promoted",
+        "--rollback-drill-schedule-path",
+        &path_arg,
+        "--at",
+        "2026-05-21T19:00:00Z",
+        "--no-store",
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("$.password:"), "{}", run.stderr);
@@ -110,10 +122,19 @@ fn a_secret_named_key_is_refused_whatever_it_holds_and_unsafe_keys_are_not_spell
 #[test]
 fn the_public_safe_samples_pass() {
     let run = cavra(&[
-        "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted",
-        "--rollback-drill-schedule-path", "../examples/rollback-drill-schedule.json",
-        "--rollback-drill-history-path", "../examples/rollback-drills.json",
-        "--routing-policy", "../examples/routing-policy.json", "--at", "2026-05-21T19:00:00Z", "--no-store",
+        "runtime",
+        "go-rollback-drill-notification-plan",
+        "--mode",
+        "promoted",
+        "--rollback-drill-schedule-path",
+        "../examples/rollback-drill-schedule.json",
+        "--rollback-drill-history-path",
+        "../examples/rollback-drills.json",
+        "--routing-policy",
+        "../examples/routing-policy.json",
+        "--at",
+        "2026-05-21T19:00:00Z",
+        "--no-store",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -57,8 +57,7 @@ fn agree(policy: &str, from: &str, to: &str, probes: &[i64]) {
             if decision["category"] == "healthy_schedule" {
                 continue; // the simulation assumes a notification is due
             }
-            let route =
-                routes.iter().find(|r| r["owner"] == decision["owner"] && r["provider"] == decision["provider"]).expect("the route is simulated");
+            let route = routes.iter().find(|r| r["owner"] == decision["owner"] && r["provider"] == decision["provider"]).expect("the route is simulated");
             let interval = route["intervals"]
                 .as_array()
                 .unwrap()

@@ -14,10 +14,20 @@ fn store(name: &str) -> String {
 
 fn plan(store: &str, at: &str) {
     let run = cavra(&[
-        "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted",
-        "--rollback-drill-schedule-path", "../examples/rollback-drill-schedule.json",
-        "--rollback-drill-history-path", "../examples/rollback-drills.json",
-        "--routing-policy", "../examples/routing-policy.json", "--store", store, "--at", at,
+        "runtime",
+        "go-rollback-drill-notification-plan",
+        "--mode",
+        "promoted",
+        "--rollback-drill-schedule-path",
+        "../examples/rollback-drill-schedule.json",
+        "--rollback-drill-history-path",
+        "../examples/rollback-drills.json",
+        "--routing-policy",
+        "../examples/routing-policy.json",
+        "--store",
+        store,
+        "--at",
+        at,
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -50,16 +50,14 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 fn start_server(repo: &Path, store: &Path) -> String {
     let e = |f: &str| repo.join("examples").join(f).display().to_string();
-    let args: Vec<String> = [
-        "cavra", "api", "--quiet", "--listen", "127.0.0.1:0", "--mode", "promoted", "--store",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([store.display().to_string()])
-    .chain(["--routing-policy".into(), e("routing-policy.json")])
-    .chain(["--rollback-drill-history-path".into(), e("rollback-drills.json")])
-    .chain(["--rollback-drill-schedule-path".into(), e("rollback-drill-schedule.json")])
-    .collect();
+    let args: Vec<String> = ["cavra", "api", "--quiet", "--listen", "127.0.0.1:0", "--mode", "promoted", "--store"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([store.display().to_string()])
+        .chain(["--routing-policy".into(), e("routing-policy.json")])
+        .chain(["--rollback-drill-history-path".into(), e("rollback-drills.json")])
+        .chain(["--rollback-drill-schedule-path".into(), e("rollback-drill-schedule.json")])
+        .collect();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut out = LineSink(tx, Vec::new());
@@ -99,11 +97,8 @@ fn drive(addr: &str, path: &'static str, body: Bytes, connections: usize, thread
                     if sent >= end {
                         break;
                     }
-                    let request = Request::post(path)
-                        .header("host", &addr)
-                        .header("content-type", "application/json")
-                        .body(Full::new(body.clone()))
-                        .expect("request");
+                    let request =
+                        Request::post(path).header("host", &addr).header("content-type", "application/json").body(Full::new(body.clone())).expect("request");
                     let ok = match sender.send_request(request).await {
                         Ok(response) => {
                             let status = response.status();

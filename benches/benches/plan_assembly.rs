@@ -37,9 +37,7 @@ fn plan_assembly(c: &mut Criterion) {
             black_box(router.plan_all(w.now, &w.schedules).route_count())
         })
     });
-    group.bench_function("routes_one_thread", |b| {
-        b.iter(|| w.schedules.iter().map(|s| router.plan(black_box(w.now), s).is_ok() as usize).sum::<usize>())
-    });
+    group.bench_function("routes_one_thread", |b| b.iter(|| w.schedules.iter().map(|s| router.plan(black_box(w.now), s).is_ok() as usize).sum::<usize>()));
     group.bench_function("routes_and_documents", |b| {
         b.iter(|| {
             let planned = router.plan_all(w.now, &w.schedules);

@@ -1,1 +1,4 @@
-fn main() { let s = include_str!("../packs/large.cavra"); let _ = cavra_grammar::parse("x", s); }
+fn main() {
+    let s = include_str!("../packs/large.cavra");
+    let _ = cavra_grammar::parse("x", s);
+}

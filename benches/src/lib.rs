@@ -246,13 +246,7 @@ pub fn generate(config: &WorkloadConfig) -> Workload {
         })
         .collect();
 
-    Workload {
-        config: config.clone(),
-        owners,
-        owner_routes,
-        policy: json!({ "maintenance_windows": windows, "owner_calendars": calendars }),
-        requests,
-    }
+    Workload { config: config.clone(), owners, owner_routes, policy: json!({ "maintenance_windows": windows, "owner_calendars": calendars }), requests }
 }
 
 // ---- the plain-loop baseline ------------------------------------------------------
@@ -528,11 +522,7 @@ impl PlanWorkload {
                 } else {
                     "due_soon"
                 };
-                cavra::routing::ScheduleRoutes {
-                    schedule_id: std::sync::Arc::from(schedule_id(s).as_str()),
-                    status: std::sync::Arc::from(status),
-                    owners,
-                }
+                cavra::routing::ScheduleRoutes { schedule_id: std::sync::Arc::from(schedule_id(s).as_str()), status: std::sync::Arc::from(status), owners }
             })
             .collect();
         PlanWorkload { pack, documents, program, schedules, now }

@@ -36,23 +36,13 @@ fn plan_all_decides_like_plan_and_like_decide() {
             for provider in &owner.providers {
                 let mut inputs = program.inputs();
                 inputs.set(slot("now"), Value::Time(w.now));
-                inputs.set(
-                    slot("schedule_id"),
-                    Value::Text(schedule.schedule_id.clone()),
-                );
-                inputs.set(
-                    slot("schedule_status"),
-                    Value::Text(schedule.status.clone()),
-                );
+                inputs.set(slot("schedule_id"), Value::Text(schedule.schedule_id.clone()));
+                inputs.set(slot("schedule_status"), Value::Text(schedule.status.clone()));
                 inputs.set(slot("owner"), Value::Text(owner.owner.clone()));
                 inputs.set(slot("provider"), Value::Text(provider.clone()));
                 let outcome = program.decide("route", &inputs).expect("decides");
                 let route = routes.next().expect("one route per owner and provider");
-                assert_eq!(
-                    (route.action, route.category),
-                    (outcome.action, outcome.category),
-                    "schedule {i}"
-                );
+                assert_eq!((route.action, route.category), (outcome.action, outcome.category), "schedule {i}");
                 assert_eq!(Some(&*route.reason), outcome.reason(), "schedule {i}");
                 match route.category {
                     "deliver" => delivered += 1,
@@ -64,8 +54,5 @@ fn plan_all_decides_like_plan_and_like_decide() {
         }
     }
     // The workload exercises every arm.
-    assert!(
-        delivered > 0 && windows > 0 && calendars > 0 && healthy > 0,
-        "{delivered} {windows} {calendars} {healthy}"
-    );
+    assert!(delivered > 0 && windows > 0 && calendars > 0 && healthy > 0, "{delivered} {windows} {calendars} {healthy}");
 }

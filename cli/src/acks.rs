@@ -5,11 +5,11 @@
 //! validates, stores, looks up and assembles.
 
 use crate::authoring::say;
+use crate::packs::CompiledPacks;
 use crate::runtime::{load_pack, ReportArgs, UsageError};
 use crate::store::{SqliteStore, Store};
 use crate::Io;
 use cavra_engine::Value;
-use crate::packs::CompiledPacks;
 use clap::Args;
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
@@ -152,7 +152,6 @@ fn report_args(common: &CommonArgs) -> Result<ReportArgs, UsageError> {
     Ok(ReportArgs::rules_only(common.rules.clone()).with_packs(common.packs.clone()))
 }
 
-
 fn store_error(e: crate::store::StoreError) -> UsageError {
     UsageError(e.to_string())
 }
@@ -195,11 +194,7 @@ pub(crate) fn acknowledge(args: &AckArgs) -> Result<Json, UsageError> {
     let acknowledged_by = required("--acknowledged-by", &args.acknowledged_by)?;
     let state = args.acknowledgement_state.trim().to_lowercase();
     if !ACK_STATES.contains(&state.as_str()) {
-        return Err(UsageError(format!(
-            "--acknowledgement-state: expected one of {}, got {:?}",
-            ACK_STATES.join(", "),
-            args.acknowledgement_state
-        )));
+        return Err(UsageError(format!("--acknowledgement-state: expected one of {}, got {:?}", ACK_STATES.join(", "), args.acknowledgement_state)));
     }
     let plan_id = match optional("--plan-id", &args.plan_id)? {
         Some(p) => Some(name("--plan-id", &p)?),
@@ -224,10 +219,7 @@ pub(crate) fn acknowledge(args: &AckArgs) -> Result<Json, UsageError> {
     let screen = crate::safety::Screen::load(&report_args(&args.common)?)?;
     let refused = screen.refusals(&ack)?;
     if !refused.is_empty() {
-        return Err(UsageError(format!(
-            "the acknowledgement is not public-safe; nothing was stored:\n  {}",
-            refused.join("\n  ")
-        )));
+        return Err(UsageError(format!("the acknowledgement is not public-safe; nothing was stored:\n  {}", refused.join("\n  "))));
     }
     ack["ack_id"] = json!(format!("ack_{}", crate::plan::content_hash(&ack)));
     let path = crate::store::store_path(args.common.store.as_deref());
@@ -246,16 +238,7 @@ pub(crate) fn list_acknowledgements(store: Option<&Path>, schedule_id: &str) -> 
 
 fn print_ack(io: &mut Io, ack: &Json) {
     let s = |k: &str| ack[k].as_str().unwrap_or_default().to_string();
-    say!(
-        io.out,
-        "{} {}: {} {} on {} at {}",
-        s("ack_id"),
-        s("schedule_id"),
-        s("acknowledged_by"),
-        s("acknowledgement_state"),
-        s("provider"),
-        s("created_at")
-    );
+    say!(io.out, "{} {}: {} {} on {} at {}", s("ack_id"), s("schedule_id"), s("acknowledged_by"), s("acknowledgement_state"), s("provider"), s("created_at"));
 }
 
 // ---- go-rollback-drill-escalation-plan --------------------------------------------
@@ -397,8 +380,8 @@ fn routing_program(report: &ReportArgs, label: &str, policy: &Json) -> Result<Ro
         let located: Vec<String> = refused.iter().map(|r| crate::plan::locate(label, r)).collect();
         return Err(UsageError(format!("the routing policy is not public-safe; nothing was decided:\n  {}", located.join("\n  "))));
     }
-    let program = crate::plan::bind_routing(report, policy, cavra_engine::BindOptions::default())
-        .map_err(|e| UsageError(format!("--routing-policy: {}", e.0)))?;
+    let program =
+        crate::plan::bind_routing(report, policy, cavra_engine::BindOptions::default()).map_err(|e| UsageError(format!("--routing-policy: {}", e.0)))?;
     Ok(Routing { program })
 }
 

@@ -56,14 +56,9 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_wa
         }
     }
     match format {
-        ErrorFormat::Human => say!(
-            io.err,
-            "checked {} pack{}: {errors} error{}, {warnings} warning{}",
-            files.len(),
-            plural(files.len()),
-            plural(errors),
-            plural(warnings)
-        ),
+        ErrorFormat::Human => {
+            say!(io.err, "checked {} pack{}: {errors} error{}, {warnings} warning{}", files.len(), plural(files.len()), plural(errors), plural(warnings))
+        }
         ErrorFormat::Json => say!(io.out, "{}", serde_json::to_string_pretty(&json_items).unwrap_or_default()),
     }
     if errors > 0 || (deny_warnings && warnings > 0) {
@@ -124,9 +119,7 @@ pub(crate) fn bind(
     for name in documents.keys() {
         if !declared.iter().any(|i| &i.name == name) {
             let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
-            let hint = cavra_grammar::diagnostic::did_you_mean(name, names.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint = cavra_grammar::diagnostic::did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
             return Err(format!("the pack `{}` has no input `{name}`{hint}; its inputs are: {}", pack.name(), names.join(", ")));
         }
     }
@@ -318,11 +311,7 @@ pub(crate) fn evaluate<'p>(program: &'p Program, inputs: &cavra_engine::Inputs, 
     let wanted = |name: &&str| only.is_none_or(|d| d == *name);
     let mut items = Vec::new();
     for name in decisions.into_iter().filter(wanted) {
-        let result = if explain {
-            program.explain(name, inputs).map(ItemResult::Explanation)
-        } else {
-            program.decide(name, inputs).map(ItemResult::Outcome)
-        };
+        let result = if explain { program.explain(name, inputs).map(ItemResult::Explanation) } else { program.decide(name, inputs).map(ItemResult::Outcome) };
         items.push(Item { name: name.to_string(), gate: false, result: result.map_err(|e| program.render_error(&e)) });
     }
     for name in gates.into_iter().filter(wanted) {

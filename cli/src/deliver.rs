@@ -183,10 +183,8 @@ pub(crate) fn deliver(args: &DeliverArgs, generated_by: &str, warn: &mut dyn FnM
         warn(&problem.to_string());
     }
 
-    let context = PlanContext {
-        next_due_at: schedule["next_due_at"].as_str().map(String::from),
-        runbook_ref: schedule["runbook_ref"].as_str().map(String::from),
-    };
+    let context =
+        PlanContext { next_due_at: schedule["next_due_at"].as_str().map(String::from), runbook_ref: schedule["runbook_ref"].as_str().map(String::from) };
     let mut notifications = notifications_from_plan(&plan, &context).map_err(|e| UsageError(e.to_string()))?;
     for n in &mut notifications {
         n.idempotency_key = notification_key(&n.schedule_id, &n.owner, &n.provider, &n.alert_level, n.next_due_at.as_deref());
@@ -218,7 +216,9 @@ pub(crate) fn deliver(args: &DeliverArgs, generated_by: &str, warn: &mut dyn FnM
     let delivered = finals.iter().filter(|r| r["outcome"] == "delivered").count();
     let skipped: Vec<Json> = skipped
         .iter()
-        .map(|n| json!({"route_id": n.route_id, "owner": n.owner, "provider": n.provider, "notification_key": n.idempotency_key, "reason": "already delivered"}))
+        .map(
+            |n| json!({"route_id": n.route_id, "owner": n.owner, "provider": n.provider, "notification_key": n.idempotency_key, "reason": "already delivered"}),
+        )
         .collect();
     let result = json!({
         "schema_version": DELIVERY_SCHEMA,
@@ -282,14 +282,7 @@ fn print_delivery(io: &mut Io, result: &Json) {
     if !rows.is_empty() {
         print_columns(
             io,
-            &[
-                ("PROVIDER", "provider"),
-                ("OUTCOME", "outcome"),
-                ("ATTEMPTS", "attempt"),
-                ("STATUS", "status"),
-                ("TARGET", "target"),
-                ("MESSAGE", "message"),
-            ],
+            &[("PROVIDER", "provider"), ("OUTCOME", "outcome"), ("ATTEMPTS", "attempt"), ("STATUS", "status"), ("TARGET", "target"), ("MESSAGE", "message")],
             &rows,
         );
     }

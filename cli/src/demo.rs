@@ -47,10 +47,8 @@ pub(crate) fn run(io: &mut Io, at: Option<&str>, store: &Path) -> i32 {
     say!(io.out, "");
     let store_arg = store.display().to_string();
     let policy = sample("routing-policy.json");
-    let mut plan = vec![
-        "cavra", "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted", "--routing-policy", &policy, "--store",
-        &store_arg, "--at", &at,
-    ];
+    let mut plan =
+        vec!["cavra", "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted", "--routing-policy", &policy, "--store", &store_arg, "--at", &at];
     plan.extend(documents[6..].iter().map(String::as_str));
     let second = run_nested(io, &plan);
     if second == exit::OK {

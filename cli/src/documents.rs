@@ -45,9 +45,7 @@ pub(crate) fn split_assignment<'a>(arg: &'a str, flag: &str) -> Result<(&'a str,
 /// The clock: `--at TIME` (RFC 3339 with an offset) or the current time, as RFC 3339 UTC.
 pub(crate) fn clock(at: Option<&str>) -> Result<String, String> {
     match at {
-        Some(text) => cavra_engine::time::parse_time(text)
-            .map(cavra_engine::time::format_time)
-            .map_err(|e| format!("--at: {e}")),
+        Some(text) => cavra_engine::time::parse_time(text).map(cavra_engine::time::format_time).map_err(|e| format!("--at: {e}")),
         None => Ok(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     }
 }

@@ -11,13 +11,13 @@ mod demo;
 mod documents;
 mod packs;
 mod plan;
+pub mod routing;
 mod rule_tests;
+mod runtime;
 mod safety;
 mod simulate;
-pub mod routing;
-mod trends;
-mod runtime;
 pub mod store;
+mod trends;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -69,7 +69,9 @@ pub(crate) enum ErrorFormat {
 enum Command {
     /// The main job on the embedded defaults: production readiness and the stored
     /// rollback-drill notification plan, for the bundled sample documents.
-    #[command(after_help = "Writes the bundled samples to .cavra/examples/ (next to the store), runs\n`runtime production-readiness` and `runtime go-rollback-drill-notification-plan` on them at\n2026-05-21T19:00:00Z (the moment the samples describe; --at changes it), and stores the plan.\n\nExamples:\n  cavra demo\n  cavra demo --at 2026-05-22T03:00:00Z --store /tmp/cavra.db")]
+    #[command(
+        after_help = "Writes the bundled samples to .cavra/examples/ (next to the store), runs\n`runtime production-readiness` and `runtime go-rollback-drill-notification-plan` on them at\n2026-05-21T19:00:00Z (the moment the samples describe; --at changes it), and stores the plan.\n\nExamples:\n  cavra demo\n  cavra demo --at 2026-05-22T03:00:00Z --store /tmp/cavra.db"
+    )]
     Demo {
         /// The clock (RFC 3339 with an offset).
         #[arg(long, value_name = "TIME")]
@@ -79,7 +81,9 @@ enum Command {
         store: PathBuf,
     },
     /// Parse and type-check packs; print errors and warnings.
-    #[command(after_help = "Exit status: 0 when every pack checks (warnings allowed), 1 on errors.\n\nExamples:\n  cavra check rules/\n  cavra check rules/routing.cavra --error-format json")]
+    #[command(
+        after_help = "Exit status: 0 when every pack checks (warnings allowed), 1 on errors.\n\nExamples:\n  cavra check rules/\n  cavra check rules/routing.cavra --error-format json"
+    )]
     Check {
         /// Pack files or folders (searched for *.cavra).
         #[arg(required = true)]
@@ -92,7 +96,9 @@ enum Command {
         deny_warnings: bool,
     },
     /// Bind a pack to inputs and evaluate its decisions and readiness gates once.
-    #[command(after_help = "Inputs are JSON documents (--input NAME=FILE) or values (--set NAME=VALUE, where VALUE is JSON\nor else plain text). The input `now` is the clock: --at sets it, otherwise the current time.\n\nExamples:\n  cavra eval rules/routing.cavra --input policy=examples/routing-policy.json \\\n      --set owner=release-governance --set provider=slack --set schedule_id=s1 \\\n      --set schedule_status=due_soon --at 2026-05-21T19:00:00Z --json")]
+    #[command(
+        after_help = "Inputs are JSON documents (--input NAME=FILE) or values (--set NAME=VALUE, where VALUE is JSON\nor else plain text). The input `now` is the clock: --at sets it, otherwise the current time.\n\nExamples:\n  cavra eval rules/routing.cavra --input policy=examples/routing-policy.json \\\n      --set owner=release-governance --set provider=slack --set schedule_id=s1 \\\n      --set schedule_status=due_soon --at 2026-05-21T19:00:00Z --json"
+    )]
     Eval {
         /// The pack to evaluate.
         pack: PathBuf,
@@ -116,7 +122,9 @@ enum Command {
         explain: bool,
     },
     /// Run rule tests (*.test.toml): expected outcomes, arms and messages.
-    #[command(after_help = "Without PATH, runs the tests of the rule packs bundled in this binary.\nPrints a line per failure with the difference, `N passed, N failed`, and the arms and\nchecks no case reached. Exit status 1 when a case fails.\n\nExamples:\n  cavra test\n  cavra test rules/\n  cavra test rules/routing.test.toml")]
+    #[command(
+        after_help = "Without PATH, runs the tests of the rule packs bundled in this binary.\nPrints a line per failure with the difference, `N passed, N failed`, and the arms and\nchecks no case reached. Exit status 1 when a case fails.\n\nExamples:\n  cavra test\n  cavra test rules/\n  cavra test rules/routing.test.toml"
+    )]
     Test {
         /// Test files or folders (searched for *.test.toml).
         paths: Vec<PathBuf>,
@@ -158,7 +166,9 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum PluginsCommand {
     /// List the plugins found in --plugin-dir / CAVRA_PLUGIN_PATH (else the bundled ones), and any refused.
-    #[command(after_help = "Exit status: 0, or 1 when two plugins claim one provider.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --json")]
+    #[command(
+        after_help = "Exit status: 0, or 1 when two plugins claim one provider.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --json"
+    )]
     List(deliver::ListArgs),
 }
 

@@ -202,10 +202,7 @@ impl<'p> Router<'p> {
     where
         'p: 'a,
     {
-        let mut planned = PlannedRoutes {
-            routes: Vec::with_capacity(schedule.route_count()),
-            owners: Vec::with_capacity(schedule.owners.len()),
-        };
+        let mut planned = PlannedRoutes { routes: Vec::with_capacity(schedule.route_count()), owners: Vec::with_capacity(schedule.owners.len()) };
         self.plan_into(&mut Worker::new(self.program, false), now, schedule, &mut planned.routes, &mut planned.owners)?;
         Ok(planned)
     }
@@ -440,9 +437,8 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         })
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
-    let providers_where = |action: &str| -> Vec<&str> {
-        planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().collect()
-    };
+    let providers_where =
+        |action: &str| -> Vec<&str> { planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().collect() };
     let delivered = providers_where("deliver");
     let alert_level = match header.status {
         "needs_attention" => "critical",

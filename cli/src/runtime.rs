@@ -231,11 +231,8 @@ enum Doc {
     Schedule,
 }
 
-const ROLLBACK: ReportKind = ReportKind {
-    pack: "readiness/rollback.cavra",
-    schema_version: "cavra.go-backend-pilot.rollback-readiness.v1",
-    documents: &[("plan", Doc::Plan)],
-};
+const ROLLBACK: ReportKind =
+    ReportKind { pack: "readiness/rollback.cavra", schema_version: "cavra.go-backend-pilot.rollback-readiness.v1", documents: &[("plan", Doc::Plan)] };
 const PROMOTION: ReportKind = ReportKind {
     pack: "readiness/promotion.cavra",
     schema_version: "cavra.go-backend-pilot.promotion-readiness.v1",
@@ -433,7 +430,8 @@ pub(crate) fn stored_routes(store: Option<&Path>, filter: &crate::store::RouteFi
     use crate::store::{SqliteStore, Store};
     filter.validate().map_err(UsageError)?;
     let path = crate::store::store_path(store);
-    let routes = if path.exists() { SqliteStore::open(&path).and_then(|store| store.routes(filter)).map_err(|e| UsageError(e.to_string()))? } else { Vec::new() };
+    let routes =
+        if path.exists() { SqliteStore::open(&path).and_then(|store| store.routes(filter)).map_err(|e| UsageError(e.to_string()))? } else { Vec::new() };
     Ok(json!({"routes": routes, "count": routes.len()}))
 }
 
@@ -472,11 +470,9 @@ fn print_routes(io: &mut Io, doc: &Json) {
 /// An aligned text table: a header line, then one line per document, each
 /// column the document's text field (`(HEADER, field)`).
 pub(crate) fn print_columns(io: &mut Io, columns: &[(&str, &str)], docs: &[Json]) {
-    let rows: Vec<Vec<String>> =
-        docs.iter().map(|r| columns.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect()).collect();
+    let rows: Vec<Vec<String>> = docs.iter().map(|r| columns.iter().map(|(_, k)| r[*k].as_str().unwrap_or_default().to_string()).collect()).collect();
     let headers: Vec<String> = columns.iter().map(|(h, _)| h.to_string()).collect();
-    let widths: Vec<usize> =
-        (0..columns.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
     let line = |cells: &[String]| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
         padded.join("  ").trim_end().to_string()
@@ -708,13 +704,9 @@ pub(crate) fn evaluate(args: &EvaluateArgs) -> Result<Json, UsageError> {
         (Some(_), _) if !external_allowed => ("builtin", None),
         (Some(_), None) => ("builtin", failing_gate.clone()),
         (Some(_), Some(Err(reason))) => ("builtin", Some(reason.clone())),
-        (Some(_), Some(Ok(decision))) if decision["decision"] != builtin["decision"] => (
-            "builtin",
-            Some(format!(
-                "the external runtime decided {} but the built-in decision is {}",
-                decision["decision"], builtin["decision"]
-            )),
-        ),
+        (Some(_), Some(Ok(decision))) if decision["decision"] != builtin["decision"] => {
+            ("builtin", Some(format!("the external runtime decided {} but the built-in decision is {}", decision["decision"], builtin["decision"])))
+        }
         (Some(_), Some(Ok(_))) => ("external", None),
     };
     let effective = match (&external, selected) {

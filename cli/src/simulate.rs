@@ -100,10 +100,11 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<Json, UsageError> {
     if to - from > MAX_SPAN_DAYS * 86_400 * MICROS_PER_SECOND {
         return Err(UsageError(format!("--from/--to: at most {MAX_SPAN_DAYS} days can be simulated at once")));
     }
-    let schedule_path =
-        args.rollback_drill_schedule_path.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
-            UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into())
-        })?;
+    let schedule_path = args
+        .rollback_drill_schedule_path
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| UsageError("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE".into()))?;
     let report = ReportArgs::rules_only(args.rules.clone()).with_packs(args.packs.clone());
     let separate = separate_policy(args.routing_policy.as_deref(), args.policy_document.as_ref())?;
     let (schedule, policy) = routing_documents(&report, schedule_path, separate)?;

@@ -168,17 +168,7 @@ pub struct RouteFilter {
 
 impl Default for RouteFilter {
     fn default() -> Self {
-        RouteFilter {
-            owner: None,
-            action: None,
-            category: None,
-            provider: None,
-            schedule_id: None,
-            since: None,
-            until: None,
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-        }
+        RouteFilter { owner: None, action: None, category: None, provider: None, schedule_id: None, since: None, until: None, limit: DEFAULT_LIMIT, offset: 0 }
     }
 }
 
@@ -435,12 +425,9 @@ impl Store for SqliteStore {
         // Every condition but the owner's.
         let mut conditions: Vec<&str> = Vec::new();
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        for (column, value) in [
-            ("action = ?", &filter.action),
-            ("category = ?", &filter.category),
-            ("provider = ?", &filter.provider),
-            ("schedule_id = ?", &filter.schedule_id),
-        ] {
+        for (column, value) in
+            [("action = ?", &filter.action), ("category = ?", &filter.category), ("provider = ?", &filter.provider), ("schedule_id = ?", &filter.schedule_id)]
+        {
             if let Some(v) = given(value) {
                 conditions.push(column);
                 values.push(v.to_string().into());
@@ -559,10 +546,7 @@ impl Store for SqliteStore {
 
     fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError> {
         let read = |source| StoreError::Read { path: self.path.clone(), source };
-        let mut query = self
-            .conn
-            .prepare_cached("SELECT 1 FROM deliveries WHERE notification_key = ? AND outcome = 'delivered' LIMIT 1")
-            .map_err(read)?;
+        let mut query = self.conn.prepare_cached("SELECT 1 FROM deliveries WHERE notification_key = ? AND outcome = 'delivered' LIMIT 1").map_err(read)?;
         let mut found = BTreeSet::new();
         for key in keys {
             if query.exists([key]).map_err(read)? {
@@ -573,17 +557,11 @@ impl Store for SqliteStore {
     }
 
     fn deliveries(&self, plan_id: &str) -> Result<Vec<Json>, StoreError> {
-        self.documents(
-            "SELECT document FROM deliveries WHERE plan_id = ? ORDER BY completed_at, route_id, attempt",
-            vec![plan_id.to_string().into()],
-        )
+        self.documents("SELECT document FROM deliveries WHERE plan_id = ? ORDER BY completed_at, route_id, attempt", vec![plan_id.to_string().into()])
     }
 
     fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Json>, StoreError> {
-        self.documents(
-            "SELECT document FROM acknowledgements WHERE schedule_id = ? ORDER BY created_at DESC, ack_id",
-            vec![schedule_id.to_string().into()],
-        )
+        self.documents("SELECT document FROM acknowledgements WHERE schedule_id = ? ORDER BY created_at DESC, ack_id", vec![schedule_id.to_string().into()])
     }
 
     fn latest_plans(&self) -> Result<Vec<Json>, StoreError> {
@@ -686,11 +664,9 @@ mod tests {
         assert_eq!(store.version().unwrap(), MIGRATIONS.len() as i64);
         let indexes: i64 = store
             .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'route_decisions' AND name LIKE 'route_decisions_%'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'route_decisions' AND name LIKE 'route_decisions_%'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(indexes, 7);
         drop(store);

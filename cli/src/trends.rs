@@ -4,8 +4,8 @@
 //! `go-backend-rollback-drill-routing-suppression-trend`.
 
 use crate::authoring::say;
-use crate::store::{RouteFilter, SqliteStore, Store, SuppressedCount};
 use crate::runtime::UsageError;
+use crate::store::{RouteFilter, SqliteStore, Store, SuppressedCount};
 use crate::Io;
 use clap::Args;
 use serde_json::{json, Map, Value as Json};

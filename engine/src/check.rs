@@ -132,15 +132,7 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
         .enumerate()
         .map(|(i, d)| LetDef { node: c.let_nodes[i].clone().unwrap_or_else(|| Node::constant(Value::Null, d.span)), span: d.span })
         .collect();
-    let checked = Checked {
-        schema: c.schema,
-        inputs: c.inputs,
-        lets,
-        let_order: c.let_order,
-        local_count: c.local_count,
-        decisions,
-        gates,
-    };
+    let checked = Checked { schema: c.schema, inputs: c.inputs, lets, let_order: c.let_order, local_count: c.local_count, decisions, gates };
     (if has_errors { None } else { Some(checked) }, c.diags)
 }
 
@@ -225,11 +217,7 @@ impl<'a> Checker<'a> {
     // ---- declarations ------------------------------------------------------
 
     fn declare_types(&mut self, pack: &'a ast::Pack) {
-        let decls: Vec<&ast::TypeDecl> = pack
-            .items
-            .iter()
-            .filter_map(|i| if let ast::Item::Type(t) = i { Some(t) } else { None })
-            .collect();
+        let decls: Vec<&ast::TypeDecl> = pack.items.iter().filter_map(|i| if let ast::Item::Type(t) = i { Some(t) } else { None }).collect();
         let mut first_seen: HashMap<&str, Span> = HashMap::default();
         for t in &decls {
             if is_builtin_type(&t.name.name) {
@@ -252,12 +240,7 @@ impl<'a> Checker<'a> {
             first_seen.insert(&t.name.name, t.name.span);
             let id = self.schema.records.len() as u32;
             self.records.insert(t.name.name.clone(), id);
-            self.schema.records.push(RecordDef {
-                name: t.name.name.clone(),
-                fields: Vec::new(),
-                names: Arc::from(Vec::new()),
-                by_name: HashMap::default(),
-            });
+            self.schema.records.push(RecordDef { name: t.name.name.clone(), fields: Vec::new(), names: Arc::from(Vec::new()), by_name: HashMap::default() });
         }
         for t in decls {
             let Some(&id) = self.records.get(&t.name.name) else { continue };
@@ -268,11 +251,7 @@ impl<'a> Checker<'a> {
             let mut by_name = HashMap::default();
             for f in &t.fields {
                 if by_name.contains_key(&f.name.name) {
-                    self.diags.push(Diagnostic::error(
-                        "E0301",
-                        f.name.span,
-                        format!("field `{}` is declared twice in `{}`", f.name.name, t.name.name),
-                    ));
+                    self.diags.push(Diagnostic::error("E0301", f.name.span, format!("field `{}` is declared twice in `{}`", f.name.name, t.name.name)));
                     continue;
                 }
                 let ty = self.resolve_type(&f.ty);
@@ -292,10 +271,7 @@ impl<'a> Checker<'a> {
         let (node, actual) = self.expr(e);
         self.const_context = false;
         if actual.unify(ty).is_none() {
-            self.diags.push(type_mismatch(
-                e.span,
-                format!("the default is {}, but the field is {}", self.show(&actual), self.show(ty)),
-            ));
+            self.diags.push(type_mismatch(e.span, format!("the default is {}, but the field is {}", self.show(&actual), self.show(ty))));
             return None;
         }
         match eval_const(&node) {
@@ -321,13 +297,8 @@ impl<'a> Checker<'a> {
                 other => match self.records.get(other) {
                     Some(&id) => Ty::Record(id),
                     None => {
-                        let candidates: Vec<&str> = BUILTIN_TYPES
-                            .iter()
-                            .copied()
-                            .chain(self.records.keys().map(String::as_str))
-                            .collect();
-                        let mut d = Diagnostic::error("E0102", name.span, format!("unknown type `{other}`"))
-                            .with_label("not a type");
+                        let candidates: Vec<&str> = BUILTIN_TYPES.iter().copied().chain(self.records.keys().map(String::as_str)).collect();
+                        let mut d = Diagnostic::error("E0102", name.span, format!("unknown type `{other}`")).with_label("not a type");
                         if let Some(s) = did_you_mean(other, candidates) {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         } else {
@@ -368,10 +339,7 @@ impl<'a> Checker<'a> {
                 ast::Item::Input(i) => {
                     let ty = self.resolve_type(&i.ty);
                     if i.name.name == "now" && ty.base() != &Ty::Time && !ty.is_any() {
-                        self.diags.push(type_mismatch(
-                            i.ty.span,
-                            format!("the input `now` is the clock and must be `time`, not {}", self.show(&ty)),
-                        ));
+                        self.diags.push(type_mismatch(i.ty.span, format!("the input `now` is the clock and must be `time`, not {}", self.show(&ty))));
                     }
                     self.input_names.insert(i.name.name.clone(), self.inputs.len() as u32);
                     self.inputs.push(InputDef { name: i.name.name.clone(), ty, is_static: i.is_static, span: i.span });
@@ -495,10 +463,7 @@ impl<'a> Checker<'a> {
             }
             match const_bool(&condition) {
                 Some(true) if always.is_none() => always = Some(arm.condition.span),
-                Some(false) => self.diags.push(
-                    Diagnostic::warning("W0402", arm.condition.span, "this condition is always false")
-                        .with_label("never matches"),
-                ),
+                Some(false) => self.diags.push(Diagnostic::warning("W0402", arm.condition.span, "this condition is always false").with_label("never matches")),
                 _ => {}
             }
             seen_conditions.push((text, arm.condition.span));
@@ -558,12 +523,7 @@ impl<'a> Checker<'a> {
         let category = o.category.as_ref().unwrap_or(&o.action);
         let reason = o.reason.as_ref().map(|r| self.text_expr(r, "a reason"));
         let fields = self.with_fields(&o.fields);
-        OutcomeIr {
-            action: Arc::from(o.action.name.as_str()),
-            category: Arc::from(category.name.as_str()),
-            reason,
-            fields,
-        }
+        OutcomeIr { action: Arc::from(o.action.name.as_str()), category: Arc::from(category.name.as_str()), reason, fields }
     }
 
     fn with_fields(&mut self, fields: &[ast::FieldInit]) -> Vec<(Arc<str>, Node)> {
@@ -603,11 +563,7 @@ impl<'a> Checker<'a> {
             let fields = self.with_fields(&c.fields);
             checks.push(CheckIr { id: Arc::from(c.id.name.as_str()), guard, condition, fail, pass, fields });
         }
-        let statuses = r
-            .statuses
-            .iter()
-            .map(|s| (Arc::from(s.status.name.as_str()), self.condition(&s.condition, "a status rule")))
-            .collect();
+        let statuses = r.statuses.iter().map(|s| (Arc::from(s.status.name.as_str()), self.condition(&s.condition, "a status rule"))).collect();
         GateIr { name: Arc::from(r.name.name.as_str()), requested, checks, statuses }
     }
 
@@ -660,10 +616,7 @@ impl<'a> Checker<'a> {
                     match elem.unify(&t) {
                         Some(u) => elem = u,
                         None => {
-                            self.diags.push(type_mismatch(
-                                item.span,
-                                format!("list elements must have one type: {} and {}", self.show(&elem), self.show(&t)),
-                            ));
+                            self.diags.push(type_mismatch(item.span, format!("list elements must have one type: {} and {}", self.show(&elem), self.show(&t))));
                         }
                     }
                     nodes.push(n);
@@ -689,10 +642,9 @@ impl<'a> Checker<'a> {
                     let (n, t) = self.expr(&entry.value);
                     match elem.unify(&t) {
                         Some(u) => elem = u,
-                        None => self.diags.push(type_mismatch(
-                            entry.value.span,
-                            format!("map values must have one type: {} and {}", self.show(&elem), self.show(&t)),
-                        )),
+                        None => self
+                            .diags
+                            .push(type_mismatch(entry.value.span, format!("map values must have one type: {} and {}", self.show(&elem), self.show(&t)))),
                     }
                     if nodes.iter().any(|(k, _)| **k == *key) {
                         self.diags.push(Diagnostic::error("E0301", entry.key.span, format!("key {key:?} is given twice")));
@@ -716,12 +668,8 @@ impl<'a> Checker<'a> {
                                 (node(Kind::Field(Box::new(t_node), idx)), fty)
                             }
                             None => {
-                                let mut d = Diagnostic::error(
-                                    "E0101",
-                                    field.span,
-                                    format!("unknown field `{}` on `{}`", field.name, rec.name),
-                                )
-                                .with_label("unknown field");
+                                let mut d = Diagnostic::error("E0101", field.span, format!("unknown field `{}` on `{}`", field.name, rec.name))
+                                    .with_label("unknown field");
                                 let names: Vec<&str> = rec.fields.iter().map(|f| f.name.as_str()).collect();
                                 d = match did_you_mean(&field.name, names.iter().copied()) {
                                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
@@ -731,10 +679,12 @@ impl<'a> Checker<'a> {
                             }
                         }
                     }
-                    Ty::Map(_) => self.err(
-                        Diagnostic::error("E0200", field.span, format!("`{}` is a map; look keys up with [..]", self.snippet(target.span)))
-                            .with_help(format!("write {}[\"{}\"]", self.snippet(target.span), field.name)),
-                    ),
+                    Ty::Map(_) => {
+                        self.err(
+                            Diagnostic::error("E0200", field.span, format!("`{}` is a map; look keys up with [..]", self.snippet(target.span)))
+                                .with_help(format!("write {}[\"{}\"]", self.snippet(target.span), field.name)),
+                        )
+                    }
                     other => {
                         let shown = self.show(other);
                         self.err(type_mismatch(field.span, format!("{shown} has no fields")))
@@ -804,9 +754,7 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Test(inner, op) => {
                 let (n, t) = self.expr(inner);
-                if matches!(op, TestOp::Empty | TestOp::NotEmpty)
-                    && !matches!(t.base(), Ty::Text | Ty::List(_) | Ty::Map(_) | Ty::Any | Ty::Null)
-                {
+                if matches!(op, TestOp::Empty | TestOp::NotEmpty) && !matches!(t.base(), Ty::Text | Ty::List(_) | Ty::Map(_) | Ty::Any | Ty::Null) {
                     let shown = self.show(&t);
                     return self.err(type_mismatch(inner.span, format!("`is empty` needs text, a list or a map, but this is {shown}")));
                 }
@@ -881,9 +829,7 @@ impl<'a> Checker<'a> {
             let msg = format!("cannot compare {} {} {}", self.show(a), op.as_str(), self.show(b));
             let help = match (a.base(), b.base()) {
                 (Ty::Time, Ty::Text) | (Ty::Text, Ty::Time) => Some("write a time literal as @2026-05-21T18:00:00Z"),
-                (Ty::Duration, Ty::Number) | (Ty::Number, Ty::Duration) => {
-                    Some("write a duration literal such as 30m, or convert with days(d)")
-                }
+                (Ty::Duration, Ty::Number) | (Ty::Number, Ty::Duration) => Some("write a duration literal such as 30m, or convert with days(d)"),
                 _ => None,
             };
             let mut d = type_mismatch(a_span.to(b_span), msg);
@@ -924,7 +870,11 @@ impl<'a> Checker<'a> {
                             let msg = format!("cannot look for {} in {}", self.show(&at), self.show(&bt));
                             return self.err(type_mismatch(span, msg));
                         }
-                        if matches!(bt.base(), Ty::Text) { InKind::Substring } else { InKind::MapKey }
+                        if matches!(bt.base(), Ty::Text) {
+                            InKind::Substring
+                        } else {
+                            InKind::MapKey
+                        }
                     }
                     other => {
                         let shown = self.show(other);
@@ -1010,12 +960,8 @@ impl<'a> Checker<'a> {
         };
         if typed.len() != arity {
             return self.err(
-                Diagnostic::error(
-                    "E0201",
-                    span,
-                    format!("`{}` takes {arity} argument{}, got {}", name.name, if arity == 1 { "" } else { "s" }, typed.len()),
-                )
-                .with_label("wrong number of arguments"),
+                Diagnostic::error("E0201", span, format!("`{}` takes {arity} argument{}, got {}", name.name, if arity == 1 { "" } else { "s" }, typed.len()))
+                    .with_label("wrong number of arguments"),
             );
         }
         let tys: Vec<Ty> = typed.iter().map(|(_, t)| t.base().clone()).collect();
@@ -1026,9 +972,7 @@ impl<'a> Checker<'a> {
             (Lower | Upper | Trim, [Ty::Text]) => Some(Ty::Text),
             (StartsWith | EndsWith | Contains, [Ty::Text, Ty::Text]) => Some(Ty::Bool),
             (Join, [Ty::List(e), Ty::Text]) if matches!(**e, Ty::Text | Ty::Any) => Some(Ty::Text),
-            (Sort, [Ty::List(e)]) if matches!(e.base(), Ty::Text | Ty::Number | Ty::Time | Ty::Duration | Ty::Any) => {
-                Some(Ty::List(e.clone()))
-            }
+            (Sort, [Ty::List(e)]) if matches!(e.base(), Ty::Text | Ty::Number | Ty::Time | Ty::Duration | Ty::Any) => Some(Ty::List(e.clone())),
             (Keys, [Ty::Map(_)]) => Some(Ty::List(Box::new(Ty::Text))),
             (Days | Hours | Minutes | Seconds, [Ty::Duration]) => Some(Ty::Number),
             (Floor | Ceil | Round | Abs, [Ty::Number]) => Some(Ty::Number),
@@ -1254,4 +1198,3 @@ fn signature(b: Builtin) -> &'static str {
         Active => "active(window, time) -> bool, where window is a recurrence or a record with start_at/end_at (time?) and/or recurrence (recurrence?)",
     }
 }
-

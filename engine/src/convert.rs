@@ -139,7 +139,6 @@ mod tests {
     use crate::types::{FieldDef, RecordDef};
     use serde_json::json;
 
-
     fn window_schema() -> (Schema, Ty) {
         let fields = vec![
             FieldDef { name: "start_at".into(), ty: Ty::Time, default: None },

@@ -454,9 +454,7 @@ pub(crate) fn run_scan<'p>(scan: &'p Scan, env: &Env<'p, '_>, frame: &mut Frame<
     let (filter, key) = (scan.filter.as_ref(), scan.key.as_ref());
     match eval(&scan.source, env, frame)? {
         Cow::Borrowed(Value::List(items)) => quantify(scan.kind, scan.local, filter, key, items.iter(), Cow::Borrowed, env, frame, scan.source.span),
-        Cow::Owned(Value::List(items)) => {
-            quantify(scan.kind, scan.local, filter, key, items.iter(), |v| Cow::Owned(v.clone()), env, frame, scan.source.span)
-        }
+        Cow::Owned(Value::List(items)) => quantify(scan.kind, scan.local, filter, key, items.iter(), |v| Cow::Owned(v.clone()), env, frame, scan.source.span),
         v if v.is_null() => quantify(scan.kind, scan.local, filter, key, [].iter(), Cow::Borrowed, env, frame, scan.source.span),
         other => fail(scan.source.span, format!("expected a list, got {}", other.type_name())),
     }

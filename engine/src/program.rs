@@ -11,8 +11,8 @@ use crate::value::Value;
 use cavra_grammar::ast::Span;
 use cavra_grammar::diagnostic::line_col;
 use cavra_grammar::Diagnostics;
-use serde::Serialize;
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -111,11 +111,7 @@ impl Pack {
             .collect()
     }
     pub fn decisions(&self) -> Vec<(&str, Vec<&str>)> {
-        self.checked
-            .decisions
-            .iter()
-            .map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect()))
-            .collect()
+        self.checked.decisions.iter().map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect())).collect()
     }
     /// Readiness gates and their checks (without the informational requested check).
     pub fn gates(&self) -> Vec<(&str, Vec<&str>)> {
@@ -575,15 +571,7 @@ const INLINE_FIELDS: usize = 4;
 impl<'p> Outcome<'p> {
     fn new(d: &'p DecisionIr, arm_index: usize, values: OutcomeValues<'p>) -> Outcome<'p> {
         let arm = d.arm(arm_index);
-        Outcome {
-            decision: &d.name,
-            arm: &arm.id,
-            arm_index,
-            action: &arm.outcome.action,
-            category: &arm.outcome.category,
-            names: &arm.outcome.fields,
-            values,
-        }
+        Outcome { decision: &d.name, arm: &arm.id, arm_index, action: &arm.outcome.action, category: &arm.outcome.category, names: &arm.outcome.fields, values }
     }
 
     /// The reason, if the arm gives one.
@@ -781,10 +769,11 @@ impl Program {
     }
 
     fn find_decision(&self, name: &str) -> Result<(usize, &DecisionIr), EvalError> {
-        self.decisions.iter().enumerate().find(|(_, d)| &*d.name == name).ok_or_else(|| EvalError {
-            span: Span::default(),
-            message: format!("the pack `{}` has no decision `{name}`", self.pack.name),
-        })
+        self.decisions
+            .iter()
+            .enumerate()
+            .find(|(_, d)| &*d.name == name)
+            .ok_or_else(|| EvalError { span: Span::default(), message: format!("the pack `{}` has no decision `{name}`", self.pack.name) })
     }
 
     /// Runs a decision: the first arm whose condition holds gives the outcome.
@@ -856,10 +845,11 @@ impl Program {
     /// problems at once. A check whose condition fails to evaluate fails with
     /// the error as its message.
     pub fn readiness<'p>(&'p self, gate: &str, inputs: &Inputs) -> Result<Report, EvalError> {
-        let g = self.gates.iter().find(|g| &*g.name == gate).ok_or_else(|| EvalError {
-            span: Span::default(),
-            message: format!("the pack `{}` has no readiness gate `{gate}`", self.pack.name),
-        })?;
+        let g = self
+            .gates
+            .iter()
+            .find(|g| &*g.name == gate)
+            .ok_or_else(|| EvalError { span: Span::default(), message: format!("the pack `{}` has no readiness gate `{gate}`", self.pack.name) })?;
         self.check_required(inputs)?;
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| {

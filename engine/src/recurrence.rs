@@ -231,9 +231,8 @@ mod tests {
 
     #[test]
     fn spring_forward_day_is_shorter_and_fall_back_day_longer() {
-        let night = |day: &str| {
-            Recurrence::from_json(&json!({"weekdays": [day], "start_time": "01:00", "end_time": "04:00", "time_zone": "Europe/Berlin"})).unwrap()
-        };
+        let night =
+            |day: &str| Recurrence::from_json(&json!({"weekdays": [day], "start_time": "01:00", "end_time": "04:00", "time_zone": "Europe/Berlin"})).unwrap();
         // 2026-03-29: 01:00 CET = 00:00Z, 04:00 CEST = 02:00Z (two hours).
         assert_eq!(
             night("sunday").occurrences(at("2026-03-29T00:00:00Z"), at("2026-03-30T00:00:00Z")),

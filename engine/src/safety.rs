@@ -26,10 +26,60 @@
 /// Schemes that address a network (or the file system): `scheme://...` with
 /// one of these, case-insensitive, is a URL. `git+ssh` counts by its parts.
 const NETWORK_SCHEMES: &[&str] = &[
-    "http", "https", "ftp", "ftps", "sftp", "ws", "wss", "file", "ssh", "git", "svn", "telnet", "smtp", "smtps", "imap",
-    "imaps", "pop3", "pop3s", "ldap", "ldaps", "redis", "rediss", "postgres", "postgresql", "mysql", "mariadb", "mongodb",
-    "srv", "amqp", "amqps", "mqtt", "mqtts", "nats", "kafka", "s3", "gs", "tcp", "udp", "tls", "rtsp", "rtmp", "irc",
-    "ircs", "sip", "nfs", "smb", "cifs", "dav", "webdav", "grpc", "grpcs", "unix", "docker", "oci",
+    "http",
+    "https",
+    "ftp",
+    "ftps",
+    "sftp",
+    "ws",
+    "wss",
+    "file",
+    "ssh",
+    "git",
+    "svn",
+    "telnet",
+    "smtp",
+    "smtps",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "ldap",
+    "ldaps",
+    "redis",
+    "rediss",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "mongodb",
+    "srv",
+    "amqp",
+    "amqps",
+    "mqtt",
+    "mqtts",
+    "nats",
+    "kafka",
+    "s3",
+    "gs",
+    "tcp",
+    "udp",
+    "tls",
+    "rtsp",
+    "rtmp",
+    "irc",
+    "ircs",
+    "sip",
+    "nfs",
+    "smb",
+    "cifs",
+    "dav",
+    "webdav",
+    "grpc",
+    "grpcs",
+    "unix",
+    "docker",
+    "oci",
 ];
 
 /// Top-level domains of three or more letters that are taken as a hostname's
@@ -37,19 +87,41 @@ const NETWORK_SCHEMES: &[&str] = &[
 /// [`FILE_EXTENSIONS`]. Dictionary words that often follow a dot in field
 /// paths (`owner.team`, `user.name`, `config.example`) are left out on purpose.
 const KNOWN_TLDS: &[&str] = &[
-    "com", "net", "org", "edu", "gov", "mil", "info", "biz", "mobi", "asia", "app", "dev", "cloud", "xyz", "arpa",
-    "local", "localdomain", "localhost", "internal", "intranet", "corp", "lan", "svc", "consul", "onion",
+    "com",
+    "net",
+    "org",
+    "edu",
+    "gov",
+    "mil",
+    "info",
+    "biz",
+    "mobi",
+    "asia",
+    "app",
+    "dev",
+    "cloud",
+    "xyz",
+    "arpa",
+    "local",
+    "localdomain",
+    "localhost",
+    "internal",
+    "intranet",
+    "corp",
+    "lan",
+    "svc",
+    "consul",
+    "onion",
 ];
 
 /// Endings of file names. A dotted word ending in one of these is a file name,
 /// not a hostname or the domain of an e-mail address, even where the ending is
 /// also a country-code domain (`.md` is Moldova, `.rs` Serbia, `.sh` St Helena).
 const FILE_EXTENSIONS: &[&str] = &[
-    "md", "rs", "py", "sh", "go", "pl", "rb", "cs", "js", "ts", "db", "gz", "xz", "bz", "so", "in", "ps", "mk", "cc", "ml",
-    "am", "la", "hs", "el", "vb", "fs", "rc", "sc", "ex", "kt", "mm", "hh", "tf", "po", "mo", "sv", "nu", "txt", "json",
-    "yaml", "yml", "toml", "xml", "html", "htm", "csv", "tsv", "log", "lock", "conf", "cfg", "ini", "env", "pdf", "png",
-    "jpg", "jpeg", "gif", "svg", "webp", "ico", "tar", "tgz", "zip", "bz2", "whl", "jar", "exe", "dll", "bin", "wasm",
-    "proto", "sql", "java", "cpp", "hpp", "swift", "php", "cavra", "pest", "lua", "css", "scss", "tsx", "jsx", "ipynb",
+    "md", "rs", "py", "sh", "go", "pl", "rb", "cs", "js", "ts", "db", "gz", "xz", "bz", "so", "in", "ps", "mk", "cc", "ml", "am", "la", "hs", "el", "vb", "fs",
+    "rc", "sc", "ex", "kt", "mm", "hh", "tf", "po", "mo", "sv", "nu", "txt", "json", "yaml", "yml", "toml", "xml", "html", "htm", "csv", "tsv", "log", "lock",
+    "conf", "cfg", "ini", "env", "pdf", "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "tar", "tgz", "zip", "bz2", "whl", "jar", "exe", "dll", "bin",
+    "wasm", "proto", "sql", "java", "cpp", "hpp", "swift", "php", "cavra", "pest", "lua", "css", "scss", "tsx", "jsx", "ipynb",
 ];
 
 /// JSON keys whose value is a secret, after normalisation (lower case, words
@@ -92,12 +164,8 @@ pub fn looks_like_url(text: &str) -> bool {
             return true;
         }
     }
-    (0..b.len()).any(|i| {
-        (i == 0 || !is_host_char(b[i - 1]))
-            && b.len() > i + 4
-            && b[i..i + 4].eq_ignore_ascii_case(b"www.")
-            && b[i + 4].is_ascii_alphanumeric()
-    })
+    (0..b.len())
+        .any(|i| (i == 0 || !is_host_char(b[i - 1])) && b.len() > i + 4 && b[i..i + 4].eq_ignore_ascii_case(b"www.") && b[i + 4].is_ascii_alphanumeric())
 }
 
 /// A dotted name that ends in a known or country-code top-level domain
@@ -280,10 +348,7 @@ fn is_file_extension(s: &[u8]) -> bool {
 
 /// A DNS label: 1 to 63 letters, digits and inner hyphens.
 fn is_label(l: &[u8]) -> bool {
-    (1..=63).contains(&l.len())
-        && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
-        && l[0] != b'-'
-        && l[l.len() - 1] != b'-'
+    (1..=63).contains(&l.len()) && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-') && l[0] != b'-' && l[l.len() - 1] != b'-'
 }
 
 fn is_tld(l: &[u8]) -> bool {
@@ -304,11 +369,9 @@ fn is_hostname(word: &[u8]) -> bool {
 fn is_ipv4(s: &[u8]) -> bool {
     let parts: Vec<&[u8]> = s.split(|&c| c == b'.').collect();
     parts.len() == 4
-        && parts.iter().all(|p| {
-            (1..=3).contains(&p.len())
-                && p.iter().all(u8::is_ascii_digit)
-                && p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 255
-        })
+        && parts
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 255)
 }
 
 fn is_ipv6(s: &[u8]) -> bool {
@@ -425,11 +488,7 @@ fn token_at(b: &[u8]) -> bool {
 /// than half of it in runs of four or more letters of the same case, which is
 /// how identifiers such as `GoBackendRollbackDrill2026Schedule` look).
 fn is_random(run: &[u8]) -> bool {
-    if run.len() < 32
-        || !run.iter().any(u8::is_ascii_uppercase)
-        || !run.iter().any(u8::is_ascii_lowercase)
-        || !run.iter().any(u8::is_ascii_digit)
-    {
+    if run.len() < 32 || !run.iter().any(u8::is_ascii_uppercase) || !run.iter().any(u8::is_ascii_lowercase) || !run.iter().any(u8::is_ascii_digit) {
         return false;
     }
     let mut seen = [false; 256];
@@ -663,13 +722,7 @@ mod tests {
 
     #[test]
     fn email_addresses() {
-        for s in [
-            "ops@example.com",
-            "release.governance+alerts@corp.example.io",
-            "mail <oncall@team.internal>",
-            "git@github.com:org/repo",
-            "a@b.cd",
-        ] {
+        for s in ["ops@example.com", "release.governance+alerts@corp.example.io", "mail <oncall@team.internal>", "git@github.com:org/repo", "a@b.cd"] {
             assert!(looks_like_email(s), "{s}");
         }
         for s in ["@release-governance", "ops@", "ops@localhost", "lodash@4.17.21", "logo@2x.png", "user@host", "a@b.c", "@example.com"] {

@@ -12,12 +12,8 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     let trimmed = text.trim();
     match DateTime::parse_from_rfc3339(trimmed) {
         Ok(t) => Ok(t.with_timezone(&Utc).timestamp_micros()),
-        Err(_) if trimmed.len() > 10 && !has_offset(trimmed) => {
-            Err(format!("expected an RFC 3339 timestamp with an offset (Z or +02:00), got {text:?}"))
-        }
-        Err(e) if matches!(e.kind(), ParseErrorKind::OutOfRange | ParseErrorKind::Impossible) => {
-            Err(format!("{text:?} is not a real date and time ({e})"))
-        }
+        Err(_) if trimmed.len() > 10 && !has_offset(trimmed) => Err(format!("expected an RFC 3339 timestamp with an offset (Z or +02:00), got {text:?}")),
+        Err(e) if matches!(e.kind(), ParseErrorKind::OutOfRange | ParseErrorKind::Impossible) => Err(format!("{text:?} is not a real date and time ({e})")),
         Err(_) => Err(format!("expected an RFC 3339 timestamp, got {text:?}")),
     }
 }
@@ -73,10 +69,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         };
         let n: i64 = digits.parse().map_err(|_| bad())?;
         digits.clear();
-        total = n
-            .checked_mul(unit * MICROS_PER_SECOND)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("duration {text:?} is too large"))?;
+        total = n.checked_mul(unit * MICROS_PER_SECOND).and_then(|v| total.checked_add(v)).ok_or_else(|| format!("duration {text:?} is too large"))?;
     }
     if !digits.is_empty() {
         return Err(bad());

@@ -135,9 +135,7 @@ impl Value {
             Value::Recurrence(r) => r.to_json(),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(m.entries.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
-            Value::Record(r) => {
-                J::Object(r.names.iter().zip(r.values.iter()).map(|(k, v)| (k.to_string(), v.to_json())).collect())
-            }
+            Value::Record(r) => J::Object(r.names.iter().zip(r.values.iter()).map(|(k, v)| (k.to_string(), v.to_json())).collect()),
         }
     }
 }

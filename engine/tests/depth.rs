@@ -27,11 +27,8 @@ fn sum(terms: usize) -> String {
 #[test]
 fn deep_expressions_within_the_limits_evaluate() {
     // Two lets of 120 operators each, chained: about 245 levels in all.
-    let source = format!(
-        "pack p\ninput n: number\nlet a = {}\nlet b = a + {}\ndecision d {{ when b > 0 => deliver otherwise => suppress }}\n",
-        sum(121),
-        sum(121)
-    );
+    let source =
+        format!("pack p\ninput n: number\nlet a = {}\nlet b = a + {}\ndecision d {{ when b > 0 => deliver otherwise => suppress }}\n", sum(121), sum(121));
     assert_eq!(run_on_small_stack(source), Ok("deliver".to_string()));
 }
 

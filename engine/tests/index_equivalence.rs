@@ -56,12 +56,10 @@ fn subset(items: &'static [&'static str]) -> impl Strategy<Value = Vec<&'static 
 }
 
 fn window() -> impl Strategy<Value = Json> {
-    (0i64..40, 0i64..20, subset(OWNERS), subset(PROVIDERS), prop::bool::weighted(0.2), 0u32..1000).prop_map(
-        |(start, len, owners, providers, skip, id)| {
-            json!({"window_id": format!("w{id}"), "start_at": time(start), "end_at": time(start + len),
+    (0i64..40, 0i64..20, subset(OWNERS), subset(PROVIDERS), prop::bool::weighted(0.2), 0u32..1000).prop_map(|(start, len, owners, providers, skip, id)| {
+        json!({"window_id": format!("w{id}"), "start_at": time(start), "end_at": time(start + len),
                    "owners": owners, "providers": providers, "reason": if skip { "skip" } else { "freeze" }})
-        },
-    )
+    })
 }
 
 fn calendars() -> impl Strategy<Value = Json> {
@@ -69,10 +67,7 @@ fn calendars() -> impl Strategy<Value = Json> {
         let mut map = serde_json::Map::new();
         for (owner, start, len) in absences {
             let entry = map.entry(OWNERS[owner]).or_insert_with(|| json!({"unavailable_windows": []}));
-            entry["unavailable_windows"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"start_at": time(start), "end_at": time(start + len), "reason": "away"}));
+            entry["unavailable_windows"].as_array_mut().unwrap().push(json!({"start_at": time(start), "end_at": time(start + len), "reason": "away"}));
         }
         Json::Object(map)
     })

@@ -120,17 +120,7 @@ struct Node<'a> {
 
 impl<'a> Node<'a> {
     fn new(kind: Kind<'a>, start: usize, end: usize) -> Self {
-        Node {
-            kind,
-            start,
-            end,
-            open_end: None,
-            children: Vec::new(),
-            leading: Vec::new(),
-            trailing: None,
-            open_trailing: None,
-            dangling: Vec::new(),
-        }
+        Node { kind, start, end, open_end: None, children: Vec::new(), leading: Vec::new(), trailing: None, open_trailing: None, dangling: Vec::new() }
     }
 }
 
@@ -310,19 +300,14 @@ impl<'a> Formatter<'a> {
                 let prev = &node.children[i - 1];
                 let mut blank = self.blank_between(prev.end, self.first_pos(child));
                 if is_root {
-                    blank |= matches!(prev.kind, Kind::Header(_))
-                        || prev.kind.is_block()
-                        || child.kind.is_block()
-                        || prev.kind.class() != child.kind.class();
+                    blank |= matches!(prev.kind, Kind::Header(_)) || prev.kind.is_block() || child.kind.is_block() || prev.kind.class() != child.kind.class();
                 }
                 if blank {
                     self.blank();
                 }
             }
             for (k, &c) in child.leading.iter().enumerate() {
-                if k > 0
-                    && self.blank_between(self.comments[child.leading[k - 1]].span.end, self.comments[c].span.start)
-                {
+                if k > 0 && self.blank_between(self.comments[child.leading[k - 1]].span.end, self.comments[c].span.start) {
                     self.blank();
                 }
                 self.comment_line(indent, c);
@@ -447,16 +432,7 @@ impl<'a> Formatter<'a> {
         }
         let ExprKind::Quantifier(q) = &d.value.kind else { return self.push(indent, one) };
         let Some(filter) = &q.filter else { return self.push(indent, one) };
-        self.push(
-            indent,
-            format!(
-                "let {} = {} {} in {}",
-                d.name.name,
-                q.kind.as_str(),
-                q.var.name,
-                expr_text(&q.source, self.source)
-            ),
-        );
+        self.push(indent, format!("let {} = {} {} in {}", d.name.name, q.kind.as_str(), q.var.name, expr_text(&q.source, self.source)));
         // The top-level `and`s of the clause form a left-leaning chain.
         let mut conjuncts = Vec::new();
         let mut cur = filter;
@@ -670,11 +646,7 @@ fn write_atom(e: &Expr, src: &str, out: &mut String) {
             out.push(')');
         }
         // Chains are handled by `write_expr`.
-        ExprKind::Binary(..)
-        | ExprKind::Compare(..)
-        | ExprKind::Field(..)
-        | ExprKind::Index(..)
-        | ExprKind::Test(..) => write_expr(e, src, out),
+        ExprKind::Binary(..) | ExprKind::Compare(..) | ExprKind::Field(..) | ExprKind::Index(..) | ExprKind::Test(..) => write_expr(e, src, out),
     }
 }
 
@@ -682,8 +654,7 @@ fn write_atom(e: &Expr, src: &str, out: &mut String) {
 fn write_key(key: &Expr, src: &str, out: &mut String) {
     if let ExprKind::Text(parts) = &key.kind {
         if let [TextPart::Literal(name)] = parts.as_slice() {
-            let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if is_name && src.get(key.span.start..key.span.end) == Some(name.as_str()) {
                 out.push_str(name);
                 return;

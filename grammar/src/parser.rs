@@ -216,8 +216,7 @@ fn scan(source: &str) -> Lexed {
                     }
                     "and" | "or" | "in" | "is" | "exists" => operators += 1,
                     // Words that start a new clause: what came before is a sibling, not a parent.
-                    "when" | "otherwise" | "check" | "status" | "requested" | "let" | "type" | "input" | "decision"
-                    | "readiness" => {
+                    "when" | "otherwise" | "check" | "status" | "requested" | "let" | "type" | "input" | "decision" | "readiness" => {
                         words = 0;
                         operators = 0;
                     }
@@ -273,9 +272,7 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::infix(Rule::op_not_in, Assoc::Left))
             .op(Op::infix(Rule::op_default, Assoc::Left))
             .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
-            .op(Op::infix(Rule::op_mul, Assoc::Left)
-                | Op::infix(Rule::op_div, Assoc::Left)
-                | Op::infix(Rule::op_rem, Assoc::Left))
+            .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left) | Op::infix(Rule::op_rem, Assoc::Left))
             .op(Op::prefix(Rule::op_neg))
     })
 }
@@ -350,12 +347,7 @@ impl Builder {
             .map(|p| {
                 let fspan = span_of(p);
                 let parts = self.children(p.clone());
-                FieldDecl {
-                    name: ident(&parts[0]),
-                    ty: self.type_expr(parts[1].clone()),
-                    default: parts.get(2).map(|e| self.expr(e.clone())),
-                    span: fspan,
-                }
+                FieldDecl { name: ident(&parts[0]), ty: self.type_expr(parts[1].clone()), default: parts.get(2).map(|e| self.expr(e.clone())), span: fspan }
             })
             .collect();
         TypeDecl { name, fields, span }
@@ -408,11 +400,7 @@ impl Builder {
             match p.as_rule() {
                 Rule::arm => {
                     let parts = self.children(p.clone());
-                    arms.push(Arm {
-                        condition: self.expr(parts[1].clone()),
-                        outcome: self.outcome(parts[2].clone()),
-                        span: aspan,
-                    });
+                    arms.push(Arm { condition: self.expr(parts[1].clone()), outcome: self.outcome(parts[2].clone()), span: aspan });
                 }
                 Rule::otherwise_arm => {
                     let parts = self.children(p.clone());
@@ -499,11 +487,7 @@ impl Builder {
                     }
                     decl.checks.push(check);
                 }
-                Rule::status_rule => decl.statuses.push(StatusRule {
-                    status: ident(&parts[1]),
-                    condition: self.expr(parts[3].clone()),
-                    span: pspan,
-                }),
+                Rule::status_rule => decl.statuses.push(StatusRule { status: ident(&parts[1]), condition: self.expr(parts[3].clone()), span: pspan }),
                 _ => {}
             }
         }
@@ -569,8 +553,7 @@ fn clause_expr(pair: Pair<Rule>) -> Expr {
 
 /// Children, without the punctuation rules (`arrow`, `comma`, ...).
 fn inner(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
-    pair.into_inner()
-        .filter(|p| !matches!(p.as_rule(), Rule::arrow | Rule::comma | Rule::close_paren | Rule::close_bracket | Rule::close_brace))
+    pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::arrow | Rule::comma | Rule::close_paren | Rule::close_bracket | Rule::close_brace))
 }
 
 fn sub_expr(pair: Pair<Rule>) -> Expr {
@@ -632,11 +615,7 @@ fn primary(pair: Pair<Rule>) -> Expr {
             let parts: Vec<_> = inner(pair).filter(|p| p.as_rule() == Rule::expr).map(sub_expr).collect();
             let mut it = parts.into_iter();
             let (c, t, e) = (it.next(), it.next(), it.next());
-            ExprKind::If(
-                Box::new(c.expect("if condition")),
-                Box::new(t.expect("then branch")),
-                Box::new(e.expect("else branch")),
-            )
+            ExprKind::If(Box::new(c.expect("if condition")), Box::new(t.expect("then branch")), Box::new(e.expect("else branch")))
         }
         Rule::quantifier => {
             let mut kind = QuantKind::Any;
@@ -664,13 +643,7 @@ fn primary(pair: Pair<Rule>) -> Expr {
                     _ => {}
                 }
             }
-            ExprKind::Quantifier(Box::new(Quantifier {
-                kind,
-                var: var.expect("quantifier variable"),
-                source: source.expect("quantifier source"),
-                filter,
-                key,
-            }))
+            ExprKind::Quantifier(Box::new(Quantifier { kind, var: var.expect("quantifier variable"), source: source.expect("quantifier source"), filter, key }))
         }
         Rule::timestamp => ExprKind::Timestamp(pair.as_str()[1..].to_string()),
         Rule::duration => ExprKind::Duration(pair.as_str().to_string()),
@@ -730,11 +703,7 @@ fn ident(pair: &Pair<Rule>) -> Ident {
     let target = if matches!(pair.as_rule(), Rule::ident | Rule::field_name) {
         pair.clone()
     } else {
-        pair.clone()
-            .into_inner()
-            .flatten()
-            .find(|p| matches!(p.as_rule(), Rule::ident | Rule::field_name))
-            .unwrap_or_else(|| pair.clone())
+        pair.clone().into_inner().flatten().find(|p| matches!(p.as_rule(), Rule::ident | Rule::field_name)).unwrap_or_else(|| pair.clone())
     };
     Ident { name: target.as_str().to_string(), span: span_of(&target) }
 }
@@ -757,9 +726,7 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Opti
     let found = found_token(source, pos);
     let end = (pos + found.len().max(1)).min(source.len());
     let (mut expected, call_limit) = match &err.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            (positives.iter().filter_map(|r| describe(*r)).collect::<Vec<_>>(), false)
-        }
+        ErrorVariant::ParsingError { positives, .. } => (positives.iter().filter_map(|r| describe(*r)).collect::<Vec<_>>(), false),
         ErrorVariant::CustomError { message } => (vec![], message.contains("call limit")),
     };
     if let Some(attempts) = err.parse_attempts() {
@@ -779,11 +746,7 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Opti
     expected.sort();
     expected.dedup();
     let found_words = if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
-    let message = if expected.is_empty() {
-        format!("unexpected {found_words}")
-    } else {
-        format!("expected {}, found {found_words}", join_or(&expected))
-    };
+    let message = if expected.is_empty() { format!("unexpected {found_words}") } else { format!("expected {}, found {found_words}", join_or(&expected)) };
     let mut d = Diagnostic::error("E0001", Span::new(pos, end), message).with_label(if expected.is_empty() {
         "not expected here".to_string()
     } else {
@@ -809,8 +772,32 @@ fn after_otherwise(before: &str) -> bool {
 }
 
 const RESERVED: &[&str] = &[
-    "pack", "type", "input", "static", "let", "decision", "readiness", "when", "otherwise", "reason", "with", "check",
-    "else", "and", "or", "not", "in", "is", "empty", "exists", "where", "if", "then", "true", "false", "null",
+    "pack",
+    "type",
+    "input",
+    "static",
+    "let",
+    "decision",
+    "readiness",
+    "when",
+    "otherwise",
+    "reason",
+    "with",
+    "check",
+    "else",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "empty",
+    "exists",
+    "where",
+    "if",
+    "then",
+    "true",
+    "false",
+    "null",
 ];
 
 fn syntax_help(source: &str, pos: usize, found: &str, expects_name: bool) -> Option<String> {
@@ -823,9 +810,7 @@ fn syntax_help(source: &str, pos: usize, found: &str, expects_name: bool) -> Opt
         "'" => Some("text is written in double quotes: \"...\"".into()),
         "}" if before.ends_with("=>") => Some("an arm needs an outcome after `=>`, e.g. `deliver`".into()),
         "when" if after_otherwise(before) => Some("`otherwise` must be the last arm of a decision".into()),
-        w if expects_name && RESERVED.contains(&w) && declares_name(before) => {
-            Some(format!("`{w}` is a keyword and cannot be used as a name"))
-        }
+        w if expects_name && RESERVED.contains(&w) && declares_name(before) => Some(format!("`{w}` is a keyword and cannot be used as a name")),
         "@" => Some("write a timestamp as @2026-05-21, @2026-05-21T18:00:00Z or @2026-05-21T20:00:00+02:00".into()),
         "\\" => Some("the escapes in text are \\\" \\\\ \\n \\t \\r \\{ \\}".into()),
         t if t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(|c: char| c.is_ascii_alphabetic() || c == '.') => {
@@ -906,23 +891,57 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::status_rule | Rule::kw_status => "`status`",
         Rule::kw_else => "`else`",
         Rule::map_literal | Rule::map_entry => "a map entry (`\"key\": value`)",
-        Rule::expr | Rule::operand | Rule::paren | Rule::list_literal | Rule::name
-        | Rule::if_expr | Rule::quantifier | Rule::quant_kind | Rule::timestamp | Rule::duration
-        | Rule::number | Rule::text | Rule::kw_true | Rule::kw_false | Rule::kw_null | Rule::op_not
-        | Rule::op_neg | Rule::kw_if => "an expression",
-        Rule::op_or | Rule::op_and | Rule::op_in | Rule::op_not_in | Rule::op_eq | Rule::op_ne
-        | Rule::op_lt | Rule::op_le | Rule::op_gt | Rule::op_ge | Rule::op_default | Rule::op_add
-        | Rule::op_sub | Rule::op_mul | Rule::op_div | Rule::op_rem | Rule::kw_or | Rule::kw_and
+        Rule::expr
+        | Rule::operand
+        | Rule::paren
+        | Rule::list_literal
+        | Rule::name
+        | Rule::if_expr
+        | Rule::quantifier
+        | Rule::quant_kind
+        | Rule::timestamp
+        | Rule::duration
+        | Rule::number
+        | Rule::text
+        | Rule::kw_true
+        | Rule::kw_false
+        | Rule::kw_null
+        | Rule::op_not
+        | Rule::op_neg
+        | Rule::kw_if => "an expression",
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_in
+        | Rule::op_not_in
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_lt
+        | Rule::op_le
+        | Rule::op_gt
+        | Rule::op_ge
+        | Rule::op_default
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_rem
+        | Rule::kw_or
+        | Rule::kw_and
         | Rule::kw_in => "an operator",
         Rule::arrow => "`=>`",
         Rule::comma => "`,`",
         Rule::close_paren => "`)`",
         Rule::close_bracket => "`]`",
         Rule::close_brace => "`}`",
-        Rule::field_access | Rule::index_access | Rule::test_exists | Rule::test_not_exists
-        | Rule::test_empty | Rule::test_not_empty | Rule::kw_is | Rule::kw_exists | Rule::kw_empty => {
-            "an operator"
-        }
+        Rule::field_access
+        | Rule::index_access
+        | Rule::test_exists
+        | Rule::test_not_exists
+        | Rule::test_empty
+        | Rule::test_not_empty
+        | Rule::kw_is
+        | Rule::kw_exists
+        | Rule::kw_empty => "an operator",
         Rule::where_clause | Rule::kw_where => "`where`",
         Rule::by_clause | Rule::kw_by => "`by`",
         Rule::kw_then => "`then`",

@@ -3,16 +3,15 @@
 
 mod common;
 
-use common::{comment_texts, normalized};
 use cavra_grammar::{format, parse};
+use common::{comment_texts, normalized};
 use std::path::{Path, PathBuf};
 
 /// Checks the formatter's guarantees on one source that parses; returns the output.
 fn check_round_trip(name: &str, source: &str) -> String {
     let pack = parse(name, source).unwrap_or_else(|d| panic!("{name} does not parse:\n{}", d.render(false)));
     let once = format(&pack, source);
-    let again = parse(name, &once)
-        .unwrap_or_else(|d| panic!("{name}: the formatted text does not parse:\n{}\n---\n{once}", d.render(false)));
+    let again = parse(name, &once).unwrap_or_else(|d| panic!("{name}: the formatted text does not parse:\n{}\n---\n{once}", d.render(false)));
     assert_eq!(normalized(&pack), normalized(&again), "{name}: the AST changed; formatted text:\n{once}");
     assert_eq!(comment_texts(&pack), comment_texts(&again), "{name}: comments changed; formatted text:\n{once}");
     let twice = format(&again, &once);
@@ -233,8 +232,6 @@ fn routing_pack_layout_is_kept() {
     let source = std::fs::read_to_string(path).unwrap();
     let out = check_round_trip("routing", &source);
     assert!(out.starts_with("# Route decision"), "{out}");
-    assert!(out.contains(
-        "let window = first w in policy.maintenance_windows\n  where active(w, now)\n    and (w.owners is empty or owner in w.owners)\n"
-    ));
+    assert!(out.contains("let window = first w in policy.maintenance_windows\n  where active(w, now)\n    and (w.owners is empty or owner in w.owners)\n"));
     assert!(out.contains("  owners: list<text> = [] # empty means every owner\n"));
 }

@@ -8,8 +8,8 @@
 mod common;
 
 use cavra_grammar::ast::{Item, Pack, Span};
-use common::{comment_texts, normalized};
 use cavra_grammar::{format, parse};
+use common::{comment_texts, normalized};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::Config;
@@ -209,12 +209,7 @@ fn check(source: &str) -> Result<(), TestCaseError> {
             prop_assert!(!diags.items.is_empty());
             let rendered = diags.render(false);
             for d in &diags.items {
-                prop_assert!(
-                    d.span.start <= d.span.end && d.span.end <= source.len(),
-                    "span {:?} outside a source of {} bytes",
-                    d.span,
-                    source.len()
-                );
+                prop_assert!(d.span.start <= d.span.end && d.span.end <= source.len(), "span {:?} outside a source of {} bytes", d.span, source.len());
                 prop_assert!(
                     source.is_char_boundary(d.span.start) && source.is_char_boundary(d.span.end),
                     "span {:?} of {:?} is not on char boundaries in:\n{}",
@@ -261,8 +256,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::Delete(a, b)),
         (any::<Index>(), select(TOKENS)).prop_map(|(a, t)| Mutation::Insert(a, t)),
         (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(a, b, c)| Mutation::Duplicate(a, b, c)),
-        (any::<Index>(), any::<Index>(), any::<Index>(), any::<Index>())
-            .prop_map(|(a, b, c, d)| Mutation::Swap(a, b, c, d)),
+        (any::<Index>(), any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(a, b, c, d)| Mutation::Swap(a, b, c, d)),
     ]
 }
 

@@ -47,8 +47,7 @@ pub fn check_golden(golden: &Path, actual: &str) -> Result<(), String> {
         std::fs::write(golden, actual).map_err(|e| format!("{}: {e}", golden.display()))?;
         return Ok(());
     }
-    let expected = std::fs::read_to_string(golden)
-        .map_err(|_| format!("{}: missing golden file (run with CAVRA_BLESS=1 to create it)", golden.display()))?;
+    let expected = std::fs::read_to_string(golden).map_err(|_| format!("{}: missing golden file (run with CAVRA_BLESS=1 to create it)", golden.display()))?;
     if expected == actual {
         return Ok(());
     }
@@ -100,4 +99,3 @@ pub fn cavra_binary() -> &'static Path {
         profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
     })
 }
-

@@ -376,14 +376,21 @@ fn reload(state: &State, call: &Call) -> Result<Reply, ApiError> {
             state.log(&[("event", "packs_reloaded".into()), ("packs", names.len().into())]);
             ok(&json!({"reloaded": true, "packs": names, "count": names.len()}))
         }
-        Err(crate::packs::LoadError::Read(message)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", format!("{message}; the running packs are unchanged"))),
+        Err(crate::packs::LoadError::Read(message)) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", format!("{message}; the running packs are unchanged")))
+        }
         Err(crate::packs::LoadError::Check(failures)) => {
             let first = failures.first().map(|f| f.file.clone());
             let rendered: Vec<String> = failures.iter().map(|f| f.render()).collect();
             let mut e = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "pack_check_failed",
-                format!("{} pack{} failed to check; the running packs are unchanged:\n{}", failures.len(), crate::authoring::plural(failures.len()), rendered.join("\n")),
+                format!(
+                    "{} pack{} failed to check; the running packs are unchanged:\n{}",
+                    failures.len(),
+                    crate::authoring::plural(failures.len()),
+                    rendered.join("\n")
+                ),
             );
             e.path = first;
             Err(e)
@@ -419,7 +426,10 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
         let Some(info) = declared.iter().find(|i| i.name == input) else {
             let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
             let hint = cavra_grammar::diagnostic::did_you_mean(&input, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-            return Err(ApiError::invalid(format!("$.inputs.{input}"), format!("the pack `{name}` has no input `{input}`{hint}; its inputs are: {}", names.join(", "))));
+            return Err(ApiError::invalid(
+                format!("$.inputs.{input}"),
+                format!("the pack `{name}` has no input `{input}`{hint}; its inputs are: {}", names.join(", ")),
+            ));
         };
         if info.is_static {
             statics.insert(input, value);
@@ -478,7 +488,9 @@ fn bind_error(pack: &str, e: cavra_engine::BindError) -> ApiError {
             let inner = source.path.strip_prefix('$').unwrap_or(&source.path);
             ApiError::invalid(format!("$.inputs.{input}{inner}"), format!("input `{input}`: {}", source.message))
         }
-        cavra_engine::BindError::Missing(input) => ApiError::invalid(format!("$.inputs.{input}"), format!("the pack `{pack}` needs the static input `{input}`")),
+        cavra_engine::BindError::Missing(input) => {
+            ApiError::invalid(format!("$.inputs.{input}"), format!("the pack `{pack}` needs the static input `{input}`"))
+        }
         other => ApiError::invalid("$.inputs", other.to_string()),
     }
 }

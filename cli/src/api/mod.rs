@@ -155,19 +155,22 @@ impl server::State {
         let store = crate::store::store_path(args.store.as_deref());
         // Fail at start-up, not on the first request, when the store cannot be opened.
         crate::store::SqliteStore::open(&store).map_err(|e| e.to_string())?;
-        Ok(server::State::assemble(packs, server::Settings {
-            report,
-            store,
-            policy,
-            plugin_dirs: args.plugin_dirs.clone(),
-            isolation: args.plugin_isolation,
-            runtime: args.runtime_path.clone(),
-            tokens,
-            max_body: args.max_body_bytes,
-            request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
-            log_json: args.report.json(),
-            log_requests: !args.quiet,
-        }))
+        Ok(server::State::assemble(
+            packs,
+            server::Settings {
+                report,
+                store,
+                policy,
+                plugin_dirs: args.plugin_dirs.clone(),
+                isolation: args.plugin_isolation,
+                runtime: args.runtime_path.clone(),
+                tokens,
+                max_body: args.max_body_bytes,
+                request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+                log_json: args.report.json(),
+                log_requests: !args.quiet,
+            },
+        ))
     }
 }
 
@@ -178,4 +181,3 @@ pub(crate) fn load_packs(rules: Option<&std::path::Path>) -> Result<CompiledPack
         LoadError::Check(failures) => failures.iter().map(|f| f.render()).collect::<Vec<_>>().join("\n"),
     })
 }
-

@@ -192,7 +192,8 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>) -> Reply {
 async fn pipeline(state: &Arc<State>, route: Route, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let method = req.method().clone();
     if !route.methods.contains(&method) {
-        let mut e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} {} is not allowed; use {}", method, route.template, route.allow));
+        let mut e =
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} {} is not allowed; use {}", method, route.template, route.allow));
         e.allow = Some(route.allow);
         return Err(e);
     }

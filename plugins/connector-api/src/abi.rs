@@ -132,10 +132,7 @@ macro_rules! __root_module_symbol {
 }
 
 const _: () = assert!(
-    const_str_eq(
-        abi_stable::library::ROOT_MODULE_LOADER_NAME,
-        __root_module_symbol!()
-    ),
+    const_str_eq(abi_stable::library::ROOT_MODULE_LOADER_NAME, __root_module_symbol!()),
     "abi_stable changed its root module symbol name; update __root_module_symbol!"
 );
 

@@ -57,12 +57,7 @@ pub trait Connector: Send + Sync + 'static {
     /// Delivers one notification. Must return within `ctx.timeout` (use it
     /// as the I/O timeout); the host gives up on the attempt shortly after.
     /// Messages in the outcome must be public-safe.
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &Self::Config,
-        ctx: &CallContext,
-    ) -> Outcome;
+    fn deliver(&self, notification: &Notification, config: &Self::Config, ctx: &CallContext) -> Outcome;
 }
 
 /// Per-call facts from the host.
@@ -101,10 +96,7 @@ fn default_timeout_ms() -> u64 {
 impl DeliveryRequest {
     /// The call context of this request.
     pub fn context(&self) -> CallContext {
-        CallContext {
-            attempt: self.attempt,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+        CallContext { attempt: self.attempt, timeout: Duration::from_millis(self.timeout_ms) }
     }
 }
 
@@ -147,25 +139,17 @@ pub enum Outcome {
 impl Outcome {
     /// `Delivered` with an optional status.
     pub fn delivered(status_code: impl Into<Option<u16>>) -> Self {
-        Outcome::Delivered {
-            status_code: status_code.into(),
-        }
+        Outcome::Delivered { status_code: status_code.into() }
     }
 
     /// `RetryableFailure` with an optional status.
     pub fn retryable(status_code: impl Into<Option<u16>>, message: impl Into<String>) -> Self {
-        Outcome::RetryableFailure {
-            status_code: status_code.into(),
-            message: message.into(),
-        }
+        Outcome::RetryableFailure { status_code: status_code.into(), message: message.into() }
     }
 
     /// `PermanentFailure` with an optional status.
     pub fn permanent(status_code: impl Into<Option<u16>>, message: impl Into<String>) -> Self {
-        Outcome::PermanentFailure {
-            status_code: status_code.into(),
-            message: message.into(),
-        }
+        Outcome::PermanentFailure { status_code: status_code.into(), message: message.into() }
     }
 
     /// Classifies an HTTP response status: 2xx delivered; 408, 425, 429 and
@@ -182,9 +166,7 @@ impl Outcome {
     /// The status code, whatever the variant.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Outcome::Delivered { status_code }
-            | Outcome::RetryableFailure { status_code, .. }
-            | Outcome::PermanentFailure { status_code, .. } => *status_code,
+            Outcome::Delivered { status_code } | Outcome::RetryableFailure { status_code, .. } | Outcome::PermanentFailure { status_code, .. } => *status_code,
         }
     }
 }
@@ -192,23 +174,13 @@ impl Outcome {
 impl From<Outcome> for DeliveryOutcome {
     fn from(outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Delivered { status_code } => DeliveryOutcome::Delivered {
-                status_code: status_code.into(),
-            },
-            Outcome::RetryableFailure {
-                status_code,
-                message,
-            } => DeliveryOutcome::RetryableFailure {
-                status_code: status_code.into(),
-                message: message.into(),
-            },
-            Outcome::PermanentFailure {
-                status_code,
-                message,
-            } => DeliveryOutcome::PermanentFailure {
-                status_code: status_code.into(),
-                message: message.into(),
-            },
+            Outcome::Delivered { status_code } => DeliveryOutcome::Delivered { status_code: status_code.into() },
+            Outcome::RetryableFailure { status_code, message } => {
+                DeliveryOutcome::RetryableFailure { status_code: status_code.into(), message: message.into() }
+            }
+            Outcome::PermanentFailure { status_code, message } => {
+                DeliveryOutcome::PermanentFailure { status_code: status_code.into(), message: message.into() }
+            }
         }
     }
 }
@@ -216,23 +188,13 @@ impl From<Outcome> for DeliveryOutcome {
 impl From<DeliveryOutcome> for Outcome {
     fn from(outcome: DeliveryOutcome) -> Self {
         match outcome {
-            DeliveryOutcome::Delivered { status_code } => Outcome::Delivered {
-                status_code: status_code.into(),
-            },
-            DeliveryOutcome::RetryableFailure {
-                status_code,
-                message,
-            } => Outcome::RetryableFailure {
-                status_code: status_code.into(),
-                message: message.into(),
-            },
-            DeliveryOutcome::PermanentFailure {
-                status_code,
-                message,
-            } => Outcome::PermanentFailure {
-                status_code: status_code.into(),
-                message: message.into(),
-            },
+            DeliveryOutcome::Delivered { status_code } => Outcome::Delivered { status_code: status_code.into() },
+            DeliveryOutcome::RetryableFailure { status_code, message } => {
+                Outcome::RetryableFailure { status_code: status_code.into(), message: message.into() }
+            }
+            DeliveryOutcome::PermanentFailure { status_code, message } => {
+                Outcome::PermanentFailure { status_code: status_code.into(), message: message.into() }
+            }
         }
     }
 }
@@ -246,9 +208,7 @@ pub struct ConfigError {
 impl ConfigError {
     /// Any public-safe message.
     pub fn new(message: impl Into<String>) -> Self {
-        ConfigError {
-            message: message.into(),
-        }
+        ConfigError { message: message.into() }
     }
 
     /// `missing required key `{key}``.
@@ -347,39 +307,18 @@ mod tests {
 
     #[test]
     fn http_statuses_are_classified() {
-        assert!(matches!(
-            Outcome::from_http_status(204),
-            Outcome::Delivered {
-                status_code: Some(204)
-            }
-        ));
+        assert!(matches!(Outcome::from_http_status(204), Outcome::Delivered { status_code: Some(204) }));
         for s in [408, 425, 429, 500, 502, 503, 599] {
-            assert!(
-                matches!(
-                    Outcome::from_http_status(s),
-                    Outcome::RetryableFailure { .. }
-                ),
-                "{s}"
-            );
+            assert!(matches!(Outcome::from_http_status(s), Outcome::RetryableFailure { .. }), "{s}");
         }
         for s in [301, 400, 401, 403, 404, 410, 413, 100] {
-            assert!(
-                matches!(
-                    Outcome::from_http_status(s),
-                    Outcome::PermanentFailure { .. }
-                ),
-                "{s}"
-            );
+            assert!(matches!(Outcome::from_http_status(s), Outcome::PermanentFailure { .. }), "{s}");
         }
     }
 
     #[test]
     fn outcome_round_trips_through_the_abi_type() {
-        for o in [
-            Outcome::delivered(200),
-            Outcome::retryable(None, "timed out"),
-            Outcome::permanent(400, "bad"),
-        ] {
+        for o in [Outcome::delivered(200), Outcome::retryable(None, "timed out"), Outcome::permanent(400, "bad")] {
             assert_eq!(Outcome::from(DeliveryOutcome::from(o.clone())), o);
         }
     }
@@ -398,8 +337,7 @@ mod tests {
         struct C {
             port: u16,
         }
-        let err = serde_json::from_value::<C>(serde_json::json!({"port": "CANARY"}))
-            .expect_err("type error");
+        let err = serde_json::from_value::<C>(serde_json::json!({"port": "CANARY"})).expect_err("type error");
         let msg = describe_config_error(&err);
         assert!(!msg.contains("CANARY"), "{msg}");
         assert!(msg.contains("expected u16"), "{msg}");
@@ -408,13 +346,9 @@ mod tests {
         enum Format {
             Card,
         }
-        let err =
-            serde_json::from_value::<Format>(serde_json::json!("CANARY")).expect_err("bad variant");
+        let err = serde_json::from_value::<Format>(serde_json::json!("CANARY")).expect_err("bad variant");
         let msg = describe_config_error(&err);
-        assert!(
-            !msg.contains("CANARY") && msg.contains("expected `card`"),
-            "{msg}"
-        );
+        assert!(!msg.contains("CANARY") && msg.contains("expected `card`"), "{msg}");
         let err = serde_json::from_value::<C>(serde_json::json!({})).expect_err("missing");
         assert!(describe_config_error(&err).contains("missing field `port`"));
     }

@@ -33,10 +33,7 @@ pub const PANIC_MESSAGE: &str = "connector panicked";
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
-        $crate::export_connector!(
-            $connector,
-            <$connector as ::core::default::Default>::default()
-        );
+        $crate::export_connector!($connector, <$connector as ::core::default::Default>::default());
     };
     ($connector:ty, $constructor:expr) => {
         const _: () = {
@@ -45,23 +42,18 @@ macro_rules! export_connector {
             fn __cavra_construct() -> $connector {
                 $constructor
             }
-            static __CAVRA_INSTANCE: __cavra::Instance<$connector> =
-                __cavra::Instance::new(__cavra_construct);
+            static __CAVRA_INSTANCE: __cavra::Instance<$connector> = __cavra::Instance::new(__cavra_construct);
 
             extern "C" fn __cavra_name() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
                 __cavra::name(&__CAVRA_INSTANCE)
             }
-            extern "C" fn __cavra_version() -> __cavra::RResult<__cavra::RString, __cavra::RString>
-            {
+            extern "C" fn __cavra_version() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
                 __cavra::version(&__CAVRA_INSTANCE)
             }
-            extern "C" fn __cavra_providers(
-            ) -> __cavra::RResult<__cavra::RVec<__cavra::RString>, __cavra::RString> {
+            extern "C" fn __cavra_providers() -> __cavra::RResult<__cavra::RVec<__cavra::RString>, __cavra::RString> {
                 __cavra::providers(&__CAVRA_INSTANCE)
             }
-            extern "C" fn __cavra_validate_config(
-                config: __cavra::RString,
-            ) -> __cavra::RResult<(), __cavra::RString> {
+            extern "C" fn __cavra_validate_config(config: __cavra::RString) -> __cavra::RResult<(), __cavra::RString> {
                 __cavra::validate_config(&__CAVRA_INSTANCE, config)
             }
             extern "C" fn __cavra_target(config: __cavra::RString) -> __cavra::RString {
@@ -89,10 +81,7 @@ macro_rules! export_connector {
             #[export_name = $crate::__root_module_symbol!()]
             pub static __CAVRA_ROOT_MODULE: __cavra::LibHeader = unsafe {
                 // SAFETY: the constructor returns a `ConnectorModuleRef`, the type named here.
-                __cavra::LibHeader::from_constructor::<$crate::ConnectorModuleRef>(
-                    __cavra_root_module_loader,
-                    __cavra::CheckTypeLayout::Yes,
-                )
+                __cavra::LibHeader::from_constructor::<$crate::ConnectorModuleRef>(__cavra_root_module_loader, __cavra::CheckTypeLayout::Yes)
             };
         };
     };
@@ -101,9 +90,7 @@ macro_rules! export_connector {
 /// Support code for [`export_connector!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{
-        deliver, module, name, providers, target, validate_config, version, Functions, Instance,
-    };
+    pub use super::{deliver, module, name, providers, target, validate_config, version, Functions, Instance};
     pub use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
     pub use abi_stable::std_types::{RResult, RString, RVec};
 
@@ -123,10 +110,7 @@ pub struct Instance<C> {
 impl<C> Instance<C> {
     #[doc(hidden)]
     pub const fn new(construct: fn() -> C) -> Self {
-        Instance {
-            cell: OnceLock::new(),
-            construct,
-        }
+        Instance { cell: OnceLock::new(), construct }
     }
 
     fn get(&self) -> &C {
@@ -172,28 +156,14 @@ pub fn version<C: Connector>(instance: &Instance<C>) -> RResult<RString, RString
 
 #[doc(hidden)]
 pub fn providers<C: Connector>(instance: &Instance<C>) -> RResult<RVec<RString>, RString> {
-    guarded(|| {
-        instance
-            .get()
-            .providers()
-            .into_iter()
-            .map(RString::from)
-            .collect()
-    })
-    .map_or_else(|| RErr(PANIC_MESSAGE.into()), ROk)
+    guarded(|| instance.get().providers().into_iter().map(RString::from).collect()).map_or_else(|| RErr(PANIC_MESSAGE.into()), ROk)
 }
 
 #[doc(hidden)]
-pub fn validate_config<C: Connector>(
-    instance: &Instance<C>,
-    config: RString,
-) -> RResult<(), RString> {
+pub fn validate_config<C: Connector>(instance: &Instance<C>, config: RString) -> RResult<(), RString> {
     let checked = guarded(|| {
         let config = parse_config::<C>(config.as_str())?;
-        instance
-            .get()
-            .validate_config(&config)
-            .map_err(|e| e.message().to_owned())
+        instance.get().validate_config(&config).map_err(|e| e.message().to_owned())
     });
     match checked {
         Some(Ok(())) => ROk(()),
@@ -219,15 +189,7 @@ pub fn deliver<C: Connector>(instance: &Instance<C>, request: RString) -> Delive
     let outcome = guarded(|| {
         let request: DeliveryRequest = match serde_json::from_str(request.as_str()) {
             Ok(request) => request,
-            Err(e) => {
-                return Outcome::permanent(
-                    None,
-                    format!(
-                        "malformed delivery request from the host: {}",
-                        describe_config_error(&e)
-                    ),
-                )
-            }
+            Err(e) => return Outcome::permanent(None, format!("malformed delivery request from the host: {}", describe_config_error(&e))),
         };
         let connector = instance.get();
         let config = match parse_config_value::<C>(request.config) {
@@ -237,15 +199,10 @@ pub fn deliver<C: Connector>(instance: &Instance<C>, request: RString) -> Delive
         if let Err(e) = connector.validate_config(&config) {
             return Outcome::permanent(None, format!("invalid configuration: {e}"));
         }
-        let ctx = CallContext {
-            attempt: request.attempt,
-            timeout: Duration::from_millis(request.timeout_ms),
-        };
+        let ctx = CallContext { attempt: request.attempt, timeout: Duration::from_millis(request.timeout_ms) };
         connector.deliver(&request.notification, &config, &ctx)
     });
-    outcome
-        .unwrap_or_else(|| Outcome::permanent(None, PANIC_MESSAGE))
-        .into()
+    outcome.unwrap_or_else(|| Outcome::permanent(None, PANIC_MESSAGE)).into()
 }
 
 fn parse_config<C: Connector>(json: &str) -> Result<C::Config, String> {

@@ -93,12 +93,8 @@ mod export;
 mod notification;
 mod redact;
 
-pub use abi::{
-    ConnectorModule, ConnectorModuleRef, DeliveryOutcome, ABI_MAJOR, ABI_MINOR, ABI_VERSION,
-};
-pub use connector::{
-    describe_config_error, CallContext, ConfigError, Connector, DeliveryRequest, Outcome, Secret,
-};
+pub use abi::{ConnectorModule, ConnectorModuleRef, DeliveryOutcome, ABI_MAJOR, ABI_MINOR, ABI_VERSION};
+pub use connector::{describe_config_error, CallContext, ConfigError, Connector, DeliveryRequest, Outcome, Secret};
 #[doc(hidden)]
 pub use export::__private;
 pub use export::PANIC_MESSAGE;
@@ -115,14 +111,7 @@ mod tests {
     fn crate_major_is_the_abi_major() {
         // The crate's semver major and the ABI major must move together (see Cargo.toml).
         #[cfg(not(feature = "__conformance-next-abi"))]
-        assert_eq!(
-            env!("CARGO_PKG_VERSION_MAJOR"),
-            super::ABI_MAJOR.to_string()
-        );
-        assert!(super::ABI_VERSION.starts_with(&format!(
-            "{}.{}.",
-            super::ABI_MAJOR,
-            super::ABI_MINOR
-        )));
+        assert_eq!(env!("CARGO_PKG_VERSION_MAJOR"), super::ABI_MAJOR.to_string());
+        assert!(super::ABI_VERSION.starts_with(&format!("{}.{}.", super::ABI_MAJOR, super::ABI_MINOR)));
     }
 }

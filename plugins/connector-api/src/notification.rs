@@ -68,21 +68,12 @@ impl Notification {
     /// runbook reference, one fact per line.
     pub fn render_text(&self) -> String {
         let mut lines = vec![self.title(), self.reason.clone()];
-        lines.push(format!(
-            "Owner: {} (escalates to {})",
-            self.owner, self.escalation_owner
-        ));
-        lines.push(format!(
-            "Schedule: {} via {}",
-            self.schedule_id, self.provider
-        ));
+        lines.push(format!("Owner: {} (escalates to {})", self.owner, self.escalation_owner));
+        lines.push(format!("Schedule: {} via {}", self.schedule_id, self.provider));
         if let Some(due) = &self.next_due_at {
             lines.push(format!("Next drill due: {due}"));
         }
-        lines.push(format!(
-            "Acknowledge within {} minutes.",
-            self.acknowledgement_minutes
-        ));
+        lines.push(format!("Acknowledge within {} minutes.", self.acknowledgement_minutes));
         if let Some(runbook) = &self.runbook_ref {
             lines.push(format!("Runbook: {runbook}"));
         }
@@ -104,10 +95,7 @@ impl Notification {
         if let Some(due) = &self.next_due_at {
             facts.push(("Next drill due", due.clone()));
         }
-        facts.push((
-            "Acknowledge within",
-            format!("{} minutes", self.acknowledgement_minutes),
-        ));
+        facts.push(("Acknowledge within", format!("{} minutes", self.acknowledgement_minutes)));
         if let Some(runbook) = &self.runbook_ref {
             facts.push(("Runbook", runbook.clone()));
         }
@@ -142,17 +130,8 @@ mod tests {
     #[test]
     fn text_names_owner_schedule_due_date_and_runbook() {
         let text = sample().render_text();
-        assert!(text.starts_with(
-            "[WARNING] rollback drill go_backend_python_fallback_monthly is due soon"
-        ));
-        for needle in [
-            "release-governance",
-            "platform-operations",
-            "2026-05-30T15:40:00Z",
-            "docs/go-backend",
-            "60 minutes",
-            "via slack",
-        ] {
+        assert!(text.starts_with("[WARNING] rollback drill go_backend_python_fallback_monthly is due soon"));
+        for needle in ["release-governance", "platform-operations", "2026-05-30T15:40:00Z", "docs/go-backend", "60 minutes", "via slack"] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
     }

@@ -39,11 +39,7 @@ pub fn redact_target(url: &str) -> String {
     let trailing = &rest[authority_end..];
     let removed_something = had_port || !(trailing.is_empty() || trailing == "/");
     let suffix = if removed_something { "/…" } else { "" };
-    format!(
-        "{}://{}{suffix}",
-        scheme.to_ascii_lowercase(),
-        host.to_ascii_lowercase()
-    )
+    format!("{}://{}{suffix}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
 }
 
 /// Replaces every `scheme://…` URL inside `text` by its [`redact_target`] form.
@@ -61,19 +57,10 @@ pub fn strip_urls(text: &str) -> String {
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         // Walk back over the scheme characters.
-        let scheme_start = rest[..pos]
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            .last()
-            .map_or(pos, |(i, _)| i);
+        let scheme_start =
+            rest[..pos].char_indices().rev().take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')).last().map_or(pos, |(i, _)| i);
         let after = &rest[pos + 3..];
-        let end = after
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')' | ']' | '}' | ',')
-            })
-            .unwrap_or(after.len());
+        let end = after.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')' | ']' | '}' | ',')).unwrap_or(after.len());
         out.push_str(&rest[..scheme_start]);
         if end == 0 {
             // `http://` alone (e.g. in "must be an http:// URL"): nothing to hide.
@@ -92,8 +79,7 @@ pub fn strip_urls(text: &str) -> String {
 
 fn is_scheme(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// Splits `host:port` / `[v6]:port`; returns the host and whether a port was present.
@@ -110,13 +96,9 @@ fn split_port(host_port: &str) -> (&str, bool) {
 
 fn is_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return !inner.is_empty()
-            && inner
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'));
+        return !inner.is_empty() && inner.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'));
     }
-    host.chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 #[cfg(test)]
@@ -126,14 +108,8 @@ mod tests {
     #[test]
     fn keeps_scheme_and_host_only() {
         let cases = [
-            (
-                "https://hooks.slack.com/services/T0/B0/CANARY",
-                "https://hooks.slack.com/…",
-            ),
-            (
-                "https://HOOKS.example.com?token=CANARY",
-                "https://hooks.example.com/…",
-            ),
+            ("https://hooks.slack.com/services/T0/B0/CANARY", "https://hooks.slack.com/…"),
+            ("https://HOOKS.example.com?token=CANARY", "https://hooks.example.com/…"),
             ("https://a:CANARY@example.com/", "https://example.com"),
             ("https://a:CAN@RY@example.com/x", "https://example.com/…"),
             ("http://[::1]:8080/x", "http://[::1]/…"),
@@ -153,22 +129,13 @@ mod tests {
         let text = "first http://u:p@h1.example/a?b=CANARY then (https://h2.example/CANARY) and ://CANARY end";
         let got = strip_urls(text);
         assert!(!got.contains("CANARY"), "{got}");
-        assert_eq!(
-            got,
-            "first http://h1.example/… then (https://h2.example/…) and [redacted] end"
-        );
+        assert_eq!(got, "first http://h1.example/… then (https://h2.example/…) and [redacted] end");
     }
 
     #[test]
     fn text_without_urls_is_unchanged() {
-        assert_eq!(
-            strip_urls("HTTP 503: service unavailable"),
-            "HTTP 503: service unavailable"
-        );
-        assert_eq!(
-            strip_urls("must be an http:// or https:// URL"),
-            "must be an http:// or https:// URL"
-        );
+        assert_eq!(strip_urls("HTTP 503: service unavailable"), "HTTP 503: service unavailable");
+        assert_eq!(strip_urls("must be an http:// or https:// URL"), "must be an http:// or https:// URL");
         assert_eq!(strip_urls("ünïcödé ✓"), "ünïcödé ✓");
     }
 }

@@ -20,9 +20,7 @@
 //! connection failures retryable, 5xx permanent.
 
 use cavra_connector_api::serde::Deserialize;
-use cavra_connector_api::{
-    export_connector, CallContext, ConfigError, Connector, Notification, Outcome, Secret,
-};
+use cavra_connector_api::{export_connector, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
@@ -100,10 +98,7 @@ impl Connector for Email {
     }
 
     fn validate_config(&self, config: &EmailConfig) -> Result<(), ConfigError> {
-        let server_ok = !config.server.is_empty()
-            && config.server.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
-            });
+        let server_ok = !config.server.is_empty() && config.server.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
         if !server_ok {
             return Err(ConfigError::invalid("server", "must be a host name"));
         }
@@ -115,20 +110,13 @@ impl Connector for Email {
         }
         let to = config.to.list();
         if to.is_empty() {
-            return Err(ConfigError::invalid(
-                "to",
-                "must name at least one recipient",
-            ));
+            return Err(ConfigError::invalid("to", "must name at least one recipient"));
         }
         if let Some(position) = to.iter().position(|a| a.parse::<Mailbox>().is_err()) {
-            return Err(ConfigError::new(format!(
-                "key `to` entry {position} is not an e-mail address"
-            )));
+            return Err(ConfigError::new(format!("key `to` entry {position} is not an e-mail address")));
         }
         if config.username.is_some() != config.password.is_some() {
-            return Err(ConfigError::new(
-                "keys `username` and `password` must be given together",
-            ));
+            return Err(ConfigError::new("keys `username` and `password` must be given together"));
         }
         Ok(())
     }
@@ -137,12 +125,7 @@ impl Connector for Email {
         format!("smtp://{}", config.server.to_ascii_lowercase())
     }
 
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &EmailConfig,
-        ctx: &CallContext,
-    ) -> Outcome {
+    fn deliver(&self, notification: &Notification, config: &EmailConfig, ctx: &CallContext) -> Outcome {
         let message = match build_message(notification, config) {
             Ok(message) => message,
             Err(e) => return Outcome::permanent(None, e.to_string()),
@@ -157,10 +140,7 @@ impl Connector for Email {
         };
         let mut builder = builder.port(config.port()).timeout(Some(ctx.timeout));
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(
-                user.expose().to_owned(),
-                password.expose().to_owned(),
-            ));
+            builder = builder.credentials(Credentials::new(user.expose().to_owned(), password.expose().to_owned()));
         }
         match builder.build().send(&message) {
             Ok(response) => Outcome::delivered(u16::from(response.code())),
@@ -171,70 +151,35 @@ impl Connector for Email {
 
 /// Builds the e-mail: subject = title, body = the rendered text, Message-ID from the idempotency key.
 pub fn build_message(n: &Notification, config: &EmailConfig) -> Result<Message, ConfigError> {
-    let from: Mailbox = config
-        .from
-        .parse()
-        .map_err(|_| ConfigError::invalid("from", "must be an e-mail address"))?;
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(n.title())
-        .message_id(Some(message_id(&n.idempotency_key)));
+    let from: Mailbox = config.from.parse().map_err(|_| ConfigError::invalid("from", "must be an e-mail address"))?;
+    let mut builder = Message::builder().from(from).subject(n.title()).message_id(Some(message_id(&n.idempotency_key)));
     for (i, to) in config.to.list().into_iter().enumerate() {
-        let mailbox: Mailbox = to.parse().map_err(|_| {
-            ConfigError::new(format!("key `to` entry {i} is not an e-mail address"))
-        })?;
+        let mailbox: Mailbox = to.parse().map_err(|_| ConfigError::new(format!("key `to` entry {i} is not an e-mail address")))?;
         builder = builder.to(mailbox);
     }
-    builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(n.render_text())
-        .map_err(|_| ConfigError::new("could not build the e-mail (check `from` and `to`)"))
+    builder.header(ContentType::TEXT_PLAIN).body(n.render_text()).map_err(|_| ConfigError::new("could not build the e-mail (check `from` and `to`)"))
 }
 
 /// `<key@cavra.invalid>` with the key reduced to characters valid in a Message-ID.
 fn message_id(key: &str) -> String {
-    let clean: String = key
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        .collect();
+    let clean: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).collect();
     format!("<{clean}@cavra.invalid>")
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
     let status = e.status().map(u16::from);
     if e.is_permanent() {
-        Outcome::permanent(
-            status,
-            format!(
-                "SMTP server refused the message ({})",
-                status.unwrap_or(500)
-            ),
-        )
+        Outcome::permanent(status, format!("SMTP server refused the message ({})", status.unwrap_or(500)))
     } else if e.is_transient() {
-        Outcome::retryable(
-            status,
-            format!(
-                "SMTP server deferred the message ({})",
-                status.unwrap_or(400)
-            ),
-        )
+        Outcome::retryable(status, format!("SMTP server deferred the message ({})", status.unwrap_or(400)))
     } else if e.is_timeout() {
         Outcome::retryable(None, "timed out talking to the SMTP server")
     } else if e.is_tls() {
-        Outcome::permanent(
-            None,
-            "TLS failure with the SMTP server (STARTTLS unsupported, or certificate rejected)",
-        )
+        Outcome::permanent(None, "TLS failure with the SMTP server (STARTTLS unsupported, or certificate rejected)")
     } else if e.is_client() {
-        Outcome::permanent(
-            None,
-            "SMTP client error (e.g. no authentication mechanism in common with the server)",
-        )
+        Outcome::permanent(None, "SMTP client error (e.g. no authentication mechanism in common with the server)")
     } else {
-        Outcome::retryable(
-            None,
-            "could not talk to the SMTP server (connection or protocol error)",
-        )
+        Outcome::retryable(None, "could not talk to the SMTP server (connection or protocol error)")
     }
 }
 
@@ -259,7 +204,10 @@ mod tests {
     }
 
     fn config(port: u16) -> EmailConfig {
-        serde_json::from_value(json!({"server": "127.0.0.1", "port": port, "starttls": false, "from": "cavra <cavra@example.com>", "to": ["a@example.com", "b@example.com"]})).expect("config")
+        serde_json::from_value(
+            json!({"server": "127.0.0.1", "port": port, "starttls": false, "from": "cavra <cavra@example.com>", "to": ["a@example.com", "b@example.com"]}),
+        )
+        .expect("config")
     }
 
     /// A one-connection SMTP server speaking just enough SMTP; `data_reply`
@@ -269,9 +217,7 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         let handle = std::thread::spawn(move || {
             let (stream, _) = listener.accept().expect("accept");
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
+            stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
             let mut out = stream.try_clone().expect("clone");
             let mut reader = BufReader::new(stream);
             let mut transcript = String::new();
@@ -312,69 +258,34 @@ mod tests {
     #[test]
     fn sends_over_plain_smtp() {
         let (port, server) = fake_smtp("250 queued\r\n");
-        let ctx = CallContext {
-            attempt: 1,
-            timeout: Duration::from_secs(5),
-        };
+        let ctx = CallContext { attempt: 1, timeout: Duration::from_secs(5) };
         let outcome = Email.deliver(&sample(), &config(port), &ctx);
         assert_eq!(outcome, Outcome::delivered(250));
         let transcript = server.join().expect("server");
-        assert!(
-            transcript.contains("RCPT TO:<a@example.com>")
-                && transcript.contains("RCPT TO:<b@example.com>"),
-            "{transcript}"
-        );
-        assert!(
-            transcript.contains("Message-ID: <cavra-abc123@cavra.invalid>"),
-            "{transcript}"
-        );
-        assert!(
-            transcript.contains("Subject: [CRITICAL] rollback drill drill needs attention"),
-            "{transcript}"
-        );
+        assert!(transcript.contains("RCPT TO:<a@example.com>") && transcript.contains("RCPT TO:<b@example.com>"), "{transcript}");
+        assert!(transcript.contains("Message-ID: <cavra-abc123@cavra.invalid>"), "{transcript}");
+        assert!(transcript.contains("Subject: [CRITICAL] rollback drill drill needs attention"), "{transcript}");
     }
 
     #[test]
     fn smtp_reply_classes_map_to_outcomes() {
-        let ctx = CallContext {
-            attempt: 1,
-            timeout: Duration::from_secs(5),
-        };
+        let ctx = CallContext { attempt: 1, timeout: Duration::from_secs(5) };
         let (port, server) = fake_smtp("451 try later\r\n");
-        assert!(matches!(
-            Email.deliver(&sample(), &config(port), &ctx),
-            Outcome::RetryableFailure {
-                status_code: Some(451),
-                ..
-            }
-        ));
+        assert!(matches!(Email.deliver(&sample(), &config(port), &ctx), Outcome::RetryableFailure { status_code: Some(451), .. }));
         let _ = server.join();
         let (port, server) = fake_smtp("554 rejected\r\n");
-        assert!(matches!(
-            Email.deliver(&sample(), &config(port), &ctx),
-            Outcome::PermanentFailure {
-                status_code: Some(554),
-                ..
-            }
-        ));
+        assert!(matches!(Email.deliver(&sample(), &config(port), &ctx), Outcome::PermanentFailure { status_code: Some(554), .. }));
         let _ = server.join();
     }
 
     #[test]
     fn validation_names_keys_not_values() {
         let mut c = config(25);
-        c.to = Recipients::Many(vec![
-            "ok@example.com".into(),
-            "CANARY-not-an-address".into(),
-        ]);
+        c.to = Recipients::Many(vec!["ok@example.com".into(), "CANARY-not-an-address".into()]);
         let err = Email.validate_config(&c).expect_err("bad recipient");
         assert_eq!(err.to_string(), "key `to` entry 1 is not an e-mail address");
         c.to = Recipients::One("ok@example.com".into());
         c.username = Some(Secret::new("CANARY"));
-        assert!(!Email
-            .validate_config(&c)
-            .expect_err("no password")
-            .to_string()
-            .contains("CANARY"));
+        assert!(!Email.validate_config(&c).expect_err("no password").to_string().contains("CANARY"));
     }
 }

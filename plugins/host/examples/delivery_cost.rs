@@ -18,27 +18,16 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cavra_plugin_host::{
-    idempotency_key, ConnectorConfig, DeliveryOptions, Isolation, Notification, Registry,
-};
+use cavra_plugin_host::{idempotency_key, ConnectorConfig, DeliveryOptions, Isolation, Notification, Registry};
 
 const BUNDLED: [&str; 5] = ["slack", "teams", "webhook", "email", "outbox"];
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let profile_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().and_then(Path::parent).map(Path::to_owned))
-        .unwrap_or_default();
-    let source = args
-        .next()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| profile_dir.clone());
+    let profile_dir = std::env::current_exe().ok().and_then(|e| e.parent().and_then(Path::parent).map(Path::to_owned)).unwrap_or_default();
+    let source = args.next().map(PathBuf::from).unwrap_or_else(|| profile_dir.clone());
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(200);
-    let child = profile_dir.join(format!(
-        "cavra-plugin-child{}",
-        std::env::consts::EXE_SUFFIX
-    ));
+    let child = profile_dir.join(format!("cavra-plugin-child{}", std::env::consts::EXE_SUFFIX));
 
     // A directory with exactly the bundled plugins.
     let dir = std::env::temp_dir().join(format!("cavra-delivery-cost-{}", std::process::id()));
@@ -48,16 +37,9 @@ fn main() {
         return;
     }
     for name in BUNDLED {
-        let file = format!(
-            "{}cavra_plugin_{name}{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        );
+        let file = format!("{}cavra_plugin_{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
         if let Err(e) = std::fs::copy(source.join(&file), dir.join(&file)) {
-            eprintln!(
-                "missing {} ({e}); build the plugins first (see the example's docs)",
-                source.join(&file).display()
-            );
+            eprintln!("missing {} ({e}); build the plugins first (see the example's docs)", source.join(&file).display());
             return;
         }
     }
@@ -75,46 +57,23 @@ fn main() {
 
     let isolated = if child.is_file() {
         let started = Instant::now();
-        let registry = Registry::load(
-            std::slice::from_ref(&dir),
-            &Isolation::Process {
-                program: child.clone(),
-                args: Vec::new(),
-            },
-        );
-        println!(
-            "load {} bundled plugins, one child process each: {:.2} ms ({} loaded)",
-            BUNDLED.len(),
-            ms(started.elapsed()),
-            registry.report().loaded.len()
-        );
+        let registry = Registry::load(std::slice::from_ref(&dir), &Isolation::Process { program: child.clone(), args: Vec::new() });
+        println!("load {} bundled plugins, one child process each: {:.2} ms ({} loaded)", BUNDLED.len(), ms(started.elapsed()), registry.report().loaded.len());
         Some(registry)
     } else {
-        println!(
-            "({} not built: skipping process isolation)",
-            child.display()
-        );
+        println!("({} not built: skipping process isolation)", child.display());
         None
     };
 
     let port = http_server();
-    let options = DeliveryOptions {
-        max_attempts: 1,
-        ..DeliveryOptions::default()
-    };
+    let options = DeliveryOptions { max_attempts: 1, ..DeliveryOptions::default() };
 
-    for (label, registry) in [
-        ("in process", Some(&in_process)),
-        ("process-isolated", isolated.as_ref()),
-    ] {
+    for (label, registry) in [("in process", Some(&in_process)), ("process-isolated", isolated.as_ref())] {
         let Some(registry) = registry else { continue };
         // One outbox file per mode: the outbox scans its file for the idempotency key.
         let outbox = dir.join(format!("outbox-{}.jsonl", label.replace(' ', "-")));
         let mut config = ConnectorConfig::empty();
-        config.insert(
-            "slack",
-            serde_json::json!({"url": format!("http://127.0.0.1:{port}/services/T0/B0/X")}),
-        );
+        config.insert("slack", serde_json::json!({"url": format!("http://127.0.0.1:{port}/services/T0/B0/X")}));
         config.insert("outbox", serde_json::json!({"path": outbox}));
         for provider in ["slack", "outbox"] {
             let mut samples = Vec::with_capacity(rounds);
@@ -184,9 +143,7 @@ fn http_server() -> u16 {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
-                let _ = out.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
+                let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
             });
         }
     });

@@ -61,10 +61,7 @@ impl ConnectorConfig {
 
     /// Reads a configuration file, resolving `*_env` keys from the process environment.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_owned(),
-            reason: io_reason(&e),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_owned(), reason: io_reason(&e) })?;
         let mut config = Self::parse(&text, path, |name| std::env::var(name).ok())?;
         config.source = Some(path.to_owned());
         Ok(config)
@@ -72,47 +69,25 @@ impl ConnectorConfig {
 
     /// Parses configuration text; `env` looks environment variables up
     /// (injectable for tests). `origin` is only used in error messages.
-    pub fn parse(
-        text: &str,
-        origin: &Path,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, origin: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let file = || origin.to_owned();
         // serde_json's syntax errors carry a position, never the offending text.
-        let root: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: file(),
-            line: e.line(),
-            column: e.column(),
-        })?;
+        let root: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax { path: file(), line: e.line(), column: e.column() })?;
         let Value::Object(mut root) = root else {
-            return Err(ConfigError::Shape {
-                path: file(),
-                problem: "the top level must be an object with a `connectors` object".into(),
-            });
+            return Err(ConfigError::Shape { path: file(), problem: "the top level must be an object with a `connectors` object".into() });
         };
         let connectors = match root.remove("connectors") {
             Some(Value::Object(connectors)) => connectors,
             None => Map::new(),
-            Some(_) => {
-                return Err(ConfigError::Shape {
-                    path: file(),
-                    problem: "`connectors` must be an object of connector sections".into(),
-                })
-            }
+            Some(_) => return Err(ConfigError::Shape { path: file(), problem: "`connectors` must be an object of connector sections".into() }),
         };
         if let Some(key) = root.keys().next() {
-            return Err(ConfigError::Shape {
-                path: file(),
-                problem: format!("unknown top-level key `{key}` (expected only `connectors`)"),
-            });
+            return Err(ConfigError::Shape { path: file(), problem: format!("unknown top-level key `{key}` (expected only `connectors`)") });
         }
         let mut config = ConnectorConfig::default();
         for (name, section) in connectors {
             let Value::Object(section) = section else {
-                return Err(ConfigError::Shape {
-                    path: file(),
-                    problem: format!("connector `{name}`: its section must be a JSON object"),
-                });
+                return Err(ConfigError::Shape { path: file(), problem: format!("connector `{name}`: its section must be a JSON object") });
             };
             let resolved = resolve_object(&name, "", section, &env)?;
             config.insert(name, Value::Object(resolved));
@@ -168,41 +143,20 @@ impl fmt::Debug for ConnectorConfig {
         let keys: BTreeMap<&str, Vec<&str>> = self
             .sections
             .iter()
-            .map(|(name, section)| {
-                (
-                    name.as_str(),
-                    section
-                        .as_object()
-                        .map(|o| o.keys().map(String::as_str).collect())
-                        .unwrap_or_default(),
-                )
-            })
+            .map(|(name, section)| (name.as_str(), section.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()))
             .collect();
-        f.debug_struct("ConnectorConfig")
-            .field("source", &self.source)
-            .field("keys", &keys)
-            .field("redactor", &self.redactor)
-            .finish()
+        f.debug_struct("ConnectorConfig").field("source", &self.source).field("keys", &keys).field("redactor", &self.redactor).finish()
     }
 }
 
-fn resolve_object(
-    connector: &str,
-    prefix: &str,
-    object: Map<String, Value>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Map<String, Value>, ConfigError> {
+fn resolve_object(connector: &str, prefix: &str, object: Map<String, Value>, env: &impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, ConfigError> {
     let mut out = Map::new();
     // Plain keys first, so that `url` + `url_env` is detected whatever the order.
-    let (env_keys, plain): (Vec<_>, Vec<_>) = object
-        .into_iter()
-        .partition(|(k, _)| k.len() > ENV_SUFFIX.len() && k.ends_with(ENV_SUFFIX));
+    let (env_keys, plain): (Vec<_>, Vec<_>) = object.into_iter().partition(|(k, _)| k.len() > ENV_SUFFIX.len() && k.ends_with(ENV_SUFFIX));
     for (key, value) in plain {
         let path = format!("{prefix}{key}");
         let value = match value {
-            Value::Object(inner) => {
-                Value::Object(resolve_object(connector, &format!("{path}."), inner, env)?)
-            }
+            Value::Object(inner) => Value::Object(resolve_object(connector, &format!("{path}."), inner, env)?),
             other => other,
         };
         out.insert(key, value);
@@ -211,28 +165,16 @@ fn resolve_object(
         let target = key[..key.len() - ENV_SUFFIX.len()].to_owned();
         let key_path = format!("{prefix}{key}");
         let Value::String(var) = value else {
-            return Err(ConfigError::EnvKeyNotString {
-                connector: connector.to_owned(),
-                key: key_path,
-            });
+            return Err(ConfigError::EnvKeyNotString { connector: connector.to_owned(), key: key_path });
         };
         if out.contains_key(&target) {
-            return Err(ConfigError::BothInlineAndEnv {
-                connector: connector.to_owned(),
-                key: format!("{prefix}{target}"),
-            });
+            return Err(ConfigError::BothInlineAndEnv { connector: connector.to_owned(), key: format!("{prefix}{target}") });
         }
         match env(&var) {
             Some(v) if !v.is_empty() => {
                 out.insert(target, Value::String(v));
             }
-            _ => {
-                return Err(ConfigError::MissingEnv {
-                    connector: connector.to_owned(),
-                    key: key_path,
-                    var,
-                })
-            }
+            _ => return Err(ConfigError::MissingEnv { connector: connector.to_owned(), key: key_path, var }),
         }
     }
     Ok(out)
@@ -276,27 +218,12 @@ mod tests {
     #[test]
     fn env_keys_resolve_at_any_depth() {
         let c = parse(r#"{"connectors": {"slack": {"url_env": "HOOK"}, "webhook": {"url": "https://x.example/a", "auth": {"token_env": "TOKEN"}}, "outbox": {"path": "/tmp/o.jsonl"}}}"#).expect("valid");
-        assert_eq!(
-            c.section("slack"),
-            Some(&json!({"url": "https://hooks.example.com/services/CANARY-7f3a9c"}))
-        );
-        assert_eq!(
-            c.section("webhook").and_then(|s| s.pointer("/auth/token")),
-            Some(&json!("CANARY-token-7f3a9c"))
-        );
-        assert_eq!(
-            c.connectors().collect::<Vec<_>>(),
-            ["outbox", "slack", "webhook"]
-        );
+        assert_eq!(c.section("slack"), Some(&json!({"url": "https://hooks.example.com/services/CANARY-7f3a9c"})));
+        assert_eq!(c.section("webhook").and_then(|s| s.pointer("/auth/token")), Some(&json!("CANARY-token-7f3a9c")));
+        assert_eq!(c.connectors().collect::<Vec<_>>(), ["outbox", "slack", "webhook"]);
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("CANARY") && debug.contains("\"url\""),
-            "{debug}"
-        );
-        assert!(!c
-            .redactor()
-            .scrub("x CANARY-7f3a9c y CANARY-token-7f3a9c")
-            .contains("CANARY"));
+        assert!(!debug.contains("CANARY") && debug.contains("\"url\""), "{debug}");
+        assert!(!c.redactor().scrub("x CANARY-7f3a9c y CANARY-token-7f3a9c").contains("CANARY"));
     }
 
     #[test]

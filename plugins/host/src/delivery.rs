@@ -144,17 +144,10 @@ fn now() -> String {
 /// `base * 2^(attempt-1)`, capped, with equal jitter: uniformly in `[d/2, d]`.
 fn backoff(options: &DeliveryOptions, attempt: u32, random: u64) -> Duration {
     let factor = 1u32 << attempt.saturating_sub(1).min(20);
-    let full = options
-        .backoff_base
-        .saturating_mul(factor)
-        .min(options.backoff_max);
+    let full = options.backoff_base.saturating_mul(factor).min(options.backoff_max);
     let half = full / 2;
     let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    let extra = if jitter_nanos == 0 {
-        0
-    } else {
-        random % (jitter_nanos + 1)
-    };
+    let extra = if jitter_nanos == 0 { 0 } else { random % (jitter_nanos + 1) };
     half + Duration::from_nanos(extra)
 }
 
@@ -182,10 +175,7 @@ impl Registry {
     ) -> Vec<DeliveryRecord> {
         let mut by_provider: BTreeMap<String, Vec<(usize, Notification)>> = BTreeMap::new();
         for (index, route) in routes.into_iter().enumerate() {
-            by_provider
-                .entry(route.provider.clone())
-                .or_default()
-                .push((index, route));
+            by_provider.entry(route.provider.clone()).or_default().push((index, route));
         }
         let mut records: Vec<(usize, DeliveryRecord)> = Vec::new();
         let (tx, rx) = mpsc::channel::<(usize, DeliveryRecord)>();
@@ -196,23 +186,15 @@ impl Registry {
                 let work = move || {
                     let context = self.provider_context(&provider, config);
                     for (index, notification) in jobs {
-                        self.deliver_route(
-                            &context,
-                            &notification,
-                            config,
-                            options,
-                            &mut |record| {
-                                let _ = tx.send((index, record));
-                            },
-                        );
+                        self.deliver_route(&context, &notification, config, options, &mut |record| {
+                            let _ = tx.send((index, record));
+                        });
                     }
                 };
                 // Should no thread be available, deliver on this one: slower, still complete.
                 let work = Arc::new(Mutex::new(Some(work)));
                 let for_thread = Arc::clone(&work);
-                let spawned = thread::Builder::new()
-                    .name(thread_name)
-                    .spawn_scoped(scope, move || run_once(&for_thread));
+                let spawned = thread::Builder::new().name(thread_name).spawn_scoped(scope, move || run_once(&for_thread));
                 if spawned.is_err() {
                     run_once(&work);
                 }
@@ -228,26 +210,14 @@ impl Registry {
     }
 
     /// What every route of one provider shares: computed once per provider.
-    fn provider_context<'a>(
-        &'a self,
-        provider: &str,
-        config: &'a ConnectorConfig,
-    ) -> ProviderContext<'a> {
+    fn provider_context<'a>(&'a self, provider: &str, config: &'a ConnectorConfig) -> ProviderContext<'a> {
         match self.plugin_for(provider) {
             Ok(plugin) => {
                 let section = config.section_for(provider, &plugin.info.name);
                 let target = config.redactor().target(&plugin.target(section));
-                ProviderContext {
-                    plugin: Ok(plugin),
-                    section,
-                    target,
-                }
+                ProviderContext { plugin: Ok(plugin), section, target }
             }
-            Err(reason) => ProviderContext {
-                plugin: Err(reason),
-                section: None,
-                target: String::new(),
-            },
+            Err(reason) => ProviderContext { plugin: Err(reason), section: None, target: String::new() },
         }
     }
 
@@ -265,11 +235,7 @@ impl Registry {
             route_id: notification.route_id.clone(),
             plan_id: notification.plan_id.clone(),
             provider: notification.provider.clone(),
-            connector: context
-                .plugin
-                .as_ref()
-                .map(|p| p.info.name.clone())
-                .unwrap_or_default(),
+            connector: context.plugin.as_ref().map(|p| p.info.name.clone()).unwrap_or_default(),
             attempt,
             status_code: result.status_code,
             outcome: result.outcome,
@@ -283,12 +249,7 @@ impl Registry {
         let plugin = match &context.plugin {
             Ok(plugin) => *plugin,
             Err(reason) => {
-                let result = AttemptResult {
-                    outcome: AttemptOutcome::Failed,
-                    status_code: None,
-                    message: reason.clone(),
-                    retry: false,
-                };
+                let result = AttemptResult { outcome: AttemptOutcome::Failed, status_code: None, message: reason.clone(), retry: false };
                 emit(record(1, now(), result));
                 return;
             }
@@ -297,51 +258,19 @@ impl Registry {
         let timeout_ms = u64::try_from(options.attempt_timeout.as_millis()).unwrap_or(u64::MAX);
         for attempt in 1..=max_attempts {
             let started_at = now();
-            let request = DeliveryRequest {
-                notification: notification.clone(),
-                config: context.section.cloned().unwrap_or_default(),
-                attempt,
-                timeout_ms,
-            };
+            let request = DeliveryRequest { notification: notification.clone(), config: context.section.cloned().unwrap_or_default(), attempt, timeout_ms };
             let last = attempt == max_attempts;
             let result = match plugin.deliver(&request, options.attempt_timeout) {
-                CallResult::Outcome(Outcome::Delivered { status_code }) => AttemptResult {
-                    outcome: AttemptOutcome::Delivered,
-                    status_code,
-                    message: "delivered".into(),
-                    retry: false,
-                },
-                CallResult::Outcome(Outcome::PermanentFailure {
-                    status_code,
-                    message,
-                }) => AttemptResult {
-                    outcome: AttemptOutcome::PermanentFailure,
-                    status_code,
-                    message,
-                    retry: false,
-                },
-                CallResult::Outcome(Outcome::RetryableFailure {
-                    status_code,
-                    message,
-                }) => AttemptResult::retryable(status_code, message, last, max_attempts),
-                CallResult::TimedOut => AttemptResult::retryable(
-                    None,
-                    format!("no outcome within {timeout_ms} ms (attempt abandoned)"),
-                    last,
-                    max_attempts,
-                ),
-                CallResult::ProcessExited => AttemptResult {
-                    outcome: AttemptOutcome::Failed,
-                    status_code: None,
-                    message: PROCESS_EXITED.into(),
-                    retry: false,
-                },
-                CallResult::Unavailable(reason) => AttemptResult {
-                    outcome: AttemptOutcome::Failed,
-                    status_code: None,
-                    message: reason,
-                    retry: false,
-                },
+                CallResult::Outcome(Outcome::Delivered { status_code }) => {
+                    AttemptResult { outcome: AttemptOutcome::Delivered, status_code, message: "delivered".into(), retry: false }
+                }
+                CallResult::Outcome(Outcome::PermanentFailure { status_code, message }) => {
+                    AttemptResult { outcome: AttemptOutcome::PermanentFailure, status_code, message, retry: false }
+                }
+                CallResult::Outcome(Outcome::RetryableFailure { status_code, message }) => AttemptResult::retryable(status_code, message, last, max_attempts),
+                CallResult::TimedOut => AttemptResult::retryable(None, format!("no outcome within {timeout_ms} ms (attempt abandoned)"), last, max_attempts),
+                CallResult::ProcessExited => AttemptResult { outcome: AttemptOutcome::Failed, status_code: None, message: PROCESS_EXITED.into(), retry: false },
+                CallResult::Unavailable(reason) => AttemptResult { outcome: AttemptOutcome::Failed, status_code: None, message: reason, retry: false },
             };
             let retry = result.retry;
             emit(record(attempt, started_at, result));
@@ -373,19 +302,9 @@ impl AttemptResult {
     fn retryable(status_code: Option<u16>, message: String, last: bool, max_attempts: u32) -> Self {
         if last {
             let message = format!("{message}; giving up after {max_attempts} attempt(s)");
-            AttemptResult {
-                outcome: AttemptOutcome::Failed,
-                status_code,
-                message,
-                retry: false,
-            }
+            AttemptResult { outcome: AttemptOutcome::Failed, status_code, message, retry: false }
         } else {
-            AttemptResult {
-                outcome: AttemptOutcome::RetryableFailure,
-                status_code,
-                message,
-                retry: true,
-            }
+            AttemptResult { outcome: AttemptOutcome::RetryableFailure, status_code, message, retry: true }
         }
     }
 }
@@ -404,20 +323,13 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {
-        let o = DeliveryOptions {
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(350),
-            ..DeliveryOptions::default()
-        };
+        let o = DeliveryOptions { backoff_base: Duration::from_millis(100), backoff_max: Duration::from_millis(350), ..DeliveryOptions::default() };
         assert_eq!(backoff(&o, 1, 0), Duration::from_millis(50));
         assert_eq!(backoff(&o, 2, 0), Duration::from_millis(100));
         assert_eq!(backoff(&o, 3, 0), Duration::from_millis(175)); // capped at 350, half of it
         for r in [1, 7, u64::MAX] {
             let d = backoff(&o, 2, r);
-            assert!(
-                d >= Duration::from_millis(100) && d <= Duration::from_millis(200),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_millis(100) && d <= Duration::from_millis(200), "{d:?}");
         }
         assert_eq!(backoff(&o, 100, 0), Duration::from_millis(175));
     }

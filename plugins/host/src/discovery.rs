@@ -26,17 +26,9 @@ pub fn plugin_dirs(explicit: &[PathBuf]) -> Vec<PathBuf> {
 
 /// [`plugin_dirs`] with the value of `CAVRA_PLUGIN_PATH` given explicitly.
 pub fn plugin_dirs_from(explicit: &[PathBuf], plugin_path: Option<&OsStr>) -> Vec<PathBuf> {
-    let from_env: Vec<PathBuf> = plugin_path
-        .map(|v| std::env::split_paths(v).collect())
-        .unwrap_or_default();
+    let from_env: Vec<PathBuf> = plugin_path.map(|v| std::env::split_paths(v).collect()).unwrap_or_default();
     let mut seen = HashSet::new();
-    explicit
-        .iter()
-        .cloned()
-        .chain(from_env)
-        .filter(|d| !d.as_os_str().is_empty())
-        .filter(|d| seen.insert(d.clone()))
-        .collect()
+    explicit.iter().cloned().chain(from_env).filter(|d| !d.as_os_str().is_empty()).filter(|d| seen.insert(d.clone())).collect()
 }
 
 /// The candidate plugin files of `dirs`, and the directories that could not
@@ -49,19 +41,11 @@ pub fn find_plugin_files(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<Refusal>) {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                refused.push(Refusal {
-                    path: dir.clone(),
-                    kind: RefusalKind::Unreadable,
-                    reason: format!("cannot read plugin directory: {}", io_reason(&e)),
-                });
+                refused.push(Refusal { path: dir.clone(), kind: RefusalKind::Unreadable, reason: format!("cannot read plugin directory: {}", io_reason(&e)) });
                 continue;
             }
         };
-        let mut in_dir: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| is_plugin_file(p))
-            .collect();
+        let mut in_dir: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| is_plugin_file(p)).collect();
         in_dir.sort();
         for path in in_dir {
             let identity = path.canonicalize().unwrap_or_else(|_| path.clone());
@@ -74,10 +58,7 @@ pub fn find_plugin_files(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<Refusal>) {
 }
 
 fn is_plugin_file(path: &Path) -> bool {
-    let has_extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| PLUGIN_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
+    let has_extension = path.extension().and_then(|e| e.to_str()).is_some_and(|e| PLUGIN_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
     // `is_file` follows symlinks, so a link to a library counts.
     has_extension && path.is_file()
 }
@@ -91,10 +72,7 @@ mod tests {
         let explicit = [PathBuf::from("/opt/a"), PathBuf::from("/opt/b")];
         let env = std::env::join_paths(["/opt/c", "", "/opt/a", "/opt/d"]).expect("joinable");
         let dirs = plugin_dirs_from(&explicit, Some(&env));
-        assert_eq!(
-            dirs,
-            ["/opt/a", "/opt/b", "/opt/c", "/opt/d"].map(PathBuf::from)
-        );
+        assert_eq!(dirs, ["/opt/a", "/opt/b", "/opt/c", "/opt/d"].map(PathBuf::from));
         assert_eq!(plugin_dirs_from(&[], None), Vec::<PathBuf>::new());
     }
 
@@ -107,18 +85,11 @@ mod tests {
         }
         let missing = dir.join("missing");
         let (files, refused) = find_plugin_files(&[dir.clone(), missing.clone(), dir.clone()]);
-        let names: Vec<_> = files
-            .iter()
-            .filter_map(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .collect();
+        let names: Vec<_> = files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["a.dylib", "b.so", "c.DLL"]);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].path, missing);
-        assert_eq!(
-            refused[0].reason,
-            "cannot read plugin directory: no such file"
-        );
+        assert_eq!(refused[0].reason, "cannot read plugin directory: no such file");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -33,9 +33,7 @@ pub enum ConfigError {
         problem: String,
     },
     /// An `X_env` key names an environment variable that is unset or empty.
-    #[error(
-        "connector `{connector}`: key `{key}` names environment variable `{var}`, which is not set"
-    )]
+    #[error("connector `{connector}`: key `{key}` names environment variable `{var}`, which is not set")]
     MissingEnv {
         /// The connector section.
         connector: String,
@@ -45,9 +43,7 @@ pub enum ConfigError {
         var: String,
     },
     /// An `X_env` key's value is not a string.
-    #[error(
-        "connector `{connector}`: key `{key}` must be a string naming an environment variable"
-    )]
+    #[error("connector `{connector}`: key `{key}` must be a string naming an environment variable")]
     EnvKeyNotString {
         /// The connector section.
         connector: String,

@@ -102,27 +102,9 @@ pub(crate) struct WireOutcome {
 impl From<Outcome> for WireOutcome {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Delivered { status_code } => WireOutcome {
-                kind: WireKind::Delivered,
-                status_code,
-                message: String::new(),
-            },
-            Outcome::RetryableFailure {
-                status_code,
-                message,
-            } => WireOutcome {
-                kind: WireKind::RetryableFailure,
-                status_code,
-                message,
-            },
-            Outcome::PermanentFailure {
-                status_code,
-                message,
-            } => WireOutcome {
-                kind: WireKind::PermanentFailure,
-                status_code,
-                message,
-            },
+            Outcome::Delivered { status_code } => WireOutcome { kind: WireKind::Delivered, status_code, message: String::new() },
+            Outcome::RetryableFailure { status_code, message } => WireOutcome { kind: WireKind::RetryableFailure, status_code, message },
+            Outcome::PermanentFailure { status_code, message } => WireOutcome { kind: WireKind::PermanentFailure, status_code, message },
         }
     }
 }
@@ -130,17 +112,9 @@ impl From<Outcome> for WireOutcome {
 impl From<WireOutcome> for Outcome {
     fn from(w: WireOutcome) -> Self {
         match w.kind {
-            WireKind::Delivered => Outcome::Delivered {
-                status_code: w.status_code,
-            },
-            WireKind::RetryableFailure => Outcome::RetryableFailure {
-                status_code: w.status_code,
-                message: w.message,
-            },
-            WireKind::PermanentFailure => Outcome::PermanentFailure {
-                status_code: w.status_code,
-                message: w.message,
-            },
+            WireKind::Delivered => Outcome::Delivered { status_code: w.status_code },
+            WireKind::RetryableFailure => Outcome::RetryableFailure { status_code: w.status_code, message: w.message },
+            WireKind::PermanentFailure => Outcome::PermanentFailure { status_code: w.status_code, message: w.message },
         }
     }
 }
@@ -181,83 +155,42 @@ pub(crate) struct ChildPlugin {
 
 impl ChildPlugin {
     /// Starts a child for `path` and asks it to describe the plugin.
-    pub fn start(
-        path: &Path,
-        program: &Path,
-        args: &[String],
-    ) -> Result<(ChildPlugin, Description), Refusal> {
-        let refuse = |kind, reason: String| Refusal {
-            path: path.to_owned(),
-            kind,
-            reason,
-        };
-        let mut plugin = ChildPlugin {
-            path: path.to_owned(),
-            program: program.to_owned(),
-            args: args.to_vec(),
-            expected: None,
-            state: Mutex::new(ChildState::default()),
-        };
+    pub fn start(path: &Path, program: &Path, args: &[String]) -> Result<(ChildPlugin, Description), Refusal> {
+        let refuse = |kind, reason: String| Refusal { path: path.to_owned(), kind, reason };
+        let mut plugin =
+            ChildPlugin { path: path.to_owned(), program: program.to_owned(), args: args.to_vec(), expected: None, state: Mutex::new(ChildState::default()) };
         match plugin.call(&Request::Describe, CONTROL_TIMEOUT) {
             Ok(Reply::Described { description }) => {
-                check_description(&description)
-                    .map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
+                check_description(&description).map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
                 plugin.expected = Some(description.clone());
                 Ok((plugin, description))
             }
             Ok(Reply::Refused { kind, reason }) => Err(refuse(kind, reason)),
-            Ok(_) => Err(refuse(
-                RefusalKind::InitFailed,
-                "the plugin process answered `describe` with something else".into(),
-            )),
-            Err(ChildFailure::Exited) => Err(refuse(
-                RefusalKind::InitFailed,
-                "the plugin process exited while loading the library".into(),
-            )),
-            Err(ChildFailure::TimedOut) => Err(refuse(
-                RefusalKind::InitFailed,
-                "the plugin process did not answer while loading the library".into(),
-            )),
+            Ok(_) => Err(refuse(RefusalKind::InitFailed, "the plugin process answered `describe` with something else".into())),
+            Err(ChildFailure::Exited) => Err(refuse(RefusalKind::InitFailed, "the plugin process exited while loading the library".into())),
+            Err(ChildFailure::TimedOut) => Err(refuse(RefusalKind::InitFailed, "the plugin process did not answer while loading the library".into())),
             Err(ChildFailure::Broken(reason)) => Err(refuse(RefusalKind::InitFailed, reason)),
         }
     }
 
     pub fn validate_config(&self, section: &Value) -> Result<(), String> {
-        match self.call(
-            &Request::ValidateConfig {
-                config: section.clone(),
-            },
-            CONTROL_TIMEOUT,
-        ) {
+        match self.call(&Request::ValidateConfig { config: section.clone() }, CONTROL_TIMEOUT) {
             Ok(Reply::Valid) => Ok(()),
             Ok(Reply::Invalid { message }) => Err(message),
             Ok(_) => Err("the plugin process gave an unexpected answer".into()),
-            Err(failure) => Err(format!(
-                "could not validate: {}",
-                describe_failure(&failure)
-            )),
+            Err(failure) => Err(format!("could not validate: {}", describe_failure(&failure))),
         }
     }
 
     pub fn target(&self, section: &Value) -> String {
-        match self.call(
-            &Request::Target {
-                config: section.clone(),
-            },
-            CONTROL_TIMEOUT,
-        ) {
+        match self.call(&Request::Target { config: section.clone() }, CONTROL_TIMEOUT) {
             Ok(Reply::Target { target }) => target,
             _ => String::new(),
         }
     }
 
     pub fn deliver(&self, request: &DeliveryRequest, deadline: Duration) -> CallResult {
-        match self.call(
-            &Request::Deliver {
-                request: Box::new(request.clone()),
-            },
-            deadline,
-        ) {
+        match self.call(&Request::Deliver { request: Box::new(request.clone()) }, deadline) {
             Ok(Reply::Outcome { outcome }) => CallResult::Outcome(outcome.into()),
             Ok(_) => CallResult::Unavailable("the plugin process gave an unexpected answer".into()),
             Err(ChildFailure::Exited) => CallResult::ProcessExited,
@@ -279,18 +212,14 @@ impl ChildPlugin {
             if let Some(at) = state.restart_at.take() {
                 thread::sleep(at.saturating_duration_since(Instant::now()));
             }
-            let mut running = self.spawn().map_err(|e| {
-                ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind()))
-            })?;
+            let mut running = self.spawn().map_err(|e| ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind())))?;
             if let Some(expected) = &self.expected {
                 // A restarted child must still be the plugin we loaded.
                 match exchange(&mut running, &Request::Describe, CONTROL_TIMEOUT) {
                     Ok(Reply::Described { description }) if &description == expected => {}
                     Ok(_) => {
                         stop(&mut running);
-                        return Err(ChildFailure::Broken(
-                            "the plugin library changed since it was loaded".into(),
-                        ));
+                        return Err(ChildFailure::Broken("the plugin library changed since it was loaded".into()));
                     }
                     Err(failure) => {
                         stop(&mut running);
@@ -302,9 +231,7 @@ impl ChildPlugin {
             state.running = Some(running);
         }
         let Some(running) = state.running.as_mut() else {
-            return Err(ChildFailure::Broken(
-                "the plugin process is not running".into(),
-            ));
+            return Err(ChildFailure::Broken("the plugin process is not running".into()));
         };
         let result = exchange(running, request, deadline);
         match &result {
@@ -327,22 +254,12 @@ impl ChildPlugin {
     fn note_crash(&self, state: &mut ChildState) {
         state.consecutive_crashes = state.consecutive_crashes.saturating_add(1);
         let factor = 1u32 << state.consecutive_crashes.saturating_sub(1).min(16);
-        state.restart_at = Some(
-            Instant::now()
-                + RESTART_BACKOFF_BASE
-                    .saturating_mul(factor)
-                    .min(RESTART_BACKOFF_MAX),
-        );
+        state.restart_at = Some(Instant::now() + RESTART_BACKOFF_BASE.saturating_mul(factor).min(RESTART_BACKOFF_MAX));
     }
 
     fn spawn(&self) -> io::Result<Running> {
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .arg(&self.path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+        let mut child =
+            Command::new(&self.program).args(&self.args).arg(&self.path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -351,26 +268,20 @@ impl ChildPlugin {
         let (tx, replies) = mpsc::channel();
         // The reader thread ends when the child closes stdout (exit or crash),
         // which the caller sees as a disconnected channel.
-        let reader = thread::Builder::new()
-            .name("cavra-plugin-child-reader".into())
-            .spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
+        let reader = thread::Builder::new().name("cavra-plugin-child-reader".into()).spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
                 }
-            });
+            }
+        });
         if let Err(e) = reader {
             let _ = child.kill();
             let _ = child.wait();
             return Err(e);
         }
-        Ok(Running {
-            child,
-            stdin,
-            replies,
-        })
+        Ok(Running { child, stdin, replies })
     }
 }
 
@@ -390,31 +301,18 @@ fn describe_failure(f: &ChildFailure) -> String {
     }
 }
 
-fn exchange(
-    running: &mut Running,
-    request: &Request,
-    deadline: Duration,
-) -> Result<Reply, ChildFailure> {
-    let line = serde_json::to_string(request)
-        .map_err(|_| ChildFailure::Broken("could not encode the request".into()))?;
+fn exchange(running: &mut Running, request: &Request, deadline: Duration) -> Result<Reply, ChildFailure> {
+    let line = serde_json::to_string(request).map_err(|_| ChildFailure::Broken("could not encode the request".into()))?;
     // A write error means the child's stdin is closed: it exited.
-    if writeln!(running.stdin, "{line}")
-        .and_then(|()| running.stdin.flush())
-        .is_err()
-    {
+    if writeln!(running.stdin, "{line}").and_then(|()| running.stdin.flush()).is_err() {
         return Err(ChildFailure::Exited);
     }
     // A deadline too far to represent means "wait as long as it takes".
     let until = Instant::now().checked_add(deadline);
     loop {
         let received = match until {
-            Some(until) => running
-                .replies
-                .recv_timeout(until.saturating_duration_since(Instant::now())),
-            None => running
-                .replies
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(until) => running.replies.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => running.replies.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
             // Lines that are not replies (should a plugin write to the
@@ -459,9 +357,7 @@ pub fn run_child(plugin_path: &Path) -> ExitCode {
         let reply = match serde_json::from_str::<Request>(line.trim_end()) {
             Ok(request) => answer(&loaded, request),
             // Never echo the request: it may hold configuration.
-            Err(_) => Reply::BadRequest {
-                message: "unreadable request".into(),
-            },
+            Err(_) => Reply::BadRequest { message: "unreadable request".into() },
         };
         let Ok(text) = serde_json::to_string(&reply) else {
             break;
@@ -478,37 +374,22 @@ fn answer(loaded: &Result<(Library, Description), Refusal>, request: Request) ->
         Ok(loaded) => loaded,
         Err(refusal) => {
             return match request {
-                Request::Describe => Reply::Refused {
-                    kind: refusal.kind,
-                    reason: refusal.reason.clone(),
-                },
-                Request::ValidateConfig { .. } | Request::Target { .. } => Reply::Invalid {
-                    message: "the plugin is not loaded".into(),
-                },
-                Request::Deliver { .. } => Reply::Outcome {
-                    outcome: Outcome::permanent(None, "the plugin is not loaded").into(),
-                },
+                Request::Describe => Reply::Refused { kind: refusal.kind, reason: refusal.reason.clone() },
+                Request::ValidateConfig { .. } | Request::Target { .. } => Reply::Invalid { message: "the plugin is not loaded".into() },
+                Request::Deliver { .. } => Reply::Outcome { outcome: Outcome::permanent(None, "the plugin is not loaded").into() },
             };
         }
     };
     match request {
-        Request::Describe => Reply::Described {
-            description: description.clone(),
-        },
+        Request::Describe => Reply::Described { description: description.clone() },
         Request::ValidateConfig { config } => match library.validate_config(config.to_string()) {
             Ok(()) => Reply::Valid,
             Err(message) => Reply::Invalid { message },
         },
-        Request::Target { config } => Reply::Target {
-            target: library.target(config.to_string()),
-        },
+        Request::Target { config } => Reply::Target { target: library.target(config.to_string()) },
         Request::Deliver { request } => match serde_json::to_string(&request) {
-            Ok(json) => Reply::Outcome {
-                outcome: Outcome::from(library.deliver(json)).into(),
-            },
-            Err(_) => Reply::Outcome {
-                outcome: Outcome::permanent(None, "could not encode the delivery request").into(),
-            },
+            Ok(json) => Reply::Outcome { outcome: Outcome::from(library.deliver(json)).into() },
+            Err(_) => Reply::Outcome { outcome: Outcome::permanent(None, "could not encode the delivery request").into() },
         },
     }
 }

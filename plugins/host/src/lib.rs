@@ -48,14 +48,9 @@ mod registry;
 pub use cavra_connector_api::{Notification, Outcome, ABI_MAJOR, ABI_MINOR};
 pub use config::{ConnectorConfig, CONNECTOR_CONFIG_ENV};
 pub use delivery::{idempotency_key, AttemptOutcome, DeliveryOptions, DeliveryRecord};
-pub use discovery::{
-    find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV,
-};
+pub use discovery::{find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV};
 pub use error::{ConfigError, HostError};
 pub use isolation::{run_child, Isolation, PROCESS_EXITED};
 pub use plan::{notifications_from_plan, PlanContext};
 pub use redact::{redact_target, strip_urls, Redactor, REDACTED};
-pub use registry::{
-    ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Refusal, RefusalKind, Registry,
-    PLUGINS_SCHEMA,
-};
+pub use registry::{ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Refusal, RefusalKind, Registry, PLUGINS_SCHEMA};

@@ -37,67 +37,47 @@ pub(crate) struct Library {
 impl Library {
     /// Loads and checks the library at `path`; a refusal says why not.
     pub fn load(path: &Path) -> Result<(Library, Description), Refusal> {
-        let refuse = |kind, reason: String| Refusal {
-            path: path.to_owned(),
-            kind,
-            reason,
-        };
+        let refuse = |kind, reason: String| Refusal { path: path.to_owned(), kind, reason };
         let header = lib_header_from_path(path).map_err(|e| {
             let (kind, reason) = explain(&e);
             refuse(kind, reason)
         })?;
-        let module = header
-            .init_root_module::<ConnectorModuleRef>()
-            .map_err(|e| {
-                let (kind, reason) = explain(&e);
-                refuse(kind, reason)
-            })?;
+        let module = header.init_root_module::<ConnectorModuleRef>().map_err(|e| {
+            let (kind, reason) = explain(&e);
+            refuse(kind, reason)
+        })?;
         // abi_stable compared the version strings already; the field is a
         // second check that does not depend on how the module was exported.
         if module.abi_major() != ABI_MAJOR {
             return Err(refuse(
                 RefusalKind::IncompatibleAbi,
-                format!("built against connector ABI {}.{}; this host speaks ABI {ABI_MAJOR}.x (rebuild the plugin against cavra-connector-api {ABI_MAJOR}.x)", module.abi_major(), module.abi_minor()),
+                format!(
+                    "built against connector ABI {}.{}; this host speaks ABI {ABI_MAJOR}.x (rebuild the plugin against cavra-connector-api {ABI_MAJOR}.x)",
+                    module.abi_major(),
+                    module.abi_minor()
+                ),
             ));
         }
         let library = Library { module };
-        let description = library
-            .describe()
-            .map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
+        let description = library.describe().map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
         Ok((library, description))
     }
 
     fn describe(&self) -> Result<Description, String> {
-        let text = |result: RResult<RString, RString>, what: &str| {
-            result
-                .into_result()
-                .map(String::from)
-                .map_err(|e| format!("failed to report its {what}: {e}"))
-        };
+        let text =
+            |result: RResult<RString, RString>, what: &str| result.into_result().map(String::from).map_err(|e| format!("failed to report its {what}: {e}"));
         let name = text((self.module.name())(), "name")?;
         let version = text((self.module.version())(), "version")?;
-        let providers: Vec<String> = (self.module.providers())()
-            .into_result()
-            .map_err(|e| format!("failed to report its providers: {e}"))?
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let description = Description {
-            name,
-            version,
-            abi_major: self.module.abi_major(),
-            abi_minor: self.module.abi_minor(),
-            providers,
-        };
+        let providers: Vec<String> =
+            (self.module.providers())().into_result().map_err(|e| format!("failed to report its providers: {e}"))?.into_iter().map(String::from).collect();
+        let description = Description { name, version, abi_major: self.module.abi_major(), abi_minor: self.module.abi_minor(), providers };
         check_description(&description)?;
         Ok(description)
     }
 
     /// Runs the plugin's configuration check on a section (`null` when absent).
     pub fn validate_config(&self, section_json: String) -> Result<(), String> {
-        (self.module.validate_config())(section_json.into())
-            .into_result()
-            .map_err(String::from)
+        (self.module.validate_config())(section_json.into()).into_result().map_err(String::from)
     }
 
     /// The plugin's description of its target for a section.
@@ -114,12 +94,7 @@ impl Library {
 /// A plugin must have a name and serve at least one provider, with names
 /// that are safe to print and to use as configuration keys.
 pub(crate) fn check_description(d: &Description) -> Result<(), String> {
-    let valid = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
+    let valid = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid(&d.name) {
         return Err("its name must be 1-64 characters of letters, digits, `-`, `_` or `.`".into());
     }
@@ -127,9 +102,7 @@ pub(crate) fn check_description(d: &Description) -> Result<(), String> {
         return Err("it serves no provider".into());
     }
     if let Some(bad) = d.providers.iter().find(|p| !valid(p)) {
-        return Err(format!(
-            "provider name {bad:?} must be 1-64 characters of letters, digits, `-`, `_` or `.`"
-        ));
+        return Err(format!("provider name {bad:?} must be 1-64 characters of letters, digits, `-`, `_` or `.`"));
     }
     let mut sorted = d.providers.clone();
     sorted.sort();
@@ -167,10 +140,6 @@ fn explain(e: &LibraryError) -> (RefusalKind, String) {
 }
 
 fn first_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("unknown error");
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error");
     line.chars().take(300).collect()
 }

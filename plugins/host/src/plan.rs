@@ -24,26 +24,17 @@ pub struct PlanContext {
 /// One notification per route decision whose `action` is `deliver`, in plan
 /// order, each with its [`idempotency_key`]. A missing or mistyped field is
 /// an error naming its JSON path.
-pub fn notifications_from_plan(
-    plan: &Value,
-    context: &PlanContext,
-) -> Result<Vec<Notification>, HostError> {
+pub fn notifications_from_plan(plan: &Value, context: &PlanContext) -> Result<Vec<Notification>, HostError> {
     let text = |v: &Value, path: &str, key: &str| -> Result<String, HostError> {
         v.get(key)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| HostError::Plan {
-                path: format!("{path}{key}"),
-                problem: "must be a string".into(),
-            })
+            .ok_or_else(|| HostError::Plan { path: format!("{path}{key}"), problem: "must be a string".into() })
     };
     let routes = plan
         .get("route_decisions")
         .and_then(Value::as_array)
-        .ok_or_else(|| HostError::Plan {
-            path: "route_decisions".into(),
-            problem: "must be an array".into(),
-        })?;
+        .ok_or_else(|| HostError::Plan { path: "route_decisions".into(), problem: "must be an array".into() })?;
     let status = text(plan, "", "status")?;
     let alert_level = text(plan, "", "alert_level")?;
     let mut out = Vec::new();
@@ -65,10 +56,7 @@ pub fn notifications_from_plan(
         let acknowledgement_minutes = route
             .get("acknowledgement_minutes")
             .and_then(Value::as_u64)
-            .ok_or_else(|| HostError::Plan {
-                path: format!("{path}acknowledgement_minutes"),
-                problem: "must be a non-negative integer".into(),
-            })?;
+            .ok_or_else(|| HostError::Plan { path: format!("{path}acknowledgement_minutes"), problem: "must be a non-negative integer".into() })?;
         out.push(Notification {
             idempotency_key: idempotency_key(&route_id),
             route_id,
@@ -104,10 +92,7 @@ mod tests {
                 {"route_id": "route_b", "action": "suppress"}
             ]
         });
-        let ctx = PlanContext {
-            next_due_at: Some("2026-05-30T15:40:00Z".into()),
-            runbook_ref: None,
-        };
+        let ctx = PlanContext { next_due_at: Some("2026-05-30T15:40:00Z".into()), runbook_ref: None };
         let n = notifications_from_plan(&plan, &ctx).expect("valid plan");
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].escalation_owner, "lead");
@@ -120,9 +105,6 @@ mod tests {
         let plan = json!({"plan_id": "p", "status": "due_soon", "alert_level": "warning",
             "route_decisions": [{"route_id": "r", "action": "deliver", "schedule_id": "s", "provider": "slack"}]});
         let err = notifications_from_plan(&plan, &PlanContext::default()).expect_err("no owner");
-        assert_eq!(
-            err.to_string(),
-            "notification plan: `route_decisions[0].owner` must be a string"
-        );
+        assert_eq!(err.to_string(), "notification plan: `route_decisions[0].owner` must be a string");
     }
 }

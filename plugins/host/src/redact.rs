@@ -66,8 +66,7 @@ impl Redactor {
                 self.push(value, MIN_PART_LEN);
             }
         }
-        self.secrets
-            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         self.secrets.dedup();
     }
 
@@ -139,14 +138,8 @@ mod tests {
     fn targets_keep_the_host_only() {
         let mut r = Redactor::new();
         r.add("smtp.example.com");
-        assert_eq!(
-            r.target("https://hooks.slack.com/services/CANARY"),
-            "https://hooks.slack.com/…"
-        );
-        assert_eq!(
-            r.target("smtp://smtp.example.com"),
-            "smtp://smtp.example.com"
-        );
+        assert_eq!(r.target("https://hooks.slack.com/services/CANARY"), "https://hooks.slack.com/…");
+        assert_eq!(r.target("smtp://smtp.example.com"), "smtp://smtp.example.com");
         assert_eq!(r.target("relay smtp.example.com"), "relay [redacted]");
     }
 }

@@ -80,11 +80,7 @@ impl ProviderConflict {
     /// The conflict as an error naming the first two files.
     pub fn to_error(&self) -> HostError {
         let path = |i: usize| self.paths.get(i).cloned().unwrap_or_default();
-        HostError::ProviderConflict {
-            provider: self.provider.clone(),
-            first: path(0),
-            second: path(1),
-        }
+        HostError::ProviderConflict { provider: self.provider.clone(), first: path(0), second: path(1) }
     }
 }
 
@@ -109,10 +105,7 @@ pub struct LoadReport {
 impl LoadReport {
     /// The conflicts as errors.
     pub fn errors(&self) -> Vec<HostError> {
-        self.conflicts
-            .iter()
-            .map(ProviderConflict::to_error)
-            .collect()
+        self.conflicts.iter().map(ProviderConflict::to_error).collect()
     }
 }
 
@@ -122,26 +115,10 @@ impl fmt::Display for LoadReport {
             Isolation::InProcess => "in process",
             Isolation::Process { .. } => "one child process per plugin",
         };
-        writeln!(
-            f,
-            "{} plugin(s) loaded ({isolation}), {} refused",
-            self.loaded.len(),
-            self.refused.len()
-        )?;
+        writeln!(f, "{} plugin(s) loaded ({isolation}), {} refused", self.loaded.len(), self.refused.len())?;
         for p in &self.loaded {
-            let providers = if p.providers.is_empty() {
-                "(none)".to_owned()
-            } else {
-                p.providers.join(", ")
-            };
-            writeln!(
-                f,
-                "  {} {} (ABI {}) serves {providers}  [{}]",
-                p.name,
-                p.version,
-                p.abi,
-                p.path.display()
-            )?;
+            let providers = if p.providers.is_empty() { "(none)".to_owned() } else { p.providers.join(", ") };
+            writeln!(f, "  {} {} (ABI {}) serves {providers}  [{}]", p.name, p.version, p.abi, p.path.display())?;
         }
         for r in &self.refused {
             writeln!(f, "  refused {}: {}", r.path.display(), r.reason)?;
@@ -220,20 +197,16 @@ impl Plugin {
                 // idempotency key protects the provider from a double send).
                 let library = *library;
                 let (tx, rx) = mpsc::sync_channel(1);
-                let spawned = thread::Builder::new()
-                    .name("cavra-connector-call".into())
-                    .spawn(move || {
-                        let _ = tx.send(library.deliver(json));
-                    });
+                let spawned = thread::Builder::new().name("cavra-connector-call".into()).spawn(move || {
+                    let _ = tx.send(library.deliver(json));
+                });
                 if spawned.is_err() {
                     return CallResult::Unavailable("could not start a delivery thread".into());
                 }
                 match rx.recv_timeout(deadline) {
                     Ok(outcome) => CallResult::Outcome(Outcome::from(outcome)),
                     Err(mpsc::RecvTimeoutError::Timeout) => CallResult::TimedOut,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => CallResult::Unavailable(
-                        "the connector call ended without an outcome".into(),
-                    ),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => CallResult::Unavailable("the connector call ended without an outcome".into()),
                 }
             }
         }
@@ -286,13 +259,7 @@ impl Registry {
             if let [only] = claimants[..] {
                 providers.insert(provider, Slot::Served(only));
             } else {
-                conflicts.push(ProviderConflict {
-                    provider: provider.clone(),
-                    paths: claimants
-                        .iter()
-                        .map(|&i| plugins[i].info.path.clone())
-                        .collect(),
-                });
+                conflicts.push(ProviderConflict { provider: provider.clone(), paths: claimants.iter().map(|&i| plugins[i].info.path.clone()).collect() });
                 providers.insert(provider, Slot::Conflict);
             }
         }
@@ -304,11 +271,7 @@ impl Registry {
             refused,
             conflicts,
         };
-        Registry {
-            plugins,
-            providers,
-            report,
-        }
+        Registry { plugins, providers, report }
     }
 
     /// What was loaded, refused and in conflict.
@@ -326,33 +289,20 @@ impl Registry {
 
     /// The providers that have exactly one plugin, sorted.
     pub fn providers(&self) -> Vec<String> {
-        self.providers
-            .iter()
-            .filter(|(_, slot)| matches!(slot, Slot::Served(_)))
-            .map(|(p, _)| p.clone())
-            .collect()
+        self.providers.iter().filter(|(_, slot)| matches!(slot, Slot::Served(_))).map(|(p, _)| p.clone()).collect()
     }
 
     /// The plugin serving `provider`, or a public-safe reason why there is none.
     pub(crate) fn plugin_for(&self, provider: &str) -> Result<&Plugin, String> {
         match self.providers.get(provider) {
-            Some(Slot::Served(i)) => self
-                .plugins
-                .get(*i)
-                .ok_or_else(|| "internal error: plugin index".to_owned()),
+            Some(Slot::Served(i)) => self.plugins.get(*i).ok_or_else(|| "internal error: plugin index".to_owned()),
             Some(Slot::Conflict) => {
                 let paths = self
                     .report
                     .conflicts
                     .iter()
                     .find(|c| c.provider == provider)
-                    .map(|c| {
-                        c.paths
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(" and ")
-                    })
+                    .map(|c| c.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and "))
                     .unwrap_or_default();
                 Err(format!("provider `{provider}` is claimed by several plugins ({paths}); remove all but one"))
             }
@@ -366,14 +316,9 @@ impl Registry {
         let redactor = config.redactor();
         let mut problems = Vec::new();
         for name in config.connectors() {
-            let known = self.providers.contains_key(name)
-                || self.plugins.iter().any(|p| p.info.name == name);
+            let known = self.providers.contains_key(name) || self.plugins.iter().any(|p| p.info.name == name);
             if !known {
-                problems.push(ConfigProblem {
-                    connector: name.to_owned(),
-                    plugin: None,
-                    message: "no loaded plugin serves this connector".into(),
-                });
+                problems.push(ConfigProblem { connector: name.to_owned(), plugin: None, message: "no loaded plugin serves this connector".into() });
             }
         }
         for (provider, slot) in &self.providers {
@@ -384,16 +329,8 @@ impl Registry {
             let section = config.section_for(provider, &plugin.info.name);
             if let Err(message) = plugin.validate_config(section) {
                 let message = redactor.scrub(&message);
-                let message = if section.is_none() {
-                    format!("no section in the connector configuration ({message})")
-                } else {
-                    message
-                };
-                problems.push(ConfigProblem {
-                    connector: provider.clone(),
-                    plugin: Some(plugin.info.path.clone()),
-                    message,
-                });
+                let message = if section.is_none() { format!("no section in the connector configuration ({message})") } else { message };
+                problems.push(ConfigProblem { connector: provider.clone(), plugin: Some(plugin.info.path.clone()), message });
             }
         }
         problems
@@ -411,19 +348,7 @@ fn load_one(path: &Path, isolation: &Isolation) -> Result<Plugin, Refusal> {
             (Handle::Process(Box::new(child)), description)
         }
     };
-    let Description {
-        name,
-        version,
-        abi_major,
-        abi_minor,
-        providers,
-    } = description;
-    let info = PluginInfo {
-        path: path.to_owned(),
-        name,
-        version,
-        abi: format!("{abi_major}.{abi_minor}"),
-        providers,
-    };
+    let Description { name, version, abi_major, abi_minor, providers } = description;
+    let info = PluginInfo { path: path.to_owned(), name, version, abi: format!("{abi_major}.{abi_minor}"), providers };
     Ok(Plugin { info, handle })
 }

@@ -35,19 +35,13 @@ pub struct JsonPost<'a> {
 pub fn validate_url(key: &str, url: &str) -> Result<(), ConfigError> {
     let lower = url.trim().to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return Err(ConfigError::invalid(
-            key,
-            "must be an http:// or https:// URL",
-        ));
+        return Err(ConfigError::invalid(key, "must be an http:// or https:// URL"));
     }
     if redact_target(url).ends_with("[redacted]") {
         return Err(ConfigError::invalid(key, "must name a valid host"));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ConfigError::invalid(
-            key,
-            "must not contain spaces or control characters",
-        ));
+        return Err(ConfigError::invalid(key, "must not contain spaces or control characters"));
     }
     Ok(())
 }
@@ -56,10 +50,7 @@ pub fn validate_url(key: &str, url: &str) -> Result<(), ConfigError> {
 /// 5xx, connection failures and timeouts retryable; everything else permanent.
 pub fn post_json(request: &JsonPost<'_>) -> Outcome {
     let agent = agent(request.timeout);
-    let mut builder = agent
-        .post(request.url)
-        .header("Content-Type", "application/json")
-        .header(IDEMPOTENCY_HEADER, request.idempotency_key);
+    let mut builder = agent.post(request.url).header("Content-Type", "application/json").header(IDEMPOTENCY_HEADER, request.idempotency_key);
     for (name, value) in &request.headers {
         builder = builder.header(*name, value.as_str());
     }
@@ -79,27 +70,13 @@ fn classify_error(e: &ureq::Error) -> Outcome {
         E::HostNotFound => Outcome::retryable(None, "provider host not found (DNS)"),
         E::ConnectionFailed => Outcome::retryable(None, "could not connect to the provider"),
         E::Io(io) => Outcome::retryable(None, format!("connection error: {}", io_kind(io))),
-        E::Protocol(_) | E::BodyStalled => {
-            Outcome::retryable(None, "the provider broke the HTTP exchange")
-        }
-        E::ConnectProxyFailed(_) => {
-            Outcome::retryable(None, "could not connect through the HTTP proxy")
-        }
-        E::Tls(_) | E::TlsRequired | E::Pem(_) | E::Rustls(_) => Outcome::permanent(
-            None,
-            "TLS failure talking to the provider (certificate or handshake)",
-        ),
-        E::BadUri(_) | E::Http(_) | E::InvalidProxyUrl => {
-            Outcome::permanent(None, "the configured URL is not a valid HTTP URL")
-        }
+        E::Protocol(_) | E::BodyStalled => Outcome::retryable(None, "the provider broke the HTTP exchange"),
+        E::ConnectProxyFailed(_) => Outcome::retryable(None, "could not connect through the HTTP proxy"),
+        E::Tls(_) | E::TlsRequired | E::Pem(_) | E::Rustls(_) => Outcome::permanent(None, "TLS failure talking to the provider (certificate or handshake)"),
+        E::BadUri(_) | E::Http(_) | E::InvalidProxyUrl => Outcome::permanent(None, "the configured URL is not a valid HTTP URL"),
         E::RequireHttpsOnly(_) => Outcome::permanent(None, "the configured URL must use https"),
-        E::RedirectFailed | E::TooManyRedirects => Outcome::permanent(
-            None,
-            "the provider redirected; webhook URLs must not redirect",
-        ),
-        E::LargeResponseHeader(..) | E::BodyExceedsLimit(_) => {
-            Outcome::retryable(None, "the provider's response was too large")
-        }
+        E::RedirectFailed | E::TooManyRedirects => Outcome::permanent(None, "the provider redirected; webhook URLs must not redirect"),
+        E::LargeResponseHeader(..) | E::BodyExceedsLimit(_) => Outcome::retryable(None, "the provider's response was too large"),
         _ => Outcome::retryable(None, "HTTP client error"),
     }
 }
@@ -163,17 +140,9 @@ mod tests {
     #[test]
     fn url_validation_names_the_key_only() {
         assert!(validate_url("url", "https://hooks.example.com/x/CANARY").is_ok());
-        for bad in [
-            "ftp://x/CANARY",
-            "CANARY",
-            "https:///CANARY",
-            "https://exa mple.com/CANARY",
-        ] {
+        for bad in ["ftp://x/CANARY", "CANARY", "https:///CANARY", "https://exa mple.com/CANARY"] {
             let err = validate_url("url", bad).expect_err(bad);
-            assert!(
-                err.message().contains("`url`") && !err.message().contains("CANARY"),
-                "{err}"
-            );
+            assert!(err.message().contains("`url`") && !err.message().contains("CANARY"), "{err}");
         }
     }
 
@@ -183,18 +152,9 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let url = format!("http://127.0.0.1:{port}/hook/CANARY?token=CANARY");
-        let outcome = post_json(&JsonPost {
-            url: &url,
-            body: b"{}".to_vec(),
-            idempotency_key: "k",
-            headers: vec![],
-            timeout: Duration::from_secs(2),
-        });
+        let outcome = post_json(&JsonPost { url: &url, body: b"{}".to_vec(), idempotency_key: "k", headers: vec![], timeout: Duration::from_secs(2) });
         match outcome {
-            Outcome::RetryableFailure {
-                message,
-                status_code: None,
-            } => assert!(!message.contains("CANARY"), "{message}"),
+            Outcome::RetryableFailure { message, status_code: None } => assert!(!message.contains("CANARY"), "{message}"),
             other => panic!("expected retryable, got {other:?}"),
         }
     }

@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json};
-use cavra_connector_api::{
-    export_connector, CallContext, ConfigError, Connector, Notification, Outcome,
-};
+use cavra_connector_api::{export_connector, CallContext, ConfigError, Connector, Notification, Outcome};
 
 /// The schema string of every line.
 pub const LINE_SCHEMA: &str = "cavra.connector-outbox.v1";
@@ -56,40 +54,25 @@ impl Connector for Outbox {
             return Err(ConfigError::invalid("path", "must not be empty"));
         }
         if config.path.is_dir() {
-            return Err(ConfigError::invalid(
-                "path",
-                "names a directory, not a file",
-            ));
+            return Err(ConfigError::invalid("path", "names a directory, not a file"));
         }
         Ok(())
     }
 
     fn target(&self, config: &OutboxConfig) -> String {
         // The file name only: the directory may say more than an operator wants logged.
-        let name = config
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = config.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         format!("file:{name}")
     }
 
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &OutboxConfig,
-        _ctx: &CallContext,
-    ) -> Outcome {
+    fn deliver(&self, notification: &Notification, config: &OutboxConfig, _ctx: &CallContext) -> Outcome {
         match append(&config.path, notification) {
             Ok(()) => Outcome::delivered(None),
             Err(e) => {
                 // The error kind only: io::Error's text can quote the path.
                 let message = format!("cannot append to the outbox file: {}", describe(&e));
                 match e.kind() {
-                    ErrorKind::NotFound
-                    | ErrorKind::PermissionDenied
-                    | ErrorKind::InvalidInput
-                    | ErrorKind::IsADirectory => Outcome::permanent(None, message),
+                    ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::InvalidInput | ErrorKind::IsADirectory => Outcome::permanent(None, message),
                     _ => Outcome::retryable(None, message),
                 }
             }
@@ -167,21 +150,12 @@ mod tests {
         let path = dir.join("outbox.jsonl");
         let _ = std::fs::remove_file(&path);
         let config = OutboxConfig { path: path.clone() };
-        let ctx = CallContext {
-            attempt: 1,
-            timeout: Duration::from_secs(1),
-        };
+        let ctx = CallContext { attempt: 1, timeout: Duration::from_secs(1) };
         for key in ["k1", "k2", "k1"] {
-            assert_eq!(
-                Outbox.deliver(&notification(key), &config, &ctx),
-                Outcome::delivered(None)
-            );
+            assert_eq!(Outbox.deliver(&notification(key), &config, &ctx), Outcome::delivered(None));
         }
         let text = std::fs::read_to_string(&path).expect("outbox written");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json line"))
-            .collect();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["schema_version"], LINE_SCHEMA);
         assert_eq!(lines[1]["notification"]["idempotency_key"], "k2");
@@ -191,13 +165,8 @@ mod tests {
 
     #[test]
     fn missing_directory_is_permanent_and_names_no_path() {
-        let config = OutboxConfig {
-            path: PathBuf::from("/nonexistent-cavra-dir/CANARY/outbox.jsonl"),
-        };
-        let ctx = CallContext {
-            attempt: 1,
-            timeout: Duration::from_secs(1),
-        };
+        let config = OutboxConfig { path: PathBuf::from("/nonexistent-cavra-dir/CANARY/outbox.jsonl") };
+        let ctx = CallContext { attempt: 1, timeout: Duration::from_secs(1) };
         match Outbox.deliver(&notification("k"), &config, &ctx) {
             Outcome::PermanentFailure { message, .. } => {
                 assert!(!message.contains("CANARY"), "{message}")

@@ -11,10 +11,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{
-    export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome,
-    Secret,
-};
+use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
 use cavra_connector_http::{post_json, validate_url, JsonPost};
 
 /// `{"url": WEBHOOK_URL}`.
@@ -52,23 +49,12 @@ impl Connector for Slack {
         redact_target(config.url.expose())
     }
 
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &SlackConfig,
-        ctx: &CallContext,
-    ) -> Outcome {
+    fn deliver(&self, notification: &Notification, config: &SlackConfig, ctx: &CallContext) -> Outcome {
         let body = match serde_json::to_vec(&message(notification)) {
             Ok(body) => body,
             Err(_) => return Outcome::permanent(None, "could not encode the Slack message"),
         };
-        post_json(&JsonPost {
-            url: config.url.expose(),
-            body,
-            idempotency_key: &notification.idempotency_key,
-            headers: Vec::new(),
-            timeout: ctx.timeout,
-        })
+        post_json(&JsonPost { url: config.url.expose(), body, idempotency_key: &notification.idempotency_key, headers: Vec::new(), timeout: ctx.timeout })
     }
 }
 
@@ -94,9 +80,7 @@ pub fn message(n: &Notification) -> Value {
 
 /// Slack's mrkdwn needs `&`, `<` and `>` escaped.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -127,24 +111,16 @@ mod tests {
         assert!(m["text"].as_str().is_some_and(|t| t.contains("[CRITICAL]")));
         assert_eq!(m["blocks"][1]["text"]["text"], "overdue &amp; stale");
         let fields = m["blocks"][2]["fields"].as_array().expect("fields");
-        assert!(fields
-            .iter()
-            .any(|f| f["text"] == "*Schedule*\ndrill&lt;x&gt;"));
-        assert!(fields
-            .iter()
-            .any(|f| f["text"] == "*Runbook*\ndocs/runbook.md"));
+        assert!(fields.iter().any(|f| f["text"] == "*Schedule*\ndrill&lt;x&gt;"));
+        assert!(fields.iter().any(|f| f["text"] == "*Runbook*\ndocs/runbook.md"));
     }
 
     #[test]
     fn config_is_checked_without_echoing_it() {
-        let bad = SlackConfig {
-            url: Secret::new("ftp://CANARY"),
-        };
+        let bad = SlackConfig { url: Secret::new("ftp://CANARY") };
         let err = Slack.validate_config(&bad).expect_err("not http");
         assert!(!err.to_string().contains("CANARY"));
-        let good = SlackConfig {
-            url: Secret::new("https://hooks.slack.com/services/T0/B0/CANARY"),
-        };
+        let good = SlackConfig { url: Secret::new("https://hooks.slack.com/services/T0/B0/CANARY") };
         assert_eq!(Slack.target(&good), "https://hooks.slack.com/…");
     }
 }

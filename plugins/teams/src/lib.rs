@@ -10,10 +10,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{
-    export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome,
-    Secret,
-};
+use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
 use cavra_connector_http::{post_json, validate_url, JsonPost};
 
 /// Which card format to send.
@@ -65,12 +62,7 @@ impl Connector for Teams {
         redact_target(config.url.expose())
     }
 
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &TeamsConfig,
-        ctx: &CallContext,
-    ) -> Outcome {
+    fn deliver(&self, notification: &Notification, config: &TeamsConfig, ctx: &CallContext) -> Outcome {
         let card = match config.format {
             CardFormat::AdaptiveCard => adaptive_card(notification),
             CardFormat::MessageCard => message_card(notification),
@@ -79,13 +71,7 @@ impl Connector for Teams {
             Ok(body) => body,
             Err(_) => return Outcome::permanent(None, "could not encode the Teams card"),
         };
-        post_json(&JsonPost {
-            url: config.url.expose(),
-            body,
-            idempotency_key: &notification.idempotency_key,
-            headers: Vec::new(),
-            timeout: ctx.timeout,
-        })
+        post_json(&JsonPost { url: config.url.expose(), body, idempotency_key: &notification.idempotency_key, headers: Vec::new(), timeout: ctx.timeout })
     }
 }
 
@@ -101,11 +87,7 @@ fn colour(alert_level: &str) -> (&'static str, &'static str) {
 
 /// A `message` carrying an Adaptive Card (Teams Workflows webhooks).
 pub fn adaptive_card(n: &Notification) -> Value {
-    let facts: Vec<Value> = n
-        .facts()
-        .into_iter()
-        .map(|(title, value)| json!({"title": title, "value": value}))
-        .collect();
+    let facts: Vec<Value> = n.facts().into_iter().map(|(title, value)| json!({"title": title, "value": value})).collect();
     json!({
         "type": "message",
         "attachments": [{
@@ -127,11 +109,7 @@ pub fn adaptive_card(n: &Notification) -> Value {
 
 /// A legacy Office 365 connector `MessageCard`.
 pub fn message_card(n: &Notification) -> Value {
-    let facts: Vec<Value> = n
-        .facts()
-        .into_iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect();
+    let facts: Vec<Value> = n.facts().into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
     json!({
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
@@ -163,16 +141,9 @@ mod tests {
     fn both_card_formats_carry_the_facts() {
         let n = sample();
         let adaptive = adaptive_card(&n);
-        assert_eq!(
-            adaptive["attachments"][0]["content"]["type"],
-            "AdaptiveCard"
-        );
-        let facts = adaptive["attachments"][0]["content"]["body"][2]["facts"]
-            .as_array()
-            .expect("facts");
-        assert!(facts
-            .iter()
-            .any(|f| f["title"] == "Next drill due" && f["value"] == "2026-05-30T15:40:00Z"));
+        assert_eq!(adaptive["attachments"][0]["content"]["type"], "AdaptiveCard");
+        let facts = adaptive["attachments"][0]["content"]["body"][2]["facts"].as_array().expect("facts");
+        assert!(facts.iter().any(|f| f["title"] == "Next drill due" && f["value"] == "2026-05-30T15:40:00Z"));
         let legacy = message_card(&n);
         assert_eq!(legacy["@type"], "MessageCard");
         assert_eq!(legacy["themeColor"], "FFB900");
@@ -180,10 +151,7 @@ mod tests {
 
     #[test]
     fn unknown_format_is_a_config_error() {
-        let err = serde_json::from_value::<TeamsConfig>(
-            json!({"url": "https://x.example/CANARY", "format": "fancy"}),
-        )
-        .expect_err("bad format");
+        let err = serde_json::from_value::<TeamsConfig>(json!({"url": "https://x.example/CANARY", "format": "fancy"})).expect_err("bad format");
         assert!(err.to_string().contains("unknown variant"));
     }
 }

@@ -18,10 +18,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{
-    export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome,
-    Secret,
-};
+use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
 use cavra_connector_http::{hex, post_json, validate_url, JsonPost};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -66,20 +63,13 @@ impl Connector for Webhook {
 
     fn validate_config(&self, config: &WebhookConfig) -> Result<(), ConfigError> {
         validate_url("url", config.url.expose())?;
-        if config
-            .secret
-            .as_ref()
-            .is_some_and(|s| s.expose().is_empty())
-        {
+        if config.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
             return Err(ConfigError::invalid("secret", "must not be empty"));
         }
         if let Some(token) = &config.token {
             // A header value cannot hold control characters; say so now rather than at send time.
             if token.expose().is_empty() || token.expose().chars().any(|c| c.is_control()) {
-                return Err(ConfigError::invalid(
-                    "token",
-                    "must be a non-empty single-line value",
-                ));
+                return Err(ConfigError::invalid("token", "must be a non-empty single-line value"));
             }
         }
         Ok(())
@@ -89,12 +79,7 @@ impl Connector for Webhook {
         redact_target(config.url.expose())
     }
 
-    fn deliver(
-        &self,
-        notification: &Notification,
-        config: &WebhookConfig,
-        ctx: &CallContext,
-    ) -> Outcome {
+    fn deliver(&self, notification: &Notification, config: &WebhookConfig, ctx: &CallContext) -> Outcome {
         let body = match serde_json::to_vec(&body(notification)) {
             Ok(body) => body,
             Err(_) => return Outcome::permanent(None, "could not encode the webhook body"),
@@ -109,13 +94,7 @@ impl Connector for Webhook {
         if let Some(token) = &config.token {
             headers.push(("Authorization", format!("Bearer {}", token.expose())));
         }
-        post_json(&JsonPost {
-            url: config.url.expose(),
-            body,
-            idempotency_key: &notification.idempotency_key,
-            headers,
-            timeout: ctx.timeout,
-        })
+        post_json(&JsonPost { url: config.url.expose(), body, idempotency_key: &notification.idempotency_key, headers, timeout: ctx.timeout })
     }
 }
 
@@ -154,11 +133,7 @@ mod tests {
 
     #[test]
     fn empty_secret_is_refused_without_echo() {
-        let config = WebhookConfig {
-            url: Secret::new("https://h.example/CANARY"),
-            secret: Some(Secret::new("")),
-            token: None,
-        };
+        let config = WebhookConfig { url: Secret::new("https://h.example/CANARY"), secret: Some(Secret::new("")), token: None };
         let err = Webhook.validate_config(&config).expect_err("empty secret");
         assert!(err.to_string().contains("`secret`") && !err.to_string().contains("CANARY"));
     }

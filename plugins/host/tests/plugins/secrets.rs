@@ -13,24 +13,13 @@ const CANARY: &str = "CANARY-SECRET-7f3a9c";
 
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(CANARY), "{what} leaks the canary:\n{text}");
-    assert!(
-        !text.contains("7f3a9c"),
-        "{what} leaks part of the canary:\n{text}"
-    );
+    assert!(!text.contains("7f3a9c"), "{what} leaks part of the canary:\n{text}");
 }
 
 fn scenario(isolation: &Isolation, label: &str) {
     let a = artifacts();
     let tmp = TempDir::new(label);
-    let dir = tmp.plugin_dir(&[
-        &a.slack,
-        &a.teams,
-        &a.webhook,
-        &a.email,
-        &a.outbox,
-        &a.vendor,
-        &a.panicking,
-    ]);
+    let dir = tmp.plugin_dir(&[&a.slack, &a.teams, &a.webhook, &a.email, &a.outbox, &a.vendor, &a.panicking]);
     let registry = Registry::load(&[dir], isolation);
     assert_eq!(registry.report().loaded.len(), 7, "{}", registry.report());
 
@@ -64,19 +53,8 @@ fn scenario(isolation: &Isolation, label: &str) {
 
     let problems = registry.validate_config(&config);
     assert!(problems.is_empty(), "{problems:?}");
-    let providers = [
-        "slack",
-        "teams",
-        "webhook",
-        "email",
-        "outbox",
-        "vendor-pager",
-        "panicky",
-    ];
-    let routes: Vec<_> = providers
-        .iter()
-        .map(|p| notification(&format!("canary-{p}"), p, "release-governance"))
-        .collect();
+    let providers = ["slack", "teams", "webhook", "email", "outbox", "vendor-pager", "panicky"];
+    let routes: Vec<_> = providers.iter().map(|p| notification(&format!("canary-{p}"), p, "release-governance")).collect();
     let options = DeliveryOptions {
         max_attempts: 2,
         backoff_base: Duration::from_millis(5),
@@ -85,22 +63,14 @@ fn scenario(isolation: &Isolation, label: &str) {
         attempt_timeout: Duration::from_secs(1),
     };
     let mut streamed = String::new();
-    let records = registry.deliver_all(routes, &config, &options, |r| {
-        streamed.push_str(&format!("{r:?}\n"))
-    });
+    let records = registry.deliver_all(routes, &config, &options, |r| streamed.push_str(&format!("{r:?}\n")));
     assert!(records.len() >= providers.len(), "{records:#?}");
     // Every kind of failure happened, so every message path was exercised.
     let outcome_of = |p: &str| {
         records
             .iter()
             .filter(|r| r.provider == p)
-            .map(|r| {
-                serde_json::to_value(r.outcome)
-                    .expect("json")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .map(|r| serde_json::to_value(r.outcome).expect("json").as_str().unwrap_or_default().to_owned())
             .collect::<Vec<_>>()
     };
     assert_eq!(outcome_of("slack"), ["retryable_failure", "delivered"]);
@@ -111,28 +81,13 @@ fn scenario(isolation: &Isolation, label: &str) {
     assert_eq!(outcome_of("outbox"), ["delivered"]);
     assert_eq!(outcome_of("vendor-pager"), ["delivered"]);
 
-    assert_clean(
-        "records JSON",
-        &serde_json::to_string_pretty(&records).expect("json"),
-    );
+    assert_clean("records JSON", &serde_json::to_string_pretty(&records).expect("json"));
     assert_clean("records Debug", &format!("{records:#?}"));
     assert_clean("streamed records", &streamed);
-    assert_clean(
-        "report",
-        &format!("{} {:?}", registry.report(), registry.report()),
-    );
-    assert_clean(
-        "outbox file",
-        &std::fs::read_to_string(&outbox).expect("outbox"),
-    );
-    assert_clean(
-        "vendor pages",
-        &std::fs::read_to_string(&pages).expect("pages"),
-    );
-    let teams = records
-        .iter()
-        .find(|r| r.provider == "teams")
-        .expect("teams record");
+    assert_clean("report", &format!("{} {:?}", registry.report(), registry.report()));
+    assert_clean("outbox file", &std::fs::read_to_string(&outbox).expect("outbox"));
+    assert_clean("vendor pages", &std::fs::read_to_string(&pages).expect("pages"));
+    let teams = records.iter().find(|r| r.provider == "teams").expect("teams record");
     assert_eq!(teams.target, "http://127.0.0.1/…");
 
     // Configuration errors never echo values either.
@@ -144,8 +99,7 @@ fn scenario(isolation: &Isolation, label: &str) {
         format!(r#"{{"connectors": {{"slack": {{"url": "{CANARY}" }}"#),
         format!(r#"{{"{CANARY}": 1, "connectors": {{}}}}"#),
     ] {
-        let err = ConnectorConfig::parse(&text, &PathBuf::from("connectors.json"), env)
-            .expect_err("invalid config");
+        let err = ConnectorConfig::parse(&text, &PathBuf::from("connectors.json"), env).expect_err("invalid config");
         if text.starts_with(&format!("{{\"{CANARY}\"")) {
             // An unknown top-level key is named: it is a key, not a value.
             continue;
@@ -179,9 +133,6 @@ fn canary_secrets_never_leave_the_configuration_in_process() {
 
 #[test]
 fn canary_secrets_never_leave_the_configuration_out_of_process() {
-    let isolation = Isolation::Process {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_cavra-plugin-child")),
-        args: Vec::new(),
-    };
+    let isolation = Isolation::Process { program: PathBuf::from(env!("CARGO_BIN_EXE_cavra-plugin-child")), args: Vec::new() };
     scenario(&isolation, "canary-child");
 }

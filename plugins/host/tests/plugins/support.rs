@@ -35,13 +35,7 @@ pub struct Artifacts {
 
 impl Artifacts {
     pub fn bundled(&self) -> Vec<&Path> {
-        vec![
-            &self.slack,
-            &self.teams,
-            &self.webhook,
-            &self.email,
-            &self.outbox,
-        ]
+        vec![&self.slack, &self.teams, &self.webhook, &self.email, &self.outbox]
     }
 }
 
@@ -57,10 +51,7 @@ fn workspace_root() -> PathBuf {
 /// `<target>/<profile>`: the directory this test executable's `deps/` is in.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in <target>/<profile>/deps")
-        .to_owned()
+    exe.parent().and_then(Path::parent).expect("test executable lives in <target>/<profile>/deps").to_owned()
 }
 
 fn target_dir() -> PathBuf {
@@ -73,10 +64,7 @@ fn target_dir() -> PathBuf {
                 workspace_root().join(dir)
             }
         }
-        _ => profile_dir()
-            .parent()
-            .expect("profile dir has a parent")
-            .to_owned(),
+        _ => profile_dir().parent().expect("profile dir has a parent").to_owned(),
     }
 }
 
@@ -84,58 +72,23 @@ fn cargo(args: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let release = profile_dir().file_name().is_some_and(|n| n == "release");
     let mut command = Command::new(cargo);
-    command
-        .arg("build")
-        .arg("-j2")
-        .args(args)
-        .arg("--target-dir")
-        .arg(target_dir())
-        .current_dir(workspace_root());
+    command.arg("build").arg("-j2").args(args).arg("--target-dir").arg(target_dir()).current_dir(workspace_root());
     if release {
         command.arg("--release");
     }
     let output = command.output().expect("run cargo");
-    assert!(
-        output.status.success(),
-        "cargo build {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "cargo build {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn build_artifacts() -> Artifacts {
-    cargo(&[
-        "-p",
-        "cavra-plugin-slack",
-        "-p",
-        "cavra-plugin-teams",
-        "-p",
-        "cavra-plugin-webhook",
-        "-p",
-        "cavra-plugin-email",
-        "-p",
-        "cavra-plugin-outbox",
-    ]);
-    cargo(&[
-        "--manifest-path",
-        "tests/fixtures/vendor-connector/Cargo.toml",
-    ]);
+    cargo(&["-p", "cavra-plugin-slack", "-p", "cavra-plugin-teams", "-p", "cavra-plugin-webhook", "-p", "cavra-plugin-email", "-p", "cavra-plugin-outbox"]);
+    cargo(&["--manifest-path", "tests/fixtures/vendor-connector/Cargo.toml"]);
     cargo(&["--manifest-path", "plugins/host/tests/fixtures/Cargo.toml"]);
-    cargo(&[
-        "--manifest-path",
-        "plugins/host/tests/fixtures/wrong-abi/Cargo.toml",
-    ]);
+    cargo(&["--manifest-path", "plugins/host/tests/fixtures/wrong-abi/Cargo.toml"]);
     let dir = profile_dir();
-    let dir = if std::env::var_os("CARGO_TARGET_DIR").is_some() {
-        target_dir().join(dir.file_name().expect("profile name"))
-    } else {
-        dir
-    };
+    let dir = if std::env::var_os("CARGO_TARGET_DIR").is_some() { target_dir().join(dir.file_name().expect("profile name")) } else { dir };
     let lib = |name: &str| {
-        let path = dir.join(format!(
-            "{}{name}{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        ));
+        let path = dir.join(format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
         assert!(path.is_file(), "{} was not built", path.display());
         path
     };
@@ -160,10 +113,7 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "cavra-plugin-host-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("cavra-plugin-host-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
@@ -202,24 +152,13 @@ fn link_or_copy(from: &Path, to: &Path) {
 
 /// Options that keep tests fast: tiny backoff, short timeouts.
 pub fn fast_options() -> DeliveryOptions {
-    DeliveryOptions {
-        max_attempts: 4,
-        backoff_base: Duration::from_millis(5),
-        backoff_max: Duration::from_millis(20),
-        attempt_timeout: Duration::from_secs(5),
-    }
+    DeliveryOptions { max_attempts: 4, backoff_base: Duration::from_millis(5), backoff_max: Duration::from_millis(20), attempt_timeout: Duration::from_secs(5) }
 }
 
 /// A configuration from JSON text, with `*_env` names looked up in `env`.
 pub fn config(json: serde_json::Value, env: &[(&str, &str)]) -> ConnectorConfig {
-    let env: BTreeMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    ConnectorConfig::parse(&json.to_string(), Path::new("connectors.json"), |name| {
-        env.get(name).cloned()
-    })
-    .expect("valid test config")
+    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    ConnectorConfig::parse(&json.to_string(), Path::new("connectors.json"), |name| env.get(name).cloned()).expect("valid test config")
 }
 
 /// A due-soon notification for `provider`.
@@ -267,9 +206,7 @@ impl Recorded {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 }
 
@@ -295,21 +232,13 @@ impl Server {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let reply = script
-                    .get(served)
-                    .or(script.last())
-                    .copied()
-                    .unwrap_or(Reply::Status(200));
+                let reply = script.get(served).or(script.last()).copied().unwrap_or(Reply::Status(200));
                 served += 1;
                 let (recorded, stopping) = (Arc::clone(&recorded), Arc::clone(&stopping));
                 thread::spawn(move || serve(stream, reply, &recorded, &stopping));
             }
         });
-        Server {
-            port,
-            requests,
-            stop,
-        }
+        Server { port, requests, stop }
     }
 
     /// `http://127.0.0.1:PORT` + `path_and_query`.
@@ -341,10 +270,7 @@ fn serve(stream: TcpStream, reply: Reply, recorded: &Mutex<Vec<Recorded>>, stop:
         return;
     }
     let mut parts = request_line.split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap_or_default().to_owned(),
-        parts.next().unwrap_or_default().to_owned(),
-    );
+    let (method, path) = (parts.next().unwrap_or_default().to_owned(), parts.next().unwrap_or_default().to_owned());
     let mut headers = BTreeMap::new();
     loop {
         let mut line = String::new();
@@ -355,24 +281,13 @@ fn serve(stream: TcpStream, reply: Reply, recorded: &Mutex<Vec<Recorded>>, stop:
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
     }
-    let length = headers
-        .get("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(0);
+    let length = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
-    recorded.lock().expect("record").push(Recorded {
-        method,
-        path,
-        headers,
-        body,
-    });
+    recorded.lock().expect("record").push(Recorded { method, path, headers, body });
     match reply {
         Reply::Status(code) => {
-            let _ = write!(
-                out,
-                "HTTP/1.1 {code} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-            );
+            let _ = write!(out, "HTTP/1.1 {code} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
             let _ = out.flush();
         }
         Reply::Hang => {
