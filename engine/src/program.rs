@@ -329,9 +329,10 @@ impl<'p> Session<'p> {
         self
     }
 
-    /// Sets a dynamic input; lets that depend on it are recomputed on next use.
-    pub fn set(&mut self, slot: usize, value: Value) {
-        let Some(current) = self.inputs.values.get_mut(slot) else { return };
+    /// Sets a dynamic input (its slot from [`Program::input_slot`]); lets
+    /// that depend on it are recomputed on next use.
+    pub fn set(&mut self, slot: InputSlot, value: Value) {
+        let Some(current) = self.inputs.values.get_mut(slot.0) else { return };
         if *current == value {
             return;
         }
@@ -339,7 +340,7 @@ impl<'p> Session<'p> {
             self.given = false;
         }
         *current = value;
-        for &i in self.program.readers.get(slot).map_or(&[][..], Vec::as_slice) {
+        for &i in self.program.readers.get(slot.0).map_or(&[][..], Vec::as_slice) {
             self.slots[i as usize] = None;
         }
     }
@@ -514,6 +515,15 @@ impl<'p> OutcomeMemo<'p> {
     }
 }
 
+/// Where a dynamic input goes in [`Inputs`] and a [`Session`], as given by
+/// [`Program::input_slot`]. Opaque so that only a program hands slots out:
+/// a bare number could be any index (an arm's, a field's) and still compile.
+/// Slots depend only on the pack, so programs bound from one pack share them;
+/// a slot used with another pack's inputs sets whatever input has that
+/// position there, or nothing when it has fewer inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InputSlot(usize);
+
 /// The dynamic inputs of one request, by slot.
 #[derive(Clone, Debug)]
 pub struct Inputs {
@@ -521,8 +531,8 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn set(&mut self, slot: usize, value: Value) {
-        if let Some(v) = self.values.get_mut(slot) {
+    pub fn set(&mut self, slot: InputSlot, value: Value) {
+        if let Some(v) = self.values.get_mut(slot.0) {
             *v = value;
         }
     }
@@ -728,14 +738,36 @@ impl Program {
         Inputs { values: vec![Value::Null; self.pack.checked.inputs.len()] }
     }
 
-    /// The slot of a dynamic input, for [`Inputs::set`].
-    pub fn input_slot(&self, name: &str) -> Option<usize> {
-        self.pack.checked.inputs.iter().position(|i| i.name == name && !i.is_static)
+    /// The slot of a dynamic input, for [`Inputs::set`] and [`Session::set`]:
+    /// look it up once, then set the input by slot in every request.
+    ///
+    /// ```
+    /// let source = r#"
+    /// pack greet
+    /// input owner: text
+    /// decision route {
+    ///   when owner == "ops" => suppress quiet
+    ///   otherwise => deliver
+    /// }
+    /// "#;
+    /// let pack = cavra_engine::compile("greet.cavra", source).expect("the pack checks");
+    /// let program = pack.bind(&Default::default()).expect("no static inputs");
+    /// let owner: cavra_engine::InputSlot = program.input_slot("owner").expect("a dynamic input");
+    /// let mut session = program.session();
+    /// session.set(owner, cavra_engine::Value::text("ops"));
+    /// assert_eq!(session.decide("route").expect("decides").action, "suppress");
+    /// let mut inputs = program.inputs();
+    /// inputs.set(owner, cavra_engine::Value::text("dev"));
+    /// assert_eq!(program.decide("route", &inputs).expect("decides").action, "deliver");
+    /// assert_eq!(program.input_slot("nobody"), None);
+    /// ```
+    pub fn input_slot(&self, name: &str) -> Option<InputSlot> {
+        self.pack.checked.inputs.iter().position(|i| i.name == name && !i.is_static).map(InputSlot)
     }
 
     /// The slot of the clock input (`input now: time`), if the pack has one.
-    pub fn clock_slot(&self) -> Option<usize> {
-        self.pack.checked.inputs.iter().position(|i| i.name == "now" && !i.is_static && i.ty.base() == &Ty::Time)
+    pub fn clock_slot(&self) -> Option<InputSlot> {
+        self.pack.checked.inputs.iter().position(|i| i.name == "now" && !i.is_static && i.ty.base() == &Ty::Time).map(InputSlot)
     }
 
     /// Converts and sets a dynamic input from JSON.
@@ -1029,7 +1061,7 @@ decision route {
 }
 "#;
 
-    fn reason(session: &mut super::Session, slots: &[usize], values: [&Value; 3]) -> std::sync::Arc<str> {
+    fn reason(session: &mut super::Session, slots: &[super::InputSlot], values: [&Value; 3]) -> std::sync::Arc<str> {
         for (slot, value) in slots.iter().zip(values) {
             session.set(*slot, value.clone());
         }
@@ -1042,7 +1074,7 @@ decision route {
     #[test]
     fn a_memoised_outcome_is_reused_only_for_the_same_inputs() {
         let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
-        let slots: Vec<usize> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
+        let slots: Vec<super::InputSlot> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
         let (owner, slack, teams) = (Value::text("release-governance"), Value::text("slack"), Value::text("teams"));
         let (s1, s2) = (Value::text("drill-1"), Value::text("drill-2"));
         let mut session = program.session().memoize_outcomes();
@@ -1062,7 +1094,7 @@ decision route {
     #[test]
     fn an_arm_whose_outcomes_never_repeat_stops_memoising() {
         let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
-        let slots: Vec<usize> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
+        let slots: Vec<super::InputSlot> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
         let (owner, slack, quiet) = (Value::text("o"), Value::text("slack"), Value::text("quiet"));
         let mut session = program.session().memoize_outcomes();
         for i in 0..super::OutcomeMemo::TRIAL + 10 {
