@@ -9,9 +9,10 @@
 //!   up to `max_attempts` attempts in all; a permanent failure is not
 //!   retried. The last attempt of a route that never succeeded is recorded
 //!   as `failed`, so nothing is silently dropped.
-//! * **Idempotency**: every attempt sends the route's
-//!   [`Notification::idempotency_key`], so a provider that honours it never
-//!   shows a retried notification twice.
+//! * **Idempotency**: every attempt sends the notification's
+//!   [`Notification::idempotency_key`] exactly as given (cavra computes it;
+//!   the host never derives one), so a provider that honours it never shows
+//!   a retried notification twice.
 //! * **Records**: every attempt yields a [`DeliveryRecord`], handed to the
 //!   caller's `on_attempt` callback *on the calling thread* as it happens (so
 //!   the callback may write to a database handle that is not `Send`), and
@@ -31,8 +32,8 @@ use cavra_connector_api::{DeliveryRequest, Notification, Outcome};
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::call::CallResult;
 use crate::config::ConnectorConfig;
 use crate::isolation::PROCESS_EXITED;
 use crate::registry::{Plugin, Registry};
@@ -114,27 +115,6 @@ impl DeliveryRecord {
     pub fn is_delivered(&self) -> bool {
         self.outcome == AttemptOutcome::Delivered
     }
-}
-
-/// What a plugin call produced.
-#[derive(Debug)]
-pub(crate) enum CallResult {
-    Outcome(Outcome),
-    /// No outcome before the deadline.
-    TimedOut,
-    /// The plugin's child process died during the call.
-    ProcessExited,
-    /// The call could not be made (public-safe reason).
-    Unavailable(String),
-}
-
-/// The idempotency key of a route: `cavra-` and 32 hex digits of SHA-256
-/// over the route id, so it is the same for every attempt and every re-run
-/// of the same route decision, and reveals nothing else.
-pub fn idempotency_key(route_id: &str) -> String {
-    let digest = Sha256::digest(format!("cavra.delivery.v1\n{route_id}").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("cavra-{hex}")
 }
 
 fn now() -> String {
@@ -332,13 +312,6 @@ mod tests {
             assert!(d >= Duration::from_millis(100) && d <= Duration::from_millis(200), "{d:?}");
         }
         assert_eq!(backoff(&o, 100, 0), Duration::from_millis(175));
-    }
-
-    #[test]
-    fn idempotency_keys_are_stable_and_distinct() {
-        assert_eq!(idempotency_key("route_1"), idempotency_key("route_1"));
-        assert_ne!(idempotency_key("route_1"), idempotency_key("route_2"));
-        assert_eq!(idempotency_key("route_1").len(), "cavra-".len() + 32);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::config::io_reason;
-use crate::registry::{Refusal, RefusalKind};
+use crate::refusal::{Refusal, RefusalKind};
 
 /// The environment variable listing plugin directories (`:`-separated on
 /// Unix, `;` on Windows, like `PATH`).

@@ -31,9 +31,9 @@ use cavra_connector_api::{DeliveryRequest, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::delivery::CallResult;
+use crate::call::CallResult;
 use crate::loader::{check_description, Description, Library};
-use crate::registry::{Refusal, RefusalKind};
+use crate::refusal::{Refusal, RefusalKind};
 
 /// How plugins run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,22 +35,23 @@
 
 #![warn(missing_docs)]
 
+mod call;
 mod config;
 mod delivery;
 mod discovery;
 mod error;
 mod isolation;
 mod loader;
-mod plan;
 mod redact;
+mod refusal;
 mod registry;
 
 pub use cavra_connector_api::{Notification, Outcome, ABI_MAJOR, ABI_MINOR};
 pub use config::{ConnectorConfig, CONNECTOR_CONFIG_ENV};
-pub use delivery::{idempotency_key, AttemptOutcome, DeliveryOptions, DeliveryRecord};
+pub use delivery::{AttemptOutcome, DeliveryOptions, DeliveryRecord};
 pub use discovery::{find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV};
 pub use error::{ConfigError, HostError};
 pub use isolation::{run_child, Isolation, PROCESS_EXITED};
-pub use plan::{notifications_from_plan, PlanContext};
 pub use redact::{redact_target, strip_urls, Redactor, REDACTED};
-pub use registry::{ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Refusal, RefusalKind, Registry, PLUGINS_SCHEMA};
+pub use refusal::{Refusal, RefusalKind};
+pub use registry::{ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Registry, PLUGINS_SCHEMA};

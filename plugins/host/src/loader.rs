@@ -16,7 +16,7 @@ use abi_stable::std_types::{RResult, RString};
 use cavra_connector_api::{ConnectorModuleRef, DeliveryOutcome, ABI_MAJOR, ABI_MINOR};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Refusal, RefusalKind};
+use crate::refusal::{Refusal, RefusalKind};
 
 /// What a plugin says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

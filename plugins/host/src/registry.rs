@@ -17,12 +17,13 @@ use cavra_connector_api::{DeliveryRequest, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::call::CallResult;
 use crate::config::ConnectorConfig;
-use crate::delivery::CallResult;
 use crate::discovery::find_plugin_files;
 use crate::error::HostError;
 use crate::isolation::{ChildPlugin, Isolation};
 use crate::loader::{Description, Library};
+use crate::refusal::Refusal;
 
 /// Schema string of the JSON form of a [`LoadReport`].
 pub const PLUGINS_SCHEMA: &str = "cavra.plugins.v1";
@@ -40,31 +41,6 @@ pub struct PluginInfo {
     pub abi: String,
     /// The providers it claims (see [`LoadReport::conflicts`] for any it does not get).
     pub providers: Vec<String>,
-}
-
-/// Why a file was not loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefusalKind {
-    /// Not a dynamic library, or one without a connector root module.
-    NotAPlugin,
-    /// Built against another connector ABI major (or an incompatible layout).
-    IncompatibleAbi,
-    /// The plugin failed to initialise or to describe itself.
-    InitFailed,
-    /// A plugin directory that cannot be read.
-    Unreadable,
-}
-
-/// A file (or directory) that was not loaded, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// The category.
-    pub kind: RefusalKind,
-    /// A one-line, actionable reason.
-    pub reason: String,
 }
 
 /// A provider claimed by more than one plugin.

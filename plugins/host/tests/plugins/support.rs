@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cavra_plugin_host::{idempotency_key, ConnectorConfig, DeliveryOptions, Notification};
+use cavra_plugin_host::{ConnectorConfig, DeliveryOptions, Notification};
 
 /// The built plugin libraries.
 pub struct Artifacts {
@@ -161,12 +161,13 @@ pub fn config(json: serde_json::Value, env: &[(&str, &str)]) -> ConnectorConfig 
     ConnectorConfig::parse(&json.to_string(), Path::new("connectors.json"), |name| env.get(name).cloned()).expect("valid test config")
 }
 
-/// A due-soon notification for `provider`.
+/// A due-soon notification for `provider`. Its idempotency key is given
+/// here, as cavra gives its own: the host sends it as it is. One key per
+/// route, since the outbox connector writes a key only once.
 pub fn notification(route: &str, provider: &str, owner: &str) -> Notification {
-    let route_id = format!("route_{route}");
     Notification {
-        idempotency_key: idempotency_key(&route_id),
-        route_id,
+        idempotency_key: format!("cavra-test-{route}"),
+        route_id: format!("route_{route}"),
         plan_id: "plan_test".into(),
         schedule_id: "go_backend_python_fallback_monthly".into(),
         owner: owner.into(),
