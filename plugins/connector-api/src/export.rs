@@ -13,6 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
+use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RErr, ROk, RResult, RString, RVec};
 
@@ -62,27 +63,30 @@ macro_rules! export_connector {
             extern "C" fn __cavra_deliver(request: __cavra::RString) -> $crate::DeliveryOutcome {
                 __cavra::deliver(&__CAVRA_INSTANCE, request)
             }
-            fn __cavra_root_module() -> $crate::ConnectorModuleRef {
-                __cavra::module(__cavra::Functions {
-                    name: __cavra_name,
-                    version: __cavra_version,
-                    providers: __cavra_providers,
-                    validate_config: __cavra_validate_config,
-                    target: __cavra_target,
-                    deliver: __cavra_deliver,
-                })
-            }
-            extern "C" fn __cavra_root_module_loader() -> __cavra::RootModuleResult {
-                __cavra::call_root_module_loader(__cavra_root_module)
+            struct __CavraExported;
+            impl __cavra::Exported for __CavraExported {
+                fn root_module() -> $crate::ConnectorModuleRef {
+                    __cavra::module(__cavra::Functions {
+                        name: __cavra_name,
+                        version: __cavra_version,
+                        providers: __cavra_providers,
+                        validate_config: __cavra_validate_config,
+                        target: __cavra_target,
+                        deliver: __cavra_deliver,
+                    })
+                }
             }
 
             // What abi_stable's `#[export_root_module]` generates, spelled with
             // paths through this crate so vendors need no abi_stable dependency.
+            // The one unsafe step (building the header) is `root_header`, in
+            // this crate, where its soundness is argued once. The expansion
+            // itself carries no `#[allow(unsafe_code)]`: rustc does not apply
+            // `unsafe_code` to expansions of another crate's macro (so a plugin
+            // that denies unsafe code still compiles), and an `allow` here
+            // would be an error (E0453) in a plugin that forbids it.
             #[export_name = $crate::__root_module_symbol!()]
-            pub static __CAVRA_ROOT_MODULE: __cavra::LibHeader = unsafe {
-                // SAFETY: the constructor returns a `ConnectorModuleRef`, the type named here.
-                __cavra::LibHeader::from_constructor::<$crate::ConnectorModuleRef>(__cavra_root_module_loader, __cavra::CheckTypeLayout::Yes)
-            };
+            pub static __CAVRA_ROOT_MODULE: __cavra::LibHeader = __cavra::root_header::<__CavraExported>();
         };
     };
 }
@@ -90,14 +94,40 @@ macro_rules! export_connector {
 /// Support code for [`export_connector!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{deliver, module, name, providers, target, validate_config, version, Functions, Instance};
-    pub use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
+    pub use super::{deliver, module, name, providers, root_header, target, validate_config, version, Exported, Functions, Instance};
+    pub use abi_stable::library::LibHeader;
     pub use abi_stable::std_types::{RResult, RString, RVec};
+}
 
-    /// abi_stable's loader wrapper (catches panics in the constructor).
-    pub fn call_root_module_loader(f: fn() -> crate::ConnectorModuleRef) -> RootModuleResult {
-        abi_stable::library::__call_root_module_loader(f)
-    }
+/// The module one [`export_connector!`] exports: the macro implements it for
+/// a type of its own, so that [`root_header`] can name the module's loader
+/// by type (a function pointer could be any function).
+#[doc(hidden)]
+pub trait Exported {
+    /// Builds the root module (called once, by abi_stable, when the host loads the library).
+    fn root_module() -> ConnectorModuleRef;
+}
+
+/// The constructor abi_stable calls for `E`'s root module: its loader
+/// wrapper catches a panic in building the module.
+extern "C" fn root_module_loader<E: Exported>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(E::root_module)
+}
+
+/// The header abi_stable looks for in a plugin library, for `E`'s module,
+/// its layout checked against the host's on load.
+#[doc(hidden)]
+// The only unsafe code of the crate: abi_stable offers no safe way to build
+// a header from a constructor.
+#[allow(unsafe_code)]
+pub const fn root_header<E: Exported>() -> LibHeader {
+    // SAFETY: `from_constructor::<M>` requires the constructor's module to be
+    // a `PrefixRef` of `M`'s prefix type, cast to `ErasedPrefix`. The
+    // constructor is `root_module_loader::<E>`, whose module is what
+    // `__call_root_module_loader` makes of `E::root_module()`: the prefix
+    // reference of a `ConnectorModuleRef`, cast to `ErasedPrefix`; and `M` is
+    // `ConnectorModuleRef`. The trait bound, not the caller, fixes that type.
+    unsafe { LibHeader::from_constructor::<ConnectorModuleRef>(root_module_loader::<E>, CheckTypeLayout::Yes) }
 }
 
 /// The connector instance, created on first use.

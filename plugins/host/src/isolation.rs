@@ -397,23 +397,27 @@ fn answer(loaded: &Result<(Library, Description), Refusal>, request: Request) ->
 /// The stream replies are written to. On Unix it is a duplicate of the
 /// original stdout, and stdout itself is pointed at stderr, so that stray
 /// `println!`s in a plugin land in the log instead of in the protocol.
+///
+/// The standard library has no way to point one descriptor at another's
+/// file, so the `dup2` is the one unsafe call of the crate, allowed here only.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn protocol_output() -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain fd syscalls on fds this process owns; the duplicate is
-    // owned by the returned File and nothing else.
-    unsafe {
-        let protocol = libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3);
-        if protocol < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) < 0 {
-            let err = io::Error::last_os_error();
-            libc::close(protocol);
-            return Err(err);
-        }
-        Ok(std::fs::File::from_raw_fd(protocol))
+    use std::os::fd::AsFd;
+    // The same `fcntl(1, F_DUPFD_CLOEXEC, 3)` as by hand, but the duplicate
+    // is owned (closed on every early return) without unsafe code.
+    let protocol = io::stdout().as_fd().try_clone_to_owned()?;
+    // SAFETY: `dup2` takes two integers and touches no memory of this
+    // process; on an invalid descriptor it fails and changes nothing. Fd 1 is
+    // re-pointed, atomically, at stderr's file: no Rust value owns fd 1
+    // (`std::io::Stdout` writes to it by number and never closes it), so no
+    // owner is left with a descriptor that now means something else, and the
+    // pipe stdout was stays open through the owned duplicate made above.
+    let redirected = unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
+    if redirected < 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(std::fs::File::from(protocol))
 }
 
 #[cfg(not(unix))]
