@@ -39,6 +39,10 @@
 //! assert_eq!(program.decide("route", &inputs).unwrap().action, "deliver");
 //! ```
 
+// A library must not panic on input it did not expect: outside tests, every
+// `unwrap` is either real handling or an `expect` naming its invariant.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 mod check;
 mod compile;
 mod convert;

@@ -4,6 +4,10 @@
 //! [`Diagnostics`] that render as `file:line:col` with a caret. [`format`]
 //! prints a pack canonically, keeping its comments. Nothing here evaluates.
 
+// A library must not panic on input it did not expect: outside tests, every
+// `unwrap` is either real handling or an `expect` naming its invariant.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 // pest_derive without `std` refers to `crate::alloc`.
 extern crate alloc;
 
