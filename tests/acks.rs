@@ -3,7 +3,7 @@
 //! platform-operations/teams (60 minutes); the escalation plan is computed
 //! from the store at later times, before and after an acknowledgement.
 
-use cavra::store::{SqliteStore, Store};
+use cavra_app::store::{SqliteStore, Store};
 use cavra_tests::{cavra, crate_dir};
 use serde_json::Value as Json;
 use std::path::PathBuf;
@@ -114,7 +114,7 @@ fn an_acknowledgement_stops_the_escalation() {
     assert!(id.starts_with("ack_") && id.len() == 20, "{id}");
     assert_eq!(record["acknowledgement_state"], "acknowledged");
     let stored = SqliteStore::open(&store).unwrap().acknowledgements(SCHEDULE).unwrap();
-    assert_eq!(stored, vec![record.clone()]);
+    assert_eq!(serde_json::to_value(&stored).unwrap(), serde_json::json!([record.clone()]));
 
     let doc = escalation(&store, "2026-05-21T19:45:00Z", &[]);
     let rg = route(&doc, "release-governance");

@@ -7,7 +7,7 @@
 //! permissions): the store is opened with `SqliteStore::open_read_only`
 //! (`SQLITE_OPEN_READ_ONLY`), and for the CLI the store path is a directory.
 
-use cavra::store::{RouteFilter, SaveOutcome, SqliteStore, Store};
+use cavra_app::store::{RouteFilter, SaveOutcome, SqliteStore, Store};
 use cavra_tests::{cavra, crate_dir};
 use serde_json::Value as Json;
 use std::path::PathBuf;
@@ -52,6 +52,11 @@ fn plan_args(at: &str) -> Vec<String> {
 }
 
 /// Builds and stores the plan at `at`; returns the plan document.
+/// A plan document as the store takes it.
+fn typed(plan: &Json) -> cavra_app::records::Plan {
+    serde_json::from_value(plan.clone()).expect("a plan document")
+}
+
 fn store_plan(store: &str, at: &str) -> Json {
     let mut args = plan_args(at);
     args.extend(["--store".to_string(), store.to_string()]);
@@ -248,12 +253,12 @@ fn the_same_plan_again_stores_nothing_new() {
     assert_eq!(after, before);
     assert_eq!(after.len(), 3);
     let opened = SqliteStore::open(&store).unwrap();
-    assert_eq!(opened.save_plan(&first).unwrap(), SaveOutcome::AlreadyStored);
+    assert_eq!(opened.save_plan(&typed(&first)).unwrap(), SaveOutcome::AlreadyStored);
     // A different plan with the same id is not written over the stored one.
     let mut changed = first.clone();
     changed["reason"] = "rewritten".into();
     changed["route_decisions"][0]["reason"] = "rewritten".into();
-    assert_eq!(opened.save_plan(&changed).unwrap(), SaveOutcome::AlreadyStored);
+    assert_eq!(opened.save_plan(&typed(&changed)).unwrap(), SaveOutcome::AlreadyStored);
     assert_eq!(routes(&store, &[]), before);
     // A new time is a new plan.
     store_plan(&store, T3);
@@ -271,7 +276,7 @@ fn a_failed_write_names_the_store_and_keeps_the_earlier_plans() {
     // A read-only connection: root cannot write through it either.
     let read_only = SqliteStore::open_read_only(&store).unwrap();
     assert_eq!(read_only.routes(&RouteFilter::default()).unwrap().len(), 6, "reading still works");
-    let error = read_only.save_plan(&dry_plan(T3)).unwrap_err().to_string();
+    let error = read_only.save_plan(&typed(&dry_plan(T3))).unwrap_err().to_string();
     assert!(error.starts_with(&format!("cannot write the store {store}: ")), "{error}");
     assert!(error.contains("readonly"), "{error}");
     drop(read_only);
@@ -308,18 +313,18 @@ fn a_plan_and_its_routes_are_written_in_one_transaction() {
     let first_id = broken["route_decisions"][0]["route_id"].clone();
     broken["route_decisions"][1]["route_id"] = first_id;
     let opened = SqliteStore::open(&store).unwrap();
-    let error = opened.save_plan(&broken).unwrap_err().to_string();
+    let error = opened.save_plan(&typed(&broken)).unwrap_err().to_string();
     assert!(error.starts_with(&format!("cannot write the store {store}: ")), "{error}");
     assert_eq!(routes(&store, &[]), before, "nothing of the failed plan is kept");
     // The plan row was rolled back too: the intact plan is stored in full.
-    assert_eq!(opened.save_plan(&plan).unwrap(), SaveOutcome::Stored { routes: 3 });
+    assert_eq!(opened.save_plan(&typed(&plan)).unwrap(), SaveOutcome::Stored { routes: 3 });
     assert_eq!(routes(&store, &[]).len(), 6);
 
     // A plan document without its id is refused before anything is written.
     let mut no_id = dry_plan(T3);
     no_id.as_object_mut().unwrap().remove("plan_id");
-    let error = opened.save_plan(&no_id).unwrap_err().to_string();
-    assert_eq!(error, format!("cannot store the plan in {store}: `plan_id` is missing or not text"));
+    let error = opened.save_plan(&typed(&no_id)).unwrap_err().to_string();
+    assert_eq!(error, format!("cannot store the record in {store}: plan: `plan_id` is missing"));
 }
 
 #[test]

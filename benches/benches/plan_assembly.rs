@@ -9,7 +9,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cavra::store::{SqliteStore, Store};
+use cavra_app::store::{SqliteStore, Store};
 use cavra_benches::{PlanWorkload, PLAN_SCHEDULES};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 fn plan_assembly(c: &mut Criterion) {
     let w = PlanWorkload::new();
-    let router = cavra::routing::Router::new(&w.program).expect("the routing inputs");
+    let router = cavra_app::routing::Router::new(&w.program).expect("the routing inputs");
     let planned = router.plan_all(w.now, &w.schedules);
     assert!(planned.iter().all(|p| p.is_ok()), "every schedule decides");
     let routes = planned.route_count();
@@ -33,7 +33,7 @@ fn plan_assembly(c: &mut Criterion) {
     group.bench_function("bind_and_routes_all_cores", |b| {
         b.iter(|| {
             let program = w.pack.bind_with(&w.documents, cavra_engine::BindOptions::at(black_box(w.now))).expect("binds");
-            let router = cavra::routing::Router::new(&program).expect("the routing inputs");
+            let router = cavra_app::routing::Router::new(&program).expect("the routing inputs");
             black_box(router.plan_all(w.now, &w.schedules).route_count())
         })
     });

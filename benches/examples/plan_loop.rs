@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 fn main() {
     let passes: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(15).max(1);
     let w = PlanWorkload::new();
-    let router = cavra::routing::Router::new(&w.program).expect("the routing inputs");
+    let router = cavra_app::routing::Router::new(&w.program).expect("the routing inputs");
     let (mut plan, mut drop) = (Vec::with_capacity(passes), Vec::with_capacity(passes));
     for _ in 0..passes {
         let start = Instant::now();

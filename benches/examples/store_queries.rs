@@ -5,7 +5,7 @@
 //! default, one transaction per plan), then times each kind of filtered
 //! query (median of 25 runs) and one plan write.
 
-use cavra::store::{RouteFilter, SqliteStore, Store};
+use cavra_app::store::{RouteFilter, SqliteStore, Store};
 use serde_json::{json, Value as Json};
 use std::time::Instant;
 
@@ -29,8 +29,11 @@ fn plan(i: usize) -> Json {
             })
         })
         .collect();
-    json!({"plan_id": plan_id, "schedule_id": format!("schedule-{}", i % 500), "generated_at": at, "status": "due_soon",
-           "alert_level": "warning", "route_decisions": routes})
+    json!({"schema_version": "bench", "plan_id": plan_id, "schedule_id": format!("schedule-{}", i % 500), "generated_at": at,
+           "generated_by": "bench", "mode": "promoted", "status": "due_soon", "alert_level": "warning", "owner_routes": {},
+           "deliverable_route_count": 0, "suppressed_route_count": 0, "maintenance_suppressed_count": 0, "calendar_suppressed_count": 0,
+           "healthy_suppressed_count": 0, "selected_providers": [], "acknowledgement_required_providers": [], "suppressed_providers": [],
+           "reason": "benchmark plan", "route_decisions": routes})
 }
 
 fn median_ms(mut f: impl FnMut() -> usize) -> (f64, usize) {
@@ -54,7 +57,7 @@ fn main() {
     let store = SqliteStore::open(dir.join("cavra.db")).expect("store");
     let t = Instant::now();
     for i in 0..plans {
-        store.save_plan(&plan(i)).expect("save");
+        store.save_plan(&serde_json::from_value(plan(i)).expect("a plan")).expect("save");
     }
     println!("stored {} routes in {plans} plans: {:.1} s", plans * ROUTES_PER_PLAN, t.elapsed().as_secs_f64());
     let (write_ms, _) = median_ms({
@@ -66,7 +69,7 @@ fn main() {
     });
     println!("one more plan of {ROUTES_PER_PLAN} routes (one transaction): {write_ms:.2} ms median");
     let last = chrono::DateTime::from_timestamp(1_780_000_000 + plans as i64 * 600, 0).unwrap();
-    let day_before = (last - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let day_before = (last - chrono::Duration::days(1)).timestamp_micros();
     let cases: Vec<(&str, RouteFilter)> = vec![
         ("newest 100, no filter", RouteFilter::default()),
         ("owner (or escalation owner)", RouteFilter { owner: Some("owner-42".into()), ..Default::default() }),
@@ -85,6 +88,6 @@ fn main() {
 
 fn store_clone_save(dir: &std::path::Path, i: usize) -> usize {
     let store = SqliteStore::open(dir.join("cavra.db")).expect("store");
-    store.save_plan(&plan(i)).expect("save");
+    store.save_plan(&serde_json::from_value(plan(i)).expect("a plan")).expect("save");
     ROUTES_PER_PLAN
 }

@@ -474,7 +474,7 @@ pub struct PlanWorkload {
     pub documents: HashMap<String, Json>,
     /// The program bound to the policy with the clock pinned to `now`.
     pub program: Program,
-    pub schedules: Vec<cavra::routing::ScheduleRoutes>,
+    pub schedules: Vec<cavra_app::routing::ScheduleRoutes>,
     pub now: i64,
 }
 
@@ -513,7 +513,7 @@ impl PlanWorkload {
                 let owners = rng
                     .distinct(3, OWNERS)
                     .into_iter()
-                    .map(|o| cavra::routing::OwnerProviders { owner: owners[o].clone(), configured: routed.clone(), providers: routed.clone() })
+                    .map(|o| cavra_app::routing::OwnerProviders { owner: owners[o].clone(), configured: routed.clone(), providers: routed.clone() })
                     .collect();
                 let status = if s % 10 == 0 {
                     "healthy"
@@ -522,20 +522,21 @@ impl PlanWorkload {
                 } else {
                     "due_soon"
                 };
-                cavra::routing::ScheduleRoutes { schedule_id: std::sync::Arc::from(schedule_id(s).as_str()), status: std::sync::Arc::from(status), owners }
+                cavra_app::routing::ScheduleRoutes { schedule_id: std::sync::Arc::from(schedule_id(s).as_str()), status: std::sync::Arc::from(status), owners }
             })
             .collect();
         PlanWorkload { pack, documents, program, schedules, now }
     }
 
-    /// The plan documents (JSON with ids) of routed schedules, in parallel.
-    pub fn documents(&self, planned: &cavra::routing::PlanBatch) -> Vec<Json> {
+    /// The plan records (with content-hash ids) of routed schedules, in parallel.
+    pub fn documents(&self, planned: &cavra_app::routing::PlanBatch) -> Vec<cavra_app::records::Plan> {
         let generated_at = rfc3339(self.now);
         let pairs: Vec<_> = self.schedules.iter().zip(planned.iter().map(|p| p.expect("decides"))).collect();
-        cavra::routing::parallel_map(&pairs, |(s, p)| {
+        cavra_app::routing::parallel_map(&pairs, |(s, p)| {
+            let status = cavra_app::records::ReadinessStatus::parse(&s.status);
             let header =
-                cavra::routing::PlanHeader { generated_at: &generated_at, generated_by: "bench", mode: "promoted", status: &s.status, reason: "benchmark" };
-            cavra::routing::plan_document(&header, s, *p)
+                cavra_app::routing::PlanHeader { generated_at: &generated_at, generated_by: "bench", mode: "promoted", status: &status, reason: "benchmark" };
+            cavra_app::routing::plan_document(&header, s, *p)
         })
     }
 }

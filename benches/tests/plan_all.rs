@@ -3,7 +3,7 @@
 //! the 10,000-schedule plan workload exactly as a fresh `Router::plan` per
 //! schedule does, and as the stateless `Program::decide` does route by route.
 
-use cavra::routing::{PlanView, Router};
+use cavra_app::routing::{PlanView, Router};
 use cavra_benches::PlanWorkload;
 use cavra_engine::Value;
 

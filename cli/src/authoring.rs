@@ -1,9 +1,10 @@
 //! The pack-authoring commands: `check`, `eval` and `fmt`.
 
-use crate::documents::{clock, expand, parse_set, read_json, split_assignment};
 use crate::{exit, ErrorFormat, Io};
+use cavra_app::documents::{clock, expand, read_json};
+use cavra_app::evaluation::{evaluate, ItemResult};
 use cavra_engine::{Diagnostics, Program};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -179,10 +180,7 @@ pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
     }
     let now = match clock(args.at.as_deref()) {
         Ok(n) => n,
-        Err(e) => {
-            say!(io.err, "error: {e}");
-            return exit::USAGE;
-        }
+        Err(e) => return crate::fail(io, &e),
     };
     let (program, inputs) = match bind(&pack, documents, &now, &origins) {
         Ok(x) => x,
@@ -229,103 +227,6 @@ pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
         exit::FAILED
     } else {
         exit::OK
-    }
-}
-
-/// Everything a pack decides on one set of inputs: each decision (or its
-/// explanation) and each readiness gate. Shared by `cavra eval` and the API.
-pub(crate) struct Evaluation<'p> {
-    pub pack: &'p str,
-    pub items: Vec<Item<'p>>,
-}
-
-pub(crate) struct Item<'p> {
-    pub name: String,
-    /// A readiness gate rather than a decision.
-    pub gate: bool,
-    pub result: Result<ItemResult<'p>, String>,
-}
-
-pub(crate) enum ItemResult<'p> {
-    Outcome(cavra_engine::Outcome<'p>),
-    Explanation(cavra_engine::Explanation),
-    Report(cavra_engine::Report),
-}
-
-impl Item<'_> {
-    fn kind(&self) -> &'static str {
-        if self.gate {
-            "readiness"
-        } else {
-            "decision"
-        }
-    }
-}
-
-impl Evaluation<'_> {
-    /// True when an item failed, or an explanation stopped on an error.
-    pub(crate) fn failed(&self) -> bool {
-        self.items.iter().any(|i| match &i.result {
-            Err(_) => true,
-            Ok(ItemResult::Explanation(e)) => e.error.is_some(),
-            Ok(_) => false,
-        })
-    }
-
-    /// `{"pack", "at", "decisions": {name: outcome}, "readiness": {name: report}}`;
-    /// a failed item is `{"error": message}`.
-    pub(crate) fn to_json(&self, now: &str) -> Json {
-        let mut decisions = serde_json::Map::new();
-        let mut readiness = serde_json::Map::new();
-        for item in &self.items {
-            let value = match &item.result {
-                Ok(ItemResult::Outcome(o)) => o.to_json(),
-                Ok(ItemResult::Explanation(e)) => json!({"outcome": e.outcome, "explain": e}),
-                Ok(ItemResult::Report(r)) => r.to_json(),
-                Err(message) => json!({"error": message}),
-            };
-            let section = if item.gate { &mut readiness } else { &mut decisions };
-            section.insert(item.name.clone(), value);
-        }
-        json!({"pack": self.pack, "at": now, "decisions": decisions, "readiness": readiness})
-    }
-}
-
-/// Runs every decision and readiness gate of the program (or only `only`).
-/// Errs when `only` names neither.
-pub(crate) fn evaluate<'p>(program: &'p Program, inputs: &cavra_engine::Inputs, only: Option<&str>, explain: bool) -> Result<Evaluation<'p>, String> {
-    let pack = program.pack();
-    let decisions: Vec<&str> = pack.decisions().iter().map(|(d, _)| *d).collect();
-    let gates: Vec<&str> = pack.gates().iter().map(|(g, _)| *g).collect();
-    if let Some(only) = only {
-        if !decisions.contains(&only) && !gates.contains(&only) {
-            let list = |items: &[&str]| list_or_none(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-            return Err(format!(
-                "the pack `{}` has no decision or readiness gate `{only}`\n  decisions: {}; readiness gates: {}",
-                pack.name(),
-                list(&decisions),
-                list(&gates)
-            ));
-        }
-    }
-    let wanted = |name: &&str| only.is_none_or(|d| d == *name);
-    let mut items = Vec::new();
-    for name in decisions.into_iter().filter(wanted) {
-        let result = if explain { program.explain(name, inputs).map(ItemResult::Explanation) } else { program.decide(name, inputs).map(ItemResult::Outcome) };
-        items.push(Item { name: name.to_string(), gate: false, result: result.map_err(|e| program.render_error(&e)) });
-    }
-    for name in gates.into_iter().filter(wanted) {
-        let result = program.readiness(name, inputs).map(ItemResult::Report).map_err(|e| program.render_error(&e));
-        items.push(Item { name: name.to_string(), gate: true, result });
-    }
-    Ok(Evaluation { pack: pack.name(), items })
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
     }
 }
 
@@ -418,4 +319,18 @@ pub(crate) fn fmt(io: &mut Io, paths: &[PathBuf], check_only: bool) -> i32 {
     let verb = if check_only { "would be reformatted" } else { "reformatted" };
     say!(io.err, "{} file{} checked, {changed} {verb}", files.len(), plural(files.len()));
     status
+}
+
+/// `NAME=VALUE` where VALUE is JSON, or plain text when it does not parse as JSON.
+pub(crate) fn parse_set(arg: &str) -> Result<(String, Json), String> {
+    let (name, value) = split_assignment(arg, "--set")?;
+    let json = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_string()));
+    Ok((name.to_string(), json))
+}
+
+pub(crate) fn split_assignment<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim(), value)),
+        _ => Err(format!("{flag} expects NAME=VALUE, got {arg:?}")),
+    }
 }

@@ -3,7 +3,8 @@
 //! rollback-drill notification plan through the ordinary commands.
 
 use crate::authoring::say;
-use crate::{bundled, exit, Io};
+use crate::{exit, Io};
+use cavra_app::bundled;
 use std::path::{Path, PathBuf};
 
 /// The sample documents describe this moment (examples/README.md): the

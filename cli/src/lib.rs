@@ -1,23 +1,16 @@
-//! `cavra`: the command-line front end. Every command is a thin layer over
-//! `cavra-engine`; [`run`] takes the arguments and output streams so that
-//! tests drive the real CLI in-process.
+//! `cavra`: the command-line front end. clap arguments are converted to the
+//! application's typed requests at the edge (`runtime`), `cavra-app` does the
+//! work, and the record is printed (`output`); errors become exit codes in
+//! one place ([`fail`]). `cavra api` hands its settings to `cavra-api`.
+//! [`run`] takes the arguments and output streams so that tests drive the
+//! real CLI in-process.
 
-mod acks;
-mod api;
 mod authoring;
-mod bundled;
-mod deliver;
 mod demo;
-mod documents;
-mod packs;
-mod plan;
-pub mod routing;
+mod output;
 mod rule_tests;
 mod runtime;
-mod safety;
-mod simulate;
-pub mod store;
-mod trends;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -133,8 +126,8 @@ enum Command {
         verbose: bool,
     },
     /// Serve the runtime commands, rule packs and the Evidence Console over HTTP.
-    #[command(after_help = api::API_HELP)]
-    Api(Box<api::ApiArgs>),
+    #[command(after_help = serve::API_HELP)]
+    Api(Box<serve::ApiArgs>),
     /// Go-backend readiness reports, computed by the bundled readiness packs.
     Runtime {
         #[command(subcommand)]
@@ -169,7 +162,7 @@ enum PluginsCommand {
     #[command(
         after_help = "Exit status: 0, or 1 when two plugins claim one provider.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --json"
     )]
-    List(deliver::ListArgs),
+    List(runtime::ListArgs),
 }
 
 /// Output streams and settings for one invocation.
@@ -208,11 +201,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
         Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
         Command::Runtime { command } => runtime::run(&mut io, *command),
-        Command::Api(args) => api::run(&mut io, *args),
-        Command::Plugins { command: PluginsCommand::List(args) } => deliver::list(&mut io, &args),
+        Command::Api(args) => serve::run(&mut io, *args),
+        Command::Plugins { command: PluginsCommand::List(args) } => runtime::list_plugins(&mut io, &args),
         Command::PluginChild { path } => {
             let _ = io.out.flush();
-            if cavra_plugin_host::run_child(&path) == std::process::ExitCode::SUCCESS {
+            if cavra_app::deliver::run_child(&path) == std::process::ExitCode::SUCCESS {
                 exit::OK
             } else {
                 exit::FAILED
@@ -220,4 +213,29 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         }
         Command::Demo { at, store } => demo::run(&mut io, at.as_deref(), &store),
     }
+}
+
+/// Prints an application error and returns its exit code: the one place
+/// where the CLI maps errors. Every error of the application is the
+/// operator's to fix before the command can run, so all exit 2 (a failed
+/// rule test, an unformatted file or a failed delivery exit 1 elsewhere).
+pub(crate) fn fail(io: &mut Io, e: &cavra_app::AppError) -> i32 {
+    use cavra_app::AppError;
+    let code = match e {
+        AppError::Input { .. } | AppError::NotPublicSafe { .. } | AppError::Pack(_) | AppError::Evaluation(_) | AppError::Store(_) | AppError::Plugin(_) => {
+            exit::USAGE
+        }
+    };
+    let _ = writeln!(io.err, "error: {}", render_error(e));
+    code
+}
+
+/// An error's message with its fields named as the CLI names them.
+pub(crate) fn render_error(e: &cavra_app::AppError) -> String {
+    e.render(|field| match (field.name.as_ref(), field.positional) {
+        (name, true) => name.to_uppercase(),
+        // The mode is as often set by its environment variable.
+        ("mode", false) => "--mode / CAVRA_GO_BACKEND_MODE".to_string(),
+        (name, false) => format!("--{}", name.replace('_', "-")),
+    })
 }

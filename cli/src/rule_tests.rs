@@ -3,8 +3,9 @@
 //! outcome (decisions) or a status and check results (readiness gates).
 
 use crate::authoring::{bind, say};
-use crate::documents::{clock, expand, parse_json};
-use crate::{bundled, exit, Io};
+use crate::{exit, Io};
+use cavra_app::bundled;
+use cavra_app::documents::{expand, parse_json};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -253,7 +254,7 @@ fn run_case(
     for (name, value) in &case.inputs {
         docs.insert(name.clone(), toml_to_json(value));
     }
-    let now = clock(case.at.as_deref().or(spec.at.as_deref())).map_err(|e| vec![e])?;
+    let now = cavra_app::documents::clock(case.at.as_deref().or(spec.at.as_deref())).map_err(|e| vec![crate::render_error(&e)])?;
     let expect = &case.expect;
     let bound = bind(pack, docs, &now, &HashMap::new());
     let (program, inputs) = match (bound, &expect.error) {

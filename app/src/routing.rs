@@ -1,13 +1,13 @@
 //! Route assembly on a bound routing program (DOMAIN §5 steps 2 and 3): for
 //! each owner of a schedule and each of its providers, one typed route
 //! decision, plus each owner's resolved settings. Many schedules are planned
-//! in parallel. The plan document (ids, counts, JSON) is made from this at the
-//! edge (`plan.rs`); the routing rules themselves live in `rules/routing.cavra`.
+//! in parallel. [`plan_document`] turns one schedule's routes into the plan
+//! record (ids, counts); the routing rules themselves live in
+//! `rules/routing.cavra`.
 
-use cavra_engine::{EvalError, OutcomeRef, Program, Session, Value};
+use crate::records::{content_hash, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
+use cavra_engine::{EvalError, InputSlot, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
-use serde_json::{json, Map, Value as Json};
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -166,11 +166,11 @@ impl RouteField {
 /// The routing program with its input slots and outcome fields resolved once.
 pub struct Router<'p> {
     program: &'p Program,
-    now: usize,
-    schedule_id: usize,
-    schedule_status: usize,
-    owner: usize,
-    provider: usize,
+    now: InputSlot,
+    schedule_id: InputSlot,
+    schedule_status: InputSlot,
+    owner: InputSlot,
+    provider: InputSlot,
     /// Per arm of the `route` decision (see [`cavra_engine::Outcome::arm_index`]).
     arm_fields: Vec<Vec<RouteField>>,
 }
@@ -402,127 +402,88 @@ pub struct PlanHeader<'a> {
     pub generated_by: &'a str,
     pub mode: &'a str,
     /// The schedule report's status.
-    pub status: &'a str,
+    pub status: &'a ReadinessStatus,
     pub reason: &'a str,
 }
 
-/// The plan document (DOMAIN §5 step 4). Ids hash the content, including its
+/// The plan record (DOMAIN §5 step 4). Ids hash the content, including its
 /// time, so a re-run at another time is a new plan and nothing is overwritten.
-pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: PlanView) -> Json {
-    let mut owner_routes = Map::new();
-    for (settings, owner) in planned.owners.iter().zip(&request.owners) {
-        let providers: Vec<&str> = owner.configured.iter().map(|p| p.as_ref()).collect();
-        owner_routes.insert(
-            settings.owner.to_string(),
-            json!({"providers": providers, "acknowledgement_minutes": settings.acknowledgement_minutes.to_json(), "escalation_owner": settings.escalation_owner.to_json()}),
-        );
-    }
-    let routes: Vec<Json> = planned
+pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: PlanView) -> Plan {
+    let owner_routes = planned
+        .owners
+        .iter()
+        .zip(&request.owners)
+        .map(|(settings, owner)| {
+            let route = OwnerRoute {
+                providers: owner.configured.iter().map(|p| p.to_string()).collect(),
+                acknowledgement_minutes: minutes(&settings.acknowledgement_minutes),
+                escalation_owner: text(&settings.escalation_owner),
+            };
+            (settings.owner.to_string(), route)
+        })
+        .collect();
+    let routes: Vec<RouteRecord> = planned
         .routes
         .iter()
-        .map(|r| {
-            json!({
-                "schedule_id": request.schedule_id.as_ref(),
-                "owner": r.owner,
-                "escalation_owner": r.escalation_owner.to_json(),
-                "provider": r.provider,
-                "action": r.action,
-                "category": r.category,
-                "acknowledgement_minutes": r.acknowledgement_minutes.to_json(),
-                "reason": r.reason.to_json(),
-                "maintenance_window_id": r.maintenance_window_id.to_json(),
-                "owner_availability": r.owner_availability.to_json(),
-                "created_at": header.generated_at,
-            })
+        .map(|r| RouteRecord {
+            schedule_id: request.schedule_id.to_string(),
+            owner: r.owner.to_string(),
+            escalation_owner: text(&r.escalation_owner),
+            provider: r.provider.to_string(),
+            action: r.action.to_string(),
+            category: r.category.to_string(),
+            acknowledgement_minutes: minutes(&r.acknowledgement_minutes),
+            reason: text(&r.reason),
+            maintenance_window_id: text(&r.maintenance_window_id),
+            owner_availability: text(&r.owner_availability),
+            created_at: header.generated_at.to_string(),
+            plan_id: String::new(),
+            route_id: String::new(),
         })
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
-    let providers_where =
-        |action: &str| -> Vec<&str> { planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().collect() };
-    let delivered = providers_where("deliver");
-    let alert_level = match header.status {
-        "needs_attention" => "critical",
-        "due_soon" => "warning",
-        _ => "healthy",
+    let providers_where = |action: &str| -> Vec<String> {
+        planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().map(String::from).collect()
     };
-    let mut plan = json!({
-        "schema_version": PLAN_SCHEMA,
-        "schedule_id": request.schedule_id.as_ref(),
-        "generated_at": header.generated_at,
-        "generated_by": header.generated_by,
-        "mode": header.mode,
-        "status": header.status,
-        "alert_level": alert_level,
-        "owner_routes": owner_routes,
-        "deliverable_route_count": count(&|r| r.action == "deliver"),
-        "suppressed_route_count": count(&|r| r.action == "suppress"),
-        "maintenance_suppressed_count": count(&|r| r.category == "maintenance_window"),
-        "calendar_suppressed_count": count(&|r| r.category == "owner_calendar"),
-        "healthy_suppressed_count": count(&|r| r.category == "healthy_schedule"),
-        "selected_providers": delivered,
-        "acknowledgement_required_providers": delivered,
-        "suppressed_providers": providers_where("suppress"),
-        "reason": header.reason,
-        "route_decisions": routes,
-    });
-    let plan_id = format!("plan_{}", content_hash(&plan));
-    plan["plan_id"] = json!(plan_id);
-    if let Some(routes) = plan["route_decisions"].as_array_mut() {
-        for route in routes {
-            route["plan_id"] = json!(plan_id);
-            route["route_id"] = json!(format!("route_{}", content_hash(route)));
-        }
+    let delivered = providers_where("deliver");
+    let mut plan = Plan {
+        schema_version: PLAN_SCHEMA.to_string(),
+        schedule_id: request.schedule_id.to_string(),
+        generated_at: header.generated_at.to_string(),
+        generated_by: header.generated_by.to_string(),
+        mode: header.mode.to_string(),
+        status: header.status.clone(),
+        alert_level: AlertLevel::of(header.status),
+        owner_routes: Ordered(owner_routes),
+        deliverable_route_count: count(&|r| r.action == "deliver"),
+        suppressed_route_count: count(&|r| r.action == "suppress"),
+        maintenance_suppressed_count: count(&|r| r.category == "maintenance_window"),
+        calendar_suppressed_count: count(&|r| r.category == "owner_calendar"),
+        healthy_suppressed_count: count(&|r| r.category == "healthy_schedule"),
+        selected_providers: delivered.clone(),
+        acknowledgement_required_providers: delivered,
+        suppressed_providers: providers_where("suppress"),
+        reason: header.reason.to_string(),
+        route_decisions: routes,
+        plan_id: String::new(),
+    };
+    plan.plan_id = format!("plan_{}", content_hash(&plan));
+    for route in &mut plan.route_decisions {
+        route.plan_id = plan.plan_id.clone();
+        route.route_id = format!("route_{}", content_hash(route));
     }
     plan
 }
 
-/// The first 16 hex digits of SHA-256 over canonical JSON (sorted keys, no spaces).
-pub fn content_hash(value: &Json) -> String {
-    let mut text = String::with_capacity(1024);
-    canonical(value, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+/// A pack's text value, or none (null, or a pack that gave something else).
+fn text(value: &Value) -> Option<String> {
+    value.as_text().map(String::from)
 }
 
-fn canonical(value: &Json, out: &mut String) {
+fn minutes(value: &Value) -> Option<Minutes> {
     match value {
-        Json::Object(map) => {
-            let mut entries: Vec<(&String, &Json)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                quoted(k, out);
-                out.push(':');
-                canonical(v, out);
-            }
-            out.push('}');
-        }
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        Json::String(text) => quoted(text, out),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// A JSON string literal, escaped as serde_json escapes it.
-fn quoted(text: &str, out: &mut String) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
-    } else {
-        out.push_str(&Json::from(text).to_string());
+        Value::Number(n) => Some(Minutes(*n)),
+        _ => None,
     }
 }
 

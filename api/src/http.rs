@@ -4,6 +4,7 @@
 //! JSON path (`$.field`) or query parameter (`query.name`).
 
 use bytes::Bytes;
+use cavra_app::{AppError, Field};
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -37,15 +38,6 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message).at(path)
     }
 
-    /// An application error (the CLI's usage errors): the input, or the
-    /// documents the server was started with, do not allow the operation.
-    /// The JSON path is taken from the message when it names one.
-    pub(crate) fn rejected(message: String) -> ApiError {
-        let path = json_path_in(&message);
-        let code = if message.contains("not public-safe") { "not_public_safe" } else { "rejected" };
-        ApiError { path, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message) }
-    }
-
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -67,20 +59,54 @@ impl ApiError {
     }
 }
 
-impl From<crate::runtime::UsageError> for ApiError {
-    fn from(e: crate::runtime::UsageError) -> ApiError {
-        ApiError::rejected(e.0)
+/// Where a request's fields came from, so an error names them as the caller wrote them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// `query.limit`
+    Query,
+    /// `$.limit`
+    Body,
+}
+
+impl ApiError {
+    /// The one place where application errors become statuses: the
+    /// caller's mistakes are 422, a store that cannot be opened, read or
+    /// written is 503 `store_unavailable`.
+    pub(crate) fn from_app(e: AppError, source: Source) -> ApiError {
+        let field = |f: &Field| match (f.positional, source) {
+            (true, _) => format!("path.{}", f.name),
+            (false, Source::Query) => format!("query.{}", f.name),
+            (false, Source::Body) => format!("$.{}", f.name),
+        };
+        let message = e.render(field);
+        let (status, code, path) = match &e {
+            AppError::Input { field: Some(f), .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(field(f))),
+            AppError::Input { field: None, path, .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", path.clone()),
+            AppError::NotPublicSafe { refusals, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "not_public_safe", refusals.first().map(|r| r.path.clone()).filter(|p| p.starts_with('$')))
+            }
+            AppError::Pack(_) => (StatusCode::UNPROCESSABLE_ENTITY, "pack_error", None),
+            AppError::Evaluation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "evaluation_failed", None),
+            AppError::Plugin(_) => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_error", None),
+            AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
+        };
+        ApiError { path, ..ApiError::new(status, code, message) }
     }
 }
 
-/// The first JSON path (`$.a.b[0]`) a message names, if any.
-fn json_path_in(message: &str) -> Option<String> {
-    let start = message.find("$.").or_else(|| message.find("$["))?;
-    let path: String = message[start..].chars().take_while(|c| !c.is_whitespace() && *c != ':' && *c != ',' && *c != ';').collect();
-    Some(path)
+/// Application errors of a POST: fields are body fields (`$.at`).
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        ApiError::from_app(e, Source::Body)
+    }
 }
 
-pub(crate) fn json_reply(status: StatusCode, body: &Json) -> Reply {
+/// Application errors of a GET: fields are query parameters (`query.limit`).
+pub(crate) fn in_query(e: AppError) -> ApiError {
+    ApiError::from_app(e, Source::Query)
+}
+
+pub(crate) fn json_reply(status: StatusCode, body: &impl serde::Serialize) -> Reply {
     let mut text = serde_json::to_vec_pretty(body).unwrap_or_default();
     text.push(b'\n');
     typed_reply(status, "application/json", text)
@@ -292,9 +318,14 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_found_in_messages() {
-        assert_eq!(json_path_in("routing policy: $.maintenance_windows[0].end_at: ends before").as_deref(), Some("$.maintenance_windows[0].end_at"));
-        assert_eq!(json_path_in("no path here"), None);
+    fn application_errors_name_fields_the_http_way() {
+        let limit = || AppError::field(Field::named("limit"), "expected 1 to 1000, got 5000");
+        let e = in_query(limit());
+        assert_eq!((e.status, e.code, e.path.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("query.limit")));
+        assert_eq!(e.message, "query.limit: expected 1 to 1000, got 5000");
+        assert_eq!(ApiError::from(limit()).path.as_deref(), Some("$.limit"));
+        let two = in_query(AppError::input("{@since} is later than {@until}"));
+        assert_eq!(two.message, "query.since is later than query.until");
     }
 
     #[test]

@@ -1,16 +1,23 @@
-//! The endpoints: each one reads its query or body into the arguments of an
-//! application function (the same ones the CLI calls) and answers with that
-//! function's JSON. Work that reads files, runs packs over documents or
+//! The endpoints: each one reads its query or body into the application's
+//! typed request (the same operations the CLI calls) and answers with the
+//! record as JSON. Work that reads files, runs packs over documents or
 //! touches the store runs on tokio's blocking pool.
 
-use super::http::{json_reply, parse_object, typed_reply, ApiError, Fields, Query, Reply};
-use super::server::{Call, State};
-use crate::acks::{AckArgs, AckRequest, CommonArgs, EscalationArgs};
-use crate::deliver::{DeliverArgs, PluginArgs};
-use crate::plan::PlanArgs;
-use crate::runtime::{EvaluateArgs, ReportArgs};
-use crate::store::{RouteFilter, SqliteStore, Store};
+use crate::http::{in_query, json_reply, parse_object, typed_reply, ApiError, Fields, Query, Reply};
+use crate::state::{Call, State};
+use cavra_app::acks::AckRequest;
+use cavra_app::deliver::DeliverRequest;
+use cavra_app::escalation::EscalationRequest;
+use cavra_app::evaluate::EvaluateRequest;
+use cavra_app::history::RouteQuery;
+use cavra_app::plan::PlanRequest;
+use cavra_app::policy::PolicySource;
+use cavra_app::readiness::{Evidence, ReadinessRequest, ReportName};
+use cavra_app::records::Plan;
+use cavra_app::simulate::SimulateRequest;
+use cavra_app::trends::TrendRequest;
 use hyper::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +36,7 @@ pub(crate) enum Access {
 #[derive(Debug)]
 pub(crate) enum Endpoint {
     Health,
+    Ready,
     Metrics,
     Console,
     Readiness(&'static str),
@@ -58,7 +66,7 @@ pub(crate) struct Route {
 impl Route {
     pub(crate) fn access(&self, method: &Method) -> Access {
         match &self.endpoint {
-            Endpoint::Health | Endpoint::Console => Access::Public,
+            Endpoint::Health | Endpoint::Ready | Endpoint::Console => Access::Public,
             Endpoint::Deliver | Endpoint::Escalation | Endpoint::Reload => Access::Change,
             Endpoint::Acknowledgements(_) if method == Method::POST => Access::Change,
             _ => Access::Read,
@@ -83,6 +91,7 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     match path {
         "/healthz" => return route(Endpoint::Health, "/healthz", GET),
+        "/readyz" => return route(Endpoint::Ready, "/readyz", GET),
         "/metrics" => return route(Endpoint::Metrics, "/metrics", GET),
         "/console" => return route(Endpoint::Console, "/console", GET),
         "/deployment/production-readiness" => return route(Endpoint::Readiness("production-readiness"), "/deployment/production-readiness", GET),
@@ -113,7 +122,7 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
             ["simulate"] => route(Endpoint::Simulate, "/runtime/go-pilot/rollback-drill-notifications/simulate", POST),
             ["escalation-plan"] => route(Endpoint::Escalation, "/runtime/go-pilot/rollback-drill-notifications/escalation-plan", POST),
             [schedule, "acknowledgements"] if !schedule.is_empty() => route(
-                Endpoint::Acknowledgements(super::http::percent_decode(schedule)?),
+                Endpoint::Acknowledgements(crate::http::percent_decode(schedule)?),
                 "/runtime/go-pilot/rollback-drill-notifications/{schedule_id}/acknowledgements",
                 GET_POST,
             ),
@@ -131,6 +140,11 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
 pub(crate) async fn handle(state: Arc<State>, endpoint: Endpoint, call: Call) -> Result<Reply, ApiError> {
     match endpoint {
         Endpoint::Health => health(&state),
+        Endpoint::Ready => {
+            // Opening the store may wait on the file: not on a reactor thread.
+            let worker = tokio::task::spawn_blocking(move || ready(&state));
+            worker.await.map_err(|_| ApiError::internal("the readiness check stopped unexpectedly"))?
+        }
         Endpoint::Metrics => Ok(typed_reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics.render())),
         Endpoint::Console => Ok(typed_reply(StatusCode::OK, "text/html; charset=utf-8", CONSOLE)),
         Endpoint::Packs => Ok(json_reply(StatusCode::OK, &state.packs().describe())),
@@ -157,13 +171,13 @@ fn blocking(state: &State, endpoint: Endpoint, call: &Call) -> Result<Reply, Api
         Endpoint::Acknowledgements(schedule) if call.method == Method::POST => acknowledge(state, &schedule, call),
         Endpoint::Acknowledgements(schedule) => acknowledgements(state, &schedule, call),
         Endpoint::Reload => reload(state, call),
-        Endpoint::Health | Endpoint::Metrics | Endpoint::Console | Endpoint::Packs | Endpoint::PackEvaluate(_) => {
+        Endpoint::Health | Endpoint::Ready | Endpoint::Metrics | Endpoint::Console | Endpoint::Packs | Endpoint::PackEvaluate(_) => {
             Err(ApiError::internal("endpoint dispatched to the wrong pool"))
         }
     }
 }
 
-fn ok(doc: &Json) -> Result<Reply, ApiError> {
+fn ok(doc: &impl Serialize) -> Result<Reply, ApiError> {
     Ok(json_reply(StatusCode::OK, doc))
 }
 
@@ -177,106 +191,101 @@ impl Call {
     }
 }
 
-/// An RFC 3339 time from a body or query, checked here so the error names the caller's field.
-fn checked_time(path: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(text) => cavra_engine::time::parse_time(&text).map(|_| Some(text)).map_err(|e| ApiError::invalid(path, e)),
-        None => Ok(None),
-    }
-}
-
-fn mode(path: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(m) if !crate::runtime::MODES.contains(&m.trim().to_lowercase().as_str()) => {
-            Err(ApiError::invalid(path, format!("expected one of {}, got {m:?}", crate::runtime::MODES.join(", "))))
-        }
-        other => Ok(other),
-    }
-}
-
 impl State {
-    /// The server's document settings with this request's packs, clock and mode.
-    fn report(&self, at: Option<String>, mode: Option<String>) -> ReportArgs {
-        self.settings.report.for_request(self.packs(), at, mode)
-    }
-
-    fn store(&self) -> Option<std::path::PathBuf> {
-        Some(self.settings.store.clone())
-    }
-
-    fn common(&self, at: Option<String>) -> CommonArgs {
-        CommonArgs::new(at, self.store(), self.packs())
+    /// The server's evidence settings with this request's clock and mode.
+    fn evidence(&self, at: Option<String>, mode: Option<String>) -> Evidence {
+        self.settings.evidence.with_request(at, mode)
     }
 
     /// The request's routing policy, else the server's `--routing-policy`.
-    fn policy(&self, given: Option<Json>) -> Option<Json> {
-        given.or_else(|| self.settings.policy.clone())
+    fn policy(&self, given: Option<Json>) -> Option<PolicySource> {
+        given.or_else(|| self.policy.clone()).map(PolicySource::Document)
+    }
+
+    fn plan_request(&self, fields: &mut Fields) -> Result<PlanRequest, ApiError> {
+        let provider = fields.providers()?;
+        let policy = fields.object("routing_policy")?;
+        let force = fields.flag("force")?;
+        let at = fields.text("at")?;
+        let mode = fields.text("mode")?;
+        Ok(PlanRequest { evidence: self.evidence(at, mode), policy: self.policy(policy), provider, force, generated_by: "api".into() })
     }
 }
 
+/// `GET /healthz`: the process is alive (it does not touch the store).
 fn health(state: &State) -> Result<Reply, ApiError> {
     let packs = state.packs();
     ok(&json!({"status": "ok", "packs": packs.names().count(), "version": env!("CARGO_PKG_VERSION")}))
 }
 
+/// `GET /readyz`: ready to serve, which needs the store open; 503 with the
+/// reason (naming the store file, never its contents) until it is.
+fn ready(state: &State) -> Result<Reply, ApiError> {
+    let packs = state.packs().names().count();
+    match state.store.get() {
+        Ok(_) => ok(&json!({"status": "ready", "packs": packs, "store": {"status": "ok"}})),
+        Err(e) => Ok(json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not_ready", "packs": packs, "store": {"status": "unavailable", "error": e.to_string()}}),
+        )),
+    }
+}
+
 fn readiness(state: &State, name: &str, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
     query.only(&["at", "mode"])?;
-    let at = checked_time("query.at", query.get("at"))?;
-    let mode = mode("query.mode", query.get("mode"))?;
-    let report = crate::runtime::readiness_report(&state.report(at, mode), name).ok_or_else(|| ApiError::not_found(format!("no report {name}")))??;
-    ok(&report)
+    let report = ReportName::from_path(name).ok_or_else(|| ApiError::not_found(format!("no report {name}")))?;
+    let request = ReadinessRequest { report, evidence: state.evidence(query.get("at"), query.get("mode")) };
+    ok(&cavra_app::readiness::readiness(&state.pack_source(), &request).map_err(in_query)?)
 }
 
 fn go_pilot_evaluate(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let mut body = call.fields()?;
     let action_type = body.required_text("action_type")?;
     let target = body.required_text("target")?;
-    let at = checked_time("$.at", body.text("at")?)?;
-    let mode = mode("$.mode", body.text("mode")?)?;
+    let at = body.text("at")?;
+    let mode = body.text("mode")?;
     body.finish(&["action_type", "target", "mode", "at"])?;
-    let args = EvaluateArgs::new(action_type, target, state.settings.runtime.clone(), state.report(at, mode));
-    let doc = crate::runtime::evaluate(&args)?;
-    if let Some(decision) = doc["effective_decision"]["decision"].as_str() {
-        state.metrics.decisions([(decision, "go_pilot_action")]);
-    }
+    let request = EvaluateRequest {
+        action_type,
+        target,
+        runtime: state.settings.runtime.clone(),
+        runtime_timeout: cavra_app::evaluate::DEFAULT_RUNTIME_TIMEOUT,
+        evidence: state.evidence(at, mode),
+    };
+    let doc = cavra_app::evaluate::evaluate(&state.pack_source(), &request)?;
+    state.metrics.decisions([(doc.effective_decision.decision.as_str(), "go_pilot_action")]);
     ok(&doc)
 }
 
 /// `POST .../plan` and `POST .../deliver`: `{provider, routing_policy, force, at, mode}`.
 fn plan(state: &State, call: &Call, deliver: bool) -> Result<Reply, ApiError> {
     let mut body = call.fields()?;
-    let provider = body.providers()?;
-    let policy = body.object("routing_policy")?;
-    let force = body.flag("force")?;
-    let at = checked_time("$.at", body.text("at")?)?;
-    let mode = mode("$.mode", body.text("mode")?)?;
+    let request = state.plan_request(&mut body)?;
     body.finish(&["provider", "routing_policy", "force", "at", "mode"])?;
-    let args = PlanArgs::new(state.report(at, mode), state.policy(policy), provider, force, state.store());
+    let packs = state.pack_source();
     if !deliver {
-        let plan = crate::runtime::plan_and_store(&args, "api")?;
+        let plan = cavra_app::plan::plan_and_store(&packs, &request, Some(&state.store))?;
         record_decisions(state, &plan);
         return ok(&plan);
     }
-    let plugins = PluginArgs::new(state.settings.plugin_dirs.clone(), state.settings.isolation);
     let mut warn = |message: &str| state.log(&[("event", "delivery_warning".into()), ("warning", message.into())]);
-    let (result, plan) = crate::deliver::deliver(&DeliverArgs::new(args, plugins), "api", &mut warn)?;
+    let request = DeliverRequest::new(request, state.settings.plugins.clone());
+    let (result, plan) = cavra_app::deliver::deliver(&packs, &state.store, &request, &mut warn)?;
     record_decisions(state, &plan);
-    let finals = result["deliveries"].as_array().into_iter().flatten();
-    state.metrics.deliveries(finals.map(|d| (d["provider"].as_str().unwrap_or_default(), d["outcome"].as_str().unwrap_or_default())));
+    let outcomes: Vec<(String, String)> = result.deliveries.iter().map(|d| (d.record.provider.clone(), cavra_app::deliver::outcome_name(d))).collect();
+    state.metrics.deliveries(outcomes.iter().map(|(p, o)| (p.as_str(), o.as_str())));
     ok(&result)
 }
 
-fn record_decisions(state: &State, plan: &Json) {
-    let routes = plan["route_decisions"].as_array().into_iter().flatten();
-    state.metrics.decisions(routes.map(|r| (r["action"].as_str().unwrap_or_default(), r["category"].as_str().unwrap_or_default())));
+fn record_decisions(state: &State, plan: &Plan) {
+    state.metrics.decisions(plan.route_decisions.iter().map(|r| (r.action.as_str(), r.category.as_str())));
 }
 
 fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
-    let text = ["owner", "action", "category", "provider", "schedule_id", "since", "until"];
-    query.only(&[&text[..], &["limit", "offset"]].concat())?;
-    let filter = RouteFilter {
+    query.only(&["owner", "action", "category", "provider", "schedule_id", "since", "until", "limit", "offset"])?;
+    let request = RouteQuery {
         owner: query.get("owner"),
         action: query.get("action"),
         category: query.get("category"),
@@ -284,54 +293,43 @@ fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
         schedule_id: query.get("schedule_id"),
         since: query.get("since"),
         until: query.get("until"),
-        limit: query.number("limit")?.unwrap_or(crate::store::DEFAULT_LIMIT),
+        limit: query.number("limit")?.unwrap_or(cavra_app::store::DEFAULT_LIMIT),
         offset: query.number("offset")?.unwrap_or(0),
     };
-    // The store's own checks name the CLI flag; say which query parameter is wrong.
-    filter.validate().map_err(|message| {
-        let name = text.iter().chain(&["limit", "offset"]).find(|n| message.starts_with(&format!("--{}", n.replace('_', "-")))).copied();
-        ApiError::invalid(name.map(|n| format!("query.{n}")).unwrap_or_else(|| "query".into()), message)
-    })?;
-    ok(&crate::runtime::stored_routes(state.store().as_deref(), &filter)?)
+    ok(&cavra_app::history::stored_routes(&state.store, &request).map_err(in_query)?)
 }
 
 fn trends(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
     query.only(&["owner", "provider", "schedule_id", "at"])?;
-    let at = checked_time("query.at", query.get("at"))?;
-    let args = crate::trends::TrendArgs::new([query.get("owner"), query.get("provider"), query.get("schedule_id")], at, state.store());
-    ok(&crate::trends::trends(&args).map_err(ApiError::rejected)?)
+    let request = TrendRequest { owner: query.get("owner"), provider: query.get("provider"), schedule_id: query.get("schedule_id"), at: query.get("at") };
+    ok(&cavra_app::trends::trends(&state.store, &request).map_err(in_query)?)
 }
 
 fn latest_plans(state: &State, call: &Call) -> Result<Reply, ApiError> {
     call.query()?.only(&[])?;
-    let path = &state.settings.store;
-    let plans = SqliteStore::open(path).and_then(|store| store.latest_plans()).map_err(|e| ApiError::internal(e.to_string()))?;
-    ok(&json!({"plans": plans, "count": plans.len()}))
+    ok(&cavra_app::history::latest_plans(&state.store).map_err(in_query)?)
 }
 
 fn simulate(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let mut body = call.fields()?;
-    let from = checked_time("$.from", Some(body.required_text("from")?))?.unwrap_or_default();
-    let to = checked_time("$.to", Some(body.required_text("to")?))?.unwrap_or_default();
+    let from = body.required_text("from")?;
+    let to = body.required_text("to")?;
     let provider = body.providers()?;
     let policy = body.object("routing_policy")?;
     body.finish(&["from", "to", "provider", "routing_policy"])?;
-    let args = crate::simulate::SimulateArgs::new(&state.report(None, None), state.policy(policy), (from, to), provider);
-    ok(&crate::simulate::simulate(&args)?)
+    let request = SimulateRequest { schedule: state.settings.evidence.rollback_drill_schedule.clone(), policy: state.policy(policy), from, to, provider };
+    ok(&cavra_app::simulate::simulate(&state.pack_source(), &request)?)
 }
 
 fn escalation(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let mut body = call.fields()?;
     let policy = body.object("routing_policy")?;
-    let minutes = body.number("acknowledgement_minutes")?;
-    let at = checked_time("$.at", body.text("at")?)?;
+    let acknowledgement_minutes = body.number("acknowledgement_minutes")?;
+    let at = body.text("at")?;
     body.finish(&["routing_policy", "acknowledgement_minutes", "at"])?;
-    if minutes.is_some_and(|m| !m.is_finite() || m <= 0.0) {
-        return Err(ApiError::invalid("$.acknowledgement_minutes", "expected a positive number"));
-    }
-    let args = EscalationArgs::new(state.policy(policy), minutes, state.common(at));
-    ok(&crate::acks::escalation_plan(&args)?)
+    let request = EscalationRequest { policy: state.policy(policy), acknowledgement_minutes, at };
+    ok(&cavra_app::escalation::escalation_plan(&state.pack_source(), &state.store, &request)?)
 }
 
 /// `POST .../{schedule_id}/acknowledgements`. With tokens, the acknowledging
@@ -344,42 +342,37 @@ fn acknowledge(state: &State, schedule_id: &str, call: &Call) -> Result<Reply, A
     let plan_id = body.text("plan_id")?;
     let external_ref = body.text("external_ref")?;
     let notes = body.text("notes")?;
-    let at = checked_time("$.at", body.text("at")?)?;
+    let at = body.text("at")?;
     body.finish(&["provider", "acknowledged_by", "acknowledgement_state", "plan_id", "external_ref", "notes", "at"])?;
     let acknowledged_by = match &call.identity {
         Some(identity) => identity.name.clone(),
         None => given_by.filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::invalid("$.acknowledged_by", "`acknowledged_by` is required"))?,
     };
-    if let Some(state_name) = &acknowledgement_state {
-        if !crate::acks::ACK_STATES.contains(&state_name.trim().to_lowercase().as_str()) {
-            return Err(ApiError::invalid("$.acknowledgement_state", format!("expected one of {}, got {state_name:?}", crate::acks::ACK_STATES.join(", "))));
-        }
-    }
-    let request = AckRequest { schedule_id: schedule_id.to_string(), provider, acknowledged_by, acknowledgement_state, plan_id, external_ref, notes };
-    let ack = crate::acks::acknowledge(&AckArgs::new(request, state.common(at)))?;
+    let request = AckRequest { schedule_id: schedule_id.to_string(), provider, acknowledged_by, acknowledgement_state, plan_id, external_ref, notes, at };
+    let ack = cavra_app::acks::acknowledge(&state.pack_source(), &state.store, &request)?;
     Ok(json_reply(StatusCode::CREATED, &ack))
 }
 
 fn acknowledgements(state: &State, schedule_id: &str, call: &Call) -> Result<Reply, ApiError> {
     call.query()?.only(&[])?;
-    ok(&crate::acks::list_acknowledgements(state.store().as_deref(), schedule_id)?)
+    ok(&cavra_app::acks::list_acknowledgements(&state.store, schedule_id).map_err(in_query)?)
 }
 
 /// Recompiles every pack from `--rules`. All or nothing: when a pack fails to
 /// check, the running set stays and the diagnostics are returned.
 fn reload(state: &State, call: &Call) -> Result<Reply, ApiError> {
     call.fields()?.finish(&[])?;
-    match crate::packs::CompiledPacks::load(state.settings.report.rules()) {
+    match cavra_app::packs::CompiledPacks::load(state.settings.rules.as_deref()) {
         Ok(packs) => {
             let names: Vec<String> = packs.names().map(String::from).collect();
             state.replace_packs(packs);
             state.log(&[("event", "packs_reloaded".into()), ("packs", names.len().into())]);
             ok(&json!({"reloaded": true, "packs": names, "count": names.len()}))
         }
-        Err(crate::packs::LoadError::Read(message)) => {
+        Err(cavra_app::packs::LoadError::Read(message)) => {
             Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", format!("{message}; the running packs are unchanged")))
         }
-        Err(crate::packs::LoadError::Check(failures)) => {
+        Err(cavra_app::packs::LoadError::Check(failures)) => {
             let first = failures.first().map(|f| f.file.clone());
             let rendered: Vec<String> = failures.iter().map(|f| f.render()).collect();
             let mut e = ApiError::new(
@@ -388,7 +381,7 @@ fn reload(state: &State, call: &Call) -> Result<Reply, ApiError> {
                 format!(
                     "{} pack{} failed to check; the running packs are unchanged:\n{}",
                     failures.len(),
-                    crate::authoring::plural(failures.len()),
+                    if failures.len() == 1 { "" } else { "s" },
                     rendered.join("\n")
                 ),
             );
@@ -415,9 +408,9 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
     });
     let decision = body.text("decision")?;
     let explain = body.flag("explain")?;
-    let at = checked_time("$.at", body.text("at")?)?;
+    let at = body.text("at")?;
     body.finish(&["inputs", "decision", "explain", "at"])?;
-    let now = crate::documents::clock(at.as_deref()).map_err(|e| ApiError::invalid("$.at", e))?;
+    let now = cavra_app::documents::clock(at.as_deref())?;
 
     let declared = pack.inputs();
     let mut statics = HashMap::new();
@@ -442,12 +435,13 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
         Some(program) => program,
         None => {
             // Static inputs are documents (policies): public-safe ones only, checked once per distinct document.
-            let screen = crate::safety::Screen::load(&state.report(None, None))?;
+            let screen = cavra_app::safety::Screen::load(&state.pack_source())?;
             for (input, doc) in &statics {
-                let refused = screen.refusals(doc)?;
-                if !refused.is_empty() {
-                    let located: Vec<String> = refused.iter().map(|r| crate::plan::locate(&format!("$.inputs.{input}"), r)).collect();
-                    return Err(ApiError::rejected(format!("input `{input}` is not public-safe; nothing was decided:\n  {}", located.join("\n  "))));
+                let refusals: Vec<_> = screen.refusals(doc)?.iter().map(|r| r.located(&format!("$.inputs.{input}"))).collect();
+                if !refusals.is_empty() {
+                    return Err(
+                        cavra_app::AppError::NotPublicSafe { head: format!("input `{input}` is not public-safe; nothing was decided"), refusals }.into()
+                    );
                 }
             }
             packs.bind(pack, key, &statics).map_err(|e| bind_error(name, e))?
@@ -460,9 +454,9 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
     for (input, value) in &dynamics {
         program.set_input(&mut values, input, value).map_err(|e| bind_error(name, e))?;
     }
-    let evaluation = crate::authoring::evaluate(&program, &values, decision.as_deref(), explain).map_err(|e| ApiError::invalid("$.decision", e))?;
+    let evaluation = cavra_app::evaluation::evaluate(&program, &values, decision.as_deref(), explain).map_err(|e| ApiError::invalid("$.decision", e))?;
     state.metrics.decisions(evaluation.items.iter().filter_map(|item| match &item.result {
-        Ok(crate::authoring::ItemResult::Outcome(o)) => Some((o.action, o.category)),
+        Ok(cavra_app::evaluation::ItemResult::Outcome(o)) => Some((o.action, o.category)),
         _ => None,
     }));
     let doc = evaluation.to_json(&now);
@@ -477,7 +471,7 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
 
 /// Names a set of static inputs by content, without copying the documents.
 fn statics_key(statics: &HashMap<String, Json>) -> String {
-    let mut parts: Vec<(&String, String)> = statics.iter().map(|(name, doc)| (name, crate::routing::content_hash(doc))).collect();
+    let mut parts: Vec<(&String, String)> = statics.iter().map(|(name, doc)| (name, cavra_app::json_content_hash(doc))).collect();
     parts.sort();
     parts.iter().map(|(name, hash)| format!("{name}={hash}")).collect::<Vec<_>>().join(";")
 }

@@ -1,19 +1,8 @@
-//! `cavra api`: the HTTP front end (hyper 1.x on tokio). Every endpoint is a
-//! thin handler over the same application functions as the CLI (readiness
-//! reports, plans, delivery, acknowledgements, trends, pack evaluation); this
-//! module adds only HTTP concerns: routing, limits, access control, JSON
-//! errors, metrics and graceful shutdown.
-
-mod auth;
-mod handlers;
-mod http;
-mod metrics;
-mod server;
+//! `cavra api`: the server's command-line settings, converted at the edge
+//! into `cavra-api`'s settings; the server itself lives in `cavra-api`.
 
 use crate::authoring::say;
-use crate::deliver::IsolationMode;
-use crate::packs::{CompiledPacks, LoadError};
-use crate::runtime::ReportArgs;
+use crate::runtime::{IsolationMode, ReportArgs};
 use crate::{exit, Io};
 use clap::Args;
 use std::net::SocketAddr;
@@ -100,11 +89,25 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
             say!(io.err, "error: the token must have at least 16 characters");
             return exit::USAGE;
         }
-        say!(io.out, "{}", auth::token_line(token, &args.role, &args.identity));
+        say!(io.out, "{}", cavra_api::token_line(token, &args.role, &args.identity));
         return exit::OK;
     }
-    let state = match server::State::new(&args) {
-        Ok(state) => state,
+    let settings = cavra_api::Settings {
+        listen: args.listen,
+        store: cavra_app::store::StorePath::or_default(args.store.as_deref()).0,
+        routing_policy: args.routing_policy.clone(),
+        evidence: args.report.evidence(),
+        rules: args.report.rules(),
+        plugins: cavra_app::deliver::PluginSettings { dirs: args.plugin_dirs.clone(), isolation: args.plugin_isolation.into() },
+        runtime: args.runtime_path.clone(),
+        tokens: args.tokens.clone().filter(|p| !p.as_os_str().is_empty()),
+        max_body: args.max_body_bytes,
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+        log_json: args.report.json(),
+        log_requests: !args.quiet,
+    };
+    let server = match cavra_api::Server::new(settings) {
+        Ok(server) => server,
         Err(message) => {
             say!(io.err, "error: {message}");
             return exit::USAGE;
@@ -120,64 +123,11 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
     say!(io.out, "cavra api listening on http://{local}");
     let _ = io.out.flush();
-    match server::serve(listener, state) {
+    match server.serve(listener) {
         Ok(()) => exit::OK,
         Err(e) => {
             say!(io.err, "error: {e}");
             exit::FAILED
         }
     }
-}
-
-impl server::State {
-    fn new(args: &ApiArgs) -> Result<server::State, String> {
-        let tokens = args.tokens.as_deref().filter(|p| !p.as_os_str().is_empty()).map(auth::Tokens::load).transpose()?;
-        if tokens.is_none() && !args.listen.ip().is_loopback() {
-            return Err(format!(
-                "--listen {}: without CAVRA_API_TOKENS the API only binds to loopback (127.0.0.1 or ::1); configure tokens to serve other addresses",
-                args.listen
-            ));
-        }
-        let packs = std::sync::Arc::new(load_packs(args.report.rules())?);
-        let report = args.report.clone();
-        let policy = match &args.routing_policy {
-            Some(path) => {
-                let policy = crate::documents::read_json(path).map_err(|e| format!("--routing-policy: {e}"))?;
-                let checked = report.clone().with_packs(Some(packs.clone()));
-                let refused = crate::safety::Screen::load(&checked).and_then(|s| s.refusals(&policy)).map_err(|e| e.0)?;
-                if !refused.is_empty() {
-                    return Err(format!("--routing-policy: {} is not public-safe:\n  {}", path.display(), refused.join("\n  ")));
-                }
-                Some(policy)
-            }
-            None => None,
-        };
-        let store = crate::store::store_path(args.store.as_deref());
-        // Fail at start-up, not on the first request, when the store cannot be opened.
-        crate::store::SqliteStore::open(&store).map_err(|e| e.to_string())?;
-        Ok(server::State::assemble(
-            packs,
-            server::Settings {
-                report,
-                store,
-                policy,
-                plugin_dirs: args.plugin_dirs.clone(),
-                isolation: args.plugin_isolation,
-                runtime: args.runtime_path.clone(),
-                tokens,
-                max_body: args.max_body_bytes,
-                request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
-                log_json: args.report.json(),
-                log_requests: !args.quiet,
-            },
-        ))
-    }
-}
-
-/// Compiles every pack, or says which ones do not check.
-pub(crate) fn load_packs(rules: Option<&std::path::Path>) -> Result<CompiledPacks, String> {
-    CompiledPacks::load(rules).map_err(|e| match e {
-        LoadError::Read(message) => message,
-        LoadError::Check(failures) => failures.iter().map(|f| f.render()).collect::<Vec<_>>().join("\n"),
-    })
 }

@@ -4,45 +4,58 @@
 //! Reasons name the path, never the value, and a key that is itself unsafe is
 //! reported at its parent without being spelled out.
 
-use crate::runtime::{load_pack, ReportArgs, UsageError};
-use cavra_engine::{Inputs, Program, Value};
+use crate::error::{AppError, Refusal};
+use crate::packs::{BoundPack, PackSource};
+use cavra_engine::{InputSlot, Inputs, Value};
 use serde_json::Value as Json;
-use std::collections::HashMap;
 
 const SAFETY_PACK: &str = "public_safety.cavra";
+/// How a refused object key's path is marked, so that the key is not spelled out.
+const KEY_MARK: &str = " (an object key)";
 
-pub(crate) struct Screen {
-    program: Program,
-    slots: [usize; 3],
+pub struct Screen {
+    pack: BoundPack,
+    slots: [InputSlot; 3],
 }
 
 impl Screen {
-    pub(crate) fn load(args: &ReportArgs) -> Result<Screen, UsageError> {
-        let pack = load_pack(args, SAFETY_PACK)?;
-        let program = pack.bind(&HashMap::new()).map_err(|e| UsageError(format!("{SAFETY_PACK}: {e}")))?;
-        let slot = |name: &str| program.input_slot(name).ok_or_else(|| UsageError(format!("{SAFETY_PACK}: the pack has no input `{name}`")));
-        let slots = [slot("path")?, slot("key")?, slot("value")?];
-        Ok(Screen { program, slots })
+    pub fn load(packs: &PackSource) -> Result<Screen, AppError> {
+        let pack = packs.bind(SAFETY_PACK)?;
+        let slots = pack.slots(["path", "key", "value"])?;
+        Ok(Screen { pack, slots })
     }
 
     /// Why `document` may not be used, one reason per unsafe value; empty when it is public-safe.
-    pub(crate) fn refusals(&self, document: &Json) -> Result<Vec<String>, UsageError> {
-        let mut inputs = self.program.inputs();
+    pub fn refusals(&self, document: &Json) -> Result<Vec<Refusal>, AppError> {
+        let mut inputs = self.pack.inputs();
         let mut reasons = Vec::new();
         let mut path = String::from("$");
         self.walk(document, "", &mut path, &mut inputs, &mut reasons)?;
         Ok(reasons)
     }
 
-    fn decide(&self, inputs: &mut Inputs, path: &str, key: &str, value: &str) -> Result<Option<String>, UsageError> {
+    /// Refuses the whole document unless it is public-safe, with `head` saying what was not done.
+    pub fn require_safe(&self, document: &Json, head: impl FnOnce() -> String) -> Result<(), AppError> {
+        let refusals = self.refusals(document)?;
+        if refusals.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::NotPublicSafe { head: head(), refusals })
+        }
+    }
+
+    fn decide(&self, inputs: &mut Inputs, path: &str, key: &str, value: &str) -> Result<Option<Refusal>, AppError> {
         inputs.set(self.slots[0], Value::text(path));
         inputs.set(self.slots[1], Value::text(key));
         inputs.set(self.slots[2], Value::text(value));
-        let outcome = self.program.decide("value", inputs).map_err(|e| UsageError(self.program.render_error(&e)))?;
-        Ok((outcome.action != "accept").then(|| outcome.reason().map(|r| r.to_string()).unwrap_or_else(|| format!("{path}: refused"))))
+        let outcome = self.pack.decide("value", inputs)?;
+        Ok((outcome.action != "accept").then(|| Refusal {
+            path: path.strip_suffix(KEY_MARK).unwrap_or(path).to_string(),
+            reason: outcome.reason().map(|r| r.to_string()).unwrap_or_else(|| format!("{path}: refused")),
+        }))
     }
 
-    fn walk(&self, value: &Json, key: &str, path: &mut String, inputs: &mut Inputs, out: &mut Vec<String>) -> Result<(), UsageError> {
+    fn walk(&self, value: &Json, key: &str, path: &mut String, inputs: &mut Inputs, out: &mut Vec<Refusal>) -> Result<(), AppError> {
         match value {
             Json::String(text) => out.extend(self.decide(inputs, path, key, text)?),
             // A secret-named key is refused whatever it holds.
@@ -59,7 +72,7 @@ impl Screen {
                 for (k, v) in map {
                     // The key itself is text too; if it is unsafe, say where
                     // without spelling it out, and do not descend below it.
-                    let parent = format!("{path} (an object key)");
+                    let parent = format!("{path}{KEY_MARK}");
                     if let Some(reason) = self.decide(inputs, &parent, "", k)? {
                         out.push(reason);
                         continue;

@@ -1,10 +1,10 @@
-//! Reading input documents and values at the edge, with errors that name
-//! the file and the JSON position.
+//! Reading input documents at the edge, with errors that name the file and
+//! the JSON position; the clock.
 
 use std::path::Path;
 
 /// Reads a JSON document; the error names the file and, for bad JSON, the line and column.
-pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+pub fn read_json(path: &Path) -> Result<serde_json::Value, String> {
     let shown = path.display();
     if path.is_dir() {
         return Err(format!("{shown}: is a directory, expected a JSON file"));
@@ -17,7 +17,7 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, String> {
     parse_json(&shown.to_string(), &text)
 }
 
-pub(crate) fn parse_json(name: &str, text: &str) -> Result<serde_json::Value, String> {
+pub fn parse_json(name: &str, text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| format!("{name}:{}:{}: invalid JSON: {}", e.line(), e.column(), strip_position(&e.to_string())))
 }
 
@@ -28,30 +28,18 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// `NAME=VALUE` where VALUE is JSON, or plain text when it does not parse as JSON.
-pub(crate) fn parse_set(arg: &str) -> Result<(String, serde_json::Value), String> {
-    let (name, value) = split_assignment(arg, "--set")?;
-    let json = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-    Ok((name.to_string(), json))
-}
-
-pub(crate) fn split_assignment<'a>(arg: &'a str, flag: &str) -> Result<(&'a str, &'a str), String> {
-    match arg.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim(), value)),
-        _ => Err(format!("{flag} expects NAME=VALUE, got {arg:?}")),
-    }
-}
-
 /// The clock: `--at TIME` (RFC 3339 with an offset) or the current time, as RFC 3339 UTC.
-pub(crate) fn clock(at: Option<&str>) -> Result<String, String> {
+pub fn clock(at: Option<&str>) -> Result<String, crate::AppError> {
     match at {
-        Some(text) => cavra_engine::time::parse_time(text).map(cavra_engine::time::format_time).map_err(|e| format!("--at: {e}")),
+        Some(text) => {
+            cavra_engine::time::parse_time(text).map(cavra_engine::time::format_time).map_err(|e| crate::AppError::field(crate::Field::named("at"), e))
+        }
         None => Ok(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     }
 }
 
 /// Expands folders into the files below them whose names end with `suffix`, sorted.
-pub(crate) fn expand(paths: &[std::path::PathBuf], suffix: &str) -> Result<Vec<std::path::PathBuf>, String> {
+pub fn expand(paths: &[std::path::PathBuf], suffix: &str) -> Result<Vec<std::path::PathBuf>, String> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {

@@ -3,11 +3,11 @@
 include!(concat!(env!("OUT_DIR"), "/bundled_files.rs"));
 
 /// The contents of a bundled file, by its path relative to the repository root.
-pub(crate) fn get(path: &str) -> Option<&'static str> {
+pub fn get(path: &str) -> Option<&'static str> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
 }
 
 /// Bundled paths ending with `suffix`, sorted.
-pub(crate) fn list(suffix: &str) -> Vec<&'static str> {
+pub fn list(suffix: &str) -> Vec<&'static str> {
     FILES.iter().map(|(p, _)| *p).filter(|p| p.ends_with(suffix)).collect()
 }

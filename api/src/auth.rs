@@ -121,7 +121,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// The line to put in a token file for `token` (`cavra api --hash-token`).
-pub(crate) fn token_line(token: &str, role: &str, identity: &str) -> String {
+pub fn token_line(token: &str, role: &str, identity: &str) -> String {
     let hash: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hash} {role} {identity}")
 }

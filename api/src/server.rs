@@ -3,22 +3,20 @@
 //! authorise, read the body under its limit, run the handler under a
 //! timeout, count it, log it) and graceful shutdown on SIGINT/SIGTERM.
 
-use super::auth::{Identity, Role, Tokens};
-use super::handlers::{self, Access, Route};
-use super::http::{check_content_type, ApiError, Reply};
-use super::metrics::Metrics;
-use crate::deliver::IsolationMode;
-use crate::packs::CompiledPacks;
-use crate::runtime::ReportArgs;
+use crate::auth::{Role, Tokens};
+use crate::handlers::{self, Access, Route};
+use crate::http::{check_content_type, ApiError, Reply};
+use crate::state::{Call, Settings, State};
 use bytes::Bytes;
+use cavra_app::packs::{CompiledPacks, PackSource};
+use cavra_app::safety::Screen;
+use cavra_app::store::SharedStore;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::Value as Json;
 use std::convert::Infallible;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a client may take to send its request headers.
@@ -26,66 +24,47 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) struct Settings {
-    pub report: ReportArgs,
-    pub store: PathBuf,
-    pub policy: Option<Json>,
-    pub plugin_dirs: Vec<PathBuf>,
-    pub isolation: IsolationMode,
-    pub runtime: Option<PathBuf>,
-    pub tokens: Option<Tokens>,
-    pub max_body: usize,
-    pub request_timeout: Duration,
-    pub log_json: bool,
-    pub log_requests: bool,
+/// A server ready to serve: tokens read, packs compiled, policy screened.
+pub struct Server {
+    state: State,
 }
 
-/// What every request sees. The server keeps no state but this (and the
-/// store), so instances can run side by side.
-pub(crate) struct State {
-    pub settings: Settings,
-    packs: RwLock<Arc<CompiledPacks>>,
-    pub metrics: Metrics,
-}
-
-/// One request, read and authorised, as the handlers see it.
-pub(crate) struct Call {
-    pub method: Method,
-    pub query: Option<String>,
-    pub body: Bytes,
-    pub identity: Option<Identity>,
-}
-
-impl State {
-    pub(crate) fn assemble(packs: Arc<CompiledPacks>, settings: Settings) -> State {
-        State { settings, packs: RwLock::new(packs), metrics: Metrics::default() }
-    }
-
-    /// The packs in use now; a reload swaps them for later requests only.
-    pub(crate) fn packs(&self) -> Arc<CompiledPacks> {
-        self.packs.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub(crate) fn replace_packs(&self, packs: CompiledPacks) {
-        *self.packs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(packs);
-    }
-
-    /// Server log lines go to stderr; they carry no request bodies, tokens or documents.
-    pub(crate) fn log(&self, fields: &[(&str, Json)]) {
-        if self.settings.log_json {
-            let map: serde_json::Map<String, Json> = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-            eprintln!("{}", Json::Object(map));
-        } else {
-            let line: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect();
-            eprintln!("{}", line.join(" "));
+impl Server {
+    /// Reads the tokens, compiles the packs and screens the server's policy.
+    /// The store is not opened here: a server whose store is down starts,
+    /// answers 503 for what needs the store, and says so on `/readyz`.
+    pub fn new(settings: Settings) -> Result<Server, String> {
+        let tokens = settings.tokens.as_deref().map(Tokens::load).transpose()?;
+        if tokens.is_none() && !settings.listen.ip().is_loopback() {
+            return Err(format!(
+                "--listen {}: without CAVRA_API_TOKENS the API only binds to loopback (127.0.0.1 or ::1); configure tokens to serve other addresses",
+                settings.listen
+            ));
         }
+        let packs = Arc::new(CompiledPacks::load(settings.rules.as_deref()).map_err(|e| e.to_string())?);
+        let policy = match &settings.routing_policy {
+            Some(path) => {
+                let policy = cavra_app::documents::read_json(path).map_err(|e| format!("--routing-policy: {e}"))?;
+                let screen = Screen::load(&PackSource::Compiled(packs.clone())).map_err(|e| e.to_string())?;
+                let refused = screen.refusals(&policy).map_err(|e| e.to_string())?;
+                if !refused.is_empty() {
+                    let reasons: Vec<&str> = refused.iter().map(|r| r.reason.as_str()).collect();
+                    return Err(format!("--routing-policy: {} is not public-safe:\n  {}", path.display(), reasons.join("\n  ")));
+                }
+                Some(policy)
+            }
+            None => None,
+        };
+        let store = SharedStore::new(settings.store.clone());
+        Ok(Server { state: State::new(settings, tokens, policy, packs, store) })
     }
-}
 
-pub(crate) fn serve(listener: std::net::TcpListener, state: State) -> std::io::Result<()> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
-    runtime.block_on(accept_loop(listener, Arc::new(state)))
+    /// Serves on `listener` until SIGINT or SIGTERM, then drains.
+    pub fn serve(self, listener: std::net::TcpListener) -> std::io::Result<()> {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
+        runtime.block_on(accept_loop(listener, Arc::new(self.state)))
+    }
 }
 
 async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std::io::Result<()> {
@@ -133,7 +112,7 @@ async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std:
             state.log(&[("event", "drain_timeout".into())]);
         }
     }
-    // The store is opened per operation, so nothing is left open here.
+    // The store closes when the last request holding it ends.
     Ok(())
 }
 
@@ -197,7 +176,7 @@ async fn pipeline(state: &Arc<State>, route: Route, req: Request<Incoming>) -> R
         e.allow = Some(route.allow);
         return Err(e);
     }
-    let identity = match (&state.settings.tokens, route.access(&method)) {
+    let identity = match (&state.tokens, route.access(&method)) {
         (_, Access::Public) | (None, _) => None,
         (Some(tokens), Access::Read) => Some(tokens.check(req.headers().get(hyper::header::AUTHORIZATION), Role::Reader)?),
         (Some(tokens), Access::Change) => Some(tokens.check(req.headers().get(hyper::header::AUTHORIZATION), Role::Operator)?),

@@ -1,0 +1,111 @@
+//! Acknowledgements of delivered rollback-drill notifications: validated,
+//! screened for public safety, stored append-only, listed per schedule.
+
+use crate::documents::clock;
+use crate::error::{AppError, Field};
+use crate::packs::PackSource;
+use crate::records::{Acknowledgement, AcknowledgementList};
+use crate::safety::Screen;
+use crate::store::StoreProvider;
+
+pub const ACK_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-acknowledgement.v1";
+/// The states an acknowledgement may record.
+pub const ACK_STATES: &[&str] = &["acknowledged", "dismissed", "escalated", "resolved"];
+/// The longest free text accepted, in characters.
+pub const MAX_TEXT: usize = 500;
+
+/// One acknowledgement to record.
+#[derive(Clone, Debug, Default)]
+pub struct AckRequest {
+    pub schedule_id: String,
+    pub provider: String,
+    pub acknowledged_by: String,
+    /// acknowledged (the default), dismissed, escalated or resolved.
+    pub acknowledgement_state: Option<String>,
+    pub plan_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub notes: Option<String>,
+    /// The clock; `None` is now.
+    pub at: Option<String>,
+}
+
+fn required(field: Field, value: &str) -> Result<String, AppError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(AppError::field(field, "a value is required"));
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(AppError::field(field, format!("at most {MAX_TEXT} characters")));
+    }
+    Ok(value.to_string())
+}
+
+fn name(field: Field, value: &str) -> Result<String, AppError> {
+    let value = required(field.clone(), value)?;
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(AppError::field(field, format!("expected letters, digits, `_`, `-` or `.`, got {value:?}")));
+    }
+    Ok(value)
+}
+
+fn optional(field: Field, value: &Option<String>) -> Result<Option<String>, AppError> {
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => required(field, v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The acknowledgement state, checked (trimmed, any case).
+pub fn ack_state(given: Option<&str>) -> Result<String, AppError> {
+    let given = given.unwrap_or("acknowledged");
+    let state = given.trim().to_lowercase();
+    if ACK_STATES.contains(&state.as_str()) {
+        Ok(state)
+    } else {
+        Err(AppError::field(Field::named("acknowledgement_state"), format!("expected one of {}, got {given:?}", ACK_STATES.join(", "))))
+    }
+}
+
+/// Validates, screens and stores one acknowledgement; nothing unsafe is stored.
+pub fn acknowledge(packs: &PackSource, store: &dyn StoreProvider, request: &AckRequest) -> Result<Acknowledgement, AppError> {
+    let schedule_id = name(Field::positional("schedule_id"), &request.schedule_id)?;
+    let provider = name(Field::named("provider"), &request.provider)?.to_lowercase();
+    let acknowledged_by = required(Field::named("acknowledged_by"), &request.acknowledged_by)?;
+    let state = ack_state(request.acknowledgement_state.as_deref())?;
+    let plan_id = match optional(Field::named("plan_id"), &request.plan_id)? {
+        Some(p) => Some(name(Field::named("plan_id"), &p)?),
+        None => None,
+    };
+    let external_ref = optional(Field::named("external_ref"), &request.external_ref)?;
+    let notes = optional(Field::named("notes"), &request.notes)?;
+    let now = clock(request.at.as_deref())?;
+
+    let mut ack = Acknowledgement {
+        schema_version: ACK_SCHEMA.to_string(),
+        schedule_id,
+        provider,
+        acknowledged_by,
+        acknowledgement_state: state,
+        plan_id,
+        external_ref,
+        notes,
+        created_at: now,
+        ack_id: String::new(),
+    };
+    let document = serde_json::to_value(&ack).map_err(|e| AppError::input(e.to_string()))?;
+    Screen::load(packs)?.require_safe(&document, || "the acknowledgement is not public-safe; nothing was stored".into())?;
+    ack.ack_id = format!("ack_{}", crate::records::content_hash(&ack));
+    store.writable()?.save_acknowledgement(&ack)?;
+    Ok(ack)
+}
+
+/// The stored acknowledgements of a schedule, newest first.
+pub fn list_acknowledgements(store: &dyn StoreProvider, schedule_id: &str) -> Result<AcknowledgementList, AppError> {
+    let schedule_id = name(Field::positional("schedule_id"), schedule_id)?;
+    // Reading does not create a store.
+    let acks = match store.readable()? {
+        Some(store) => store.acknowledgements(&schedule_id)?,
+        None => Vec::new(),
+    };
+    Ok(AcknowledgementList { schedule_id, count: acks.len(), acknowledgements: acks })
+}

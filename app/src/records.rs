@@ -1,0 +1,466 @@
+//! The typed records the operations produce and the store keeps: readiness
+//! reports, plans and their route decisions, acknowledgements, delivery
+//! attempts, escalation plans, trends and simulations. Each derives
+//! `Serialize` in the field order of its JSON document, so the documents
+//! users' scripts read are exactly what they were; JSON exists only there.
+//!
+//! Packs are replaceable (`--rules`), so what a pack adds beyond the typed
+//! core (a check's extra fields) is kept in a flattened map beside it.
+
+use cavra_plugin_host::DeliveryRecord;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// A map that keeps its keys in insertion order (owners in schedule order,
+/// report sections in gate order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ordered<V>(pub Vec<(String, V)>);
+
+impl<V> Default for Ordered<V> {
+    fn default() -> Self {
+        Ordered(Vec::new())
+    }
+}
+
+impl<V> Ordered<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<V: Serialize> Serialize for Ordered<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // serde_json keeps object order (preserve_order), so the map does too.
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::Map::deserialize(deserializer)?;
+        map.into_iter().map(|(k, v)| V::deserialize(v).map(|v| (k, v)).map_err(serde::de::Error::custom)).collect::<Result<Vec<_>, _>>().map(Ordered)
+    }
+}
+
+/// A number of minutes; whole numbers are written as integers (`60`, not `60.0`).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Deserialize)]
+#[serde(transparent)]
+pub struct Minutes(pub f64);
+
+impl Serialize for Minutes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        whole_or_fraction(self.0, serializer)
+    }
+}
+
+/// As the engine writes numbers: integers when whole, else a float.
+fn whole_or_fraction<S: Serializer>(n: f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        serializer.serialize_i64(n as i64)
+    } else {
+        serializer.serialize_f64(n)
+    }
+}
+
+/// A readiness report's status. Packs may name statuses of their own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadinessStatus {
+    NotRequested,
+    Ready,
+    DueSoon,
+    NeedsAttention,
+    Other(String),
+}
+
+impl ReadinessStatus {
+    pub fn parse(text: &str) -> ReadinessStatus {
+        match text {
+            "not_requested" => ReadinessStatus::NotRequested,
+            "ready" => ReadinessStatus::Ready,
+            "due_soon" => ReadinessStatus::DueSoon,
+            "needs_attention" => ReadinessStatus::NeedsAttention,
+            other => ReadinessStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReadinessStatus::NotRequested => "not_requested",
+            ReadinessStatus::Ready => "ready",
+            ReadinessStatus::DueSoon => "due_soon",
+            ReadinessStatus::NeedsAttention => "needs_attention",
+            ReadinessStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for ReadinessStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReadinessStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReadinessStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| ReadinessStatus::parse(&s))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+}
+
+/// One readiness check: `{"id", "status", "message", ...extra}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Check {
+    pub id: String,
+    pub status: CheckStatus,
+    pub message: String,
+    /// Fields the pack adds (`next_due_at`, `days_until_due`, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        self.status == CheckStatus::Pass
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub generated_at: String,
+    pub requested: bool,
+    pub check_count: usize,
+    pub passed_count: usize,
+    pub failed_count: usize,
+    pub failed_checks: Vec<String>,
+}
+
+/// A readiness report; the production report also holds each go-backend
+/// report as a section after its summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReadinessReport {
+    pub schema_version: String,
+    pub mode: String,
+    pub status: ReadinessStatus,
+    pub checks: Vec<Check>,
+    pub summary: Summary,
+    #[serde(flatten)]
+    pub sections: Ordered<ReadinessReport>,
+}
+
+/// An action decision: `{decision, rule_id, severity, reason}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActionDecision {
+    pub decision: String,
+    pub rule_id: Option<String>,
+    pub severity: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `go-pilot-evaluate`'s result (`cavra.go-backend-pilot.evaluation.v1`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BackendEvaluation {
+    pub schema_version: String,
+    pub action_type: String,
+    pub target: String,
+    pub backend_mode: String,
+    pub selected_backend: String,
+    pub fallback_used: bool,
+    pub fallback_reason: Option<String>,
+    pub parity_match: Option<bool>,
+    pub builtin_decision: ActionDecision,
+    pub external_decision: Option<ActionDecision>,
+    pub effective_decision: ActionDecision,
+    pub generated_at: String,
+    /// The gate reports computed (promoted mode).
+    #[serde(flatten)]
+    pub gates: Ordered<ReadinessReport>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertLevel {
+    Critical,
+    Warning,
+    Healthy,
+}
+
+impl AlertLevel {
+    /// `critical` for a schedule that needs attention, `warning` when due soon.
+    pub fn of(status: &ReadinessStatus) -> AlertLevel {
+        match status {
+            ReadinessStatus::NeedsAttention => AlertLevel::Critical,
+            ReadinessStatus::DueSoon => AlertLevel::Warning,
+            _ => AlertLevel::Healthy,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertLevel::Critical => "critical",
+            AlertLevel::Warning => "warning",
+            AlertLevel::Healthy => "healthy",
+        }
+    }
+}
+
+/// An owner's resolved route settings in a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnerRoute {
+    pub providers: Vec<String>,
+    pub acknowledgement_minutes: Option<Minutes>,
+    pub escalation_owner: Option<String>,
+}
+
+/// One stored route decision of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    pub schedule_id: String,
+    pub owner: String,
+    pub escalation_owner: Option<String>,
+    pub provider: String,
+    pub action: String,
+    pub category: String,
+    pub acknowledgement_minutes: Option<Minutes>,
+    pub reason: Option<String>,
+    pub maintenance_window_id: Option<String>,
+    pub owner_availability: Option<String>,
+    pub created_at: String,
+    /// Empty only while the plan's id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plan_id: String,
+    /// Empty only while the route's id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub route_id: String,
+}
+
+impl RouteRecord {
+    pub fn delivers(&self) -> bool {
+        self.action == "deliver"
+    }
+
+    /// The escalation owner, else the owner.
+    pub fn escalation_owner_or_owner(&self) -> &str {
+        self.escalation_owner.as_deref().unwrap_or(&self.owner)
+    }
+}
+
+/// A notification plan (`cavra.go-backend-pilot.rollback-drill-notification-plan.v1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema_version: String,
+    pub schedule_id: String,
+    pub generated_at: String,
+    pub generated_by: String,
+    pub mode: String,
+    /// The schedule report's status.
+    pub status: ReadinessStatus,
+    pub alert_level: AlertLevel,
+    pub owner_routes: Ordered<OwnerRoute>,
+    pub deliverable_route_count: usize,
+    pub suppressed_route_count: usize,
+    pub maintenance_suppressed_count: usize,
+    pub calendar_suppressed_count: usize,
+    pub healthy_suppressed_count: usize,
+    pub selected_providers: Vec<String>,
+    pub acknowledgement_required_providers: Vec<String>,
+    pub suppressed_providers: Vec<String>,
+    pub reason: String,
+    pub route_decisions: Vec<RouteRecord>,
+    /// Empty only while the id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plan_id: String,
+}
+
+/// `{"routes": [...], "count": N}`: stored route decisions, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouteList {
+    pub routes: Vec<RouteRecord>,
+    pub count: usize,
+}
+
+/// `{"plans": [...], "count": N}`: the latest stored plan of each schedule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanList {
+    pub plans: Vec<Plan>,
+    pub count: usize,
+}
+
+/// One acknowledgement (`cavra.go-backend-pilot.rollback-drill-notification-acknowledgement.v1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub schema_version: String,
+    pub schedule_id: String,
+    pub provider: String,
+    pub acknowledged_by: String,
+    pub acknowledgement_state: String,
+    pub plan_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: String,
+    /// Empty only while the id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_id: String,
+}
+
+/// `{"schedule_id", "acknowledgements": [...], "count"}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AcknowledgementList {
+    pub schedule_id: String,
+    pub acknowledgements: Vec<Acknowledgement>,
+    pub count: usize,
+}
+
+/// One route of the escalation plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EscalationRoute {
+    pub route_id: String,
+    pub plan_id: String,
+    pub schedule_id: String,
+    pub owner: String,
+    pub escalation_owner: String,
+    pub provider: String,
+    pub acknowledgement_minutes: Minutes,
+    pub delivered_at: String,
+    pub outstanding: bool,
+    pub breached: bool,
+    pub recommended_action: String,
+    pub acknowledgement_state: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `cavra.go-backend-pilot.rollback-drill-escalation-plan.v1`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EscalationPlan {
+    pub schema_version: String,
+    pub generated_at: String,
+    pub alert_level: AlertLevel,
+    pub routes: Vec<EscalationRoute>,
+    pub outstanding_count: usize,
+    pub breached_count: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrendFilters {
+    pub owner: Option<String>,
+    pub provider: Option<String>,
+    pub schedule_id: Option<String>,
+}
+
+/// Suppressed route decisions counted (`cavra.go-backend-pilot.rollback-drill-suppression-trends.v1`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Trend {
+    pub schema_version: String,
+    pub kind: String,
+    pub generated_at: String,
+    pub filters: TrendFilters,
+    pub suppressed_route_count: u64,
+    pub by_category: BTreeMap<String, u64>,
+    pub by_owner: BTreeMap<String, u64>,
+    pub by_provider: BTreeMap<String, u64>,
+    pub by_schedule: BTreeMap<String, u64>,
+    pub latest_suppressed: Vec<RouteRecord>,
+    /// Empty only while the id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trend_id: String,
+    /// Whether the trend was kept as metadata (set once it was, or was not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
+}
+
+/// One interval of a simulated route.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimulatedInterval {
+    pub start_at: String,
+    pub end_at: String,
+    pub action: String,
+    pub category: String,
+    pub reason: Option<String>,
+    pub maintenance_window_id: Option<String>,
+    pub owner_availability: Option<String>,
+}
+
+impl SimulatedInterval {
+    /// Same decision (times aside): neighbours like this merge.
+    pub fn same_outcome(&self, other: &SimulatedInterval) -> bool {
+        (&self.action, &self.category, &self.reason, &self.maintenance_window_id, &self.owner_availability)
+            == (&other.action, &other.category, &other.reason, &other.maintenance_window_id, &other.owner_availability)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimulatedRoute {
+    pub owner: String,
+    pub provider: String,
+    pub delivered_minutes: i64,
+    pub suppressed_minutes: i64,
+    pub intervals: Vec<SimulatedInterval>,
+}
+
+/// `cavra.go-backend-pilot.rollback-drill-routing-simulation.v1`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Simulation {
+    pub schema_version: String,
+    pub schedule_id: String,
+    pub from: String,
+    pub to: String,
+    pub assumes: String,
+    pub routes: Vec<SimulatedRoute>,
+}
+
+/// A stored delivery attempt: the host's public-safe record plus the
+/// schedule, the notification key and an id over its content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    #[serde(flatten)]
+    pub record: DeliveryRecord,
+    pub schedule_id: String,
+    pub notification_key: String,
+    /// Empty only while the id is computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery_id: String,
+}
+
+/// A notification skipped because it was delivered before.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SkippedNotification {
+    pub route_id: String,
+    pub owner: String,
+    pub provider: String,
+    pub notification_key: String,
+    pub reason: String,
+}
+
+/// `cavra.go-backend-pilot.rollback-drill-notification-delivery.v1`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryResult {
+    pub schema_version: String,
+    pub plan_id: String,
+    pub schedule_id: String,
+    pub generated_at: String,
+    pub alert_level: AlertLevel,
+    pub deliverable_route_count: usize,
+    pub suppressed_route_count: usize,
+    pub delivered_count: usize,
+    pub failed_count: usize,
+    pub skipped_count: usize,
+    pub attempt_count: usize,
+    pub deliveries: Vec<DeliveryAttempt>,
+    pub skipped: Vec<SkippedNotification>,
+}
+
+/// The first 16 hex digits of SHA-256 over a record's canonical JSON.
+pub fn content_hash(record: &impl Serialize) -> String {
+    crate::hash::content_hash(&serde_json::to_value(record).unwrap_or(serde_json::Value::Null))
+}

@@ -1,0 +1,205 @@
+//! Where plans, route decisions, acknowledgements, delivery attempts and
+//! trends are kept: the [`Store`] trait, which takes and returns typed
+//! records, and how an operation gets a store ([`StoreProvider`]): opened per
+//! command from a path ([`StorePath`], the CLI), or opened once, lazily, and
+//! shared ([`SharedStore`], the API). The trait is synchronous so that a
+//! pooled server database can implement it; the API calls it on blocking
+//! threads.
+
+mod sqlite;
+
+pub use sqlite::{SqliteStore, DEFAULT_LIMIT, DEFAULT_STORE, MAX_LIMIT};
+
+use crate::records::{Acknowledgement, DeliveryAttempt, Plan, RouteRecord, Trend};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// What went wrong with the store; every message names the store file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the folder of the store {path}: {source}")]
+    CreateFolder { path: String, source: std::io::Error },
+    #[error("cannot open the store {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("cannot migrate the store {path} to schema version {version}: {source}")]
+    Migrate { path: String, version: usize, source: rusqlite::Error },
+    #[error("the store {path} has schema version {found}, newer than this build of cavra knows ({known})")]
+    TooNew { path: String, found: i64, known: usize },
+    #[error("cannot switch the store {path} to WAL mode (its journal mode stays {mode})")]
+    NoWal { path: String, mode: String },
+    #[error("cannot write the store {path}: {source}")]
+    Write { path: String, source: rusqlite::Error },
+    #[error("cannot read the store {path}: {source}")]
+    Read { path: String, source: rusqlite::Error },
+    #[error("cannot store the record in {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("the store {path} holds a document that cavra cannot read: {source}")]
+    Corrupt { path: String, source: serde_json::Error },
+}
+
+/// The result of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The record was written (a plan with this many route decisions).
+    Stored { routes: usize },
+    /// A record with this id was already stored; nothing was written.
+    AlreadyStored,
+}
+
+/// Which stored route decisions to list, validated: times in microseconds,
+/// the limit within range. Empty text fields are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteFilter {
+    /// Matches the route's owner or its escalation owner.
+    pub owner: Option<String>,
+    pub action: Option<String>,
+    pub category: Option<String>,
+    pub provider: Option<String>,
+    pub schedule_id: Option<String>,
+    /// Routes created at or after this instant (microseconds since the epoch).
+    pub since: Option<i64>,
+    /// Routes created before this instant.
+    pub until: Option<i64>,
+    /// 1 to [`MAX_LIMIT`].
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for RouteFilter {
+    fn default() -> Self {
+        RouteFilter { owner: None, action: None, category: None, provider: None, schedule_id: None, since: None, until: None, limit: DEFAULT_LIMIT, offset: 0 }
+    }
+}
+
+/// One group of [`Store::suppressed_counts`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuppressedCount {
+    pub category: String,
+    pub owner: String,
+    pub provider: String,
+    pub schedule_id: String,
+    pub count: u64,
+}
+
+/// The metadata kind under which trends are kept.
+pub const TREND_KIND: &str = "go-backend-rollback-drill-routing-suppression-trend";
+
+pub trait Store: Send + Sync {
+    /// Stores the plan and all its route decisions in one transaction.
+    fn save_plan(&self, plan: &Plan) -> Result<SaveOutcome, StoreError> {
+        let mut outcomes = self.save_plans(std::slice::from_ref(plan))?;
+        Ok(outcomes.pop().unwrap_or(SaveOutcome::AlreadyStored))
+    }
+    /// Stores many plans in one transaction: all of them or, on an error, none.
+    fn save_plans(&self, plans: &[Plan]) -> Result<Vec<SaveOutcome>, StoreError>;
+    /// Stored route decisions, newest first.
+    fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError>;
+    /// Stores one acknowledgement (append-only, one transaction); an `ack_id`
+    /// already stored is left as it is.
+    fn save_acknowledgement(&self, ack: &Acknowledgement) -> Result<SaveOutcome, StoreError>;
+    /// The acknowledgements of a schedule, newest first.
+    fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Acknowledgement>, StoreError>;
+    /// The latest stored plan of each schedule (greatest `generated_at`, then
+    /// `plan_id`), ordered by `schedule_id`.
+    fn latest_plans(&self) -> Result<Vec<Plan>, StoreError>;
+    /// Keeps a trend as metadata of kind [`TREND_KIND`] (append-only).
+    fn save_trend(&self, trend: &Trend) -> Result<SaveOutcome, StoreError>;
+    /// Suppressed route decisions counted per (category, owner, provider,
+    /// schedule), for the filter's owner (or escalation owner), provider and schedule.
+    fn suppressed_counts(&self, filter: &RouteFilter) -> Result<Vec<SuppressedCount>, StoreError>;
+    /// Stores one delivery attempt (its own transaction); a `delivery_id`
+    /// already stored is left as it is.
+    fn save_delivery(&self, attempt: &DeliveryAttempt) -> Result<SaveOutcome, StoreError>;
+    /// Which of these notification keys already have a delivered attempt.
+    fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError>;
+    /// The delivery attempts of a plan, oldest first.
+    fn deliveries(&self, plan_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
+}
+
+/// How an operation gets its store.
+pub trait StoreProvider: Send + Sync {
+    /// The store to write, opened (and created) when needed.
+    fn writable(&self) -> Result<Arc<dyn Store>, StoreError>;
+    /// The store to read; `None` when there is none yet (reading creates nothing).
+    fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError>;
+    /// The folder beside the store, for files that go with it (the outbox).
+    fn folder(&self) -> PathBuf;
+}
+
+/// The folder of a store file.
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// A store file opened for each operation (one command, one operation).
+#[derive(Clone, Debug)]
+pub struct StorePath(pub PathBuf);
+
+impl StorePath {
+    /// `--store` / `CAVRA_STORE`, else [`DEFAULT_STORE`]; an empty path is "not given".
+    pub fn or_default(path: Option<&Path>) -> StorePath {
+        StorePath(path.filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE)))
+    }
+}
+
+impl StoreProvider for StorePath {
+    fn writable(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(&self.0)?))
+    }
+
+    fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError> {
+        if self.0.exists() {
+            self.writable().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn folder(&self) -> PathBuf {
+        folder_of(&self.0)
+    }
+}
+
+/// One store for a long-running process, opened on first use. When it
+/// cannot be opened, each use says why and the next one tries again, so a
+/// server starts, and recovers, whatever state its store is in.
+pub struct SharedStore {
+    path: PathBuf,
+    opened: Mutex<Option<Arc<SqliteStore>>>,
+}
+
+impl SharedStore {
+    pub fn new(path: PathBuf) -> SharedStore {
+        SharedStore { path, opened: Mutex::new(None) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store, opening it if it is not open yet.
+    pub fn get(&self) -> Result<Arc<SqliteStore>, StoreError> {
+        let mut opened = self.opened.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(store) = opened.as_ref() {
+            return Ok(store.clone());
+        }
+        let store = Arc::new(SqliteStore::open(&self.path)?);
+        *opened = Some(store.clone());
+        Ok(store)
+    }
+}
+
+impl StoreProvider for SharedStore {
+    fn writable(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(self.get()?)
+    }
+
+    fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError> {
+        self.writable().map(Some)
+    }
+
+    fn folder(&self) -> PathBuf {
+        folder_of(&self.path)
+    }
+}

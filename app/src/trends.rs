@@ -1,0 +1,72 @@
+//! Suppression trends: how often stored route decisions were suppressed, by
+//! category, owner, provider and schedule, with the latest suppressed
+//! events. Each result is kept as metadata of kind [`TREND_KIND`].
+
+use crate::documents::clock;
+use crate::error::AppError;
+use crate::records::{content_hash, Trend, TrendFilters};
+pub use crate::store::TREND_KIND;
+use crate::store::{RouteFilter, StoreProvider, SuppressedCount};
+use std::collections::BTreeMap;
+
+const TRENDS_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-suppression-trends.v1";
+/// How many of the latest suppressed routes a trend lists.
+const LATEST: u32 = 10;
+
+/// Which suppressed routes to count.
+#[derive(Clone, Debug, Default)]
+pub struct TrendRequest {
+    /// Routes of this owner or escalation owner.
+    pub owner: Option<String>,
+    pub provider: Option<String>,
+    pub schedule_id: Option<String>,
+    /// The clock for `generated_at`; `None` is now.
+    pub at: Option<String>,
+}
+
+/// Counts the suppressed routes and keeps the result as metadata, when there is a store.
+pub fn trends(store: &dyn StoreProvider, request: &TrendRequest) -> Result<Trend, AppError> {
+    let generated_at = clock(request.at.as_deref())?;
+    let filter = RouteFilter {
+        owner: request.owner.clone(),
+        provider: request.provider.clone(),
+        schedule_id: request.schedule_id.clone(),
+        action: Some("suppress".into()),
+        limit: LATEST,
+        ..RouteFilter::default()
+    };
+    // Reading a store that does not exist yet creates nothing.
+    let store = store.readable()?;
+    let (groups, latest) = match &store {
+        Some(store) => (store.suppressed_counts(&filter)?, store.routes(&filter)?),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut trend = Trend {
+        schema_version: TRENDS_SCHEMA.to_string(),
+        kind: TREND_KIND.to_string(),
+        generated_at,
+        filters: TrendFilters { owner: request.owner.clone(), provider: request.provider.clone(), schedule_id: request.schedule_id.clone() },
+        suppressed_route_count: groups.iter().map(|g| g.count).sum(),
+        by_category: tally(&groups, |g| &g.category),
+        by_owner: tally(&groups, |g| &g.owner),
+        by_provider: tally(&groups, |g| &g.provider),
+        by_schedule: tally(&groups, |g| &g.schedule_id),
+        latest_suppressed: latest,
+        trend_id: String::new(),
+        stored: None,
+    };
+    trend.trend_id = format!("trend_{}", content_hash(&trend));
+    if let Some(store) = &store {
+        store.save_trend(&trend)?;
+    }
+    trend.stored = Some(store.is_some());
+    Ok(trend)
+}
+
+fn tally(groups: &[SuppressedCount], key: impl Fn(&SuppressedCount) -> &String) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for g in groups {
+        *counts.entry(key(g).clone()).or_default() += g.count;
+    }
+    counts
+}

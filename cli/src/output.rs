@@ -1,0 +1,187 @@
+//! How the CLI shows a record: pretty JSON with `--json`, else a table; and
+//! how it ends a command: the exit code of a success, or of an error (one
+//! place, [`crate::fail`]).
+
+use crate::authoring::say;
+use crate::{exit, Io};
+use cavra_app::records::{
+    Acknowledgement, BackendEvaluation, DeliveryResult, EscalationPlan, Plan, ReadinessReport, RouteList, RouteRecord, Simulation, Trend,
+};
+use cavra_app::AppError;
+use serde::Serialize;
+
+/// Prints a command's record as JSON or as its table, or its error.
+pub(crate) fn finish<T: Serialize>(io: &mut Io, json: bool, result: Result<T, AppError>, table: fn(&mut Io, &T)) -> i32 {
+    finish_with(io, json, result, table, |_| exit::OK)
+}
+
+/// As [`finish`], with the exit status of a success decided by `code`.
+pub(crate) fn finish_with<T: Serialize>(io: &mut Io, json: bool, result: Result<T, AppError>, table: fn(&mut Io, &T), code: impl Fn(&T) -> i32) -> i32 {
+    match result {
+        Ok(record) => {
+            if json {
+                say!(io.out, "{}", serde_json::to_string_pretty(&record).unwrap_or_default());
+            } else {
+                table(io, &record);
+            }
+            code(&record)
+        }
+        Err(e) => crate::fail(io, &e),
+    }
+}
+
+/// An aligned text table: a header line, then one line per row.
+pub(crate) fn print_columns(io: &mut Io, headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..headers.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells.zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    say!(io.out, "{}", line(&mut headers.iter().copied()));
+    for row in rows {
+        say!(io.out, "{}", line(&mut row.iter().map(String::as_str)));
+    }
+}
+
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_default()
+}
+
+pub(crate) fn print_report(io: &mut Io, report: &ReadinessReport) {
+    say!(io.out, "{}: {} (mode {})", report.schema_version, report.status, report.mode);
+    for check in &report.checks {
+        let mark = if check.passed() { "pass" } else { "FAIL" };
+        say!(io.out, "  [{mark}] {}: {}", check.id, check.message);
+    }
+}
+
+pub(crate) fn print_evaluation(io: &mut Io, doc: &BackendEvaluation) {
+    let effective = &doc.effective_decision;
+    say!(
+        io.out,
+        "{} {}: {} ({}, {}) via the {} backend",
+        doc.action_type,
+        doc.target,
+        effective.decision,
+        text(&effective.rule_id),
+        text(&effective.severity),
+        doc.selected_backend
+    );
+    if let Some(reason) = &effective.reason {
+        say!(io.out, "  reason: {reason}");
+    }
+    if let Some(fallback) = &doc.fallback_reason {
+        say!(io.out, "  fell back to the built-in decision: {fallback}");
+    }
+}
+
+pub(crate) fn print_plan(io: &mut Io, plan: &Plan) {
+    say!(io.out, "plan {} for {}: {} ({}) - {}", plan.plan_id, plan.schedule_id, plan.status, plan.alert_level.as_str(), plan.reason);
+    let rows: Vec<Vec<String>> =
+        plan.route_decisions.iter().map(|r| vec![r.owner.clone(), r.provider.clone(), r.action.clone(), r.category.clone(), text(&r.reason)]).collect();
+    print_columns(io, &["OWNER", "PROVIDER", "ACTION", "CATEGORY", "REASON"], &rows);
+    say!(
+        io.out,
+        "{} to deliver, {} suppressed ({} maintenance window, {} owner calendar, {} healthy schedule)",
+        plan.deliverable_route_count,
+        plan.suppressed_route_count,
+        plan.maintenance_suppressed_count,
+        plan.calendar_suppressed_count,
+        plan.healthy_suppressed_count
+    );
+}
+
+fn route_row(r: &RouteRecord) -> Vec<String> {
+    vec![
+        r.created_at.clone(),
+        r.schedule_id.clone(),
+        r.owner.clone(),
+        text(&r.escalation_owner),
+        r.provider.clone(),
+        r.action.clone(),
+        r.category.clone(),
+        text(&r.reason),
+    ]
+}
+
+pub(crate) fn print_routes(io: &mut Io, list: &RouteList) {
+    let rows: Vec<Vec<String>> = list.routes.iter().map(route_row).collect();
+    print_columns(io, &["CREATED_AT", "SCHEDULE", "OWNER", "ESCALATION", "PROVIDER", "ACTION", "CATEGORY", "REASON"], &rows);
+    say!(io.out, "{} route{}", list.count, if list.count == 1 { "" } else { "s" });
+}
+
+pub(crate) fn print_ack(io: &mut Io, ack: &Acknowledgement) {
+    say!(io.out, "{} {}: {} {} on {} at {}", ack.ack_id, ack.schedule_id, ack.acknowledged_by, ack.acknowledgement_state, ack.provider, ack.created_at);
+}
+
+pub(crate) fn print_escalation(io: &mut Io, plan: &EscalationPlan) {
+    say!(
+        io.out,
+        "escalation plan at {}: {} ({} outstanding, {} breached)",
+        plan.generated_at,
+        plan.alert_level.as_str(),
+        plan.outstanding_count,
+        plan.breached_count
+    );
+    let rows: Vec<Vec<String>> = plan
+        .routes
+        .iter()
+        .map(|r| vec![r.schedule_id.clone(), r.owner.clone(), r.provider.clone(), r.escalation_owner.clone(), r.recommended_action.clone(), text(&r.reason)])
+        .collect();
+    print_columns(io, &["SCHEDULE", "OWNER", "PROVIDER", "ESCALATION", "ACTION", "REASON"], &rows);
+}
+
+pub(crate) fn print_trends(io: &mut Io, trend: &Trend) {
+    say!(io.out, "{} suppressed route decisions", trend.suppressed_route_count);
+    for (title, counts) in [("category", &trend.by_category), ("owner", &trend.by_owner), ("provider", &trend.by_provider), ("schedule", &trend.by_schedule)] {
+        let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if !parts.is_empty() {
+            say!(io.out, "  by {title}: {}", parts.join(", "));
+        }
+    }
+    for r in &trend.latest_suppressed {
+        say!(io.out, "  {}  {} on {}: {} ({})", r.created_at, r.owner, r.provider, r.category, text(&r.reason));
+    }
+}
+
+pub(crate) fn print_simulation(io: &mut Io, sim: &Simulation) {
+    say!(io.out, "simulation of {} from {} to {} (assuming a notification is due throughout)", sim.schedule_id, sim.from, sim.to);
+    for route in &sim.routes {
+        say!(io.out, "\n{} on {}: delivered {} min, suppressed {} min", route.owner, route.provider, route.delivered_minutes, route.suppressed_minutes);
+        let rows: Vec<Vec<String>> =
+            route.intervals.iter().map(|i| vec![i.start_at.clone(), i.end_at.clone(), i.action.clone(), i.category.clone(), text(&i.reason)]).collect();
+        print_columns(io, &["FROM", "TO", "ACTION", "CATEGORY", "REASON"], &rows);
+    }
+}
+
+pub(crate) fn print_delivery(io: &mut Io, result: &DeliveryResult) {
+    say!(
+        io.out,
+        "plan {} for {}: {} delivered, {} failed, {} already delivered ({} attempts)",
+        result.plan_id,
+        result.schedule_id,
+        result.delivered_count,
+        result.failed_count,
+        result.skipped_count,
+        result.attempt_count
+    );
+    if result.deliveries.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = result
+        .deliveries
+        .iter()
+        .map(|d| {
+            let r = &d.record;
+            vec![
+                r.provider.clone(),
+                cavra_app::deliver::outcome_name(d),
+                r.attempt.to_string(),
+                r.status_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                r.target.clone(),
+                r.message.clone(),
+            ]
+        })
+        .collect();
+    print_columns(io, &["PROVIDER", "OUTCOME", "ATTEMPTS", "STATUS", "TARGET", "MESSAGE"], &rows);
+}
