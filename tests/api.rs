@@ -82,6 +82,11 @@ fn plans_are_stored_and_queried_through_routes_trends_and_latest_plans() {
     assert_eq!(routes["count"], 2, "owner matches the escalation owner too");
     let bad = server.get(&format!("{NOTIFY}/routes?limit=many"));
     assert_eq!((bad.status, bad.error()["path"].clone()), (422, json!("query.limit")));
+    // Errors from the application name the query parameter, not the CLI flag.
+    let bad = server.get(&format!("{NOTIFY}/routes?limit=5000"));
+    assert_eq!((bad.status, bad.error()["path"].clone()), (422, json!("query.limit")));
+    let message = bad.error()["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(message, "query.limit: expected 1 to 1000, got 5000");
     let bad = server.get(&format!("{NOTIFY}/routes?colour=red"));
     assert_eq!((bad.status, bad.error()["path"].clone()), (422, json!("query.colour")));
 
@@ -417,4 +422,57 @@ fn sigterm_lets_in_flight_requests_finish() {
     assert!(log.contains("event=shutdown signal=SIGTERM"), "{log}");
     // A request either completed or was never accepted; none was cut off mid-way.
     assert!(statuses.iter().all(|s| *s == 200 || *s == 0), "{statuses:?}");
+}
+
+/// A store that cannot be opened (a folder, or a file that is not SQLite, at
+/// its path) does not stop the server: what needs the store answers 503
+/// `store_unavailable`, `/readyz` says why, and `/healthz` stays 200.
+#[test]
+fn a_store_that_cannot_be_opened_is_503_on_every_endpoint_and_readyz_says_so() {
+    for (case, make) in [("folder", true), ("corrupt", false)] {
+        let dir = temp(&format!("unavailable-{case}"));
+        let store = dir.join("cavra.db");
+        if make {
+            std::fs::create_dir_all(&store).expect("a folder where the store should be");
+        } else {
+            std::fs::write(&store, vec![0x5a_u8; 8192]).expect("a file that is not a database");
+        }
+        let mut args = sample_document_flags(&repo());
+        args.extend(["--store".to_string(), store.display().to_string()]);
+        let server = Server::start(&args, &[]);
+        assert_eq!(server.get("/healthz").status, 200, "{case}: liveness does not need the store");
+        let ready = server.get("/readyz");
+        assert_eq!(ready.status, 503, "{case}: {}", ready.body);
+        assert_eq!(ready.json()["store"]["status"], "unavailable", "{case}");
+        let ack = json!({"provider": "teams", "acknowledged_by": "release-governance"}).to_string();
+        for (method, path, body) in [
+            ("POST", format!("{NOTIFY}/plan"), format!(r#"{{"at": "{AT}"}}"#)),
+            ("POST", format!("{NOTIFY}/deliver"), format!(r#"{{"at": "{AT}"}}"#)),
+            ("POST", format!("{NOTIFY}/{SCHEDULE}/acknowledgements"), ack.clone()),
+            ("GET", format!("{NOTIFY}/routes"), String::new()),
+        ] {
+            let r = server.request(method, &path, &[("content-type", "application/json")], &body);
+            assert_eq!((r.status, r.error()["code"].clone()), (503, json!("store_unavailable")), "{case}: {method} {path}: {}", r.body);
+        }
+        // Readiness reports need no store and keep working.
+        assert_eq!(server.get("/runtime/go-pilot/rollback-drill-schedule").status, 200, "{case}");
+    }
+}
+
+/// A store that comes back is used without a restart: the handle is opened lazily.
+#[test]
+fn the_store_is_opened_once_it_can_be() {
+    let dir = temp("recovers");
+    let store = dir.join("cavra.db");
+    std::fs::create_dir_all(&store).expect("a folder where the store should be");
+    let mut args = sample_document_flags(&repo());
+    args.extend(["--store".to_string(), store.display().to_string()]);
+    let server = Server::start(&args, &[]);
+    assert_eq!(server.get("/readyz").status, 503);
+    std::fs::remove_dir_all(&store).expect("the folder goes");
+    let ready = server.get("/readyz");
+    assert_eq!((ready.status, ready.json()["status"].clone()), (200, json!("ready")), "{}", ready.body);
+    let plan = server.post(&format!("{NOTIFY}/plan"), &format!(r#"{{"at": "{AT}"}}"#));
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    assert_eq!(server.get(&format!("{NOTIFY}/routes")).json()["count"], 3);
 }

@@ -6,6 +6,7 @@
 
 use cavra_tests::cavra_binary;
 use serde_json::{json, Value as Json};
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -150,6 +151,19 @@ fn delivers_retries_skips_on_rerun_and_keeps_secrets_out() {
     let keys: Vec<&str> = requests.iter().map(|(_, h, _)| h.get("idempotency-key").map(String::as_str).unwrap_or_default()).collect();
     assert_eq!(keys[0], keys[1], "a retry resends the same idempotency key");
     assert_ne!(keys[1], keys[2], "each route has its own key");
+    // The key is the documented one (README, "Delivery"): `notification_` and
+    // 16 hex digits of SHA-256 over [schedule, owner, provider, alert level, due time].
+    let documented = |owner: &str| {
+        let canonical = format!(r#"["go_backend_python_fallback_monthly","{owner}","teams","warning","2026-05-30T15:40:00Z"]"#);
+        let digest = sha2::Sha256::digest(canonical.as_bytes());
+        format!("notification_{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    let mut received: Vec<&str> = keys.clone();
+    received.dedup();
+    received.sort();
+    let mut expected = vec![documented("release-governance"), documented("platform-operations")];
+    expected.sort();
+    assert_eq!(received, expected, "providers receive the documented notification key");
     assert!(requests.iter().all(|(_, _, body)| body.contains("go_backend_python_fallback_monthly")));
     let retried = result["deliveries"].as_array().unwrap().iter().find(|d| d["attempt"] == 2).expect("a second attempt");
     assert_eq!(retried["outcome"], "delivered");
