@@ -9,6 +9,7 @@ use cavra_app::acks::AckRequest;
 use cavra_app::deliver::DeliverRequest;
 use cavra_app::escalation::EscalationRequest;
 use cavra_app::evaluate::EvaluateRequest;
+use cavra_app::evaluation::PackEvaluationRequest;
 use cavra_app::history::RouteQuery;
 use cavra_app::plan::PlanRequest;
 use cavra_app::policy::PolicySource;
@@ -19,7 +20,6 @@ use cavra_app::trends::TrendRequest;
 use hyper::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const NOTIFICATIONS: &str = "/runtime/go-pilot/rollback-drill-notifications";
@@ -398,93 +398,17 @@ fn evaluate_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiErr
     let packs = state.packs();
     let pack = packs.named(name).ok_or_else(|| {
         let names: Vec<&str> = packs.names().collect();
-        let hint = cavra_grammar::diagnostic::did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = cavra_app::evaluation::did_you_mean(name, names.iter().copied());
         ApiError::not_found(format!("no pack `{name}`{hint}; loaded packs: {}", names.join(", ")))
     })?;
     let mut body = call.fields()?;
-    let inputs = body.object("inputs")?.and_then(|i| match i {
-        Json::Object(map) => Some(map),
-        _ => None,
-    });
-    let decision = body.text("decision")?;
-    let explain = body.flag("explain")?;
-    let at = body.text("at")?;
-    body.finish(&["inputs", "decision", "explain", "at"])?;
-    let now = cavra_app::documents::clock(at.as_deref())?;
-
-    let declared = pack.inputs();
-    let mut statics = HashMap::new();
-    let mut dynamics = Vec::new();
-    for (input, value) in inputs.into_iter().flatten() {
-        let Some(info) = declared.iter().find(|i| i.name == input) else {
-            let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
-            let hint = cavra_grammar::diagnostic::did_you_mean(&input, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-            return Err(ApiError::invalid(
-                format!("$.inputs.{input}"),
-                format!("the pack `{name}` has no input `{input}`{hint}; its inputs are: {}", names.join(", ")),
-            ));
-        };
-        if info.is_static {
-            statics.insert(input, value);
-        } else {
-            dynamics.push((input, value));
-        }
-    }
-    let key = statics_key(&statics);
-    let program = match packs.cached(pack, &key) {
-        Some(program) => program,
-        None => {
-            // Static inputs are documents (policies): public-safe ones only, checked once per distinct document.
-            let screen = cavra_app::safety::Screen::load(&state.pack_source())?;
-            for (input, doc) in &statics {
-                let refusals: Vec<_> = screen.refusals(doc)?.iter().map(|r| r.located(&format!("$.inputs.{input}"))).collect();
-                if !refusals.is_empty() {
-                    return Err(
-                        cavra_app::AppError::NotPublicSafe { head: format!("input `{input}` is not public-safe; nothing was decided"), refusals }.into()
-                    );
-                }
-            }
-            packs.bind(pack, key, &statics).map_err(|e| bind_error(name, e))?
-        }
+    let inputs = match body.object("inputs")? {
+        Some(Json::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
-    let mut values = program.inputs();
-    if declared.iter().any(|i| i.name == "now" && !i.is_static) && !dynamics.iter().any(|(n, _)| n == "now") {
-        dynamics.push(("now".into(), Json::String(now.clone())));
-    }
-    for (input, value) in &dynamics {
-        program.set_input(&mut values, input, value).map_err(|e| bind_error(name, e))?;
-    }
-    let evaluation = cavra_app::evaluation::evaluate(&program, &values, decision.as_deref(), explain).map_err(|e| ApiError::invalid("$.decision", e))?;
-    state.metrics.decisions(evaluation.items.iter().filter_map(|item| match &item.result {
-        Ok(cavra_app::evaluation::ItemResult::Outcome(o)) => Some((o.action, o.category)),
-        _ => None,
-    }));
-    let doc = evaluation.to_json(&now);
-    if let Some(failed) = evaluation.items.iter().find_map(|i| i.result.as_ref().err().map(|e| (i.name.clone(), e.clone()))) {
-        let (item, message) = failed;
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "evaluation_failed", format!("`{item}`: {message}"));
-        e.path = Some("$.inputs".into());
-        return Err(e);
-    }
-    ok(&doc)
-}
-
-/// Names a set of static inputs by content, without copying the documents.
-fn statics_key(statics: &HashMap<String, Json>) -> String {
-    let mut parts: Vec<(&String, String)> = statics.iter().map(|(name, doc)| (name, cavra_app::json_content_hash(doc))).collect();
-    parts.sort();
-    parts.iter().map(|(name, hash)| format!("{name}={hash}")).collect::<Vec<_>>().join(";")
-}
-
-fn bind_error(pack: &str, e: cavra_engine::BindError) -> ApiError {
-    match e {
-        cavra_engine::BindError::Input { input, source } => {
-            let inner = source.path.strip_prefix('$').unwrap_or(&source.path);
-            ApiError::invalid(format!("$.inputs.{input}{inner}"), format!("input `{input}`: {}", source.message))
-        }
-        cavra_engine::BindError::Missing(input) => {
-            ApiError::invalid(format!("$.inputs.{input}"), format!("the pack `{pack}` needs the static input `{input}`"))
-        }
-        other => ApiError::invalid("$.inputs", other.to_string()),
-    }
+    let request = PackEvaluationRequest { inputs, decision: body.text("decision")?, explain: body.flag("explain")?, at: body.text("at")? };
+    body.finish(&["inputs", "decision", "explain", "at"])?;
+    let evaluation = cavra_app::evaluation::evaluate_pack(&packs, pack, &request)?;
+    state.metrics.decisions(evaluation.decisions.iter().map(|(action, category)| (action.as_str(), category.as_str())));
+    ok(&evaluation.document)
 }

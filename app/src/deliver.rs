@@ -96,7 +96,7 @@ impl DeliverRequest {
     }
 }
 
-/// Names a notification across plans (DOMAIN §5): the same drill due at the
+/// Names a notification across plans (README, "Notification plan"): the same drill due at the
 /// same time, at the same alert level, for the same owner and provider. It is
 /// the idempotency key providers receive.
 pub fn notification_key(schedule_id: &str, owner: &str, provider: &str, alert_level: &str, next_due_at: Option<&str>) -> String {

@@ -1,4 +1,4 @@
-//! `go-pilot-evaluate` (DOMAIN §4): the built-in action decision from the
+//! `go-pilot-evaluate` (README, "Readiness reports"): the built-in action decision from the
 //! action pack (`rules/actions/`), and an external runtime that may be
 //! compared (shadow) or selected (enforce, promoted) when the gates allow.
 //! A runtime that fails, times out or disagrees falls back to the built-in

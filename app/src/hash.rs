@@ -1,4 +1,4 @@
-//! Deterministic ids (DOMAIN §1): a prefix plus the first 16 hex digits of
+//! Deterministic ids (README, "Architecture"): a prefix plus the first 16 hex digits of
 //! SHA-256 over the canonical JSON of a record's content (sorted keys, no
 //! spaces), so a record is never overwritten: history is append-only.
 

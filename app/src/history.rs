@@ -1,4 +1,4 @@
-//! Route history (DOMAIN §5): the stored route decisions, newest first,
+//! Route history (README, "Notification plan"): the stored route decisions, newest first,
 //! filtered; and the latest stored plan of each schedule.
 
 use crate::error::{AppError, Field};

@@ -1,4 +1,4 @@
-//! The rollback-drill notification plan (DOMAIN §5): who is told about a due
+//! The rollback-drill notification plan (README, "Notification plan"): who is told about a due
 //! or stale rollback drill, on which provider, and which routes are
 //! suppressed. The schedule report (readiness pack) says whether to notify;
 //! the routing pack decides each route. This module resolves the policy,

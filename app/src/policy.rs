@@ -1,4 +1,4 @@
-//! The routing policy (DOMAIN §5): where it comes from (a file, a document
+//! The routing policy (README, "Notification plan"): where it comes from (a file, a document
 //! in a request, keys inside the schedule), public-safety screening, the
 //! merge, the window shape checks, binding the routing pack to it, and the
 //! owners and providers of a schedule's routes after the provider filter.
@@ -143,7 +143,7 @@ pub fn schedule_routes(schedule: &Json, policy: &Json, status: &str, wanted: Opt
     ScheduleRoutes { schedule_id: Arc::from(schedule["schedule_id"].as_str().unwrap_or_default()), status: Arc::from(status), owners }
 }
 
-/// The providers of an owner's route (DOMAIN §5 step 2): its own, else the schedule's.
+/// The providers of an owner's route (README, "Notification plan"): its own, else the schedule's.
 fn owner_providers(policy: &Json, owner: &str, schedule_providers: &[String]) -> Vec<String> {
     match policy["owner_routes"][owner].get("providers").filter(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
         Some(list) => text_list(list),

@@ -1,4 +1,4 @@
-//! The go-backend readiness reports (DOMAIN §3). The decisions live in the
+//! The go-backend readiness reports (README, "Readiness reports"). The decisions live in the
 //! readiness packs (`rules/readiness/`); this module only finds the
 //! documents, converts them to the packs' declared types, binds the inputs,
 //! runs the gate and shapes the typed report.
@@ -51,7 +51,7 @@ impl ReportName {
     }
 }
 
-/// The evidence documents and settings every readiness report reads (DOMAIN §2).
+/// The evidence documents and settings every readiness report reads (README, "Readiness reports").
 #[derive(Clone, Debug)]
 pub struct Evidence {
     /// disabled, shadow, enforce or promoted (trimmed, any case); `None` is disabled.

@@ -1,4 +1,4 @@
-//! Route assembly on a bound routing program (DOMAIN §5 steps 2 and 3): for
+//! Route assembly on a bound routing program (README, "Notification plan"): for
 //! each owner of a schedule and each of its providers, one typed route
 //! decision, plus each owner's resolved settings. Many schedules are planned
 //! in parallel. [`plan_document`] turns one schedule's routes into the plan
@@ -406,7 +406,7 @@ pub struct PlanHeader<'a> {
     pub reason: &'a str,
 }
 
-/// The plan record (DOMAIN §5 step 4). Ids hash the content, including its
+/// The plan record (README, "Notification plan"). Ids hash the content, including its
 /// time, so a re-run at another time is a new plan and nothing is overwritten.
 pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: PlanView) -> Plan {
     let owner_routes = planned

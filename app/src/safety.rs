@@ -1,4 +1,4 @@
-//! Public-safety screening of input documents (DOMAIN §6). A document is
+//! Public-safety screening of input documents (README, "Public-safe by construction"). A document is
 //! flattened into (JSON path, key, value) triples and each is decided by
 //! `rules/public_safety.cavra`; any refusal refuses the whole document.
 //! Reasons name the path, never the value, and a key that is itself unsafe is

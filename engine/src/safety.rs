@@ -1,4 +1,4 @@
-//! Public-safety detectors (DOMAIN §6): does a string from a public policy or
+//! Public-safety detectors (README, "Public-safe by construction"): does a string from a public policy or
 //! evidence document contain a URL, a hostname, an IP address, an e-mail
 //! address or a credential, and is a JSON key named like a secret?
 //!
