@@ -6,7 +6,7 @@ use crate::documents::clock;
 use crate::error::{AppError, Field};
 use crate::packs::{BoundPack, PackSource};
 use crate::policy::{bind_routing, separate_policy, PolicySource};
-use crate::records::{Acknowledgement, AlertLevel, EscalationPlan, EscalationRoute, Minutes, RouteRecord};
+use crate::records::{Acknowledgement, AlertLevel, EscalationPlan, EscalationRoute, Minutes, Plan, RouteRecord};
 use crate::routing::{OwnerProviders, Router, ScheduleRoutes};
 use crate::safety::Screen;
 use crate::store::StoreProvider;
@@ -64,7 +64,7 @@ pub fn escalation_plan(packs: &PackSource, store: &dyn StoreProvider, request: &
             let mut minutes = route.acknowledgement_minutes.map_or(DEFAULT_MINUTES, |m| m.0);
             let mut escalation_owner = route.escalation_owner_or_owner().to_string();
             if let Some(routing) = &routing {
-                let (m, e) = routing.resolve(now, &plan.schedule_id, &route.owner, &route.provider)?;
+                let (m, e) = routing.resolve(now, plan, &route.owner, &route.provider)?;
                 minutes = m.unwrap_or(minutes);
                 escalation_owner = e.unwrap_or(escalation_owner);
             }
@@ -150,13 +150,13 @@ fn routing_program(packs: &PackSource, label: &str, policy: &serde_json::Value) 
 
 impl Routing {
     /// The route's acknowledgement minutes and escalation owner under the policy.
-    fn resolve(&self, now: i64, schedule_id: &str, owner: &str, provider: &str) -> Result<(Option<f64>, Option<String>), AppError> {
+    fn resolve(&self, now: i64, plan: &Plan, owner: &str, provider: &str) -> Result<(Option<f64>, Option<String>), AppError> {
         let router = Router::new(&self.pack.program).map_err(|e| AppError::Pack(format!("{}: {e}", self.pack.file)))?;
         let provider: Arc<str> = Arc::from(provider);
         let schedule = ScheduleRoutes {
-            schedule_id: Arc::from(schedule_id),
-            // The settings of a route that is due: the status only decides healthy schedules.
-            status: Arc::from("due_soon"),
+            schedule_id: Arc::from(plan.schedule_id.as_str()),
+            // The status the plan routed with: its delivered routes were due.
+            status: Arc::from(plan.status.as_str()),
             owners: vec![OwnerProviders { owner: Arc::from(owner), configured: vec![provider.clone()], providers: vec![provider] }],
         };
         let planned = router.plan(now, &schedule).map_err(|e| self.pack.render_error(&e))?;

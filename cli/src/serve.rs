@@ -18,7 +18,7 @@ Access: with CAVRA_API_TOKENS (a file of `sha256:<hex> <reader|operator> <identi
 one with --hash-token), reads need a reader token and changes (deliver, acknowledgements,
 escalation plan, reload) an operator token. Without tokens the server binds only to loopback.
 
-Endpoints: GET /healthz, GET /metrics, GET /console, GET /v1/packs, POST /v1/packs/reload,
+Endpoints: GET /healthz, GET /readyz, GET /metrics, GET /console, GET /v1/packs, POST /v1/packs/reload,
 POST /v1/packs/{pack}/evaluate, GET /deployment/production-readiness,
 GET /runtime/go-pilot/{rollback-readiness|promotion-readiness|rollback-rehearsal|rollback-drills|rollback-drill-schedule},
 POST /runtime/go-pilot/evaluate, and under /runtime/go-pilot/rollback-drill-notifications/:
