@@ -38,18 +38,15 @@ impl PackFailure {
     }
 }
 
+/// Why a set of packs was not loaded.
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The folder or a file could not be read, or two packs share a name.
+    #[error("{0}")]
     Read(String),
+    /// These packs do not check (every one, not only the first).
+    #[error("{}", .0.iter().map(PackFailure::render).collect::<Vec<_>>().join("\n"))]
     Check(Vec<PackFailure>),
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::Read(message) => f.write_str(message),
-            LoadError::Check(failures) => f.write_str(&failures.iter().map(PackFailure::render).collect::<Vec<_>>().join("\n")),
-        }
-    }
 }
 
 /// Where an operation finds its rule packs.
@@ -99,14 +96,6 @@ impl PackSource {
         let program = pack.bind(&HashMap::new()).map_err(|e| pack_error(relative, e))?;
         Ok(BoundPack { file: relative, program })
     }
-
-    /// The rules folder, when the packs are read from one.
-    pub fn folder(&self) -> Option<&Path> {
-        match self {
-            PackSource::Folder(dir) => Some(dir),
-            _ => None,
-        }
-    }
 }
 
 /// A pack bound to its static inputs. Operations name the inputs they set
@@ -131,11 +120,9 @@ impl BoundPack {
 
     /// The slots of several inputs, in order.
     pub fn slots<const N: usize>(&self, names: [&str; N]) -> Result<[InputSlot; N], AppError> {
-        let mut slots = [None; N];
-        for (slot, name) in slots.iter_mut().zip(names) {
-            *slot = Some(self.slot(name)?);
-        }
-        Ok(slots.map(|s| s.unwrap_or_else(|| unreachable!("every slot was resolved above"))))
+        let slots = names.iter().map(|name| self.slot(name)).collect::<Result<Vec<_>, _>>()?;
+        // One slot per name, so the lengths always agree.
+        <[InputSlot; N]>::try_from(slots).map_err(|_| AppError::Pack(format!("{}: the pack's inputs could not be resolved", self.file)))
     }
 
     /// Sets an input by name.

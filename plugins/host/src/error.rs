@@ -76,14 +76,4 @@ pub enum HostError {
     /// The private configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A notification plan lacks a field the delivery needs. The host no
-    /// longer reads plans (the application builds the notifications), so it
-    /// never returns this; kept so that code matching on it still compiles.
-    #[error("notification plan: `{path}` {problem}")]
-    Plan {
-        /// JSON path, e.g. `route_decisions[2].owner`.
-        path: String,
-        /// What is wrong.
-        problem: String,
-    },
 }
