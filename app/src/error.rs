@@ -127,3 +127,28 @@ fn fill(message: &str, render: &impl Fn(&Field) -> String) -> String {
 pub(crate) fn pack_error(file: &str, error: impl std::fmt::Display) -> AppError {
     AppError::Pack(format!("{file}: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_neutral_until_a_front_end_renders_them() {
+        let e = AppError::field(Field::named("limit"), "expected 1 to 1000, got 5000");
+        assert_eq!(e.to_string(), "limit: expected 1 to 1000, got 5000");
+        assert_eq!(e.render(|f| format!("--{}", f.name)), "--limit: expected 1 to 1000, got 5000");
+        let two = AppError::input("{@to} (b) must be after {@from} (a)");
+        assert_eq!(two.to_string(), "to (b) must be after from (a)");
+        assert_eq!(two.render(|f| format!("query.{}", f.name)), "query.to (b) must be after query.from (a)");
+    }
+
+    #[test]
+    fn refusals_are_placed_in_their_document() {
+        let r = Refusal { path: "$.windows[0].reason".into(), reason: "$.windows[0].reason: looks like a URL".into() };
+        let inside = r.located("$.routing_policy");
+        assert_eq!(inside.path, "$.routing_policy.windows[0].reason");
+        assert_eq!(inside.reason, "$.routing_policy.windows[0].reason: looks like a URL");
+        let file = r.located("policy.json");
+        assert_eq!((file.path.as_str(), file.reason.as_str()), ("$.windows[0].reason", "policy.json: $.windows[0].reason: looks like a URL"));
+    }
+}

@@ -458,3 +458,60 @@ pub struct DeliveryResult {
 pub fn content_hash(record: &impl Serialize) -> String {
     crate::hash::content_hash(&serde_json::to_value(record).unwrap_or(serde_json::Value::Null))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_are_written_as_the_engine_writes_numbers() {
+        assert_eq!(serde_json::to_string(&Minutes(60.0)).unwrap(), "60");
+        assert_eq!(serde_json::to_string(&Minutes(7.5)).unwrap(), "7.5");
+        assert_eq!(serde_json::from_str::<Minutes>("45").unwrap(), Minutes(45.0));
+    }
+
+    #[test]
+    fn statuses_of_packs_of_ones_own_survive_a_round_trip() {
+        for text in ["not_requested", "ready", "due_soon", "needs_attention", "blocked_by_freeze"] {
+            let status: ReadinessStatus = serde_json::from_str(&format!("{text:?}")).unwrap();
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("{text:?}"));
+        }
+        assert_eq!(ReadinessStatus::parse("blocked_by_freeze"), ReadinessStatus::Other("blocked_by_freeze".into()));
+    }
+
+    #[test]
+    fn a_check_keeps_the_fields_its_pack_adds_after_the_core() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("days_until_due".into(), serde_json::json!(9));
+        let check = Check { id: "next_due".into(), status: CheckStatus::Pass, message: "due in 9 days".into(), extra };
+        assert_eq!(serde_json::to_string(&check).unwrap(), r#"{"id":"next_due","status":"pass","message":"due in 9 days","days_until_due":9}"#);
+    }
+
+    #[test]
+    fn ordered_maps_keep_their_order_both_ways() {
+        let owners = Ordered(vec![("zeta".to_string(), 1), ("alpha".to_string(), 2)]);
+        let text = serde_json::to_string(&owners).unwrap();
+        assert_eq!(text, r#"{"zeta":1,"alpha":2}"#);
+        assert_eq!(serde_json::from_str::<Ordered<i32>>(&text).unwrap(), owners);
+    }
+
+    #[test]
+    fn ids_are_left_out_until_they_are_computed() {
+        let ack = Acknowledgement {
+            schema_version: "v1".into(),
+            schedule_id: "s".into(),
+            provider: "teams".into(),
+            acknowledged_by: "ops".into(),
+            acknowledgement_state: "acknowledged".into(),
+            plan_id: None,
+            external_ref: None,
+            notes: None,
+            created_at: "2026-05-21T19:00:00Z".into(),
+            ack_id: String::new(),
+        };
+        let without = serde_json::to_value(&ack).unwrap();
+        assert!(without.get("ack_id").is_none() && without["plan_id"].is_null());
+        let with = Acknowledgement { ack_id: format!("ack_{}", content_hash(&ack)), ..ack };
+        assert_eq!(serde_json::to_value(&with).unwrap().as_object().unwrap().keys().last().map(String::as_str), Some("ack_id"));
+    }
+}
