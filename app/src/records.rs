@@ -512,6 +512,6 @@ mod tests {
         let without = serde_json::to_value(&ack).unwrap();
         assert!(without.get("ack_id").is_none() && without["plan_id"].is_null());
         let with = Acknowledgement { ack_id: format!("ack_{}", content_hash(&ack)), ..ack };
-        assert_eq!(serde_json::to_value(&with).unwrap().as_object().unwrap().keys().last().map(String::as_str), Some("ack_id"));
+        assert_eq!(serde_json::to_value(&with).unwrap().as_object().unwrap().keys().next_back().map(String::as_str), Some("ack_id"));
     }
 }
