@@ -273,8 +273,7 @@ fn plan(state: &State, call: &Call, deliver: bool) -> Result<Reply, ApiError> {
     let request = DeliverRequest::new(request, state.settings.plugins.clone());
     let (result, plan) = cavra_app::deliver::deliver(&packs, &state.store, &request, &mut warn)?;
     record_decisions(state, &plan);
-    let outcomes: Vec<(String, String)> = result.deliveries.iter().map(|d| (d.record.provider.clone(), cavra_app::deliver::outcome_name(d))).collect();
-    state.metrics.deliveries(outcomes.iter().map(|(p, o)| (p.as_str(), o.as_str())));
+    state.metrics.deliveries(result.deliveries.iter().map(|d| (d.record.provider.as_str(), d.record.outcome.as_str())));
     ok(&result)
 }
 

@@ -229,8 +229,3 @@ fn delivery_attempt(record: &DeliveryRecord, schedule_id: &str) -> DeliveryAttem
     attempt.delivery_id = format!("delivery_{}", content_hash(&attempt));
     attempt
 }
-
-/// An attempt's outcome as its JSON name (`delivered`, `failed`, ...), for counting.
-pub fn outcome_name(attempt: &DeliveryAttempt) -> String {
-    serde_json::to_value(attempt.record.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}

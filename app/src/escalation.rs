@@ -41,6 +41,11 @@ pub fn escalation_plan(packs: &PackSource, store: &dyn StoreProvider, request: &
         Some((label, policy)) => Some(routing_program(packs, &label, &policy)?),
         None => None,
     };
+    // One router for every route: its slots and outcome fields are resolved once.
+    let routing = match &routing {
+        Some(pack) => Some(Routing { router: Router::new(&pack.program).map_err(|e| AppError::Pack(format!("{}: {e}", pack.file)))?, pack }),
+        None => None,
+    };
 
     let pack = packs.bind(ESCALATION_PACK)?;
     let slots = pack.slots(["now", "delivered_at", "acknowledgement_minutes", "acknowledgement_state", "owner", "escalation_owner"])?;
@@ -130,13 +135,15 @@ fn acknowledgement_state(acks: &[Acknowledgement], route: &RouteRecord, delivere
         .map(|a| a.acknowledgement_state.clone())
 }
 
-/// The routing pack bound to a separate policy: the same router the plan
-/// uses resolves each route's settings under it.
-struct Routing {
-    pack: BoundPack,
+/// The routing pack bound to a separate policy, and the same router the
+/// plan uses, which resolves each route's settings under it.
+struct Routing<'p> {
+    pack: &'p BoundPack,
+    router: Router<'p>,
 }
 
-fn routing_program(packs: &PackSource, label: &str, policy: &serde_json::Value) -> Result<Routing, AppError> {
+/// The routing pack bound to a separate policy, once the policy is screened.
+fn routing_program(packs: &PackSource, label: &str, policy: &serde_json::Value) -> Result<BoundPack, AppError> {
     let refusals: Vec<_> = Screen::load(packs)?.refusals(policy)?.iter().map(|r| r.located(label)).collect();
     if !refusals.is_empty() {
         return Err(AppError::NotPublicSafe { head: "the routing policy is not public-safe; nothing was decided".into(), refusals });
@@ -145,13 +152,12 @@ fn routing_program(packs: &PackSource, label: &str, policy: &serde_json::Value) 
         AppError::Input { path, message, .. } => AppError::Input { field: Some(Field::named("routing_policy")), path, message },
         other => other,
     })?;
-    Ok(Routing { pack })
+    Ok(pack)
 }
 
-impl Routing {
+impl Routing<'_> {
     /// The route's acknowledgement minutes and escalation owner under the policy.
     fn resolve(&self, now: i64, plan: &Plan, owner: &str, provider: &str) -> Result<(Option<f64>, Option<String>), AppError> {
-        let router = Router::new(&self.pack.program).map_err(|e| AppError::Pack(format!("{}: {e}", self.pack.file)))?;
         let provider: Arc<str> = Arc::from(provider);
         let schedule = ScheduleRoutes {
             schedule_id: Arc::from(plan.schedule_id.as_str()),
@@ -159,7 +165,7 @@ impl Routing {
             status: Arc::from(plan.status.as_str()),
             owners: vec![OwnerProviders { owner: Arc::from(owner), configured: vec![provider.clone()], providers: vec![provider] }],
         };
-        let planned = router.plan(now, &schedule).map_err(|e| self.pack.render_error(&e))?;
+        let planned = self.router.plan(now, &schedule).map_err(|e| self.pack.render_error(&e))?;
         let settings = planned.owners.first();
         let minutes = settings.and_then(|s| match *s.acknowledgement_minutes {
             Value::Number(n) => Some(n),

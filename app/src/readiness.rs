@@ -108,14 +108,18 @@ impl Evidence {
 
     /// The drill schedule document, which planning needs.
     pub fn schedule_path(&self) -> Result<&Path, AppError> {
-        self.path(Doc::Schedule)
-            .ok_or_else(|| AppError::input("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE"))
+        self.path(Doc::Schedule).ok_or_else(schedule_needed)
     }
 
     /// The mode, checked.
     pub fn mode(&self) -> Result<String, AppError> {
         parse_mode(self.mode.as_deref())
     }
+}
+
+/// The error of an operation that needs the drill schedule document and has none.
+pub(crate) fn schedule_needed() -> AppError {
+    AppError::input("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE")
 }
 
 /// A mode as given (trimmed, any case; empty is disabled), or an error naming the modes.

@@ -51,11 +51,7 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
     if to - from > MAX_SPAN_DAYS * 86_400 * MICROS_PER_SECOND {
         return Err(AppError::input(format!("{{@from}}/{{@to}}: at most {MAX_SPAN_DAYS} days can be simulated at once")));
     }
-    let schedule_path = request
-        .schedule
-        .as_deref()
-        .filter(|p| !p.as_os_str().is_empty())
-        .ok_or_else(|| AppError::input("a drill schedule is needed: give --rollback-drill-schedule-path or CAVRA_GO_ROLLBACK_DRILL_SCHEDULE"))?;
+    let schedule_path = request.schedule.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(crate::readiness::schedule_needed)?;
     let separate = separate_policy(request.policy.as_ref())?;
     let (schedule, policy) = routing_documents(packs, schedule_path, separate)?;
     let routing = bind_routing(packs, &policy, BindOptions::around(from, to))?;

@@ -175,7 +175,7 @@ pub(crate) fn print_delivery(io: &mut Io, result: &DeliveryResult) {
             let r = &d.record;
             vec![
                 r.provider.clone(),
-                cavra_app::deliver::outcome_name(d),
+                r.outcome.as_str().to_string(),
                 r.attempt.to_string(),
                 r.status_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                 r.target.clone(),

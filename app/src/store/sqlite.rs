@@ -412,7 +412,6 @@ impl Store for SqliteStore {
         let record = &attempt.record;
         let started_at = self.micros("delivery", "started_at", &record.started_at)?;
         let completed_at = self.micros("delivery", "completed_at", &record.completed_at)?;
-        let outcome = serde_json::to_value(record.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         let document = self.document(attempt)?;
         self.insert_one(|tx| {
             tx.execute(
@@ -428,7 +427,7 @@ impl Store for SqliteStore {
                     attempt.notification_key,
                     i64::from(record.attempt),
                     record.status_code.map(i64::from),
-                    outcome,
+                    record.outcome.as_str(),
                     started_at,
                     completed_at,
                     document

@@ -78,6 +78,18 @@ pub enum AttemptOutcome {
     Failed,
 }
 
+impl AttemptOutcome {
+    /// The outcome's JSON name (`delivered`, `retryable_failure`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RetryableFailure => "retryable_failure",
+            AttemptOutcome::PermanentFailure => "permanent_failure",
+            AttemptOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// One delivery attempt, as the caller should store it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
