@@ -97,11 +97,15 @@ fn plans_are_stored_and_queried_through_routes_trends_and_latest_plans() {
     let latest = server.get(&format!("{NOTIFY}/latest-plans")).json();
     assert_eq!(latest["plans"][0]["plan_id"], plan["plan_id"]);
 
-    // A policy in the body replaces the server's: without the freeze, no slack route is suppressed.
+    // A policy in the body is merged over the server's key by key: its
+    // maintenance_windows replace the server's whole, so no slack route is suppressed.
     let body = json!({"at": AT, "routing_policy": {"maintenance_windows": []}, "provider": ["slack"]});
     let plan = server.post(&format!("{NOTIFY}/plan"), &body.to_string()).json();
-    assert_eq!((plan["deliverable_route_count"].clone(), plan["suppressed_route_count"].clone()), (json!(2), json!(0)), "{plan}");
+    // The server's owner_routes stay: only release-governance routes to slack.
+    assert_eq!((plan["deliverable_route_count"].clone(), plan["suppressed_route_count"].clone()), (json!(1), json!(0)), "{plan}");
     assert_eq!(plan["selected_providers"], json!(["slack"]));
+    assert_eq!(plan["policy_sources"], json!(["server", "request"]));
+    assert_eq!(plan["stored"], true);
 
     let sim = server.post(&format!("{NOTIFY}/simulate"), &json!({"from": "2026-05-21T00:00:00Z", "to": "2026-05-23T00:00:00Z"}).to_string());
     assert_eq!(sim.status, 200, "{}", sim.body);
@@ -120,10 +124,14 @@ fn acknowledgements_feed_the_escalation_plan() {
     let listed = server.get(&format!("{NOTIFY}/{SCHEDULE}/acknowledgements")).json();
     assert_eq!(listed["count"], 1);
 
+    // Planned is not delivered: the acknowledgement answers nothing, and every
+    // notification (the slack one too, its freeze over at 20:00) is still to deliver.
+    assert_eq!(listed["acknowledgements"][0]["notification_ids"], json!([]));
     let escalation = server.post(&format!("{NOTIFY}/escalation-plan"), &json!({"at": "2026-05-21T21:00:00Z"}).to_string()).json();
     assert_eq!(escalation["schema_version"], "cavra.go-backend-pilot.rollback-drill-escalation-plan.v1");
     let actions: Vec<&str> = escalation["routes"].as_array().into_iter().flatten().filter_map(|r| r["recommended_action"].as_str()).collect();
-    assert_eq!(actions, ["no_action", "no_action"], "both teams routes are acknowledged: {escalation}");
+    assert_eq!(actions, ["deliver_notification"; 3], "nothing was delivered: {escalation}");
+    assert!(escalation["routes"].as_array().into_iter().flatten().all(|r| r["delivered_at"].is_null() && r["state"] == "pending_delivery"));
 
     // The public-safety check and field validation answer 422 with the path; nothing is stored.
     let unsafe_ack = json!({"provider": "teams", "acknowledged_by": "release-governance", "notes": "call 10.1.2.3"});
@@ -318,6 +326,19 @@ fn tokens_gate_reads_and_changes_and_never_leak() {
 
     let plan = server.request("POST", &format!("{NOTIFY}/plan"), &[("Authorization", &bearer(READER))], &json!({"at": AT}).to_string());
     assert_eq!(plan.status, 200, "a plan is a dry run: readers may make one");
+    assert_eq!(plan.json()["stored"], false, "a reader's plan is not stored");
+    let plan = server.request("POST", &format!("{NOTIFY}/plan"), &[("Authorization", &bearer(OPERATOR))], &json!({"at": AT}).to_string());
+    assert_eq!(plan.json()["stored"], true, "an operator's plan is stored");
+    // An approved retry: operators only, and the approver is the token's identity.
+    let retries = format!("{NOTIFY}/retries");
+    let body = json!({"approval_id": "apr_rollback_drill_retry", "approved_by": "someone-else"}).to_string();
+    let r = server.request("POST", &retries, &[("Authorization", &bearer(READER))], &body);
+    assert_eq!(r.status, 403);
+    let r = server.request("POST", &retries, &[("Authorization", &bearer(OPERATOR))], &body);
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.approved_by")), "{}", r.body);
+    let r = server.request("POST", &retries, &[("Authorization", &bearer(OPERATOR))], &json!({"approval_id": "apr_rollback_drill_retry"}).to_string());
+    assert_eq!((r.status, r.json()["retried"].clone()), (200, json!(false)), "nothing failed, nothing to retry: {}", r.body);
+    assert_eq!(server.request("GET", &retries, &[("Authorization", &bearer(READER))], "").json()["count"], 0);
     let ack = json!({"provider": "teams", "acknowledged_by": "someone-else"}).to_string();
     let path = format!("{NOTIFY}/{SCHEDULE}/acknowledgements");
     let r = server.request("POST", &path, &[("Authorization", &bearer(READER))], &ack);
@@ -475,4 +496,51 @@ fn the_store_is_opened_once_it_can_be() {
     let plan = server.post(&format!("{NOTIFY}/plan"), &format!(r#"{{"at": "{AT}"}}"#));
     assert_eq!(plan.status, 200, "{}", plan.body);
     assert_eq!(server.get(&format!("{NOTIFY}/routes")).json()["count"], 3);
+}
+
+/// The lifecycle over HTTP: the provider filter, the merged policy of a
+/// delivery body, retries without an approval, and the stored policy.
+#[test]
+fn deliveries_merge_policies_and_refuse_unknown_providers() {
+    let provider = cavra_tests::provider::Provider::start(200);
+    let dir = temp("lifecycle-config");
+    let config = provider.connector_config(&dir).display().to_string();
+    let (server, _) = sample_server("lifecycle", &[], &[("CAVRA_CONNECTOR_CONFIG", &config)]);
+
+    // Problem 2: an unknown provider is a 422 that lists the schedule's; nothing is stored.
+    let r = server.post(&format!("{NOTIFY}/deliver"), &json!({"provider": "pager", "at": AT}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.provider")), "{}", r.body);
+    assert!(r.error()["message"].as_str().unwrap_or_default().contains("its providers are slack, teams"), "{}", r.body);
+    assert_eq!(server.get(&format!("{NOTIFY}/latest-plans")).json()["count"], 0, "nothing was stored");
+    assert!(provider.requests().is_empty());
+
+    // Problem 5: the documented deliver body with owner_routes keeps the
+    // server's maintenance windows and calendars: the change freeze still holds.
+    let body = json!({"provider": "all", "at": AT, "routing_policy": {"owner_routes": {"release-governance": {"providers": ["slack", "teams"], "acknowledgement_minutes": 15}}}});
+    let r = server.post(&format!("{NOTIFY}/deliver"), &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let delivered = r.json();
+    // The body's owner_routes replace the server's whole (top-level keys merge):
+    // platform-operations, not in it, takes the schedule's providers.
+    assert_eq!((delivered["delivered_count"].as_u64(), delivered["suppressed_route_count"].as_u64()), (Some(3), Some(1)), "{delivered}");
+    assert_eq!(delivered["skipped"][0]["reason"], "suppressed until 2026-05-21T20:00:00Z; delivered when the suppression ends");
+    let latest = server.get(&format!("{NOTIFY}/latest-plans?at={AT}")).json();
+    let plan = &latest["plans"][0];
+    assert_eq!(plan["policy_sources"], json!(["server", "request"]));
+    assert_eq!(plan["owner_routes"]["release-governance"]["acknowledgement_minutes"], 15, "the request's owner_routes win");
+    let policy_id = plan["policy_id"].as_str().expect("policy id");
+    let stored = server.get(&format!("{NOTIFY}/policies/{policy_id}"));
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["policy"]["maintenance_windows"][0]["window_id"], "production-change-freeze");
+    assert_eq!(server.get(&format!("{NOTIFY}/policies/pol_0000000000000000")).status, 404);
+    // Views as of an instant before the plan see nothing.
+    assert_eq!(server.get(&format!("{NOTIFY}/latest-plans?at=2026-05-21T18:00:00Z")).json()["count"], 0);
+
+    // A retry without an approval is refused and sends nothing.
+    let r = server.post(&format!("{NOTIFY}/retries"), &json!({"approved_by": "release-lead"}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.approval_id")), "{}", r.body);
+    assert_eq!(provider.requests().len(), 3);
+    let escalation = server.post(&format!("{NOTIFY}/escalation-plan"), &json!({"at": "2026-05-21T19:20:00Z"}).to_string()).json();
+    assert_eq!(escalation["outstanding_count"], 3, "{escalation}");
+    assert_eq!(server.get(&format!("{NOTIFY}/connector-recovery")).json()["count"], 0);
 }

@@ -1,8 +1,15 @@
 //! The Evidence Console in a real browser: headless Chromium, driven through
-//! chromedriver's WebDriver API, loads `/console` from a seeded `cavra api`,
-//! clicks Ack on a delivered route, and the test checks that the store holds
-//! the acknowledgement and that the page shows it. A screenshot is written to
-//! `target/test-output/console-ack.png`.
+//! chromedriver's WebDriver API, loads `/console` from a `cavra api` whose
+//! connectors point at a recording HTTP server on 127.0.0.1 in this test.
+//!
+//! - Ack: a delivered notification is acknowledged from its route row; the
+//!   store holds an acknowledgement naming the notification, and the page
+//!   shows the state the escalation plan gives it afterwards
+//!   (`target/test-output/console-ack.png`).
+//! - Retry: deliveries fail (the server answers 500), the connector recovers,
+//!   and an approved Retry from the page delivers them; the store holds the
+//!   retry record and the connector recovery, and the page shows the
+//!   recovery (`target/test-output/console-retry.png`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them
 //! and sets CAVRA_REQUIRE_BROWSER=1). Elsewhere, without them, the test says
@@ -10,11 +17,19 @@
 
 use cavra_tests::http::{request, sample_document_flags, Server};
 use serde_json::{json, Value as Json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The sample schedule is due soon then: the teams routes deliver, slack is
+/// suppressed by the change freeze (18:00 to 20:00).
 const AT: &str = "2026-05-21T19:00:00Z";
+/// The console's clock in the retry test: a quarter of an hour after the failed delivery.
+const RETRY_AT: &str = "2026-05-21T19:15:00Z";
 const NOTIFY: &str = "/runtime/go-pilot/rollback-drill-notifications";
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -129,56 +144,281 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
-#[test]
-fn ack_in_the_console_is_stored_and_shown() {
+impl Driver {
+    fn page_text(&self) -> String {
+        self.script("return document.body.innerText", json!([])).as_str().unwrap_or_default().to_string()
+    }
+
+    fn text(&self, element: &str) -> String {
+        self.session("GET", &format!("/element/{element}/text"), None).as_str().unwrap_or_default().to_string()
+    }
+
+    fn count(&self, css: &str) -> u64 {
+        self.script("return document.querySelectorAll(arguments[0]).length", json!([css])).as_u64().unwrap_or(0)
+    }
+
+    fn click(&self, element: &str) {
+        let clicked = self.session("POST", &format!("/element/{element}/click"), Some(json!({})));
+        assert!(clicked.get("error").is_none(), "click failed: {clicked}");
+    }
+
+    fn type_into(&self, element: &str, text: &str) {
+        let typed = self.session("POST", &format!("/element/{element}/value"), Some(json!({"text": text})));
+        assert!(typed.get("error").is_none(), "typing failed: {typed}");
+    }
+
+    /// The element's text, once `accept` takes it (within `limit`).
+    fn wait_for_text(&self, css: &str, limit: Duration, accept: impl Fn(&str) -> bool) -> Option<String> {
+        wait_until(limit, || {
+            let element = self.find(css)?;
+            let text = self.text(&element);
+            accept(&text).then_some(text)
+        })
+    }
+
+    /// Scrolls the element of `css` to the top of the window, writes
+    /// `target/test-output/NAME` and returns its path.
+    fn screenshot(&self, name: &str, css: &str) -> PathBuf {
+        self.script("const e = document.querySelector(arguments[0]); if (e) { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -70); }", json!([css]));
+        let shot = self.session("GET", "/screenshot", None);
+        let output = cavra_tests::profile_dir().join("..").join("test-output");
+        std::fs::create_dir_all(&output).expect("test output folder");
+        let path = output.join(name);
+        std::fs::write(&path, base64_decode(shot.as_str().unwrap_or_default())).expect("write the screenshot");
+        path
+    }
+}
+
+/// Chromium and chromedriver, or `None` when the test is to be skipped
+/// (a missing browser fails it when CAVRA_REQUIRE_BROWSER=1).
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_program("CAVRA_CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
     let chromedriver = find_program("CAVRA_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
-    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        assert!(std::env::var_os("CAVRA_REQUIRE_BROWSER").is_none(), "CAVRA_REQUIRE_BROWSER is set but chromium/chromedriver are missing");
-        eprintln!("skipped: install Debian's chromium and chromium-driver to run the console browser test (.ci/run does)");
-        return;
-    };
-    let repo = cavra_tests::crate_dir().join("..");
-    let dir = std::env::temp_dir().join(format!("cavra-browser-{}", std::process::id()));
+    match (chromium, chromedriver) {
+        (Some(chromium), Some(chromedriver)) => Some((chromium, chromedriver)),
+        _ => {
+            let required = std::env::var("CAVRA_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+            assert!(!required, "CAVRA_REQUIRE_BROWSER=1 but chromium/chromedriver are missing");
+            eprintln!("skipped: install Debian's chromium and chromium-driver to run the console browser test (.ci/run does)");
+            None
+        }
+    }
+}
+
+/// One browser at a time: two headless Chromiums and two servers on a small machine make the waits flaky.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+/// A fresh folder for one test's store and browser profile.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cavra-browser-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("profile")).expect("temp dir");
+    dir
+}
+
+/// A connector endpoint on 127.0.0.1: answers 500 to every request until
+/// `recover` is called, then 200, and records each request's path and the
+/// status it was answered with.
+struct Webhook {
+    port: u16,
+    recovered: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<(String, u16)>>>,
+}
+
+impl Webhook {
+    fn start(recovered: bool) -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let (flag, requests) = (Arc::new(AtomicBool::new(recovered)), Arc::new(Mutex::new(Vec::new())));
+        let (ok, seen) = (Arc::clone(&flag), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let Some(path) = read_request_path(&stream) else { continue };
+                let status: u16 = if ok.load(Ordering::SeqCst) { 200 } else { 500 };
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push((path, status));
+                let mut out = stream;
+                let _ = write!(out, "HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            }
+        });
+        Webhook { port, recovered: flag, requests }
+    }
+
+    fn recover(&self) {
+        self.recovered.store(true, Ordering::SeqCst);
+    }
+
+    fn requests(&self) -> Vec<(String, u16)> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A private connector config sending teams and slack here.
+    fn connector_config(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("connectors.json");
+        let url = |provider: &str| format!("http://127.0.0.1:{}/{provider}", self.port);
+        let document = json!({"connectors": {"teams": {"url": url("teams")}, "slack": {"url": url("slack")}}});
+        std::fs::write(&path, document.to_string()).expect("write the connector config");
+        path
+    }
+}
+
+/// Reads one request (head and body) and returns its path.
+fn read_request_path(stream: &TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(path)
+}
+
+/// `cavra api` over the sample documents with its store in `dir` and its connectors sent to `webhook`.
+fn start_api(dir: &Path, webhook: &Webhook) -> Server {
+    let repo = cavra_tests::crate_dir().join("..");
     let mut args = sample_document_flags(&repo);
     args.extend(["--store".into(), dir.join("cavra.db").display().to_string()]);
-    let server = Server::start(&args, &[]);
-    let plan = server.post(&format!("{NOTIFY}/plan"), &json!({"at": AT}).to_string());
-    assert_eq!(plan.status, 200, "seeding the plan: {}", plan.body);
+    let config = webhook.connector_config(dir);
+    Server::start(&args, &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())])
+}
+
+#[test]
+fn ack_in_the_console_is_stored_and_shown() {
+    let Some((chromium, chromedriver)) = browser_programs() else { return };
+    let _one_browser = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fresh_dir("ack");
+    let webhook = Webhook::start(true);
+    let server = start_api(&dir, &webhook);
+    let delivered = server.post(&format!("{NOTIFY}/deliver"), &json!({"provider": "all", "at": AT}).to_string());
+    assert_eq!(delivered.status, 200, "seeding the deliveries: {}", delivered.body);
+    assert_eq!(delivered.json()["delivered_count"], 2, "{}", delivered.body);
 
     let driver = Driver::start(&chromedriver, &chromium, &dir.join("profile"));
     driver.session("POST", "/url", Some(json!({"url": format!("http://{}/console?at={AT}", server.addr)})));
-    let button = wait_until(Duration::from_secs(30), || driver.find("[data-testid=route-row] [data-testid=ack-button]"))
-        .unwrap_or_else(|| panic!("no Ack button rendered; page text: {}", driver.script("return document.body.innerText", json!([]))));
+    // Only an open, delivered notification has an Ack button.
+    let button = wait_until(Duration::from_secs(30), || driver.find("[data-testid=route-row][data-state=outstanding] [data-testid=ack-button]"))
+        .unwrap_or_else(|| panic!("no Ack button rendered; page text: {}", driver.page_text()));
+    assert_eq!(driver.count("[data-testid=route-row]:not([data-state=outstanding]) [data-testid=ack-button]"), 0, "Ack only on delivered notifications");
     let row = driver.script(
-        "const tr = arguments[0].closest('tr'); return {schedule: tr.dataset.scheduleId, provider: tr.dataset.provider, plan: tr.dataset.planId, route: tr.dataset.routeId};",
+        "const tr = arguments[0].closest('tr'); return {schedule: tr.dataset.scheduleId, provider: tr.dataset.provider, plan: tr.dataset.planId, \
+         route: tr.dataset.routeId, notification: tr.dataset.notificationId};",
         json!([{ELEMENT: button}]),
     );
-    let clicked = driver.session("POST", &format!("/element/{button}/click"), Some(json!({})));
-    assert!(clicked.get("error").is_none(), "click failed: {clicked}");
+    let notification = row["notification"].as_str().unwrap_or_default().to_string();
+    assert!(notification.starts_with("ntf_"), "the row names its notification: {row}");
+    driver.click(&button);
 
-    let state_css = format!("[data-testid=route-row][data-route-id='{}'] [data-testid=ack-state]", row["route"].as_str().unwrap_or_default());
-    let shown = wait_until(Duration::from_secs(20), || {
-        let cell = driver.find(&state_css)?;
-        let text = driver.session("GET", &format!("/element/{cell}/text"), None);
-        text.as_str().filter(|t| t.contains("acknowledged")).map(String::from)
-    });
-    let shot = driver.session("GET", "/screenshot", None);
-    let output = cavra_tests::profile_dir().join("..").join("test-output");
-    std::fs::create_dir_all(&output).expect("test output folder");
-    std::fs::write(output.join("console-ack.png"), base64_decode(shot.as_str().unwrap_or_default())).expect("write the screenshot");
-    assert!(shown.is_some(), "the page shows the acknowledgement (screenshot: {})", output.join("console-ack.png").display());
+    // The escalation plan no longer lists it as open: the page shows it closed.
+    let state_css = format!("[data-testid=route-row][data-notification-id='{notification}'] [data-testid=notification-state]");
+    let shown = driver.wait_for_text(&state_css, Duration::from_secs(20), |t| t == "closed");
+    let result = driver.wait_for_text("[data-testid=ack-result]", Duration::from_secs(20), |t| t.contains("Its state is now closed"));
+    let shot = driver.screenshot("console-ack.png", "[data-testid=routes-table]");
+    assert!(shown.is_some(), "the page shows the notification closed (screenshot: {}); page text: {}", shot.display(), driver.page_text());
+    let result = result.unwrap_or_else(|| panic!("no acknowledgement result; page text: {}", driver.page_text()));
+    assert!(result.contains("\"acknowledged\"") && result.contains(&notification), "{result}");
 
     let schedule = row["schedule"].as_str().unwrap_or_default();
     let stored = server.get(&format!("{NOTIFY}/{schedule}/acknowledgements")).json();
     assert_eq!(stored["count"], 1, "{stored}");
     let ack = &stored["acknowledgements"][0];
     assert_eq!(
-        (ack["provider"].clone(), ack["plan_id"].clone(), ack["acknowledgement_state"].clone()),
-        (row["provider"].clone(), row["plan"].clone(), json!("acknowledged"))
+        (ack["notification_id"].clone(), ack["provider"].clone(), ack["plan_id"].clone(), ack["acknowledgement_state"].clone(), ack["created_at"].clone()),
+        (json!(notification), row["provider"].clone(), row["plan"].clone(), json!("acknowledged"), json!(AT)),
+        "{ack}"
     );
+    assert_eq!(ack["notification_ids"], json!([notification]), "the acknowledgement answers exactly the notification clicked: {ack}");
+    let plan = server.post(&format!("{NOTIFY}/escalation-plan"), &json!({"at": AT}).to_string()).json();
+    let open: Vec<&str> = plan["routes"].as_array().into_iter().flatten().filter_map(|r| r["notification_id"].as_str()).collect();
+    assert!(!open.contains(&notification.as_str()), "the acknowledged notification is closed: {plan}");
+    assert_eq!(plan["outstanding_count"], 1, "the other teams notification still waits: {plan}");
+}
+
+#[test]
+fn an_approved_retry_in_the_console_recovers_the_connector() {
+    let Some((chromium, chromedriver)) = browser_programs() else { return };
+    let _one_browser = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fresh_dir("retry");
+    let webhook = Webhook::start(false);
+    let server = start_api(&dir, &webhook);
+
+    // The teams connector answers 500: both teams notifications fail (slack is suppressed).
+    let delivered = server.post(&format!("{NOTIFY}/deliver"), &json!({"provider": "all", "at": AT}).to_string());
+    assert_eq!(delivered.status, 200, "delivering: {}", delivered.body);
+    let result = delivered.json();
+    assert_eq!((result["delivered_count"].clone(), result["failed_count"].clone()), (json!(0), json!(2)), "{result}");
+    let failing = webhook.requests();
+    assert!(failing.len() >= 2 && failing.iter().all(|(path, status)| path == "/teams" && *status == 500), "{failing:?}");
+    webhook.recover();
+
+    let driver = Driver::start(&chromedriver, &chromium, &dir.join("profile"));
+    driver.session("POST", "/url", Some(json!({"url": format!("http://{}/console?at={RETRY_AT}", server.addr)})));
+    let failed_rows = wait_until(Duration::from_secs(30), || (driver.count("[data-testid=failed-row]") == 2).then_some(()));
+    assert!(failed_rows.is_some(), "the two failed deliveries are listed; page text: {}", driver.page_text());
+    assert_eq!(driver.count("[data-testid=recovery-empty]"), 1, "no recovery yet");
+    let button = wait_until(Duration::from_secs(10), || {
+        let button = driver.find("[data-testid=retry-button]")?;
+        let enabled = driver.session("GET", &format!("/element/{button}/enabled"), None);
+        (enabled == json!(true)).then_some(button)
+    })
+    .unwrap_or_else(|| panic!("the Retry button is not enabled; page text: {}", driver.page_text()));
+    // Without an approval the server refuses the retry; the page shows its error, naming the field.
+    driver.click(&button);
+    let refused = driver.wait_for_text("[data-testid=status-message] .status-line.error", Duration::from_secs(20), |t| t.contains("$.approval_id"));
+    assert!(refused.is_some(), "a retry without an approval is refused and the error shown; page text: {}", driver.page_text());
+    let approval = driver.find("[data-testid=retry-approval-id]").expect("the approval id field");
+    let approver = driver.find("[data-testid=retry-approved-by]").expect("the approver field");
+    driver.type_into(&approval, "apr_console_retry");
+    driver.type_into(&approver, "release-lead");
+    driver.click(&button);
+
+    let recovery_css = "[data-testid=recovery-panel] [data-testid=recovery-row][data-provider=teams]";
+    let recovery_row = driver.wait_for_text(recovery_css, Duration::from_secs(60), |t| t.contains("apr_console_retry"));
+    let retried = driver.wait_for_text("[data-testid=retry-result]", Duration::from_secs(10), |t| t.contains("2 delivered"));
+    let cleared = wait_until(Duration::from_secs(10), || (driver.count("[data-testid=failed-empty]") == 1).then_some(()));
+    let shot = driver.screenshot("console-retry.png", "[data-testid=escalation-summary]");
+    let recovery_row =
+        recovery_row.unwrap_or_else(|| panic!("the page shows no teams recovery (screenshot: {}); page text: {}", shot.display(), driver.page_text()));
+    assert!(recovery_row.contains("15 min"), "time to recovery: {recovery_row}");
+    let retried = retried.unwrap_or_else(|| panic!("no retry result; page text: {}", driver.page_text()));
+    assert!(retried.contains("apr_console_retry") && retried.contains("0 failed"), "{retried}");
+    assert!(cleared.is_some(), "no failed delivery is left; page text: {}", driver.page_text());
+    // Delivered by the retry at 19:15: waiting for acknowledgement now.
+    assert_eq!(driver.count("[data-testid=route-row][data-provider=teams][data-state=outstanding]"), 2, "{}", driver.page_text());
+
+    let retries = server.get(&format!("{NOTIFY}/retries?at={RETRY_AT}")).json();
+    assert_eq!(retries["count"], 1, "{retries}");
+    let retry = &retries["retries"][0];
+    assert_eq!(
+        (retry["approval_id"].clone(), retry["approved_by"].clone(), retry["at"].clone(), retry["delivered_count"].clone(), retry["failed_count"].clone()),
+        (json!("apr_console_retry"), json!("release-lead"), json!(RETRY_AT), json!(2), json!(0)),
+        "{retry}"
+    );
+    let recoveries = server.get(&format!("{NOTIFY}/connector-recovery?provider=teams&at={RETRY_AT}")).json();
+    assert_eq!(recoveries["count"], 1, "{recoveries}");
+    let recovery = &recoveries["recoveries"][0];
+    assert_eq!(
+        (recovery["approval_id"].clone(), recovery["retry_id"].clone(), recovery["first_failure_at"].clone(), recovery["recovered_at"].clone()),
+        (json!("apr_console_retry"), retry["retry_id"].clone(), json!(AT), json!(RETRY_AT)),
+        "{recovery}"
+    );
+    assert_eq!(recovery["time_to_recovery_seconds"], 900, "{recovery}");
+    assert_eq!(server.get(&format!("{NOTIFY}/connector-recovery?at={RETRY_AT}")).json()["count"], 1, "only teams recovered");
+
+    let answered: Vec<(String, u16)> = webhook.requests().into_iter().filter(|(_, status)| *status == 200).collect();
+    assert_eq!(answered, vec![("/teams".to_string(), 200), ("/teams".to_string(), 200)], "each failed notification was sent once more");
 }
 
 #[test]

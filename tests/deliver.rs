@@ -5,72 +5,14 @@
 //! connector config reach no output, store or outbox.
 
 use cavra_tests::cavra_binary;
+use cavra_tests::provider::Provider as Recorder;
 use serde_json::{json, Value as Json};
 use sha2::Digest;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 const CANARY_PATH: &str = "CANARY-PATH-7f3a9c";
 const CANARY_TOKEN: &str = "CANARY-TOKEN-51d2e8";
-
-/// A recorded request: path, lower-cased headers, body.
-type Request = (String, BTreeMap<String, String>, String);
-
-/// Answers each request with the next status of the script (the last repeats) and records it.
-struct Recorder {
-    port: u16,
-    requests: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Recorder {
-    fn start(script: &'static [u16]) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(stream) = stream else { continue };
-                let status = script.get(n).or(script.last()).copied().unwrap_or(200);
-                if let Some(request) = read_request(&stream) {
-                    seen.lock().expect("lock").push(request);
-                }
-                let mut out = stream;
-                let _ = write!(out, "HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            }
-        });
-        Recorder { port, requests }
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().expect("lock").clone()
-    }
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((path, headers, String::from_utf8_lossy(&body).into_owned()))
-}
 
 struct Run {
     code: i32,
@@ -140,23 +82,26 @@ fn delivers_retries_skips_on_rerun_and_keeps_secrets_out() {
     let dir = fresh_dir("retry");
     // The sample plan at 19:00 delivers on teams to two owners (slack is frozen):
     // the first request gets a 500 and is retried.
-    let server = Recorder::start(&[500, 200]);
+    let server = Recorder::scripted(&[500, 200]);
     let run = deliver(&dir, &server, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let result: Json = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!((result["delivered_count"].as_u64(), result["failed_count"].as_u64(), result["attempt_count"].as_u64()), (Some(2), Some(0), Some(3)));
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
-    assert!(requests.iter().all(|(path, _, _)| path.contains(CANARY_PATH)), "the plugin used the private URL");
-    let keys: Vec<&str> = requests.iter().map(|(_, h, _)| h.get("idempotency-key").map(String::as_str).unwrap_or_default()).collect();
+    assert!(requests.iter().all(|r| r.path.contains(CANARY_PATH)), "the plugin used the private URL");
+    let keys: Vec<&str> = requests.iter().map(|r| r.key()).collect();
     assert_eq!(keys[0], keys[1], "a retry resends the same idempotency key");
     assert_ne!(keys[1], keys[2], "each route has its own key");
-    // The key is the documented one (README, "Delivery"): `notification_` and
-    // 16 hex digits of SHA-256 over [schedule, owner, provider, alert level, due time].
+    // The key is the notification id (README, "Notification lifecycle"): `ntf_` and 16 hex
+    // digits of SHA-256 over the canonical JSON of the schedule, episode (the
+    // due time), alert level, owner and provider (sorted keys, no spaces).
     let documented = |owner: &str| {
-        let canonical = format!(r#"["go_backend_python_fallback_monthly","{owner}","teams","warning","2026-05-30T15:40:00Z"]"#);
+        let canonical = format!(
+            r#"{{"alert_level":"warning","episode":"2026-05-30T15:40:00Z","owner":"{owner}","provider":"teams","schedule_id":"go_backend_python_fallback_monthly"}}"#
+        );
         let digest = sha2::Sha256::digest(canonical.as_bytes());
-        format!("notification_{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+        format!("ntf_{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
     };
     let mut received: Vec<&str> = keys.clone();
     received.dedup();
@@ -164,16 +109,18 @@ fn delivers_retries_skips_on_rerun_and_keeps_secrets_out() {
     let mut expected = vec![documented("release-governance"), documented("platform-operations")];
     expected.sort();
     assert_eq!(received, expected, "providers receive the documented notification key");
-    assert!(requests.iter().all(|(_, _, body)| body.contains("go_backend_python_fallback_monthly")));
+    assert!(requests.iter().all(|r| r.body.contains("go_backend_python_fallback_monthly")));
     let retried = result["deliveries"].as_array().unwrap().iter().find(|d| d["attempt"] == 2).expect("a second attempt");
     assert_eq!(retried["outcome"], "delivered");
     assert!(retried["target"].as_str().unwrap().starts_with("http://127.0.0.1"), "the redacted target keeps scheme and host");
 
-    // A re-run skips what was delivered: the server sees nothing new.
+    // A re-run sends nothing delivered before: the server sees nothing new.
     let again = deliver(&dir, &server, &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     let again: Json = serde_json::from_str(&again.stdout).expect("JSON");
-    assert_eq!((again["skipped_count"].as_u64(), again["attempt_count"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(again["attempt_count"].as_u64(), Some(0));
+    let outstanding = again["skipped"].as_array().unwrap().iter().filter(|s| s["state"] == "outstanding").count();
+    assert_eq!(outstanding, 2, "both are listed as delivered and waiting: {again}");
     assert_eq!(server.requests().len(), 3);
 
     assert_no_canary("stdout", &run.stdout);
@@ -184,7 +131,7 @@ fn delivers_retries_skips_on_rerun_and_keeps_secrets_out() {
 #[test]
 fn a_400_is_not_retried_and_fails_the_run() {
     let dir = fresh_dir("permanent");
-    let server = Recorder::start(&[400]);
+    let server = Recorder::scripted(&[400]);
     let run = deliver(&dir, &server, &[]);
     assert_eq!(run.code, 1, "a failed delivery exits 1: {}", run.stderr);
     let result: Json = serde_json::from_str(&run.stdout).expect("JSON");
@@ -192,16 +139,19 @@ fn a_400_is_not_retried_and_fails_the_run() {
     assert!(result["deliveries"].as_array().unwrap().iter().all(|d| d["outcome"] == "permanent_failure" && d["status_code"] == 400));
     assert_no_canary("stdout", &run.stdout);
     assert_no_canary("stderr", &run.stderr);
-    // The failures are stored, and a re-run tries again.
+    // The failures are stored; a plain re-run does not send them again (only
+    // an approved retry does), lists them, and exits 0: nothing failed in it.
     let again = deliver(&dir, &server, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
     let again: Json = serde_json::from_str(&again.stdout).expect("JSON");
-    assert_eq!(again["attempt_count"].as_u64(), Some(2));
+    assert_eq!((again["attempt_count"].as_u64(), again["earlier_failed_count"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[test]
 fn process_isolation_delivers_through_child_processes() {
     let dir = fresh_dir("isolated");
-    let server = Recorder::start(&[200]);
+    let server = Recorder::scripted(&[200]);
     let run = deliver(&dir, &server, &["--plugin-isolation", "process"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let result: Json = serde_json::from_str(&run.stdout).expect("JSON");

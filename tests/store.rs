@@ -130,6 +130,10 @@ fn stored_routes_are_listed_newest_first_with_their_documents() {
     // The stored document is the route decision of the plan, field for field.
     let planned: Vec<&Json> = plans.iter().flat_map(|p| p["route_decisions"].as_array().unwrap()).collect();
     for route in &all {
+        // A listed route also says when the store wrote it (wall clock, never hashed).
+        let mut route = route.clone();
+        assert!(route.as_object_mut().unwrap().remove("recorded_at").is_some_and(|t| t.is_string()), "{route}");
+        let route = &route;
         assert!(planned.contains(&route), "stored route differs from the plan: {route}");
         for key in ["route_id", "plan_id", "schedule_id", "owner", "escalation_owner", "provider", "action", "category", "created_at"] {
             assert!(route.get(key).is_some(), "{key} missing");

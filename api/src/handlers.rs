@@ -3,6 +3,7 @@
 //! record as JSON. Work that reads files, runs packs over documents or
 //! touches the store runs on tokio's blocking pool.
 
+use crate::auth::Role;
 use crate::http::{in_query, json_reply, parse_object, typed_reply, ApiError, Fields, Query, Reply};
 use crate::state::{Call, State};
 use cavra_app::acks::AckRequest;
@@ -12,7 +13,10 @@ use cavra_app::evaluate::EvaluateRequest;
 use cavra_app::evaluation::PackEvaluationRequest;
 use cavra_app::history::RouteQuery;
 use cavra_app::plan::PlanRequest;
-use cavra_app::policy::PolicySource;
+use cavra_app::policy::Policies;
+use cavra_app::retry::{RetryOutcome, RetryRequest};
+use std::time::Duration;
+
 use cavra_app::readiness::{Evidence, ReadinessRequest, ReportName};
 use cavra_app::records::Plan;
 use cavra_app::simulate::SimulateRequest;
@@ -49,6 +53,9 @@ pub(crate) enum Endpoint {
     Simulate,
     Escalation,
     Acknowledgements(String),
+    Retries,
+    Recoveries,
+    Policy(String),
     Packs,
     Reload,
     PackEvaluate(String),
@@ -68,7 +75,7 @@ impl Route {
         match &self.endpoint {
             Endpoint::Health | Endpoint::Ready | Endpoint::Console => Access::Public,
             Endpoint::Deliver | Endpoint::Escalation | Endpoint::Reload => Access::Change,
-            Endpoint::Acknowledgements(_) if method == Method::POST => Access::Change,
+            Endpoint::Acknowledgements(_) | Endpoint::Retries if method == Method::POST => Access::Change,
             _ => Access::Read,
         }
     }
@@ -121,6 +128,11 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
             ["latest-plans"] => route(Endpoint::LatestPlans, "/runtime/go-pilot/rollback-drill-notifications/latest-plans", GET),
             ["simulate"] => route(Endpoint::Simulate, "/runtime/go-pilot/rollback-drill-notifications/simulate", POST),
             ["escalation-plan"] => route(Endpoint::Escalation, "/runtime/go-pilot/rollback-drill-notifications/escalation-plan", POST),
+            ["retries"] => route(Endpoint::Retries, "/runtime/go-pilot/rollback-drill-notifications/retries", GET_POST),
+            ["connector-recovery"] => route(Endpoint::Recoveries, "/runtime/go-pilot/rollback-drill-notifications/connector-recovery", GET),
+            ["policies", policy] if !policy.is_empty() => {
+                route(Endpoint::Policy(crate::http::percent_decode(policy)?), "/runtime/go-pilot/rollback-drill-notifications/policies/{policy_id}", GET)
+            }
             [schedule, "acknowledgements"] if !schedule.is_empty() => route(
                 Endpoint::Acknowledgements(crate::http::percent_decode(schedule)?),
                 "/runtime/go-pilot/rollback-drill-notifications/{schedule_id}/acknowledgements",
@@ -170,6 +182,10 @@ fn blocking(state: &State, endpoint: Endpoint, call: &Call) -> Result<Reply, Api
         Endpoint::Escalation => escalation(state, call),
         Endpoint::Acknowledgements(schedule) if call.method == Method::POST => acknowledge(state, &schedule, call),
         Endpoint::Acknowledgements(schedule) => acknowledgements(state, &schedule, call),
+        Endpoint::Retries if call.method == Method::POST => retry(state, call),
+        Endpoint::Retries => retries(state, call),
+        Endpoint::Recoveries => recoveries(state, call),
+        Endpoint::Policy(id) => policy(state, &id, call),
         Endpoint::Reload => reload(state, call),
         Endpoint::Health | Endpoint::Ready | Endpoint::Metrics | Endpoint::Console | Endpoint::Packs | Endpoint::PackEvaluate(_) => {
             Err(ApiError::internal("endpoint dispatched to the wrong pool"))
@@ -197,9 +213,9 @@ impl State {
         self.settings.evidence.with_request(at, mode)
     }
 
-    /// The request's routing policy, else the server's `--routing-policy`.
-    fn policy(&self, given: Option<Json>) -> Option<PolicySource> {
-        given.or_else(|| self.policy.clone()).map(PolicySource::Document)
+    /// The server's `--routing-policy`, with the request's merged over it key by key.
+    fn policies(&self, given: Option<Json>) -> Policies {
+        Policies::server_and_request(self.policy.clone(), given)
     }
 
     fn plan_request(&self, fields: &mut Fields) -> Result<PlanRequest, ApiError> {
@@ -208,7 +224,7 @@ impl State {
         let force = fields.flag("force")?;
         let at = fields.text("at")?;
         let mode = fields.text("mode")?;
-        Ok(PlanRequest { evidence: self.evidence(at, mode), policy: self.policy(policy), provider, force, generated_by: "api".into() })
+        Ok(PlanRequest { evidence: self.evidence(at, mode), policies: self.policies(policy), provider, force, generated_by: "api".into() })
     }
 }
 
@@ -258,19 +274,32 @@ fn go_pilot_evaluate(state: &State, call: &Call) -> Result<Reply, ApiError> {
     ok(&doc)
 }
 
-/// `POST .../plan` and `POST .../deliver`: `{provider, routing_policy, force, at, mode}`.
+/// Whether the caller may write: anyone when no tokens are configured, else an operator.
+fn may_write(call: &Call) -> bool {
+    call.identity.as_ref().is_none_or(|identity| identity.role >= Role::Operator)
+}
+
+/// `POST .../plan` and `POST .../deliver`: `{provider, routing_policy, force, at, mode}`
+/// (deliver also takes `acknowledgement_minutes`). A reader's plan is a dry run.
 fn plan(state: &State, call: &Call, deliver: bool) -> Result<Reply, ApiError> {
     let mut body = call.fields()?;
     let request = state.plan_request(&mut body)?;
-    body.finish(&["provider", "routing_policy", "force", "at", "mode"])?;
+    let acknowledgement_minutes = if deliver { body.number("acknowledgement_minutes")? } else { None };
+    body.finish(if deliver {
+        &["provider", "routing_policy", "force", "at", "mode", "acknowledgement_minutes"]
+    } else {
+        &["provider", "routing_policy", "force", "at", "mode"]
+    })?;
     let packs = state.pack_source();
     if !deliver {
-        let plan = cavra_app::plan::plan_and_store(&packs, &request, Some(&state.store))?;
+        let store: Option<&dyn cavra_app::store::StoreProvider> = if may_write(call) { Some(&state.store) } else { None };
+        let plan = cavra_app::plan::plan_and_store(&packs, &request, store)?;
         record_decisions(state, &plan);
         return ok(&plan);
     }
     let mut warn = |message: &str| state.log(&[("event", "delivery_warning".into()), ("warning", message.into())]);
-    let request = DeliverRequest::new(request, state.settings.plugins.clone());
+    let mut request = DeliverRequest::new(request, state.settings.plugins.clone());
+    request.acknowledgement_minutes = acknowledgement_minutes;
     let (result, plan) = cavra_app::deliver::deliver(&packs, &state.store, &request, &mut warn)?;
     record_decisions(state, &plan);
     state.metrics.deliveries(result.deliveries.iter().map(|d| (d.record.provider.as_str(), d.record.outcome.as_str())));
@@ -283,7 +312,7 @@ fn record_decisions(state: &State, plan: &Plan) {
 
 fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
-    query.only(&["owner", "action", "category", "provider", "schedule_id", "since", "until", "limit", "offset"])?;
+    query.only(&["owner", "action", "category", "provider", "schedule_id", "since", "until", "at", "limit", "offset"])?;
     let request = RouteQuery {
         owner: query.get("owner"),
         action: query.get("action"),
@@ -292,6 +321,7 @@ fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
         schedule_id: query.get("schedule_id"),
         since: query.get("since"),
         until: query.get("until"),
+        at: query.get("at"),
         limit: query.number("limit")?.unwrap_or(cavra_app::store::DEFAULT_LIMIT),
         offset: query.number("offset")?.unwrap_or(0),
     };
@@ -301,13 +331,20 @@ fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
 fn trends(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
     query.only(&["owner", "provider", "schedule_id", "at"])?;
-    let request = TrendRequest { owner: query.get("owner"), provider: query.get("provider"), schedule_id: query.get("schedule_id"), at: query.get("at") };
+    let request = TrendRequest {
+        owner: query.get("owner"),
+        provider: query.get("provider"),
+        schedule_id: query.get("schedule_id"),
+        at: query.get("at"),
+        keep: may_write(call),
+    };
     ok(&cavra_app::trends::trends(&state.store, &request).map_err(in_query)?)
 }
 
 fn latest_plans(state: &State, call: &Call) -> Result<Reply, ApiError> {
-    call.query()?.only(&[])?;
-    ok(&cavra_app::history::latest_plans(&state.store).map_err(in_query)?)
+    let query = call.query()?;
+    query.only(&["at"])?;
+    ok(&cavra_app::history::latest_plans(&state.store, query.get("at").as_deref()).map_err(in_query)?)
 }
 
 fn simulate(state: &State, call: &Call) -> Result<Reply, ApiError> {
@@ -317,7 +354,7 @@ fn simulate(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let provider = body.providers()?;
     let policy = body.object("routing_policy")?;
     body.finish(&["from", "to", "provider", "routing_policy"])?;
-    let request = SimulateRequest { schedule: state.settings.evidence.rollback_drill_schedule.clone(), policy: state.policy(policy), from, to, provider };
+    let request = SimulateRequest { schedule: state.settings.evidence.rollback_drill_schedule.clone(), policies: state.policies(policy), from, to, provider };
     ok(&cavra_app::simulate::simulate(&state.pack_source(), &request)?)
 }
 
@@ -327,7 +364,7 @@ fn escalation(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let acknowledgement_minutes = body.number("acknowledgement_minutes")?;
     let at = body.text("at")?;
     body.finish(&["routing_policy", "acknowledgement_minutes", "at"])?;
-    let request = EscalationRequest { policy: state.policy(policy), acknowledgement_minutes, at };
+    let request = EscalationRequest { policies: state.policies(policy), acknowledgement_minutes, at };
     ok(&cavra_app::escalation::escalation_plan(&state.pack_source(), &state.store, &request)?)
 }
 
@@ -341,20 +378,96 @@ fn acknowledge(state: &State, schedule_id: &str, call: &Call) -> Result<Reply, A
     let plan_id = body.text("plan_id")?;
     let external_ref = body.text("external_ref")?;
     let notes = body.text("notes")?;
+    let notification_id = body.text("notification_id")?;
+    let owner = body.text("owner")?;
     let at = body.text("at")?;
-    body.finish(&["provider", "acknowledged_by", "acknowledgement_state", "plan_id", "external_ref", "notes", "at"])?;
+    body.finish(&["provider", "acknowledged_by", "acknowledgement_state", "plan_id", "external_ref", "notes", "notification_id", "owner", "at"])?;
     let acknowledged_by = match &call.identity {
         Some(identity) => identity.name.clone(),
         None => given_by.filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::invalid("$.acknowledged_by", "`acknowledged_by` is required"))?,
     };
-    let request = AckRequest { schedule_id: schedule_id.to_string(), provider, acknowledged_by, acknowledgement_state, plan_id, external_ref, notes, at };
+    let request = AckRequest {
+        schedule_id: schedule_id.to_string(),
+        provider,
+        acknowledged_by,
+        acknowledgement_state,
+        plan_id,
+        external_ref,
+        notes,
+        notification_id,
+        owner,
+        at,
+    };
     let ack = cavra_app::acks::acknowledge(&state.pack_source(), &state.store, &request)?;
     Ok(json_reply(StatusCode::CREATED, &ack))
 }
 
 fn acknowledgements(state: &State, schedule_id: &str, call: &Call) -> Result<Reply, ApiError> {
+    let query = call.query()?;
+    query.only(&["at"])?;
+    ok(&cavra_app::acks::list_acknowledgements(&state.store, schedule_id, query.get("at").as_deref()).map_err(in_query)?)
+}
+
+/// `POST .../retries`: `{approval_id, approved_by, schedule_id, provider, at}`.
+/// With tokens, the approver is the token's identity; a different
+/// `approved_by` in the body is refused. Nothing to retry: 200 with a message.
+fn retry(state: &State, call: &Call) -> Result<Reply, ApiError> {
+    let mut body = call.fields()?;
+    let approval_id = body.text("approval_id")?;
+    let given_by = body.text("approved_by")?;
+    let schedule_id = body.text("schedule_id")?;
+    let provider = body.text("provider")?;
+    let at = body.text("at")?;
+    body.finish(&["approval_id", "approved_by", "schedule_id", "provider", "at"])?;
+    let approved_by = match (&call.identity, given_by) {
+        (Some(identity), Some(given)) if given.trim() != identity.name => {
+            return Err(ApiError::invalid("$.approved_by", format!("the approver is the token's identity ({}), not {:?}", identity.name, given.trim())));
+        }
+        (Some(identity), _) => Some(identity.name.clone()),
+        (None, given) => given,
+    };
+    let request = RetryRequest {
+        approval_id,
+        approved_by,
+        schedule_id,
+        provider,
+        at,
+        plugins: state.settings.plugins.clone(),
+        max_attempts: 4,
+        attempt_timeout: Duration::from_millis(10_000),
+        backoff: Duration::from_millis(500),
+    };
+    let mut warn = |message: &str| state.log(&[("event", "delivery_warning".into()), ("warning", message.into())]);
+    let outcome = cavra_app::retry::retry(&state.pack_source(), &state.store, &request, &mut warn)?;
+    match &outcome {
+        RetryOutcome::NothingToRetry { .. } => ok(&outcome),
+        RetryOutcome::Retried { retry, .. } => {
+            state.metrics.deliveries(retry.notifications.iter().map(|n| (n.provider.as_str(), n.outcome.as_str())));
+            Ok(json_reply(StatusCode::CREATED, &outcome))
+        }
+    }
+}
+
+/// `GET .../retries?at=`: the retry execution records, newest first.
+fn retries(state: &State, call: &Call) -> Result<Reply, ApiError> {
+    let query = call.query()?;
+    query.only(&["at"])?;
+    ok(&cavra_app::retry::list_retries(&state.store, query.get("at").as_deref()).map_err(in_query)?)
+}
+
+/// `GET .../connector-recovery?provider=&at=`.
+fn recoveries(state: &State, call: &Call) -> Result<Reply, ApiError> {
+    let query = call.query()?;
+    query.only(&["provider", "at"])?;
+    ok(&cavra_app::retry::list_recoveries(&state.store, query.get("provider").as_deref(), query.get("at").as_deref()).map_err(in_query)?)
+}
+
+/// `GET .../policies/{policy_id}`: a merged routing policy a plan used.
+fn policy(state: &State, policy_id: &str, call: &Call) -> Result<Reply, ApiError> {
     call.query()?.only(&[])?;
-    ok(&cavra_app::acks::list_acknowledgements(&state.store, schedule_id).map_err(in_query)?)
+    let found = cavra_app::history::stored_policy(&state.store, policy_id).map_err(in_query)?;
+    let document = found.ok_or_else(|| ApiError::not_found(format!("no stored policy {policy_id}")))?;
+    ok(&json!({ "policy_id": policy_id, "policy": document }))
 }
 
 /// Recompiles every pack from `--rules`. All or nothing: when a pack fails to

@@ -3,6 +3,8 @@
 
 use crate::documents::clock;
 use crate::error::{AppError, Field};
+use crate::lifecycle::{self, micros};
+
 use crate::packs::PackSource;
 use crate::records::{Acknowledgement, AcknowledgementList};
 use crate::safety::Screen;
@@ -25,6 +27,10 @@ pub struct AckRequest {
     pub plan_id: Option<String>,
     pub external_ref: Option<String>,
     pub notes: Option<String>,
+    /// Exactly this notification (`ntf_...`).
+    pub notification_id: Option<String>,
+    /// The open notifications of this owner (on the schedule and provider).
+    pub owner: Option<String>,
     /// The clock; `None` is now.
     pub at: Option<String>,
 }
@@ -66,7 +72,12 @@ pub fn ack_state(given: Option<&str>) -> Result<String, AppError> {
     }
 }
 
-/// Validates, screens and stores one acknowledgement; nothing unsafe is stored.
+/// Validates, screens and stores one acknowledgement; nothing unsafe is
+/// stored. It answers the notifications it names, resolved now (README,
+/// "Notification lifecycle"): with `notification_id` exactly that one; with
+/// `owner`, the open notifications of the schedule, provider and owner; with
+/// neither, every open notification of the schedule and provider delivered
+/// at or before it.
 pub fn acknowledge(packs: &PackSource, store: &dyn StoreProvider, request: &AckRequest) -> Result<Acknowledgement, AppError> {
     let schedule_id = name(Field::positional("schedule_id"), &request.schedule_id)?;
     let provider = name(Field::named("provider"), &request.provider)?.to_lowercase();
@@ -78,7 +89,37 @@ pub fn acknowledge(packs: &PackSource, store: &dyn StoreProvider, request: &AckR
     };
     let external_ref = optional(Field::named("external_ref"), &request.external_ref)?;
     let notes = optional(Field::named("notes"), &request.notes)?;
+    let notification_id = match optional(Field::named("notification_id"), &request.notification_id)? {
+        Some(n) => Some(name(Field::named("notification_id"), &n)?),
+        None => None,
+    };
+    let owner = match optional(Field::named("owner"), &request.owner)? {
+        Some(o) => Some(name(Field::named("owner"), &o)?),
+        None => None,
+    };
     let now = clock(request.at.as_deref())?;
+    let at = micros(&now).ok_or_else(|| AppError::field(Field::named("at"), format!("not a time: {now}")))?;
+    let writable = store.writable()?;
+    let states = lifecycle::derive(packs, &writable.history(Some(&schedule_id), at)?, at, &lifecycle::Options::default())?;
+    let answered: Vec<String> = match &notification_id {
+        Some(id) => {
+            let entry = states
+                .get(id)
+                .filter(|e| e.route.schedule_id == schedule_id)
+                .ok_or_else(|| AppError::field(Field::named("notification_id"), format!("schedule {schedule_id} has no notification {id} (as of {now})")))?;
+            if entry.route.provider != provider {
+                return Err(AppError::field(Field::named("provider"), format!("notification {id} went to {}, not {provider}", entry.route.provider)));
+            }
+            vec![id.clone()]
+        }
+        None => states
+            .open()
+            .filter(|e| e.route.schedule_id == schedule_id && e.route.provider == provider)
+            .filter(|e| owner.as_ref().is_none_or(|o| e.route.owner == *o))
+            .filter(|e| owner.is_some() || e.delivered_at.is_some_and(|d| d <= at))
+            .map(|e| e.id().to_string())
+            .collect(),
+    };
 
     let mut ack = Acknowledgement {
         schema_version: ACK_SCHEMA.to_string(),
@@ -90,22 +131,33 @@ pub fn acknowledge(packs: &PackSource, store: &dyn StoreProvider, request: &AckR
         external_ref,
         notes,
         created_at: now,
+        notification_id,
+        owner,
+        notification_ids: Some(answered),
         ack_id: String::new(),
+        recorded_at: None,
     };
     let document = serde_json::to_value(&ack).map_err(|e| AppError::input(e.to_string()))?;
     Screen::load(packs)?.require_safe(&document, || "the acknowledgement is not public-safe; nothing was stored".into())?;
     ack.ack_id = format!("ack_{}", crate::records::content_hash(&ack));
-    store.writable()?.save_acknowledgement(&ack)?;
+    writable.save_acknowledgement(&ack)?;
     Ok(ack)
 }
 
-/// The stored acknowledgements of a schedule, newest first.
-pub fn list_acknowledgements(store: &dyn StoreProvider, schedule_id: &str) -> Result<AcknowledgementList, AppError> {
+/// The stored acknowledgements of a schedule made at or before `at` (all when `None`), newest first.
+pub fn list_acknowledgements(store: &dyn StoreProvider, schedule_id: &str, at: Option<&str>) -> Result<AcknowledgementList, AppError> {
     let schedule_id = name(Field::positional("schedule_id"), schedule_id)?;
+    let as_of = match at.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) => Some(micros(text).ok_or_else(|| AppError::field(Field::named("at"), format!("expected an RFC 3339 time, got {text:?}")))?),
+        None => None,
+    };
     // Reading does not create a store.
-    let acks = match store.readable()? {
+    let mut acks = match store.readable()? {
         Some(store) => store.acknowledgements(&schedule_id)?,
         None => Vec::new(),
     };
+    if let Some(as_of) = as_of {
+        acks.retain(|a| micros(&a.created_at).is_some_and(|t| t <= as_of));
+    }
     Ok(AcknowledgementList { schedule_id, count: acks.len(), acknowledgements: acks })
 }

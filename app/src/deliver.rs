@@ -1,20 +1,28 @@
-//! Delivery of a notification plan through connector plugins. The plan is
-//! built and stored as for `plan`; the application turns each `deliver`
-//! route into a [`Notification`] named by its one idempotency key
-//! ([`notification_key`]: schedule, owner, provider, alert level, due time),
-//! which providers receive; `cavra-plugin-host` loads the plugins, retries
-//! and redacts; every attempt is stored as it completes. A re-run delivers
-//! only what was not delivered yet, and a provider that honours the key
-//! never gets it twice.
+//! Delivery (README, "Notification lifecycle"): a run builds and stores the
+//! plan as `plan` does, then sends the schedule's notifications that are
+//! `pending_delivery` (never one delivered before, never a failed one: that
+//! needs an approved retry), then decides and sends escalations of the
+//! schedule's breached notifications. Each notification goes out as a
+//! [`Notification`] whose idempotency key is its id (`ntf_...`);
+//! `cavra-plugin-host` loads the plugins, retries and redacts; every attempt
+//! is stored as it completes, stamped with the run's logical instant (`at`).
 
 use crate::error::AppError;
+use crate::escalation::checked_minutes;
+use crate::lifecycle::{self, micros, Entry, Lifecycle};
 use crate::packs::PackSource;
-use crate::plan::{build_plan, PlanRequest};
-use crate::records::{content_hash, DeliveryAttempt, DeliveryResult, Plan, SkippedNotification};
-use crate::store::StoreProvider;
+use crate::plan::{build_plan, count_open, BuiltPlan, PlanRequest};
+use crate::policy::{bind_routing, provider_filter, route_providers, ROUTING_PACK};
+use crate::records::{content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification};
+use crate::retry::record_recoveries;
+use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
+use crate::store::{Store, StoreProvider};
+use cavra_engine::BindOptions;
 use cavra_plugin_host::{find_plugin_files, plugin_dirs, ConnectorConfig, DeliveryOptions, DeliveryRecord, Isolation, LoadReport, Notification, Registry};
-use serde_json::{json, Value as Json};
+use serde_json::json;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs one plugin library for a parent process (`--plugin-isolation process`): the
@@ -87,122 +95,231 @@ pub struct DeliverRequest {
     pub attempt_timeout: Duration,
     /// Delay before the first retry (doubles per retry, with jitter).
     pub backoff: Duration,
+    /// Minutes to acknowledge for every notification when deciding which
+    /// are breached (overrides the minutes frozen at delivery).
+    pub acknowledgement_minutes: Option<f64>,
 }
 
 impl DeliverRequest {
     /// A delivery with the default attempts, timeout and backoff.
     pub fn new(plan: PlanRequest, plugins: PluginSettings) -> DeliverRequest {
-        DeliverRequest { plan, plugins, max_attempts: 4, attempt_timeout: Duration::from_millis(10_000), backoff: Duration::from_millis(500) }
+        DeliverRequest {
+            plan,
+            plugins,
+            max_attempts: 4,
+            attempt_timeout: Duration::from_millis(10_000),
+            backoff: Duration::from_millis(500),
+            acknowledgement_minutes: None,
+        }
     }
 }
 
-/// Names a notification across plans (README, "Notification plan"): the same drill due at the
-/// same time, at the same alert level, for the same owner and provider. It is
-/// the idempotency key providers receive.
-pub fn notification_key(schedule_id: &str, owner: &str, provider: &str, alert_level: &str, next_due_at: Option<&str>) -> String {
-    let key = json!([schedule_id, owner, provider, alert_level, next_due_at]);
-    format!("notification_{}", crate::hash::content_hash(&key))
+/// The connectors of a run: their private configuration, the loaded
+/// plugins, and the attempts, timeout and backoff.
+pub(crate) struct Connectors {
+    config: ConnectorConfig,
+    registry: Registry,
+    options: DeliveryOptions,
 }
 
-/// One notification per `deliver` route of the plan, in plan order. The due
-/// time and runbook come from the schedule document.
-pub fn notifications(plan: &Plan, schedule: &Json) -> Vec<Notification> {
-    let next_due_at = schedule["next_due_at"].as_str().map(String::from);
-    let runbook_ref = schedule["runbook_ref"].as_str().map(String::from);
-    let alert_level = plan.alert_level.as_str();
-    plan.route_decisions
-        .iter()
-        .filter(|r| r.delivers())
-        .map(|r| Notification {
-            idempotency_key: notification_key(&r.schedule_id, &r.owner, &r.provider, alert_level, next_due_at.as_deref()),
-            route_id: r.route_id.clone(),
-            plan_id: r.plan_id.clone(),
-            schedule_id: r.schedule_id.clone(),
-            owner: r.owner.clone(),
-            escalation_owner: r.escalation_owner_or_owner().to_string(),
-            provider: r.provider.clone(),
-            alert_level: alert_level.to_string(),
-            status: plan.status.as_str().to_string(),
-            next_due_at: next_due_at.clone(),
-            reason: r.reason.clone().unwrap_or_default(),
-            runbook_ref: runbook_ref.clone(),
-            // Whole minutes for providers; a fraction rounds up, never to less time.
-            acknowledgement_minutes: r.acknowledgement_minutes.map_or(DEFAULT_ACK_MINUTES, |m| m.0).max(0.0).ceil() as u64,
-            created_at: r.created_at.clone(),
-        })
-        .collect()
+impl Connectors {
+    /// Loads the configuration (`CAVRA_CONNECTOR_CONFIG`, with the outbox
+    /// beside the store by default) and the plugins; `warn` hears refused
+    /// plugins and configuration problems of the providers named.
+    pub(crate) fn load(
+        store: &dyn StoreProvider,
+        plugins: &PluginSettings,
+        options: DeliveryOptions,
+        providers: &BTreeSet<String>,
+        warn: &mut dyn FnMut(&str),
+    ) -> Result<Connectors, AppError> {
+        let mut config = ConnectorConfig::from_env().map_err(|e| AppError::Plugin(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
+        if config.section("outbox").is_none() {
+            let outbox = store.folder().join("outbox.jsonl");
+            config.insert_default("outbox", json!({ "path": outbox.display().to_string() }));
+        }
+        let registry = plugins.registry();
+        for refusal in &registry.report().refused {
+            warn(&format!("plugin {} refused: {}", refusal.path.display(), refusal.reason));
+        }
+        if let Err(e) = registry.ensure_no_conflicts() {
+            warn(&e.to_string());
+        }
+        // Only the connectors this run needs: a missing section of another is not news.
+        for problem in registry.validate_config(&config).into_iter().filter(|p| providers.contains(&p.connector)) {
+            warn(&problem.to_string());
+        }
+        Ok(Connectors { config, registry, options })
+    }
+
+    /// Sends the notifications, storing every attempt as it completes
+    /// (stamped with the run's instant and, for an approved retry, its id).
+    /// Returns every attempt made.
+    pub(crate) fn send(&self, store: &dyn Store, outgoing: Vec<Outgoing>, at: &str, retry_id: Option<&str>) -> Result<Vec<DeliveryAttempt>, AppError> {
+        if outgoing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings: Vec<(String, Option<crate::records::Minutes>, Option<String>)> =
+            outgoing.iter().map(|o| (o.notification.idempotency_key.clone(), o.route.acknowledgement_minutes, o.route.escalation_owner.clone())).collect();
+        let stamp = |record: &DeliveryRecord| {
+            let found = settings.iter().find(|(key, _, _)| *key == record.idempotency_key);
+            let mut attempt = DeliveryAttempt {
+                record: record.clone(),
+                schedule_id: outgoing
+                    .iter()
+                    .find(|o| o.notification.idempotency_key == record.idempotency_key)
+                    .map_or_else(String::new, |o| o.route.schedule_id.clone()),
+                notification_key: record.idempotency_key.clone(),
+                notification_id: record.idempotency_key.clone(),
+                at: at.to_string(),
+                acknowledgement_minutes: found.and_then(|f| f.1),
+                escalation_owner: found.and_then(|f| f.2.clone()),
+                retry_id: retry_id.map(String::from),
+                delivery_id: String::new(),
+                recorded_at: None,
+            };
+            attempt.delivery_id = format!("delivery_{}", content_hash(&attempt));
+            attempt
+        };
+        let notifications: Vec<Notification> = outgoing.iter().map(|o| o.notification.clone()).collect();
+        let mut store_error = None;
+        let mut attempts = Vec::new();
+        self.registry.deliver_all(notifications, &self.config, &self.options, |record| {
+            let attempt = stamp(record);
+            if store_error.is_none() {
+                if let Err(e) = store.save_delivery(&attempt) {
+                    store_error = Some(e);
+                }
+            }
+            attempts.push(attempt);
+        });
+        match store_error {
+            Some(e) => Err(AppError::Store(e)),
+            None => Ok(attempts),
+        }
+    }
 }
 
-/// Builds and stores the plan, then delivers its notifications, storing
-/// every attempt. `warn` hears what an operator should know but does not stop
-/// the run (refused plugins, config problems). Returns the delivery result and the plan.
+/// A notification to send and the route decision it comes from.
+pub(crate) struct Outgoing {
+    pub route: RouteRecord,
+    pub notification: Notification,
+}
+
+/// The attempt options of a request.
+pub(crate) fn attempt_options(max_attempts: u32, attempt_timeout: Duration, backoff: Duration) -> DeliveryOptions {
+    DeliveryOptions { max_attempts, backoff_base: backoff, attempt_timeout, ..DeliveryOptions::default() }
+}
+
+/// What a provider receives about a notification: its newest route
+/// decision, the drill's due time (its episode) and the runbook.
+pub(crate) fn outgoing(entry: &Entry, runbook_ref: Option<&str>) -> Outgoing {
+    let route = entry.route.clone();
+    let status = match entry.alert_level {
+        AlertLevel::Critical => "needs_attention",
+        AlertLevel::Warning => "due_soon",
+        AlertLevel::Healthy => "ready",
+    };
+    let notification = Notification {
+        idempotency_key: route.notification_id.clone(),
+        route_id: route.route_id.clone(),
+        plan_id: route.plan_id.clone(),
+        schedule_id: route.schedule_id.clone(),
+        owner: route.owner.clone(),
+        escalation_owner: route.escalation_owner_or_owner().to_string(),
+        provider: route.provider.clone(),
+        alert_level: entry.alert_level.as_str().to_string(),
+        status: status.to_string(),
+        next_due_at: route.episode.clone(),
+        reason: route.reason.clone().unwrap_or_default(),
+        runbook_ref: runbook_ref.map(String::from),
+        // Whole minutes for providers; a fraction rounds up, never to less time.
+        acknowledgement_minutes: route.acknowledgement_minutes.map_or(DEFAULT_ACK_MINUTES, |m| m.0).max(0.0).ceil() as u64,
+        created_at: route.created_at.clone(),
+    };
+    Outgoing { route, notification }
+}
+
+/// Builds and stores the plan, then delivers the schedule's pending
+/// notifications and its escalations, storing every attempt. `warn` hears
+/// what an operator should know but does not stop the run (refused plugins,
+/// config problems). Returns the delivery result and the plan.
 pub fn deliver(
     packs: &PackSource,
     store: &dyn StoreProvider,
     request: &DeliverRequest,
     warn: &mut dyn FnMut(&str),
 ) -> Result<(DeliveryResult, Plan), AppError> {
-    let mut config = ConnectorConfig::from_env().map_err(|e| AppError::Plugin(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
+    let minutes = checked_minutes(request.acknowledgement_minutes)?;
     let built = build_plan(packs, &request.plan)?;
-    let plan = built.plan;
+    let mut plan = built.plan.clone();
+    let at_text = plan.generated_at.clone();
+    let at = micros(&at_text).ok_or_else(|| AppError::input(format!("not a time: {at_text}")))?;
+    let schedule_id = plan.schedule_id.clone();
     let writable = store.writable()?;
-    writable.save_plan(&plan)?;
+    count_open(packs, &mut plan, writable.history(Some(&schedule_id), at)?, at)?;
+    plan.stored = Some(true);
+    writable.save_plans(std::slice::from_ref(&plan), std::slice::from_ref(&built.policy_record))?;
+    let wanted = provider_filter(&request.plan.provider)?;
+    let wanted = |provider: &str| wanted.as_ref().is_none_or(|w| w.contains(provider));
+    let options = lifecycle::Options { acknowledgement_minutes: minutes, resolve: None };
+    let derive = || -> Result<Lifecycle, AppError> { lifecycle::derive(packs, &writable.history(Some(&schedule_id), at)?, at, &options) };
+    let runbook_ref = built.schedule["runbook_ref"].as_str();
 
-    if config.section("outbox").is_none() {
-        let outbox = store.folder().join("outbox.jsonl");
-        config.insert_default("outbox", json!({ "path": outbox.display().to_string() }));
-    }
-    let registry = request.plugins.registry();
-    for refusal in &registry.report().refused {
-        warn(&format!("plugin {} refused: {}", refusal.path.display(), refusal.reason));
-    }
-    if let Err(e) = registry.ensure_no_conflicts() {
-        warn(&e.to_string());
-    }
-    // Only the connectors this plan needs: a missing section of another is not news.
-    for problem in registry.validate_config(&config).into_iter().filter(|p| plan.selected_providers.contains(&p.connector)) {
-        warn(&problem.to_string());
-    }
+    // The notifications waiting for delivery. One whose successor (a later
+    // episode or a higher alert level) is pending too, or was just decided by
+    // this plan, is not sent: the successor is what the owner should hear,
+    // and when it is suppressed the older one waits with it.
+    let before = derive()?;
+    let pending: Vec<&Entry> =
+        before.entries.iter().filter(|e| e.kind() == NotificationKind::Notification && e.state == "pending_delivery" && wanted(&e.route.provider)).collect();
+    let current: Vec<&Entry> = before.entries.iter().filter(|e| e.route.plan_id == plan.plan_id && e.kind() == NotificationKind::Notification).collect();
+    let todo: Vec<Outgoing> = pending.iter().filter(|e| !pending.iter().chain(&current).any(|o| succeeds(o, e))).map(|e| outgoing(e, runbook_ref)).collect();
 
-    let notifications = notifications(&plan, &built.schedule);
-    let keys: Vec<String> = notifications.iter().map(|n| n.idempotency_key.clone()).collect();
-    let done = writable.delivered_keys(&keys)?;
-    let (skipped, todo): (Vec<_>, Vec<_>) = notifications.into_iter().partition(|n| done.contains(&n.idempotency_key));
+    let mut providers: BTreeSet<String> = built.plan.selected_providers.iter().cloned().collect();
+    providers.extend(route_providers(&built.schedule, &built.policy, ""));
+    let connectors =
+        Connectors::load(store, &request.plugins, attempt_options(request.max_attempts, request.attempt_timeout, request.backoff), &providers, warn)?;
+    let mut attempts = connectors.send(&*writable, todo, &at_text, None)?;
 
-    let options = DeliveryOptions {
-        max_attempts: request.max_attempts,
-        backoff_base: request.backoff,
-        attempt_timeout: request.attempt_timeout,
-        ..DeliveryOptions::default()
-    };
-    let mut store_error = None;
-    let records = registry.deliver_all(todo, &config, &options, |attempt| {
-        if store_error.is_none() {
-            if let Err(e) = writable.save_delivery(&delivery_attempt(attempt, &plan.schedule_id)) {
-                store_error = Some(e);
-            }
-        }
-    });
-    if let Some(e) = store_error {
-        return Err(AppError::Store(e));
+    // Escalations of the breached notifications (and re-decided ones still waiting).
+    let after = derive()?;
+    let escalations = decide_escalations(packs, &built, &after, at, &plan.plan_id)?;
+    if !escalations.is_empty() {
+        writable.save_routes(&escalations)?;
     }
+    let with_escalations = derive()?;
+    let escalate: Vec<Outgoing> = with_escalations
+        .entries
+        .iter()
+        .filter(|e| e.kind() == NotificationKind::Escalation && e.state == "pending_delivery" && wanted(&e.route.provider))
+        .map(|e| outgoing(e, runbook_ref))
+        .collect();
+    let escalation_count = escalate.len();
+    attempts.extend(connectors.send(&*writable, escalate, &at_text, None)?);
 
-    let finals: Vec<DeliveryAttempt> = records.iter().filter(|r| r.is_final).map(|r| delivery_attempt(r, &plan.schedule_id)).collect();
-    let delivered = finals.iter().filter(|r| r.record.is_delivered()).count();
-    let skipped: Vec<SkippedNotification> = skipped
-        .into_iter()
-        .map(|n| SkippedNotification {
-            route_id: n.route_id,
-            owner: n.owner,
-            provider: n.provider,
-            notification_key: n.idempotency_key,
-            reason: "already delivered".into(),
+    let delivered_providers: BTreeSet<String> = attempts.iter().filter(|a| a.record.is_delivered()).map(|a| a.record.provider.clone()).collect();
+    let recoveries = record_recoveries(&*writable, &delivered_providers, None)?;
+    let attempted: BTreeSet<&str> = attempts.iter().map(|a| a.notification_id.as_str()).collect();
+    let finals: Vec<DeliveryAttempt> = attempts.iter().filter(|a| a.record.is_final).cloned().collect();
+    let delivered = finals.iter().filter(|a| a.record.is_delivered()).count();
+    let skipped: Vec<SkippedNotification> = with_escalations
+        .open()
+        .filter(|e| !attempted.contains(e.id()))
+        .map(|e| SkippedNotification {
+            route_id: e.route.route_id.clone(),
+            owner: e.route.owner.clone(),
+            provider: e.route.provider.clone(),
+            notification_key: e.id().to_string(),
+            state: e.state.clone(),
+            reason: skip_reason(e, wanted(&e.route.provider)),
         })
         .collect();
+    let earlier_failed_count = skipped.iter().filter(|s| s.state == "delivery_failed").count();
     let result = DeliveryResult {
         schema_version: DELIVERY_SCHEMA.to_string(),
         plan_id: plan.plan_id.clone(),
-        schedule_id: plan.schedule_id.clone(),
+        schedule_id,
         generated_at: plan.generated_at.clone(),
         alert_level: plan.alert_level,
         deliverable_route_count: plan.deliverable_route_count,
@@ -210,22 +327,96 @@ pub fn deliver(
         delivered_count: delivered,
         failed_count: finals.len() - delivered,
         skipped_count: skipped.len(),
-        attempt_count: records.len(),
+        attempt_count: attempts.len(),
+        escalation_count,
+        earlier_failed_count,
         deliveries: finals,
         skipped,
+        recoveries,
     };
     Ok((result, plan))
 }
 
-/// A stored delivery attempt: the host's record plus the schedule, the
-/// notification key and an id over its content.
-fn delivery_attempt(record: &DeliveryRecord, schedule_id: &str) -> DeliveryAttempt {
-    let mut attempt = DeliveryAttempt {
-        record: record.clone(),
-        schedule_id: schedule_id.to_string(),
-        notification_key: record.idempotency_key.clone(),
-        delivery_id: String::new(),
-    };
-    attempt.delivery_id = format!("delivery_{}", content_hash(&attempt));
-    attempt
+/// Whether `later` succeeds `earlier`: same schedule, owner and provider; a
+/// later episode, or the same episode at a higher alert level.
+fn succeeds(later: &Entry, earlier: &Entry) -> bool {
+    let (a, b) = (&later.route, &earlier.route);
+    let key = |r: &RouteRecord| (r.schedule_id.clone(), r.owner.clone(), r.provider.clone());
+    if key(a) != key(b) || a.notification_id == b.notification_id {
+        return false;
+    }
+    let episode = |r: &RouteRecord| r.episode.as_deref().and_then(micros);
+    let level = |e: &Entry| matches!(e.alert_level, AlertLevel::Critical) as u8 * 2 + matches!(e.alert_level, AlertLevel::Warning) as u8;
+    match (episode(a), episode(b)) {
+        (Some(x), Some(y)) => x > y || (x == y && level(later) > level(earlier)),
+        _ => level(later) > level(earlier),
+    }
+}
+
+/// Why a run left an open notification alone.
+fn skip_reason(entry: &Entry, wanted: bool) -> String {
+    match entry.state.as_str() {
+        _ if !wanted => "not one of the providers asked for (--provider)".to_string(),
+        "outstanding" | "breached" => "delivered before; waiting for acknowledgement".to_string(),
+        "delivery_failed" => "delivery failed earlier; an approved retry (go-rollback-drill-delivery-retry) sends it again".to_string(),
+        "suppressed" => entry.reason.clone().unwrap_or_else(|| "suppressed".to_string()),
+        _ => entry.reason.clone().unwrap_or_default(),
+    }
+}
+
+/// The escalation route decisions of this run, at `at`: for each breached
+/// notification of the schedule that has no escalation yet, one per
+/// provider of its escalation owner's route (else the schedule's); and each
+/// escalation still waiting (pending or suppressed) decided again. The
+/// routing pack decides each, so maintenance windows and calendars apply.
+fn decide_escalations(packs: &PackSource, built: &BuiltPlan, states: &Lifecycle, at: i64, plan_id: &str) -> Result<Vec<RouteRecord>, AppError> {
+    let escalated: BTreeSet<&str> = states.entries.iter().filter_map(|e| e.route.escalates.as_deref()).collect();
+    // (escalates, escalation owner, providers, the escalated notification)
+    let mut wanted: Vec<(&Entry, String, Vec<String>)> = Vec::new();
+    for entry in &states.entries {
+        match entry.kind() {
+            NotificationKind::Notification if entry.state == "breached" && !escalated.contains(entry.id()) => {
+                let owner = entry.escalation_owner.clone();
+                let providers = route_providers(&built.schedule, &built.policy, &owner);
+                wanted.push((entry, owner, providers));
+            }
+            NotificationKind::Escalation if matches!(entry.state.as_str(), "pending_delivery" | "suppressed") => {
+                if let Some(parent) = entry.route.escalates.as_deref().and_then(|p| states.get(p)) {
+                    wanted.push((parent, entry.route.owner.clone(), vec![entry.route.provider.clone()]));
+                }
+            }
+            _ => {}
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let routing = bind_routing(packs, &built.policy, BindOptions::at(at))?;
+    let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
+    let at_text = cavra_engine::time::format_time(at);
+    let mut routes = Vec::new();
+    for (parent, owner, providers) in wanted {
+        let providers: Vec<Arc<str>> = providers.iter().map(|p| Arc::from(p.as_str())).collect();
+        let schedule = ScheduleRoutes {
+            schedule_id: Arc::from(parent.route.schedule_id.as_str()),
+            // An escalation is of a due schedule.
+            status: Arc::from("needs_attention"),
+            owners: vec![OwnerProviders { owner: Arc::from(owner.as_str()), configured: providers.clone(), providers }],
+        };
+        let planned = router.plan(at, &schedule).map_err(|e| routing.render_error(&e))?;
+        for decision in planned.routes.iter() {
+            let mut route = route_record(decision, &parent.route.schedule_id, &at_text, parent.route.episode.as_deref());
+            route.notification_id = escalation_id(parent.id(), &owner, decision.provider);
+            route.escalates = Some(parent.id().to_string());
+            route.alert_level = Some(parent.alert_level);
+            if route.delivers() {
+                // What the escalation owner is told: who missed what.
+                route.reason = parent.reason.clone().or(route.reason);
+            }
+            route.plan_id = plan_id.to_string();
+            route.route_id = format!("route_{}", content_hash(&route));
+            routes.push(route);
+        }
+    }
+    Ok(routes)
 }

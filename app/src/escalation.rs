@@ -1,111 +1,73 @@
-//! The escalation plan over the latest stored plan of each schedule: each
-//! delivered route is decided by `rules/escalation.cavra` (acknowledged,
-//! waiting, or breached and to escalate). Nothing is written.
+//! The escalation plan (README, "Notification lifecycle"): every open
+//! notification of every schedule as of an instant, each with its state and
+//! the recommended action decided by `rules/escalation.cavra`. Nothing is
+//! written. `alert_level` is `critical` when anything is breached or failed,
+//! `warning` when anything is outstanding, pending or suppressed.
 
 use crate::documents::clock;
 use crate::error::{AppError, Field};
+use crate::lifecycle::{self, micros, Entry};
 use crate::packs::{BoundPack, PackSource};
-use crate::policy::{bind_routing, separate_policy, PolicySource};
-use crate::records::{Acknowledgement, AlertLevel, EscalationPlan, EscalationRoute, Minutes, Plan, RouteRecord};
+use crate::policy::{bind_routing, separate_policy, Policies};
+use crate::records::{AlertLevel, EscalationPlan, EscalationRoute, Minutes, RouteRecord};
 use crate::routing::{OwnerProviders, Router, ScheduleRoutes};
 use crate::safety::Screen;
-use crate::store::StoreProvider;
+use crate::store::{History, StoreProvider};
 use cavra_engine::{BindOptions, Value};
 use std::sync::Arc;
 
 pub const ESCALATION_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-escalation-plan.v1";
-const ESCALATION_PACK: &str = "escalation.cavra";
-/// Minutes to acknowledge when neither the route nor an override says.
-const DEFAULT_MINUTES: f64 = 60.0;
 
 /// The escalation plan to compute.
 #[derive(Clone, Debug, Default)]
 pub struct EscalationRequest {
-    /// Re-resolve each route's acknowledgement minutes and escalation owner from this policy.
-    pub policy: Option<PolicySource>,
-    /// Minutes to acknowledge, for every route (overrides the stored per-route minutes).
+    /// Re-resolve each notification's acknowledgement minutes and escalation owner from this policy.
+    pub policies: Policies,
+    /// Minutes to acknowledge, for every notification (overrides the minutes frozen at delivery).
     pub acknowledgement_minutes: Option<f64>,
-    /// The clock; `None` is now.
+    /// The clock; `None` is now. Records made after it are ignored.
     pub at: Option<String>,
 }
 
-pub fn escalation_plan(packs: &PackSource, store: &dyn StoreProvider, request: &EscalationRequest) -> Result<EscalationPlan, AppError> {
-    if let Some(m) = request.acknowledgement_minutes {
-        if !m.is_finite() || m <= 0.0 {
-            return Err(AppError::field(Field::named("acknowledgement_minutes"), format!("expected a positive number, got {m}")));
-        }
+/// A positive number of minutes, or an error naming `acknowledgement_minutes`.
+pub(crate) fn checked_minutes(minutes: Option<f64>) -> Result<Option<f64>, AppError> {
+    match minutes {
+        Some(m) if !m.is_finite() || m <= 0.0 => Err(AppError::field(Field::named("acknowledgement_minutes"), format!("expected a positive number, got {m}"))),
+        other => Ok(other),
     }
+}
+
+pub fn escalation_plan(packs: &PackSource, store: &dyn StoreProvider, request: &EscalationRequest) -> Result<EscalationPlan, AppError> {
+    let minutes = checked_minutes(request.acknowledgement_minutes)?;
     let now_text = clock(request.at.as_deref())?;
     let now = micros(&now_text).ok_or_else(|| AppError::field(Field::named("at"), format!("not a time: {now_text}")))?;
-    let routing = match separate_policy(request.policy.as_ref())? {
+    let routing = match separate_policy(&request.policies)? {
         Some((label, policy)) => Some(routing_program(packs, &label, &policy)?),
         None => None,
     };
-    // One router for every route: its slots and outcome fields are resolved once.
+    // One router for every notification: its slots and outcome fields are resolved once.
     let routing = match &routing {
-        Some(pack) => Some(Routing { router: Router::new(&pack.program).map_err(|e| AppError::Pack(format!("{}: {e}", pack.file)))?, pack }),
+        Some(pack) => Some(Routing { router: Router::new(&pack.program).map_err(|e| AppError::Pack(format!("{}: {e}", pack.file)))?, pack, now }),
         None => None,
     };
-
-    let pack = packs.bind(ESCALATION_PACK)?;
-    let slots = pack.slots(["now", "delivered_at", "acknowledgement_minutes", "acknowledgement_state", "owner", "escalation_owner"])?;
-    let mut inputs = pack.inputs();
-    inputs.set(slots[0], Value::Time(now));
-
     // Reading does not create a store.
-    let store = store.readable()?;
-    let plans = match &store {
-        Some(store) => store.latest_plans()?,
-        None => Vec::new(),
+    let history = match store.readable()? {
+        Some(store) => store.history(None, now)?,
+        None => History::default(),
     };
-    let mut routes = Vec::new();
-    for plan in &plans {
-        let acks = match &store {
-            Some(store) => store.acknowledgements(&plan.schedule_id)?,
-            None => Vec::new(),
-        };
-        for route in plan.route_decisions.iter().filter(|r| r.delivers()) {
-            let delivered = micros(&route.created_at).ok_or_else(|| AppError::input(format!("a stored route has no valid created_at: {}", route.route_id)))?;
-            let mut minutes = route.acknowledgement_minutes.map_or(DEFAULT_MINUTES, |m| m.0);
-            let mut escalation_owner = route.escalation_owner_or_owner().to_string();
-            if let Some(routing) = &routing {
-                let (m, e) = routing.resolve(now, plan, &route.owner, &route.provider)?;
-                minutes = m.unwrap_or(minutes);
-                escalation_owner = e.unwrap_or(escalation_owner);
-            }
-            if let Some(m) = request.acknowledgement_minutes {
-                minutes = m;
-            }
-            let state = acknowledgement_state(&acks, route, delivered, now);
-            inputs.set(slots[1], Value::Time(delivered));
-            inputs.set(slots[2], Value::Number(minutes));
-            inputs.set(slots[3], state.as_deref().map(Value::text).unwrap_or_default());
-            inputs.set(slots[4], Value::text(&route.owner));
-            inputs.set(slots[5], Value::text(&escalation_owner));
-            let outcome = pack.decide("escalation", &inputs)?;
-            let flag = |name: &str| matches!(outcome.field(name), Some(Value::Bool(true)));
-            routes.push(EscalationRoute {
-                route_id: route.route_id.clone(),
-                plan_id: plan.plan_id.clone(),
-                schedule_id: plan.schedule_id.clone(),
-                owner: route.owner.clone(),
-                escalation_owner,
-                provider: route.provider.clone(),
-                acknowledgement_minutes: Minutes(minutes),
-                delivered_at: route.created_at.clone(),
-                outstanding: flag("outstanding"),
-                breached: flag("breached"),
-                recommended_action: outcome.action.to_string(),
-                acknowledgement_state: state,
-                reason: outcome.reason().and_then(Value::as_text).map(String::from),
-            });
-        }
-    }
-    let outstanding = routes.iter().filter(|r| r.outstanding).count();
-    let breached = routes.iter().filter(|r| r.breached).count();
-    let alert_level = if breached > 0 {
+    let resolve = |route: &RouteRecord| match &routing {
+        Some(routing) => routing.resolve(route),
+        None => Ok((None, None)),
+    };
+    let options = lifecycle::Options { acknowledgement_minutes: minutes, resolve: Some(&resolve) };
+    let states = lifecycle::derive(packs, &history, now, &options)?;
+    let routes: Vec<EscalationRoute> = states.open().map(escalation_route).collect();
+    let count = |state: &str| routes.iter().filter(|r| r.state == state).count();
+    let (breached, failed) = (count("breached"), count("delivery_failed"));
+    let (outstanding, pending, suppressed) = (count("outstanding") + breached, count("pending_delivery"), count("suppressed"));
+    let alert_level = if breached + failed > 0 {
         AlertLevel::Critical
-    } else if outstanding > 0 {
+    } else if outstanding + pending + suppressed > 0 {
         AlertLevel::Warning
     } else {
         AlertLevel::Healthy
@@ -117,29 +79,46 @@ pub fn escalation_plan(packs: &PackSource, store: &dyn StoreProvider, request: &
         routes,
         outstanding_count: outstanding,
         breached_count: breached,
+        pending_count: pending,
+        suppressed_count: suppressed,
+        failed_count: failed,
     })
 }
 
-fn micros(text: &str) -> Option<i64> {
-    cavra_engine::time::parse_time(text).ok()
-}
-
-/// The newest acknowledgement state for `route` among the schedule's
-/// acknowledgements (newest first): same provider, made at or after delivery
-/// and not after `now`, and for the route's plan when the acknowledgement names one.
-fn acknowledgement_state(acks: &[Acknowledgement], route: &RouteRecord, delivered: i64, now: i64) -> Option<String> {
-    acks.iter()
-        .filter(|a| a.provider == route.provider)
-        .filter(|a| a.plan_id.as_ref().is_none_or(|p| *p == route.plan_id))
-        .find(|a| micros(&a.created_at).is_some_and(|t| delivered <= t && t <= now))
-        .map(|a| a.acknowledgement_state.clone())
+/// An open notification as the escalation plan lists it.
+pub(crate) fn escalation_route(entry: &Entry) -> EscalationRoute {
+    let route = &entry.route;
+    EscalationRoute {
+        route_id: route.route_id.clone(),
+        plan_id: route.plan_id.clone(),
+        schedule_id: route.schedule_id.clone(),
+        owner: route.owner.clone(),
+        escalation_owner: entry.escalation_owner.clone(),
+        provider: route.provider.clone(),
+        acknowledgement_minutes: Minutes(entry.acknowledgement_minutes),
+        delivered_at: entry.delivered_at.map(cavra_engine::time::format_time),
+        outstanding: entry.outstanding,
+        breached: entry.breached,
+        recommended_action: entry.recommended_action.clone(),
+        acknowledgement_state: entry.acknowledgement_state.clone(),
+        reason: entry.reason.clone(),
+        notification_id: route.notification_id.clone(),
+        state: entry.state.clone(),
+        episode: route.episode.clone(),
+        kind: entry.kind(),
+        escalates: route.escalates.clone(),
+        alert_level: entry.alert_level,
+        suppressed_until: route.suppressed_until.clone(),
+        last_attempt: entry.last_attempt_summary(),
+    }
 }
 
 /// The routing pack bound to a separate policy, and the same router the
-/// plan uses, which resolves each route's settings under it.
+/// plan uses, which resolves each notification's settings under it.
 struct Routing<'p> {
     pack: &'p BoundPack,
     router: Router<'p>,
+    now: i64,
 }
 
 /// The routing pack bound to a separate policy, once the policy is screened.
@@ -156,16 +135,16 @@ fn routing_program(packs: &PackSource, label: &str, policy: &serde_json::Value) 
 }
 
 impl Routing<'_> {
-    /// The route's acknowledgement minutes and escalation owner under the policy.
-    fn resolve(&self, now: i64, plan: &Plan, owner: &str, provider: &str) -> Result<(Option<f64>, Option<String>), AppError> {
-        let provider: Arc<str> = Arc::from(provider);
+    /// The notification's acknowledgement minutes and escalation owner under the policy.
+    fn resolve(&self, route: &RouteRecord) -> Result<(Option<f64>, Option<String>), AppError> {
+        let provider: Arc<str> = Arc::from(route.provider.as_str());
         let schedule = ScheduleRoutes {
-            schedule_id: Arc::from(plan.schedule_id.as_str()),
-            // The status the plan routed with: its delivered routes were due.
-            status: Arc::from(plan.status.as_str()),
-            owners: vec![OwnerProviders { owner: Arc::from(owner), configured: vec![provider.clone()], providers: vec![provider] }],
+            schedule_id: Arc::from(route.schedule_id.as_str()),
+            // A notification is of a due schedule.
+            status: Arc::from("needs_attention"),
+            owners: vec![OwnerProviders { owner: Arc::from(route.owner.as_str()), configured: vec![provider.clone()], providers: vec![provider] }],
         };
-        let planned = self.router.plan(now, &schedule).map_err(|e| self.pack.render_error(&e))?;
+        let planned = self.router.plan(self.now, &schedule).map_err(|e| self.pack.render_error(&e))?;
         let settings = planned.owners.first();
         let minutes = settings.and_then(|s| match *s.acknowledgement_minutes {
             Value::Number(n) => Some(n),

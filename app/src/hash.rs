@@ -7,10 +7,16 @@ use sha2::{Digest, Sha256};
 
 /// The first 16 hex digits of SHA-256 over canonical JSON (sorted keys, no spaces).
 pub fn content_hash(value: &Json) -> String {
-    let mut text = String::with_capacity(1024);
-    canonical(value, &mut text);
+    let text = canonical_text(value);
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Canonical JSON text: sorted keys, no spaces.
+pub fn canonical_text(value: &Json) -> String {
+    let mut text = String::with_capacity(1024);
+    canonical(value, &mut text);
+    text
 }
 
 fn canonical(value: &Json, out: &mut String) {

@@ -19,6 +19,8 @@ pub struct RouteQuery {
     pub since: Option<String>,
     /// RFC 3339; routes created before this time.
     pub until: Option<String>,
+    /// RFC 3339; the view as of this instant: routes created after it are left out.
+    pub at: Option<String>,
     /// 1 to [`MAX_LIMIT`].
     pub limit: u32,
     pub offset: u64,
@@ -26,7 +28,18 @@ pub struct RouteQuery {
 
 impl Default for RouteQuery {
     fn default() -> Self {
-        RouteQuery { owner: None, action: None, category: None, provider: None, schedule_id: None, since: None, until: None, limit: DEFAULT_LIMIT, offset: 0 }
+        RouteQuery {
+            owner: None,
+            action: None,
+            category: None,
+            provider: None,
+            schedule_id: None,
+            since: None,
+            until: None,
+            at: None,
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
     }
 }
 
@@ -45,7 +58,12 @@ impl RouteQuery {
                 None => Ok(None),
             }
         };
-        let (since, until) = (time("since", &self.since)?, time("until", &self.until)?);
+        let (since, mut until) = (time("since", &self.since)?, time("until", &self.until)?);
+        // As of `at`: created at or before it.
+        if let Some(at) = time("at", &self.at)? {
+            let bound = at.saturating_add(1);
+            until = Some(until.map_or(bound, |u| u.min(bound)));
+        }
         if let (Some(s), Some(u)) = (since, until) {
             if s > u {
                 return Err(AppError::input("{@since} is later than {@until}"));
@@ -76,13 +94,26 @@ pub fn stored_routes(store: &dyn StoreProvider, query: &RouteQuery) -> Result<Ro
     Ok(RouteList { count: routes.len(), routes })
 }
 
-/// The latest stored plan of each schedule, by schedule id.
-pub fn latest_plans(store: &dyn StoreProvider) -> Result<PlanList, AppError> {
+/// The latest stored plan of each schedule made at or before `at` (RFC 3339; any time when `None`), by schedule id.
+pub fn latest_plans(store: &dyn StoreProvider, at: Option<&str>) -> Result<PlanList, AppError> {
+    let as_of = match at.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) => Some(cavra_engine::time::parse_time(text).map_err(|e| AppError::field(Field::named("at"), e))?),
+        None => None,
+    };
     let plans = match store.readable()? {
-        Some(store) => store.latest_plans()?,
+        Some(store) => store.latest_plans(as_of)?,
         None => Vec::new(),
     };
     Ok(PlanList { count: plans.len(), plans })
+}
+
+/// A merged routing policy a plan used, by its id (`pol_...`), as JSON.
+pub fn stored_policy(store: &dyn StoreProvider, policy_id: &str) -> Result<Option<serde_json::Value>, AppError> {
+    let Some(store) = store.readable()? else { return Ok(None) };
+    match store.policy(policy_id.trim())? {
+        Some(record) => serde_json::from_str(&record.document).map(Some).map_err(|e| AppError::input(format!("stored policy {policy_id}: {e}"))),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! The rollback-drill notification plan (README, "Notification plan"): who is told about a due
 //! or stale rollback drill, on which provider, and which routes are
 //! suppressed. The schedule report (readiness pack) says whether to notify;
-//! the routing pack decides each route. This module resolves the policy,
-//! iterates owners and providers through the router, and stores the plan.
+//! the routing pack decides each route. This module merges the policy,
+//! checks the provider filter, iterates owners and providers through the
+//! router, names each route's notification, and stores the plan with the
+//! policy it used.
 
-use crate::error::AppError;
+use crate::error::{AppError, Field};
+use crate::lifecycle::{self, micros};
 use crate::packs::PackSource;
-use crate::policy::{bind_routing, provider_filter, routing_documents, schedule_routes, separate_policy, PolicySource, ROUTING_PACK};
+use crate::policy::{bind_routing, policy_record, provider_filter, routing_documents, schedule_providers, schedule_routes, Policies, ROUTING_PACK};
 use crate::readiness::{schedule_report, Evidence};
-use crate::records::{Plan, ReadinessReport, ReadinessStatus};
+use crate::records::{Plan, PolicyRecord, ReadinessReport, ReadinessStatus};
 use crate::routing::{plan_document, PlanHeader, Router};
-use crate::store::StoreProvider;
+use crate::store::{History, StoreProvider};
 use cavra_engine::BindOptions;
 use serde_json::Value as Json;
 
@@ -19,8 +22,8 @@ use serde_json::Value as Json;
 pub struct PlanRequest {
     /// The schedule and drill history documents, clock and mode.
     pub evidence: Evidence,
-    /// A routing policy besides the schedule's own keys; its keys win.
-    pub policy: Option<PolicySource>,
+    /// Routing policies besides the schedule's own keys, merged over them in order.
+    pub policies: Policies,
     /// `all`, or provider names separated by commas.
     pub provider: String,
     /// Plan notifications even when the schedule is not due soon or stale.
@@ -29,43 +32,100 @@ pub struct PlanRequest {
     pub generated_by: String,
 }
 
-/// A plan and the schedule document it was built from.
+/// A plan and what it was built from.
 pub struct BuiltPlan {
     pub plan: Plan,
     pub schedule: Json,
+    /// The merged routing policy.
+    pub policy: Json,
+    pub policy_record: PolicyRecord,
 }
 
 /// Builds the plan without storing it.
 pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan, AppError> {
     let (session, schedule_report) = schedule_report(packs, &request.evidence)?;
     let schedule_path = request.evidence.schedule_path()?;
-    let separate = separate_policy(request.policy.as_ref())?;
-    let (schedule, policy) = routing_documents(packs, schedule_path, separate)?;
+    let documents = routing_documents(packs, schedule_path, &request.policies)?;
+    let (schedule, policy) = (documents.schedule, documents.policy);
     let status = schedule_report.status.clone();
     let notify = request.force || matches!(status, ReadinessStatus::NeedsAttention | ReadinessStatus::DueSoon);
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
+
+    // Only providers this schedule routes to: a typo must not plan (and store) nothing.
+    let wanted = provider_filter(&request.provider)?;
+    if let Some(wanted) = &wanted {
+        let known = schedule_providers(&schedule, &policy);
+        let unknown: Vec<&str> = wanted.iter().filter(|p| !known.contains(*p)).map(String::as_str).collect();
+        if !unknown.is_empty() {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err(AppError::field(
+                Field::named("provider"),
+                format!(
+                    "schedule {schedule_id} has no route on {}; its providers are {} (or `all`); nothing was planned or stored",
+                    unknown.join(", "),
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            ));
+        }
+    }
 
     let now = cavra_engine::time::parse_time(&session.now).map_err(AppError::input)?;
     // Every route is decided at `now`: pin the clock so window tests run once, at bind time.
     let routing = bind_routing(packs, &policy, BindOptions::at(now))?;
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
-    let wanted = provider_filter(&request.provider)?;
     let routes = schedule_routes(&schedule, &policy, if notify { status.as_str() } else { "healthy" }, wanted.as_ref());
     let planned = router.plan(now, &routes).map_err(|e| routing.render_error(&e))?;
 
     let reason = plan_reason(&schedule_id, &status, notify, request.force, &schedule_report);
-    let header = PlanHeader { generated_at: &session.now, generated_by: &request.generated_by, mode: &session.mode, status: &status, reason: &reason };
-    Ok(BuiltPlan { plan: plan_document(&header, &routes, planned.view()), schedule })
+    let episode = episode(&schedule_report);
+    let record = policy_record(&policy);
+    let header = PlanHeader {
+        generated_at: &session.now,
+        generated_by: &request.generated_by,
+        mode: &session.mode,
+        status: &status,
+        reason: &reason,
+        episode: episode.as_deref(),
+        policy_sources: &documents.sources,
+        policy_id: &record.policy_id,
+    };
+    Ok(BuiltPlan { plan: plan_document(&header, &routes, planned.view()), schedule, policy, policy_record: record })
 }
 
-/// Builds the plan and stores it (unless `store` is `None`: a dry run). A
-/// plan is only returned once it is stored (or was stored before).
+/// The drill's due time the plan's notifications are about: the schedule
+/// report's `next_due_at` (the schedule's own, else the latest drill plus the interval).
+fn episode(report: &ReadinessReport) -> Option<String> {
+    report.checks.iter().find_map(|c| c.extra.get("next_due_at").and_then(Json::as_str)).and_then(micros).map(cavra_engine::time::format_time)
+}
+
+/// Builds the plan and stores it with its policy (unless `store` is `None`:
+/// a dry run). The plan says whether it was stored, and how many of its
+/// schedule's notifications wait for delivery or failed once it is made.
 pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&dyn StoreProvider>) -> Result<Plan, AppError> {
     let built = build_plan(packs, request)?;
-    if let Some(store) = store {
-        store.writable()?.save_plan(&built.plan)?;
+    let mut plan = built.plan;
+    let at = micros(&plan.generated_at).unwrap_or_default();
+    let writable = store.map(|s| s.writable()).transpose()?;
+    let history = match &writable {
+        Some(store) => store.history(Some(&plan.schedule_id), at)?,
+        None => History::default(),
+    };
+    count_open(packs, &mut plan, history, at)?;
+    plan.stored = Some(writable.is_some());
+    if let Some(store) = writable {
+        store.save_plans(std::slice::from_ref(&plan), std::slice::from_ref(&built.policy_record))?;
     }
-    Ok(built.plan)
+    Ok(plan)
+}
+
+/// Sets the plan's pending and failed counts from its schedule's history
+/// with the plan's own decisions as the newest.
+pub(crate) fn count_open(packs: &PackSource, plan: &mut Plan, mut history: History, at: i64) -> Result<(), AppError> {
+    lifecycle::with_routes(&mut history, &plan.route_decisions);
+    let states = lifecycle::derive(packs, &history, at, &lifecycle::Options::default())?;
+    plan.pending_count = Some(states.count(&plan.schedule_id, "pending_delivery"));
+    plan.failed_count = Some(states.count(&plan.schedule_id, "delivery_failed"));
+    Ok(())
 }
 
 fn plan_reason(schedule_id: &str, status: &ReadinessStatus, notify: bool, forced: bool, report: &ReadinessReport) -> String {

@@ -6,6 +6,7 @@
 use crate::documents::read_json;
 use crate::error::{AppError, Field, Refusal};
 use crate::packs::{BoundPack, PackSource};
+use crate::records::PolicyRecord;
 use crate::routing::{OwnerProviders, ScheduleRoutes};
 use crate::safety::Screen;
 use cavra_engine::BindOptions;
@@ -30,15 +31,94 @@ pub enum PolicySource {
     Document(Json),
 }
 
-/// The separate routing policy with the label its errors name.
-pub(crate) fn separate_policy(source: Option<&PolicySource>) -> Result<Option<(String, Json)>, AppError> {
-    match source {
-        Some(PolicySource::Document(doc)) => Ok(Some((REQUEST_POLICY.to_string(), doc.clone()))),
-        Some(PolicySource::File(path)) => {
-            let doc = read_json(path).map_err(|e| AppError::field(Field::named("routing_policy"), e))?;
-            Ok(Some((path.display().to_string(), doc)))
+/// Who gave a policy: each is merged over the ones before it, in this order,
+/// and the plan names them in `policy_sources`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// The CLI's `--routing-policy`.
+    Cli,
+    /// The server's `--routing-policy`.
+    Server,
+    /// A request body's `routing_policy`.
+    Request,
+}
+
+impl PolicyOrigin {
+    /// The name in `policy_sources`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyOrigin::Cli => "policy",
+            PolicyOrigin::Server => "server",
+            PolicyOrigin::Request => "request",
         }
-        None => Ok(None),
+    }
+}
+
+/// The routing policies given besides the schedule, in merge order (a later
+/// one's top-level keys replace an earlier one's whole).
+#[derive(Clone, Debug, Default)]
+pub struct Policies(pub Vec<(PolicyOrigin, PolicySource)>);
+
+impl Policies {
+    /// The CLI's `--routing-policy FILE`, if given.
+    pub fn cli(file: Option<PathBuf>) -> Policies {
+        Policies(file.map(|f| (PolicyOrigin::Cli, PolicySource::File(f))).into_iter().collect())
+    }
+
+    /// The server's policy, then the request's.
+    pub fn server_and_request(server: Option<Json>, request: Option<Json>) -> Policies {
+        let server = server.map(|p| (PolicyOrigin::Server, PolicySource::Document(p)));
+        let request = request.map(|p| (PolicyOrigin::Request, PolicySource::Document(p)));
+        Policies(server.into_iter().chain(request).collect())
+    }
+}
+
+/// One separate policy, read, with the label its errors name.
+pub(crate) struct LoadedPolicy {
+    pub origin: PolicyOrigin,
+    pub label: String,
+    pub document: Json,
+}
+
+/// The separate routing policies, read, in merge order.
+pub(crate) fn separate_policies(policies: &Policies) -> Result<Vec<LoadedPolicy>, AppError> {
+    policies
+        .0
+        .iter()
+        .map(|(origin, source)| match source {
+            PolicySource::Document(doc) => {
+                let label = if *origin == PolicyOrigin::Server { "the server's routing policy" } else { REQUEST_POLICY };
+                Ok(LoadedPolicy { origin: *origin, label: label.to_string(), document: doc.clone() })
+            }
+            PolicySource::File(path) => {
+                let document = read_json(path).map_err(|e| AppError::field(Field::named("routing_policy"), e))?;
+                Ok(LoadedPolicy { origin: *origin, label: path.display().to_string(), document })
+            }
+        })
+        .collect()
+}
+
+/// The separate policies merged into one, with a label for its errors
+/// (`None` when none was given).
+pub(crate) fn separate_policy(policies: &Policies) -> Result<Option<(String, Json)>, AppError> {
+    let loaded = separate_policies(policies)?;
+    let Some(last) = loaded.last() else { return Ok(None) };
+    let label = last.label.clone();
+    let mut merged = Map::new();
+    for layer in &loaded {
+        merge_over(&mut merged, &layer.document, &layer.label)?;
+    }
+    Ok(Some((label, Json::Object(merged))))
+}
+
+/// Puts `layer`'s top-level keys over `into`'s.
+fn merge_over(into: &mut Map<String, Json>, layer: &Json, label: &str) -> Result<(), AppError> {
+    match layer {
+        Json::Object(keys) => {
+            into.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(())
+        }
+        _ => Err(AppError::at_path(label, "routing policy: expected a JSON object")),
     }
 }
 
@@ -93,39 +173,66 @@ fn window_problems(policy: &Json) -> Vec<(String, String)> {
     problems
 }
 
-/// The schedule document and the routing policy (the schedule's policy keys,
-/// overridden by the separate policy), both screened: nothing is planned or
-/// stored from a document that is not public-safe.
-pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, separate: Option<(String, Json)>) -> Result<(Json, Json), AppError> {
+/// The schedule document, the merged routing policy and the sources merged
+/// (`schedule`, then each separate policy's origin), all screened: nothing
+/// is planned or stored from a document that is not public-safe. The
+/// schedule's policy keys come first; each separate policy's top-level keys
+/// replace the same keys before it whole.
+pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, policies: &Policies) -> Result<RoutingDocuments, AppError> {
     let schedule = read_json(schedule_path).map_err(AppError::input)?;
+    let separate = separate_policies(policies)?;
     let screen = Screen::load(packs)?;
     let mut refused: Vec<Refusal> = Vec::new();
     let mut documents = vec![(schedule_path.display().to_string(), &schedule)];
-    documents.extend(separate.as_ref().map(|(label, doc)| (label.clone(), doc)));
+    documents.extend(separate.iter().map(|p| (p.label.clone(), &p.document)));
     for (label, doc) in documents {
         refused.extend(screen.refusals(doc)?.iter().map(|r| r.located(&label)));
     }
     if !refused.is_empty() {
         return Err(AppError::NotPublicSafe { head: "the input documents are not public-safe; nothing was planned or stored".into(), refusals: refused });
     }
-    let policy = merged_policy(&schedule, separate.map(|(_, doc)| doc))?;
-    Ok((schedule, policy))
-}
-
-/// The schedule's policy keys, overridden key by key by the separate policy.
-fn merged_policy(schedule: &Json, separate: Option<Json>) -> Result<Json, AppError> {
     let mut policy = Map::new();
+    let mut sources = Vec::new();
     for key in POLICY_KEYS {
         if let Some(v) = schedule.get(*key) {
             policy.insert(key.to_string(), v.clone());
         }
     }
-    match separate {
-        None => {}
-        Some(Json::Object(separate)) => policy.extend(separate),
-        Some(_) => return Err(AppError::at_path(REQUEST_POLICY, "routing policy: expected a JSON object")),
+    if !policy.is_empty() {
+        sources.push("schedule".to_string());
     }
-    Ok(Json::Object(policy))
+    for layer in &separate {
+        merge_over(&mut policy, &layer.document, &layer.label)?;
+        sources.push(layer.origin.as_str().to_string());
+    }
+    Ok(RoutingDocuments { schedule, policy: Json::Object(policy), sources })
+}
+
+/// What a plan is routed with.
+pub(crate) struct RoutingDocuments {
+    pub schedule: Json,
+    /// The merged policy.
+    pub policy: Json,
+    /// `schedule`, `policy`, `server`, `request`: the sources merged, in order.
+    pub sources: Vec<String>,
+}
+
+/// The merged policy as stored: `pol_` and its hash, and its canonical text.
+pub(crate) fn policy_record(policy: &Json) -> PolicyRecord {
+    PolicyRecord { policy_id: format!("pol_{}", crate::hash::content_hash(policy)), document: crate::hash::canonical_text(policy) }
+}
+
+/// The providers of a schedule's routes: each owner's route providers, else
+/// the schedule's `notification_providers`; sorted.
+pub(crate) fn schedule_providers(schedule: &Json, policy: &Json) -> BTreeSet<String> {
+    let fallback = text_list(&schedule["notification_providers"]);
+    text_list(&schedule["owners"]).iter().flat_map(|owner| owner_providers(policy, owner, &fallback)).collect()
+}
+
+/// The providers of an owner's route under a policy, else the schedule's (README,
+/// "Notification plan"); for escalation owners, who need no route of their own.
+pub(crate) fn route_providers(schedule: &Json, policy: &Json, owner: &str) -> Vec<String> {
+    owner_providers(policy, owner, &text_list(&schedule["notification_providers"]))
 }
 
 /// What the router needs of a schedule: its id, the status the routing pack

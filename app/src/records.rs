@@ -231,12 +231,31 @@ pub struct RouteRecord {
     pub maintenance_window_id: Option<String>,
     pub owner_availability: Option<String>,
     pub created_at: String,
+    /// The drill's due time the notification is about (its episode).
+    #[serde(default)]
+    pub episode: Option<String>,
+    /// When the window or absence that suppressed the route ends.
+    #[serde(default)]
+    pub suppressed_until: Option<String>,
+    /// The notification this decision is about (`ntf_...`); empty for a
+    /// healthy schedule's routes, which notify nobody.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notification_id: String,
+    /// For an escalation: the breached notification it escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalates: Option<String>,
+    /// The notification's alert level (its plan's; for an escalation, the escalated one's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_level: Option<AlertLevel>,
     /// Empty only while the plan's id is computed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub plan_id: String,
     /// Empty only while the route's id is computed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub route_id: String,
+    /// When the store wrote it (wall clock; only in listings of stored routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
 impl RouteRecord {
@@ -247,6 +266,32 @@ impl RouteRecord {
     /// The escalation owner, else the owner.
     pub fn escalation_owner_or_owner(&self) -> &str {
         self.escalation_owner.as_deref().unwrap_or(&self.owner)
+    }
+
+    /// `notification` or `escalation`.
+    pub fn kind(&self) -> NotificationKind {
+        if self.escalates.is_some() {
+            NotificationKind::Escalation
+        } else {
+            NotificationKind::Notification
+        }
+    }
+}
+
+/// A notification to an owner, or an escalation of a breached one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    Notification,
+    Escalation,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Notification => "notification",
+            NotificationKind::Escalation => "escalation",
+        }
     }
 }
 
@@ -271,10 +316,46 @@ pub struct Plan {
     pub acknowledgement_required_providers: Vec<String>,
     pub suppressed_providers: Vec<String>,
     pub reason: String,
+    /// The drill's due time this plan's notifications are about.
+    #[serde(default)]
+    pub episode: Option<String>,
+    /// Where the routing policy came from, merged in this order: `schedule`,
+    /// `policy` (the CLI's `--routing-policy`) or `server` (the API's), `request`.
+    #[serde(default)]
+    pub policy_sources: Vec<String>,
+    /// The merged policy, stored once per distinct content (`pol_...`).
+    #[serde(default)]
+    pub policy_id: String,
     pub route_decisions: Vec<RouteRecord>,
     /// Empty only while the id is computed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub plan_id: String,
+    /// The schedule's notifications waiting to be delivered once this plan is
+    /// made (not part of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<usize>,
+    /// The schedule's notifications whose delivery failed (not part of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_count: Option<usize>,
+    /// Whether the plan was stored (not part of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
+}
+
+impl Plan {
+    /// A plan of a schedule that is not due: it closes every open notification of it.
+    pub fn is_healthy(&self) -> bool {
+        self.alert_level == AlertLevel::Healthy && self.deliverable_route_count == 0
+    }
+}
+
+/// A merged routing policy as stored: content-addressed, public-safe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyRecord {
+    /// `pol_` + the hash of the policy.
+    pub policy_id: String,
+    /// The policy's canonical JSON text.
+    pub document: String,
 }
 
 /// `{"routes": [...], "count": N}`: stored route decisions, newest first.
@@ -303,9 +384,22 @@ pub struct Acknowledgement {
     pub external_ref: Option<String>,
     pub notes: Option<String>,
     pub created_at: String,
+    /// The notification named by the request, if one was.
+    #[serde(default)]
+    pub notification_id: Option<String>,
+    /// The owner named by the request, if one was.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The notifications it answers, resolved when it was made (absent in
+    /// acknowledgements made before notifications had ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_ids: Option<Vec<String>>,
     /// Empty only while the id is computed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ack_id: String,
+    /// When the store wrote it (wall clock; not part of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
 /// `{"schedule_id", "acknowledgements": [...], "count"}`.
@@ -316,9 +410,18 @@ pub struct AcknowledgementList {
     pub count: usize,
 }
 
-/// One route of the escalation plan.
+/// The last delivery attempt of a notification.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LastAttempt {
+    pub at: String,
+    pub outcome: String,
+    pub status_code: Option<u16>,
+}
+
+/// One open notification of the escalation plan.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EscalationRoute {
+    /// The newest route decision about the notification, and its plan.
     pub route_id: String,
     pub plan_id: String,
     pub schedule_id: String,
@@ -326,12 +429,24 @@ pub struct EscalationRoute {
     pub escalation_owner: String,
     pub provider: String,
     pub acknowledgement_minutes: Minutes,
-    pub delivered_at: String,
+    /// The first successful delivery; null before it.
+    pub delivered_at: Option<String>,
     pub outstanding: bool,
     pub breached: bool,
     pub recommended_action: String,
     pub acknowledgement_state: Option<String>,
     pub reason: Option<String>,
+    pub notification_id: String,
+    /// `pending_delivery`, `suppressed`, `delivery_failed`, `outstanding` or `breached`.
+    pub state: String,
+    pub episode: Option<String>,
+    pub kind: NotificationKind,
+    /// For an escalation, the notification it escalates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalates: Option<String>,
+    pub alert_level: AlertLevel,
+    pub suppressed_until: Option<String>,
+    pub last_attempt: Option<LastAttempt>,
 }
 
 /// `cavra.go-backend-pilot.rollback-drill-escalation-plan.v1`.
@@ -343,6 +458,9 @@ pub struct EscalationPlan {
     pub routes: Vec<EscalationRoute>,
     pub outstanding_count: usize,
     pub breached_count: usize,
+    pub pending_count: usize,
+    pub suppressed_count: usize,
+    pub failed_count: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -420,19 +538,45 @@ pub struct DeliveryAttempt {
     #[serde(flatten)]
     pub record: DeliveryRecord,
     pub schedule_id: String,
+    /// The notification's id, as `notification_id` (kept for older readers).
     pub notification_key: String,
+    #[serde(default)]
+    pub notification_id: String,
+    /// The logical instant of the run that made the attempt (`--at`).
+    #[serde(default)]
+    pub at: String,
+    /// The route's minutes to acknowledge and escalation owner when it was sent.
+    #[serde(default)]
+    pub acknowledgement_minutes: Option<Minutes>,
+    #[serde(default)]
+    pub escalation_owner: Option<String>,
+    /// The approved retry that made the attempt, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_id: Option<String>,
     /// Empty only while the id is computed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub delivery_id: String,
+    /// When the store wrote it (wall clock; not part of the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
-/// A notification skipped because it was delivered before.
+impl DeliveryAttempt {
+    /// The run's last attempt for the notification, and it did not deliver.
+    pub fn failed_for_good(&self) -> bool {
+        self.record.is_final && !self.record.is_delivered()
+    }
+}
+
+/// A notification this run did not send, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SkippedNotification {
     pub route_id: String,
     pub owner: String,
     pub provider: String,
     pub notification_key: String,
+    /// Its state (`outstanding`, `delivery_failed`, `suppressed`, ...).
+    pub state: String,
     pub reason: String,
 }
 
@@ -450,8 +594,105 @@ pub struct DeliveryResult {
     pub failed_count: usize,
     pub skipped_count: usize,
     pub attempt_count: usize,
+    /// Escalations this run sent (or tried to).
+    pub escalation_count: usize,
+    /// Notifications of the schedule left failed by earlier runs (an approved
+    /// retry sends them again).
+    pub earlier_failed_count: usize,
     pub deliveries: Vec<DeliveryAttempt>,
     pub skipped: Vec<SkippedNotification>,
+    /// Connector recoveries this run recorded.
+    pub recoveries: Vec<Recovery>,
+}
+
+/// One notification an approved retry sent again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetriedNotification {
+    pub notification_id: String,
+    pub schedule_id: String,
+    pub owner: String,
+    pub provider: String,
+    pub outcome: String,
+    pub attempts: u32,
+    pub status_code: Option<u16>,
+}
+
+/// An approved retry's execution record (append-only, `rtr_...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub retry_id: String,
+    pub approval_id: String,
+    pub approved_by: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+    pub notifications: Vec<RetriedNotification>,
+    pub delivered_count: usize,
+    pub failed_count: usize,
+}
+
+/// `{"retries": [...], "count"}`, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetryList {
+    pub retries: Vec<Retry>,
+    pub count: usize,
+}
+
+/// The attempt that showed a connector works again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveringAttempt {
+    pub notification_id: String,
+    pub status_code: Option<u16>,
+}
+
+/// Evidence that a provider with failed deliveries delivered again (metadata
+/// kind `go-backend-rollback-drill-connector-recovery`; `rcv_...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    pub recovery_id: String,
+    pub kind: String,
+    pub provider: String,
+    pub first_failure_at: String,
+    pub last_failure_at: String,
+    pub recovered_at: String,
+    pub recovering_attempt: RecoveringAttempt,
+    pub retry_id: Option<String>,
+    pub approval_id: Option<String>,
+    pub notifications: Vec<String>,
+    pub time_to_recovery_seconds: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+}
+
+/// `{"recoveries": [...], "count"}`, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecoveryList {
+    pub recoveries: Vec<Recovery>,
+    pub count: usize,
+}
+
+/// A notification's id (README, "Notification lifecycle"): `ntf_` and the hash of
+/// the schedule, episode, alert level, owner and provider. No time is in it,
+/// so every plan of the same episode names the same notification; it is also
+/// the idempotency key providers receive.
+pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: AlertLevel, owner: &str, provider: &str) -> String {
+    let identity = serde_json::json!({
+        "schedule_id": schedule_id,
+        "episode": episode,
+        "alert_level": alert_level.as_str(),
+        "owner": owner,
+        "provider": provider,
+    });
+    format!("ntf_{}", crate::hash::content_hash(&identity))
+}
+
+/// An escalation's id: `ntf_` and the hash of `{kind: "escalation",
+/// escalates, owner, provider}`, so it never collides with the notification
+/// it escalates, even when the escalation owner is the owner.
+pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> String {
+    let identity = serde_json::json!({ "kind": "escalation", "escalates": escalates, "owner": owner, "provider": provider });
+    format!("ntf_{}", crate::hash::content_hash(&identity))
 }
 
 /// The first 16 hex digits of SHA-256 over a record's canonical JSON.
@@ -507,11 +748,16 @@ mod tests {
             external_ref: None,
             notes: None,
             created_at: "2026-05-21T19:00:00Z".into(),
+            notification_id: None,
+            owner: None,
+            notification_ids: None,
             ack_id: String::new(),
+            recorded_at: None,
         };
         let without = serde_json::to_value(&ack).unwrap();
         assert!(without.get("ack_id").is_none() && without["plan_id"].is_null());
         let with = Acknowledgement { ack_id: format!("ack_{}", content_hash(&ack)), ..ack };
         assert_eq!(serde_json::to_value(&with).unwrap().as_object().unwrap().keys().next_back().map(String::as_str), Some("ack_id"));
+        assert!(without.get("recorded_at").is_none(), "the wall clock is never hashed");
     }
 }

@@ -5,7 +5,7 @@
 //! record (ids, counts); the routing rules themselves live in
 //! `rules/routing.cavra`.
 
-use crate::records::{content_hash, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
+use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
 use cavra_engine::{EvalError, InputSlot, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -51,6 +51,8 @@ pub struct RouteDecision<'a> {
     pub acknowledgement_minutes: Cow<'a, Value>,
     pub maintenance_window_id: Cow<'a, Value>,
     pub owner_availability: Cow<'a, Value>,
+    /// When the suppression ends (a time), else null.
+    pub suppressed_until: Cow<'a, Value>,
 }
 
 /// An owner's acknowledgement minutes and escalation owner under the policy.
@@ -148,6 +150,7 @@ enum RouteField {
     AcknowledgementMinutes,
     MaintenanceWindowId,
     OwnerAvailability,
+    SuppressedUntil,
     Other,
 }
 
@@ -158,6 +161,7 @@ impl RouteField {
             "acknowledgement_minutes" => RouteField::AcknowledgementMinutes,
             "maintenance_window_id" => RouteField::MaintenanceWindowId,
             "owner_availability" => RouteField::OwnerAvailability,
+            "suppressed_until" => RouteField::SuppressedUntil,
             _ => RouteField::Other,
         }
     }
@@ -266,6 +270,7 @@ impl<'p> Router<'p> {
             acknowledgement_minutes: NULL,
             maintenance_window_id: NULL,
             owner_availability: NULL,
+            suppressed_until: NULL,
         };
         for (i, field) in self.arm_fields.get(outcome.arm_index()).map_or(&[][..], Vec::as_slice).iter().enumerate() {
             let slot = match field {
@@ -273,6 +278,7 @@ impl<'p> Router<'p> {
                 RouteField::AcknowledgementMinutes => &mut route.acknowledgement_minutes,
                 RouteField::MaintenanceWindowId => &mut route.maintenance_window_id,
                 RouteField::OwnerAvailability => &mut route.owner_availability,
+                RouteField::SuppressedUntil => &mut route.suppressed_until,
                 RouteField::Other => continue,
             };
             *slot = outcome.field(i).cloned().unwrap_or(NULL);
@@ -404,6 +410,10 @@ pub struct PlanHeader<'a> {
     /// The schedule report's status.
     pub status: &'a ReadinessStatus,
     pub reason: &'a str,
+    /// The drill's due time the notifications are about.
+    pub episode: Option<&'a str>,
+    pub policy_sources: &'a [String],
+    pub policy_id: &'a str,
 }
 
 /// The plan record (README, "Notification plan"). Ids hash the content, including its
@@ -422,23 +432,19 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
             (settings.owner.to_string(), route)
         })
         .collect();
+    let alert_level = AlertLevel::of(header.status);
+    // A healthy schedule's routes notify nobody: they have no notification.
+    let healthy = alert_level == AlertLevel::Healthy && !planned.routes.iter().any(|r| r.action == "deliver");
     let routes: Vec<RouteRecord> = planned
         .routes
         .iter()
-        .map(|r| RouteRecord {
-            schedule_id: request.schedule_id.to_string(),
-            owner: r.owner.to_string(),
-            escalation_owner: text(&r.escalation_owner),
-            provider: r.provider.to_string(),
-            action: r.action.to_string(),
-            category: r.category.to_string(),
-            acknowledgement_minutes: minutes(&r.acknowledgement_minutes),
-            reason: text(&r.reason),
-            maintenance_window_id: text(&r.maintenance_window_id),
-            owner_availability: text(&r.owner_availability),
-            created_at: header.generated_at.to_string(),
-            plan_id: String::new(),
-            route_id: String::new(),
+        .map(|r| {
+            let mut route = route_record(r, &request.schedule_id, header.generated_at, header.episode);
+            if !healthy {
+                route.notification_id = notification_id(&request.schedule_id, header.episode, alert_level, r.owner, r.provider);
+                route.alert_level = Some(alert_level);
+            }
+            route
         })
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
@@ -453,7 +459,7 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         generated_by: header.generated_by.to_string(),
         mode: header.mode.to_string(),
         status: header.status.clone(),
-        alert_level: AlertLevel::of(header.status),
+        alert_level,
         owner_routes: Ordered(owner_routes),
         deliverable_route_count: count(&|r| r.action == "deliver"),
         suppressed_route_count: count(&|r| r.action == "suppress"),
@@ -464,15 +470,51 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         acknowledgement_required_providers: delivered,
         suppressed_providers: providers_where("suppress"),
         reason: header.reason.to_string(),
+        episode: header.episode.map(String::from),
+        policy_sources: header.policy_sources.to_vec(),
+        policy_id: header.policy_id.to_string(),
         route_decisions: routes,
         plan_id: String::new(),
+        pending_count: None,
+        failed_count: None,
+        stored: None,
     };
+
     plan.plan_id = format!("plan_{}", content_hash(&plan));
     for route in &mut plan.route_decisions {
         route.plan_id = plan.plan_id.clone();
         route.route_id = format!("route_{}", content_hash(route));
     }
     plan
+}
+
+/// The record of a route decision made at `created_at` (RFC 3339), before
+/// its notification, plan and route ids are known.
+pub fn route_record(r: &RouteDecision, schedule_id: &str, created_at: &str, episode: Option<&str>) -> RouteRecord {
+    RouteRecord {
+        schedule_id: schedule_id.to_string(),
+        owner: r.owner.to_string(),
+        escalation_owner: text(&r.escalation_owner),
+        provider: r.provider.to_string(),
+        action: r.action.to_string(),
+        category: r.category.to_string(),
+        acknowledgement_minutes: minutes(&r.acknowledgement_minutes),
+        reason: text(&r.reason),
+        maintenance_window_id: text(&r.maintenance_window_id),
+        owner_availability: text(&r.owner_availability),
+        created_at: created_at.to_string(),
+        episode: episode.map(String::from),
+        suppressed_until: match &*r.suppressed_until {
+            Value::Time(t) => Some(cavra_engine::time::format_time(*t)),
+            _ => None,
+        },
+        notification_id: String::new(),
+        escalates: None,
+        alert_level: None,
+        plan_id: String::new(),
+        route_id: String::new(),
+        recorded_at: None,
+    }
 }
 
 /// A pack's text value, or none (null, or a pack that gave something else).

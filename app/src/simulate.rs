@@ -10,7 +10,7 @@
 
 use crate::error::{AppError, Field};
 use crate::packs::PackSource;
-use crate::policy::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes, separate_policy, PolicySource, ROUTING_PACK};
+use crate::policy::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes, Policies, ROUTING_PACK};
 use crate::records::{SimulatedInterval, SimulatedRoute, Simulation};
 use crate::routing::Router;
 use cavra_engine::recurrence::Recurrence;
@@ -29,8 +29,8 @@ pub const MAX_SPAN_DAYS: i64 = 366;
 pub struct SimulateRequest {
     /// The drill schedule document (owners, providers, schedule id).
     pub schedule: Option<PathBuf>,
-    /// A routing policy besides the schedule's own keys; its keys win.
-    pub policy: Option<PolicySource>,
+    /// Routing policies besides the schedule's own keys, merged over them in order.
+    pub policies: Policies,
     /// Start of the span (RFC 3339, inclusive).
     pub from: String,
     /// End of the span (RFC 3339, exclusive).
@@ -52,8 +52,8 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
         return Err(AppError::input(format!("{{@from}}/{{@to}}: at most {MAX_SPAN_DAYS} days can be simulated at once")));
     }
     let schedule_path = request.schedule.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(crate::readiness::schedule_needed)?;
-    let separate = separate_policy(request.policy.as_ref())?;
-    let (schedule, policy) = routing_documents(packs, schedule_path, separate)?;
+    let documents = routing_documents(packs, schedule_path, &request.policies)?;
+    let (schedule, policy) = (documents.schedule, documents.policy);
     let routing = bind_routing(packs, &policy, BindOptions::around(from, to))?;
     let cuts = change_points(&policy, from, to);
 

@@ -3,7 +3,7 @@
 //! events. Each result is kept as metadata of kind [`TREND_KIND`].
 
 use crate::documents::clock;
-use crate::error::AppError;
+use crate::error::{AppError, Field};
 use crate::records::{content_hash, Trend, TrendFilters};
 pub use crate::store::TREND_KIND;
 use crate::store::{RouteFilter, StoreProvider, SuppressedCount};
@@ -14,20 +14,25 @@ const TRENDS_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-suppression-t
 const LATEST: u32 = 10;
 
 /// Which suppressed routes to count.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TrendRequest {
     /// Routes of this owner or escalation owner.
     pub owner: Option<String>,
     pub provider: Option<String>,
     pub schedule_id: Option<String>,
-    /// The clock for `generated_at`; `None` is now.
+    /// The clock for `generated_at`, and the view: routes decided after it
+    /// are not counted. `None` is now.
     pub at: Option<String>,
+    /// Keep the result as metadata (only when the caller may write).
+    pub keep: bool,
 }
 
 /// Counts the suppressed routes and keeps the result as metadata, when there is a store.
 pub fn trends(store: &dyn StoreProvider, request: &TrendRequest) -> Result<Trend, AppError> {
     let generated_at = clock(request.at.as_deref())?;
+    let as_of = cavra_engine::time::parse_time(&generated_at).map_err(|e| AppError::field(Field::named("at"), e))?;
     let filter = RouteFilter {
+        until: Some(as_of.saturating_add(1)),
         owner: request.owner.clone(),
         provider: request.provider.clone(),
         schedule_id: request.schedule_id.clone(),
@@ -37,10 +42,14 @@ pub fn trends(store: &dyn StoreProvider, request: &TrendRequest) -> Result<Trend
     };
     // Reading a store that does not exist yet creates nothing.
     let store = store.readable()?;
-    let (groups, latest) = match &store {
+    let (groups, mut latest) = match &store {
         Some(store) => (store.suppressed_counts(&filter)?, store.routes(&filter)?),
         None => (Vec::new(), Vec::new()),
     };
+    // The trend's id hashes its content; when the store wrote a route is not part of it.
+    for route in &mut latest {
+        route.recorded_at = None;
+    }
     let mut trend = Trend {
         schema_version: TRENDS_SCHEMA.to_string(),
         kind: TREND_KIND.to_string(),
@@ -56,10 +65,11 @@ pub fn trends(store: &dyn StoreProvider, request: &TrendRequest) -> Result<Trend
         stored: None,
     };
     trend.trend_id = format!("trend_{}", content_hash(&trend));
-    if let Some(store) = &store {
+    let keep = request.keep && store.is_some();
+    if let (Some(store), true) = (&store, keep) {
         store.save_trend(&trend)?;
     }
-    trend.stored = Some(store.is_some());
+    trend.stored = Some(keep);
     Ok(trend)
 }
 

@@ -58,7 +58,7 @@ fn plan_assembly(c: &mut Criterion) {
                 run += 1;
                 SqliteStore::open(dir.join(format!("store-{run}.db"))).expect("a fresh store")
             },
-            |store| black_box(store.save_plans(&documents).expect("stored")),
+            |store| black_box(store.save_plans(&documents, &[]).expect("stored")),
             BatchSize::PerIteration,
         )
     });

@@ -534,8 +534,16 @@ impl PlanWorkload {
         let pairs: Vec<_> = self.schedules.iter().zip(planned.iter().map(|p| p.expect("decides"))).collect();
         cavra_app::routing::parallel_map(&pairs, |(s, p)| {
             let status = cavra_app::records::ReadinessStatus::parse(&s.status);
-            let header =
-                cavra_app::routing::PlanHeader { generated_at: &generated_at, generated_by: "bench", mode: "promoted", status: &status, reason: "benchmark" };
+            let header = cavra_app::routing::PlanHeader {
+                generated_at: &generated_at,
+                generated_by: "bench",
+                mode: "promoted",
+                status: &status,
+                reason: "benchmark",
+                episode: Some("2026-06-01T00:00:00Z"),
+                policy_sources: &[],
+                policy_id: "pol_bench",
+            };
             cavra_app::routing::plan_document(&header, s, *p)
         })
     }

@@ -5,8 +5,10 @@
 use crate::authoring::say;
 use crate::{exit, Io};
 use cavra_app::records::{
-    Acknowledgement, BackendEvaluation, DeliveryResult, EscalationPlan, Plan, ReadinessReport, RouteList, RouteRecord, Simulation, Trend,
+    Acknowledgement, BackendEvaluation, DeliveryResult, EscalationPlan, Plan, ReadinessReport, Recovery, RecoveryList, Retry, RetryList, RouteList,
+    RouteRecord, Simulation, Trend,
 };
+use cavra_app::retry::RetryOutcome;
 use cavra_app::AppError;
 use serde::Serialize;
 
@@ -112,23 +114,114 @@ pub(crate) fn print_routes(io: &mut Io, list: &RouteList) {
 
 pub(crate) fn print_ack(io: &mut Io, ack: &Acknowledgement) {
     say!(io.out, "{} {}: {} {} on {} at {}", ack.ack_id, ack.schedule_id, ack.acknowledged_by, ack.acknowledgement_state, ack.provider, ack.created_at);
+    match ack.notification_ids.as_deref() {
+        Some([]) | None => say!(io.out, "  it answers no open notification delivered at or before it"),
+        Some(ids) => say!(io.out, "  answers {}", ids.join(", ")),
+    }
 }
 
 pub(crate) fn print_escalation(io: &mut Io, plan: &EscalationPlan) {
     say!(
         io.out,
-        "escalation plan at {}: {} ({} outstanding, {} breached)",
+        "escalation plan at {}: {} ({} outstanding, {} breached, {} pending, {} suppressed, {} failed)",
         plan.generated_at,
         plan.alert_level.as_str(),
         plan.outstanding_count,
-        plan.breached_count
+        plan.breached_count,
+        plan.pending_count,
+        plan.suppressed_count,
+        plan.failed_count
     );
     let rows: Vec<Vec<String>> = plan
         .routes
         .iter()
-        .map(|r| vec![r.schedule_id.clone(), r.owner.clone(), r.provider.clone(), r.escalation_owner.clone(), r.recommended_action.clone(), text(&r.reason)])
+        .map(|r| {
+            vec![
+                r.notification_id.clone(),
+                r.schedule_id.clone(),
+                format!("{}{}", r.owner, if r.escalates.is_some() { " (escalation)" } else { "" }),
+                r.provider.clone(),
+                r.state.clone(),
+                r.recommended_action.clone(),
+                text(&r.reason),
+            ]
+        })
         .collect();
-    print_columns(io, &["SCHEDULE", "OWNER", "PROVIDER", "ESCALATION", "ACTION", "REASON"], &rows);
+    print_columns(io, &["NOTIFICATION", "SCHEDULE", "OWNER", "PROVIDER", "STATE", "ACTION", "REASON"], &rows);
+}
+
+pub(crate) fn print_retry(io: &mut Io, outcome: &RetryOutcome) {
+    let (retry, recoveries) = match outcome {
+        RetryOutcome::NothingToRetry { message, .. } => {
+            say!(io.out, "{message}");
+            return;
+        }
+        RetryOutcome::Retried { retry, recoveries } => (retry, recoveries),
+    };
+    say!(
+        io.out,
+        "{} under approval {} by {} at {}: {} delivered, {} failed",
+        retry.retry_id,
+        retry.approval_id,
+        retry.approved_by,
+        retry.at,
+        retry.delivered_count,
+        retry.failed_count
+    );
+    print_retried(io, retry);
+    for recovery in recoveries {
+        print_recovery(io, recovery);
+    }
+}
+
+fn print_retried(io: &mut Io, retry: &Retry) {
+    let rows: Vec<Vec<String>> = retry
+        .notifications
+        .iter()
+        .map(|n| {
+            let status = n.status_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            vec![n.notification_id.clone(), n.schedule_id.clone(), n.owner.clone(), n.provider.clone(), n.outcome.clone(), n.attempts.to_string(), status]
+        })
+        .collect();
+    print_columns(io, &["NOTIFICATION", "SCHEDULE", "OWNER", "PROVIDER", "OUTCOME", "ATTEMPTS", "STATUS"], &rows);
+}
+
+pub(crate) fn print_retries(io: &mut Io, list: &RetryList) {
+    for retry in &list.retries {
+        say!(
+            io.out,
+            "{} at {}: approval {} by {}, {} delivered, {} failed",
+            retry.retry_id,
+            retry.at,
+            retry.approval_id,
+            retry.approved_by,
+            retry.delivered_count,
+            retry.failed_count
+        );
+    }
+    say!(io.out, "{} retr{}", list.count, if list.count == 1 { "y" } else { "ies" });
+}
+
+fn print_recovery(io: &mut Io, r: &Recovery) {
+    say!(
+        io.out,
+        "{}: {} recovered at {} after failing since {} ({} s; {} notification{}{})",
+        r.recovery_id,
+        r.provider,
+        r.recovered_at,
+        r.first_failure_at,
+        r.time_to_recovery_seconds,
+        r.notifications.len(),
+        if r.notifications.len() == 1 { "" } else { "s" },
+        r.approval_id.as_ref().map(|a| format!("; approval {a}")).unwrap_or_default()
+    );
+}
+
+pub(crate) fn print_recoveries(io: &mut Io, list: &RecoveryList) {
+    for recovery in &list.recoveries {
+        print_recovery(io, recovery);
+    }
+    say!(io.out, "{} recover{}", list.count, if list.count == 1 { "y" } else { "ies" });
 }
 
 pub(crate) fn print_trends(io: &mut Io, trend: &Trend) {
@@ -157,14 +250,21 @@ pub(crate) fn print_simulation(io: &mut Io, sim: &Simulation) {
 pub(crate) fn print_delivery(io: &mut Io, result: &DeliveryResult) {
     say!(
         io.out,
-        "plan {} for {}: {} delivered, {} failed, {} already delivered ({} attempts)",
+        "plan {} for {}: {} delivered, {} failed, {} escalation{} sent, {} left open ({} failed earlier) ({} attempts)",
         result.plan_id,
         result.schedule_id,
         result.delivered_count,
         result.failed_count,
+        result.escalation_count,
+        if result.escalation_count == 1 { "" } else { "s" },
         result.skipped_count,
+        result.earlier_failed_count,
         result.attempt_count
     );
+    for recovery in &result.recoveries {
+        print_recovery(io, recovery);
+    }
+
     if result.deliveries.is_empty() {
         return;
     }

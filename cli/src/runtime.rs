@@ -10,9 +10,10 @@ use cavra_app::escalation::EscalationRequest;
 use cavra_app::evaluate::EvaluateRequest;
 use cavra_app::history::RouteQuery;
 use cavra_app::plan::PlanRequest;
-use cavra_app::policy::PolicySource;
+use cavra_app::policy::Policies;
 use cavra_app::readiness::{Evidence, ReadinessRequest, ReportName};
-use cavra_app::records::ReadinessStatus;
+use cavra_app::records::{AlertLevel, ReadinessStatus};
+use cavra_app::retry::{RetryOutcome, RetryRequest};
 use cavra_app::simulate::SimulateRequest;
 use cavra_app::store::StorePath;
 use cavra_app::trends::TrendRequest;
@@ -53,9 +54,18 @@ pub(crate) enum RuntimeCommand {
     /// Acknowledge a delivered rollback-drill notification (append-only, public-safe text only).
     #[command(after_help = ACK_HELP)]
     GoRollbackDrillNotificationAck(AckArgs),
-    /// Escalation plan: delivered routes of the latest plans, outstanding or breached, and whom to escalate to.
+    /// Escalation plan: every open notification of every schedule, its state and what to do (exit 3 when critical).
     #[command(after_help = ESCALATION_HELP)]
     GoRollbackDrillEscalationPlan(EscalationArgs),
+    /// Send failed notifications again under an approval (approval id and approver required).
+    #[command(after_help = RETRY_HELP)]
+    GoRollbackDrillDeliveryRetry(RetryArgs),
+    /// The stored retry execution records, newest first.
+    #[command(after_help = RETRIES_HELP)]
+    GoRollbackDrillDeliveryRetries(ListStoredArgs),
+    /// Connector recovery evidence: providers whose failed deliveries were followed by a success.
+    #[command(after_help = RECOVERY_HELP)]
+    GoRollbackDrillConnectorRecovery(RecoveryArgs),
     /// Suppressed route decisions counted by category, owner, provider and schedule.
     #[command(after_help = TRENDS_HELP)]
     GoRollbackDrillSuppressionTrends(TrendArgs),
@@ -127,6 +137,9 @@ pub(crate) struct RoutesArgs {
     /// Skip this many routes first.
     #[arg(long, default_value_t = 0)]
     offset: u64,
+    /// The view as of this time (RFC 3339): routes decided after it are left out.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
     /// The store [default: .cavra/cavra.db].
     #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
     store: Option<PathBuf>,
@@ -236,27 +249,106 @@ const ACK_HELP: &str = "Records one acknowledgement of a delivered notification,
 CAVRA_STORE, default .cavra/cavra.db). The id is ack_ + 16 hex digits of SHA-256 over the record
 (including its time). Free text (--acknowledged-by, --notes, --external-ref) must be public-safe:
 no URL, hostname, IP address, e-mail address or credential; otherwise nothing is stored (exit 2).
-An acknowledgement applies to the schedule's routes on that provider delivered at or before it
-(and, with --plan-id, only to that plan's routes).
+It answers the notifications it names, resolved when it is made and listed in notification_ids:
+with --notification-id exactly that one (ids are in the escalation plan); with --owner the open
+notifications of that owner on the schedule and provider; with neither, every open notification of
+the schedule and provider delivered at or before it. It counts only for notifications delivered at
+or before it.
 
 Examples:
   cavra runtime go-rollback-drill-notification-ack go_backend_python_fallback_monthly \\
-      --provider teams --acknowledged-by release-governance --at 2026-05-21T19:30:00Z
+      --provider teams --owner release-governance --acknowledged-by release-governance \\
+      --at 2026-05-21T19:30:00Z
+  cavra runtime go-rollback-drill-notification-ack SCHEDULE --provider teams \\
+      --notification-id ntf_0123456789abcdef --acknowledged-by platform-lead
   cavra runtime go-rollback-drill-notification-ack SCHEDULE --provider slack \\
       --acknowledged-by platform-lead --acknowledgement-state resolved --notes \"drill booked\" --json";
 
-const ESCALATION_HELP: &str = "For the latest stored plan of each schedule, each delivered route is decided by
-rules/escalation.cavra: acknowledged or resolved (or dismissed) -> no_action; otherwise outstanding,
-and breached strictly after acknowledgement_minutes since delivery -> escalate_missed_drill_notification
-to its escalation owner, else wait_for_acknowledgement. The acknowledgement used is the newest one for
-the schedule and provider made at or after the route was delivered and not after --at.
---acknowledgement-minutes overrides every route's minutes; --routing-policy re-resolves each route's
-minutes and escalation owner from that policy. alert_level: critical when any route is breached,
-warning when any is outstanding, else healthy. Nothing is written.
+const ESCALATION_HELP: &str = "Lists every open notification of every schedule as of --at (records made after it are
+ignored), each decided by rules/escalation.cavra from what happened to it: suppressed,
+pending_delivery, delivery_failed, outstanding, or breached (strictly more than its
+acknowledgement_minutes since its first successful delivery). recommended_action is
+deliver_notification, retry_failed_delivery, wait_for_acknowledgement,
+escalate_missed_drill_notification or no_action. Closed, acknowledged, resolved, dismissed and
+escalated notifications are not listed. --acknowledgement-minutes overrides the minutes frozen at
+delivery; --routing-policy re-resolves each notification's minutes and escalation owner.
+alert_level: critical when anything is breached or failed, warning when anything is outstanding,
+pending or suppressed, else healthy. Nothing is written.
+
+Exit status: 0, or 3 when alert_level is critical (for a cron or CI job to act on).
 
 Examples:
   cavra runtime go-rollback-drill-escalation-plan --at 2026-05-21T19:45:00Z --json
   cavra runtime go-rollback-drill-escalation-plan --acknowledgement-minutes 15 --store /var/lib/cavra/cavra.db";
+
+const RETRY_HELP: &str = "Sends the notifications in delivery_failed again (of --schedule-id and --provider when given),
+through their connectors with the usual attempts and backoff, under an approval: --approval-id and
+--approved-by are required (public-safe text, 3 to 128 characters). Writes an append-only retry
+execution record (retry_id rtr_...), and a connector recovery record when a provider with failed
+deliveries delivers again. Plain delivery never re-sends a failed notification.
+
+Exit status: 0 when every retried notification was delivered, or when nothing was in
+delivery_failed (nothing is sent or stored); 1 when one failed again (the record is stored with the
+failures); 2 on a usage error (e.g. no approval id: nothing is sent).
+
+Examples:
+  cavra runtime go-rollback-drill-delivery-retry --approval-id apr_rollback_drill_retry \\
+      --approved-by release-lead --provider webhook --json
+  cavra runtime go-rollback-drill-delivery-retry --approval-id CHG-2291 --approved-by release-lead \\
+      --schedule-id go_backend_python_fallback_monthly --at 2026-05-21T19:15:00Z";
+
+const RETRIES_HELP: &str = "Lists the stored retry execution records (approval id, approver, time, notifications and
+their outcomes), newest first; with --at, only those made at or before it.
+
+Examples:
+  cavra runtime go-rollback-drill-delivery-retries --json
+  cavra runtime go-rollback-drill-delivery-retries --store /var/lib/cavra/cavra.db";
+
+const RECOVERY_HELP: &str = "Lists the connector recovery records (metadata kind go-backend-rollback-drill-connector-recovery),
+newest first: the provider, its first and last failure, the recovering attempt, the retry and its
+approval when a retry recovered it, the notifications affected and the time to recovery. No
+connector URL, token or configuration value is ever in them.
+
+Examples:
+  cavra runtime go-rollback-drill-connector-recovery --json
+  cavra runtime go-rollback-drill-connector-recovery --provider webhook";
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RetryArgs {
+    /// The approval that allows the retry (required; any public-safe id, e.g. a change ticket).
+    #[arg(long, value_name = "ID")]
+    approval_id: Option<String>,
+    /// Who approved it (required).
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// Only this schedule's failed notifications.
+    #[arg(long, value_name = "ID")]
+    schedule_id: Option<String>,
+    /// Only this provider's failed notifications.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    attempts: AttemptArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ListStoredArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RecoveryArgs {
+    /// Only this provider's recoveries.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
 
 /// Flags shared by these commands.
 #[derive(Args, Debug, Clone)]
@@ -297,6 +389,12 @@ pub(crate) struct AckArgs {
     /// Notes (public-safe).
     #[arg(long)]
     notes: Option<String>,
+    /// Exactly this notification (ntf_..., as listed by the escalation plan).
+    #[arg(long, value_name = "ID")]
+    notification_id: Option<String>,
+    /// The open notifications of this owner on the schedule and provider.
+    #[arg(long)]
+    owner: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -306,7 +404,7 @@ pub(crate) struct EscalationArgs {
     /// Re-resolve each route's acknowledgement minutes and escalation owner from this policy.
     #[arg(long, value_name = "FILE")]
     routing_policy: Option<PathBuf>,
-    /// Minutes to acknowledge, for every route (overrides the stored per-route minutes).
+    /// Minutes to acknowledge, for every notification (overrides the minutes frozen at delivery).
     #[arg(long, value_name = "N")]
     acknowledgement_minutes: Option<f64>,
     #[command(flatten)]
@@ -380,20 +478,24 @@ pub(crate) struct SimulateArgs {
     rules: Option<PathBuf>,
 }
 
-const DELIVER_HELP: &str = "Builds and stores the plan (as go-rollback-drill-notification-plan does), then delivers each
-`deliver` route through the plugin serving its provider, in parallel across providers, retrying
+const DELIVER_HELP: &str = "Builds and stores the plan (as go-rollback-drill-notification-plan does), then sends the
+schedule's notifications in pending_delivery (this plan's deliver routes, and earlier ones whose
+suppression ended) through the plugin serving each provider, in parallel across providers, retrying
 retryable failures (HTTP 429/5xx, connection errors, timeouts) with exponential backoff and jitter.
-Every attempt is stored (deliveries: provider, route, status code, attempt, times, outcome, redacted
-target). A notification already delivered (same schedule, owner, provider, alert level and due time)
-is skipped, so a re-run delivers only what is left.
+Then it sends escalations of the schedule's breached notifications to their escalation owner, one per
+provider of that owner's route (else the schedule's providers); windows and calendars apply to them.
+Every attempt is stored with the run's --at (deliveries: provider, route, status code, attempt,
+times, outcome, redacted target). A notification delivered before is never sent again, and a failed
+one only by an approved retry (go-rollback-drill-delivery-retry); both are listed as skipped.
+The idempotency key providers receive is the notification id (ntf_...).
 
 Plugins: --plugin-dir and CAVRA_PLUGIN_PATH (folders separated by ':'); without either, the bundled
 connectors next to the cavra binary (files named *cavra_plugin_*). Private settings come only from
 CAVRA_CONNECTOR_CONFIG (a JSON file, {\"connectors\": {\"slack\": {\"url_env\": \"SLACK_WEBHOOK_URL\"}}});
 the outbox connector writes to .cavra/outbox.jsonl next to the store unless configured.
 
-Exit status: 0 when every route was delivered (or was already), 1 when a delivery failed, 2 on a
-usage or configuration error.
+Exit status: 0 when every attempt of this run delivered, 1 when one failed (failures left by
+earlier runs are listed but do not change it), 2 on a usage or configuration error.
 
 Examples:
   CAVRA_CONNECTOR_CONFIG=connectors.json cavra runtime go-rollback-drill-notifications-deliver \\
@@ -426,7 +528,18 @@ pub(crate) struct DeliverArgs {
     plan: PlanArgs,
     #[command(flatten)]
     plugins: PluginArgs,
-    /// Attempts per route, the first included.
+    #[command(flatten)]
+    attempts: AttemptArgs,
+    /// Minutes to acknowledge, for every notification, when deciding which are breached
+    /// (overrides the minutes frozen at delivery).
+    #[arg(long, value_name = "N")]
+    acknowledgement_minutes: Option<f64>,
+}
+
+/// Attempts, timeout and backoff of a delivery.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct AttemptArgs {
+    /// Attempts per notification, the first included.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10))]
     max_attempts: u32,
     /// How long one attempt may take, in milliseconds.
@@ -435,6 +548,16 @@ pub(crate) struct DeliverArgs {
     /// Delay before the first retry, in milliseconds (doubles per retry, with jitter).
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     backoff_ms: u64,
+}
+
+impl AttemptArgs {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(self.backoff_ms)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -479,7 +602,7 @@ impl PlanArgs {
     fn request(&self, generated_by: &str) -> PlanRequest {
         PlanRequest {
             evidence: self.report.evidence(),
-            policy: policy_file(&self.routing_policy),
+            policies: Policies::cli(policy_file(&self.routing_policy)),
             provider: self.provider.clone(),
             force: self.force,
             generated_by: generated_by.to_string(),
@@ -517,8 +640,8 @@ impl PluginArgs {
 }
 
 /// `--routing-policy FILE`; an empty value is "not given".
-fn policy_file(path: &Option<PathBuf>) -> Option<PolicySource> {
-    path.as_ref().filter(|p| !p.as_os_str().is_empty()).map(|p| PolicySource::File(p.clone()))
+fn policy_file(path: &Option<PathBuf>) -> Option<PathBuf> {
+    path.as_ref().filter(|p| !p.as_os_str().is_empty()).cloned()
 }
 
 /// Exit 3 for a report that needs attention, so CI jobs can gate on it.
@@ -543,6 +666,9 @@ pub(crate) fn run(io: &mut Io, command: RuntimeCommand) -> i32 {
         RuntimeCommand::GoRollbackDrillRoutes(a) => return routes(io, a),
         RuntimeCommand::GoRollbackDrillNotificationAck(a) => return acknowledge(io, a),
         RuntimeCommand::GoRollbackDrillEscalationPlan(a) => return escalation(io, a),
+        RuntimeCommand::GoRollbackDrillDeliveryRetry(a) => return retry(io, a),
+        RuntimeCommand::GoRollbackDrillDeliveryRetries(a) => return retries(io, a),
+        RuntimeCommand::GoRollbackDrillConnectorRecovery(a) => return recoveries(io, a),
         RuntimeCommand::GoRollbackDrillSuppressionTrends(a) => return trends(io, a),
         RuntimeCommand::GoRollbackDrillRoutingSimulate(a) => return simulate(io, a),
         RuntimeCommand::GoRollbackDrillNotificationsDeliver(a) => return deliver(io, a),
@@ -579,6 +705,7 @@ fn routes(io: &mut Io, args: &RoutesArgs) -> i32 {
         schedule_id: args.schedule_id.clone(),
         since: args.since.clone(),
         until: args.until.clone(),
+        at: args.at.clone(),
         limit: args.limit,
         offset: args.offset,
     };
@@ -595,6 +722,8 @@ fn acknowledge(io: &mut Io, args: &AckArgs) -> i32 {
         plan_id: args.plan_id.clone(),
         external_ref: args.external_ref.clone(),
         notes: args.notes.clone(),
+        notification_id: args.notification_id.clone(),
+        owner: args.owner.clone(),
         at: args.common.at.clone(),
     };
     let result = cavra_app::acks::acknowledge(&args.common.packs(), &args.common.store(), &request);
@@ -602,14 +731,53 @@ fn acknowledge(io: &mut Io, args: &AckArgs) -> i32 {
 }
 
 fn escalation(io: &mut Io, args: &EscalationArgs) -> i32 {
-    let request =
-        EscalationRequest { policy: policy_file(&args.routing_policy), acknowledgement_minutes: args.acknowledgement_minutes, at: args.common.at.clone() };
+    let request = EscalationRequest {
+        policies: Policies::cli(policy_file(&args.routing_policy)),
+        acknowledgement_minutes: args.acknowledgement_minutes,
+        at: args.common.at.clone(),
+    };
     let result = cavra_app::escalation::escalation_plan(&args.common.packs(), &args.common.store(), &request);
-    finish(io, args.common.json, result, output::print_escalation)
+    let code = |plan: &cavra_app::records::EscalationPlan| if plan.alert_level == AlertLevel::Critical { exit::NEEDS_ATTENTION } else { exit::OK };
+    finish_with(io, args.common.json, result, output::print_escalation, code)
+}
+
+fn retry(io: &mut Io, args: &RetryArgs) -> i32 {
+    let request = RetryRequest {
+        approval_id: args.approval_id.clone(),
+        approved_by: args.approved_by.clone(),
+        schedule_id: args.schedule_id.clone(),
+        provider: args.provider.clone(),
+        at: args.common.at.clone(),
+        plugins: args.plugins.settings(),
+        max_attempts: args.attempts.max_attempts,
+        attempt_timeout: args.attempts.timeout(),
+        backoff: args.attempts.backoff(),
+    };
+    let mut warnings = Vec::new();
+    let result = cavra_app::retry::retry(&args.common.packs(), &args.common.store(), &request, &mut |m: &str| warnings.push(m.to_string()));
+    for warning in warnings {
+        crate::authoring::say!(io.err, "warning: {warning}");
+    }
+    let code = |outcome: &RetryOutcome| match outcome {
+        RetryOutcome::Retried { retry, .. } if retry.failed_count > 0 => exit::FAILED,
+        _ => exit::OK,
+    };
+    finish_with(io, args.common.json, result, output::print_retry, code)
+}
+
+fn retries(io: &mut Io, args: &ListStoredArgs) -> i32 {
+    let result = cavra_app::retry::list_retries(&args.common.store(), args.common.at.as_deref());
+    finish(io, args.common.json, result, output::print_retries)
+}
+
+fn recoveries(io: &mut Io, args: &RecoveryArgs) -> i32 {
+    let result = cavra_app::retry::list_recoveries(&args.common.store(), args.provider.as_deref(), args.common.at.as_deref());
+    finish(io, args.common.json, result, output::print_recoveries)
 }
 
 fn trends(io: &mut Io, args: &TrendArgs) -> i32 {
-    let request = TrendRequest { owner: args.owner.clone(), provider: args.provider.clone(), schedule_id: args.schedule_id.clone(), at: args.at.clone() };
+    let request =
+        TrendRequest { owner: args.owner.clone(), provider: args.provider.clone(), schedule_id: args.schedule_id.clone(), at: args.at.clone(), keep: true };
     let store = StorePath::or_default(args.store.as_deref());
     finish(io, args.json, cavra_app::trends::trends(&store, &request), output::print_trends)
 }
@@ -617,7 +785,7 @@ fn trends(io: &mut Io, args: &TrendArgs) -> i32 {
 fn simulate(io: &mut Io, args: &SimulateArgs) -> i32 {
     let request = SimulateRequest {
         schedule: args.rollback_drill_schedule_path.clone(),
-        policy: policy_file(&args.routing_policy),
+        policies: Policies::cli(policy_file(&args.routing_policy)),
         from: args.from.clone(),
         to: args.to.clone(),
         provider: args.provider.clone(),
@@ -634,10 +802,12 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
     let request = DeliverRequest {
         plan: args.plan.request("cli"),
         plugins: args.plugins.settings(),
-        max_attempts: args.max_attempts,
-        attempt_timeout: Duration::from_millis(args.attempt_timeout_ms),
-        backoff: Duration::from_millis(args.backoff_ms),
+        max_attempts: args.attempts.max_attempts,
+        attempt_timeout: args.attempts.timeout(),
+        backoff: args.attempts.backoff(),
+        acknowledgement_minutes: args.acknowledgement_minutes,
     };
+
     let mut warnings = Vec::new();
     let result = cavra_app::deliver::deliver(&args.plan.report.packs(), &args.plan.store(), &request, &mut |m: &str| warnings.push(m.to_string()))
         .map(|(result, _)| result);

@@ -951,11 +951,11 @@ impl<'a> Checker<'a> {
         };
         let typed: Vec<(Node, Ty)> = args.iter().map(|a| self.expr(a)).collect();
         use Builtin::*;
-        if builtin == Active && typed.len() == 2 {
-            return self.active(typed, span);
+        if matches!(builtin, Active | ActiveUntil) && typed.len() == 2 {
+            return self.active(builtin, typed, span);
         }
         let arity = match builtin {
-            StartsWith | EndsWith | Contains | Join | Min | Max | Active => 2,
+            StartsWith | EndsWith | Contains | Join | Min | Max | Active | ActiveUntil => 2,
             _ => 1,
         };
         if typed.len() != arity {
@@ -996,16 +996,17 @@ impl<'a> Checker<'a> {
     /// `end_at` (time) and/or `recurrence`. Lowered to a call on the three
     /// fields (null where the record lacks one) so that the index can see
     /// which fields of a scanned element bound the window.
-    fn active(&mut self, mut typed: Vec<(Node, Ty)>, span: Span) -> (Node, Ty) {
+    fn active(&mut self, builtin: Builtin, mut typed: Vec<(Node, Ty)>, span: Span) -> (Node, Ty) {
+        let result = if builtin == Builtin::Active { Ty::Bool } else { Ty::Optional(Box::new(Ty::Time)) };
         let (at, at_ty) = typed.pop().unwrap_or((Node::constant(Value::Null, span), Ty::Any));
         let (window, window_ty) = typed.pop().unwrap_or((Node::constant(Value::Null, span), Ty::Any));
         if !matches!(at_ty.base(), Ty::Time | Ty::Any) {
             let shown = self.show(&at_ty);
-            return self.err(type_mismatch(at.span, format!("`active` needs a time as its second argument, but this is {shown}")));
+            return self.err(type_mismatch(at.span, format!("`{}` needs a time as its second argument, but this is {shown}", builtin.name())));
         }
         let null = || Node::constant(Value::Null, span);
         let parts = match window_ty.base() {
-            Ty::Any => return (Node::new(Kind::Call(Builtin::Active, vec![null(), null(), window, at]), span), Ty::Any),
+            Ty::Any => return (Node::new(Kind::Call(builtin, vec![null(), null(), window, at]), span), Ty::Any),
             Ty::Recurrence => [null(), null(), window],
             Ty::Record(id) => {
                 let rec = self.schema.record(*id);
@@ -1019,7 +1020,7 @@ impl<'a> Checker<'a> {
                     let ty = rec.fields[idx as usize].ty.clone();
                     if ty.base() != &want {
                         let (want, got) = (self.show(&want), self.show(&ty));
-                        return self.err(type_mismatch(window.span, format!("`active` needs `{name}.{field}` to be {want}, but it is {got}")));
+                        return self.err(type_mismatch(window.span, format!("`{}` needs `{name}.{field}` to be {want}, but it is {got}", builtin.name())));
                     }
                     found.push(Some(Node::new(Kind::Field(Box::new(window.clone()), idx), window.span)));
                 }
@@ -1030,8 +1031,11 @@ impl<'a> Checker<'a> {
                     }
                     _ => {
                         return self.err(
-                            type_mismatch(window.span, format!("`active` needs a window, but `{name}` has neither `start_at` and `end_at` nor `recurrence`"))
-                                .with_help("declare start_at: time? and end_at: time?, and/or recurrence: recurrence?"),
+                            type_mismatch(
+                                window.span,
+                                format!("`{}` needs a window, but `{name}` has neither `start_at` and `end_at` nor `recurrence`", builtin.name()),
+                            )
+                            .with_help("declare start_at: time? and end_at: time?, and/or recurrence: recurrence?"),
                         );
                     }
                 }
@@ -1039,13 +1043,13 @@ impl<'a> Checker<'a> {
             other => {
                 let shown = self.show(other);
                 return self.err(
-                    type_mismatch(window.span, format!("`active` needs a window record or a recurrence, but this is {shown}"))
-                        .with_help(format!("see the built-in functions in docs/language.md: {}", signature(Builtin::Active))),
+                    type_mismatch(window.span, format!("`{}` needs a window record or a recurrence, but this is {shown}", builtin.name()))
+                        .with_help(format!("see the built-in functions in docs/language.md: {}", signature(builtin))),
                 );
             }
         };
         let [start, end, recurrence] = parts;
-        (Node::new(Kind::Call(Builtin::Active, vec![start, end, recurrence, at]), span), Ty::Bool)
+        (Node::new(Kind::Call(builtin, vec![start, end, recurrence, at]), span), result)
     }
 
     fn quantifier(&mut self, q: &ast::Quantifier, span: Span) -> (Node, Ty) {
@@ -1196,5 +1200,6 @@ fn signature(b: Builtin) -> &'static str {
         }
         LooksLikeSecretKey => "looks_like_secret_key(text) -> bool",
         Active => "active(window, time) -> bool, where window is a recurrence or a record with start_at/end_at (time?) and/or recurrence (recurrence?)",
+        ActiveUntil => "active_until(window, time) -> time?, the end of the window's open period that contains the time (null when it is not open)",
     }
 }

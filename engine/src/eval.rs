@@ -631,9 +631,11 @@ fn arith(op: ArithOp, x: Value, y: Value, a_span: Span, b_span: Span, span: Span
 /// recurring window is active in its occurrences (bounded by `start_at` /
 /// `end_at` when those are given too); a one-off window in `[start_at, end_at)`;
 /// a window with neither is never active.
-fn active<'p>(args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Value> {
+/// `active_until` (`until`) gives the end of the open period containing `t`
+/// instead: the occurrence's end, cut at `end_at`; null when not active.
+fn active<'p>(args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>, until: bool) -> Result<Value> {
     let [start, end, recurrence, at] = args else {
-        return Ok(Value::Bool(false));
+        return Ok(if until { Value::Null } else { Value::Bool(false) });
     };
     let t = match &*eval(at, env, frame)? {
         Value::Time(t) => *t,
@@ -647,16 +649,26 @@ fn active<'p>(args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) ->
     let (start_v, end_v, recurrence_v) = (operand(start, env, frame)?, operand(end, env, frame)?, operand(recurrence, env, frame)?);
     let frame = &*frame;
     let (start, end) = (bound(read(&start_v, start, env, frame)), bound(read(&end_v, end, env, frame)));
-    Ok(Value::Bool(match read(&recurrence_v, recurrence, env, frame) {
-        Value::Recurrence(r) => start.is_none_or(|s| s <= t) && end.is_none_or(|e| t < e) && r.covers(t),
-        _ => matches!((start, end), (Some(s), Some(e)) if s <= t && t < e),
-    }))
+    // The end of the open period containing `t`, if there is one.
+    let open_until = match read(&recurrence_v, recurrence, env, frame) {
+        Value::Recurrence(r) if start.is_none_or(|s| s <= t) && end.is_none_or(|e| t < e) => r.covering(t).map(|(_, hi)| end.map_or(hi, |e| hi.min(e))),
+        Value::Recurrence(_) => None,
+        _ => match (start, end) {
+            (Some(s), Some(e)) if s <= t && t < e => Some(e),
+            _ => None,
+        },
+    };
+    Ok(match (until, open_until) {
+        (false, open) => Value::Bool(open.is_some()),
+        (true, Some(end)) => Value::Time(end),
+        (true, None) => Value::Null,
+    })
 }
 
 fn call<'p>(builtin: Builtin, args: &'p [Node], env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>, span: Span) -> Result<Value> {
     use Builtin::*;
-    if builtin == Active {
-        return active(args, env, frame);
+    if matches!(builtin, Active | ActiveUntil) {
+        return active(args, env, frame, builtin == ActiveUntil);
     }
     let mut values = [Value::Null, Value::Null];
     for (i, arg) in args.iter().enumerate().take(2) {

@@ -128,6 +128,8 @@ pub enum Builtin {
     /// `active(window, t)`, lowered by the checker to
     /// `(start_at, end_at, recurrence, t)`; any of the first three may be null.
     Active,
+    /// `active_until(w, t)`: the end of the open period of `w` that contains `t`, else null.
+    ActiveUntil,
 }
 
 impl Builtin {
@@ -161,6 +163,7 @@ impl Builtin {
         ("looks_like_secret", Builtin::LooksLikeSecret),
         ("looks_like_secret_key", Builtin::LooksLikeSecretKey),
         ("active", Builtin::Active),
+        ("active_until", Builtin::ActiveUntil),
     ];
 
     pub fn lookup(name: &str) -> Option<Builtin> {

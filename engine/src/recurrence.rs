@@ -148,10 +148,15 @@ impl Recurrence {
 
     /// Whether instant `t` (microseconds since the epoch) is in an occurrence.
     pub fn covers(&self, t: i64) -> bool {
-        let Some(today) = self.local_date(t) else { return false };
+        self.covering(t).is_some()
+    }
+
+    /// The occurrence `[start, end)` that contains instant `t`, if any.
+    pub fn covering(&self, t: i64) -> Option<(i64, i64)> {
+        let today = self.local_date(t)?;
         // An occurrence lasts at most a day, so it started today, yesterday, or
         // (across a DST fold at midnight) the day before.
-        (0..3).any(|back| today.checked_sub_days(Days::new(back)).and_then(|d| self.occurrence(d)).is_some_and(|(lo, hi)| lo <= t && t < hi))
+        (0..3).filter_map(|back| today.checked_sub_days(Days::new(back)).and_then(|d| self.occurrence(d))).find(|&(lo, hi)| lo <= t && t < hi)
     }
 
     /// The occurrences that overlap `[from, to)`, in order, clipped to it.

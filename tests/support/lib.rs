@@ -2,6 +2,7 @@
 //! output with golden files. Set `CAVRA_BLESS=1` to rewrite the goldens.
 
 pub mod http;
+pub mod provider;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

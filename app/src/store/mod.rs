@@ -8,10 +8,9 @@
 
 mod sqlite;
 
-pub use sqlite::{SqliteStore, DEFAULT_LIMIT, DEFAULT_STORE, MAX_LIMIT};
+pub use sqlite::{SqliteStore, DEFAULT_LIMIT, DEFAULT_STORE, MAX_LIMIT, SCHEMA_VERSION};
 
-use crate::records::{Acknowledgement, DeliveryAttempt, Plan, RouteRecord, Trend};
-use std::collections::BTreeSet;
+use crate::records::{Acknowledgement, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -84,15 +83,38 @@ pub struct SuppressedCount {
 
 /// The metadata kind under which trends are kept.
 pub const TREND_KIND: &str = "go-backend-rollback-drill-routing-suppression-trend";
+/// The metadata kind under which connector recoveries are kept.
+pub const RECOVERY_KIND: &str = "go-backend-rollback-drill-connector-recovery";
+
+/// Everything recorded about notifications up to an instant: what the
+/// notification lifecycle is derived from.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The newest route decision about each notification (and escalation).
+    pub routes: Vec<RouteRecord>,
+    /// Every delivery attempt, in the order they were made.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// Every acknowledgement, newest first.
+    pub acknowledgements: Vec<Acknowledgement>,
+    /// Per schedule, the time of its newest healthy plan (microseconds).
+    pub healthy_plans: Vec<(String, i64)>,
+}
 
 pub trait Store: Send + Sync {
     /// Stores the plan and all its route decisions in one transaction.
     fn save_plan(&self, plan: &Plan) -> Result<SaveOutcome, StoreError> {
-        let mut outcomes = self.save_plans(std::slice::from_ref(plan))?;
+        let mut outcomes = self.save_plans(std::slice::from_ref(plan), &[])?;
         Ok(outcomes.pop().unwrap_or(SaveOutcome::AlreadyStored))
     }
-    /// Stores many plans in one transaction: all of them or, on an error, none.
-    fn save_plans(&self, plans: &[Plan]) -> Result<Vec<SaveOutcome>, StoreError>;
+    /// Stores many plans, and the policies they refer to (each once), in
+    /// one transaction: all of them or, on an error, none.
+    fn save_plans(&self, plans: &[Plan], policies: &[PolicyRecord]) -> Result<Vec<SaveOutcome>, StoreError>;
+    /// A stored policy by its id.
+    fn policy(&self, policy_id: &str) -> Result<Option<PolicyRecord>, StoreError>;
+    /// Adds route decisions to a stored plan (the escalations a delivery run decides).
+    fn save_routes(&self, routes: &[RouteRecord]) -> Result<SaveOutcome, StoreError>;
+    /// What happened to the notifications of a schedule (or of all) up to `as_of` (microseconds).
+    fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError>;
     /// Stored route decisions, newest first.
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError>;
     /// Stores one acknowledgement (append-only, one transaction); an `ack_id`
@@ -101,8 +123,8 @@ pub trait Store: Send + Sync {
     /// The acknowledgements of a schedule, newest first.
     fn acknowledgements(&self, schedule_id: &str) -> Result<Vec<Acknowledgement>, StoreError>;
     /// The latest stored plan of each schedule (greatest `generated_at`, then
-    /// `plan_id`), ordered by `schedule_id`.
-    fn latest_plans(&self) -> Result<Vec<Plan>, StoreError>;
+    /// `plan_id`) made at or before `as_of`, ordered by `schedule_id`.
+    fn latest_plans(&self, as_of: Option<i64>) -> Result<Vec<Plan>, StoreError>;
     /// Keeps a trend as metadata of kind [`TREND_KIND`] (append-only).
     fn save_trend(&self, trend: &Trend) -> Result<SaveOutcome, StoreError>;
     /// Suppressed route decisions counted per (category, owner, provider,
@@ -111,10 +133,25 @@ pub trait Store: Send + Sync {
     /// Stores one delivery attempt (its own transaction); a `delivery_id`
     /// already stored is left as it is.
     fn save_delivery(&self, attempt: &DeliveryAttempt) -> Result<SaveOutcome, StoreError>;
-    /// Which of these notification keys already have a delivered attempt.
-    fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError>;
     /// The delivery attempts of a plan, oldest first.
     fn deliveries(&self, plan_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
+    /// A provider's last attempts per notification and run (`final`), oldest first.
+    fn final_attempts(&self, provider: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
+    /// Stores an approved retry's execution record (append-only).
+    fn save_retry(&self, retry: &Retry) -> Result<SaveOutcome, StoreError>;
+    /// Retry records made at or before `as_of`, newest first.
+    fn retries(&self, as_of: Option<i64>) -> Result<Vec<Retry>, StoreError>;
+    /// Keeps a connector recovery as metadata of kind [`RECOVERY_KIND`]; a
+    /// `recovery_id` already stored is left as it is (recorded once).
+    fn save_recovery(&self, recovery: &Recovery) -> Result<SaveOutcome, StoreError>;
+    /// Recoveries recorded at or before `as_of`, newest first.
+    fn recoveries(&self, as_of: Option<i64>) -> Result<Vec<Recovery>, StoreError>;
+}
+
+/// The wall clock as RFC 3339 UTC, for `recorded_at`.
+pub fn wall_clock() -> String {
+    let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    cavra_engine::time::format_time(micros)
 }
 
 /// How an operation gets its store.

@@ -17,12 +17,12 @@
 //!   writes one transaction at a time anyway, and a long-running server keeps
 //!   one handle instead of opening the file per request.
 
-use super::{RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, TREND_KIND};
-use crate::records::{Acknowledgement, DeliveryAttempt, Plan, RouteRecord, Trend};
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, TransactionBehavior};
+use super::{History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
+use crate::records::{notification_id, Acknowledgement, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -119,7 +119,45 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX deliveries_notification ON deliveries (notification_key, outcome);
      CREATE INDEX deliveries_plan ON deliveries (plan_id, completed_at);",
+    // 5: the notification lifecycle. Route decisions name their notification
+    // (`ntf_...`, escalations too); attempts carry the logical instant of
+    // their run (`at`) beside the wall clock they were written at
+    // (`recorded_at`); merged policies are kept once each; approved retries
+    // are recorded. Rows written before get their ids and times from
+    // [`backfill_lifecycle`], in the same transaction.
+    "ALTER TABLE plans ADD COLUMN policy_id TEXT;
+     ALTER TABLE plans ADD COLUMN healthy INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE plans ADD COLUMN recorded_at INTEGER;
+     CREATE INDEX plans_healthy ON plans (schedule_id, generated_at) WHERE healthy = 1;
+     ALTER TABLE route_decisions ADD COLUMN notification_id TEXT;
+     ALTER TABLE route_decisions ADD COLUMN escalates TEXT;
+     ALTER TABLE route_decisions ADD COLUMN recorded_at INTEGER;
+     CREATE INDEX route_decisions_notification ON route_decisions (notification_id, created_at DESC, route_id) WHERE notification_id IS NOT NULL;
+     ALTER TABLE deliveries ADD COLUMN notification_id TEXT;
+     ALTER TABLE deliveries ADD COLUMN at INTEGER;
+     ALTER TABLE deliveries ADD COLUMN is_final INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE deliveries ADD COLUMN recorded_at INTEGER;
+     CREATE INDEX deliveries_schedule_at ON deliveries (schedule_id, at);
+     CREATE INDEX deliveries_provider_final ON deliveries (provider, is_final, at);
+     ALTER TABLE acknowledgements ADD COLUMN recorded_at INTEGER;
+     CREATE TABLE policies (
+         policy_id TEXT PRIMARY KEY,
+         document TEXT NOT NULL
+     );
+     CREATE TABLE retries (
+         retry_id TEXT PRIMARY KEY,
+         approval_id TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         recorded_at INTEGER NOT NULL,
+         document TEXT NOT NULL
+     );
+     CREATE INDEX retries_at ON retries (at);",
 ];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+/// The migration after which [`backfill_lifecycle`] runs.
+const LIFECYCLE_MIGRATION: usize = 5;
 
 /// The embedded SQLite store: one file, WAL mode.
 pub struct SqliteStore {
@@ -210,6 +248,9 @@ impl SqliteStore {
                 continue;
             }
             tx.execute_batch(sql).map_err(failed)?;
+            if version == LIFECYCLE_MIGRATION {
+                backfill_lifecycle(&tx).map_err(failed)?;
+            }
             tx.pragma_update(None, "user_version", version as i64).map_err(failed)?;
             tx.commit().map_err(failed)?;
         }
@@ -238,52 +279,78 @@ impl SqliteStore {
     }
 
     /// Inserts one plan and its routes inside the caller's transaction.
-    fn insert_plan(&self, tx: &rusqlite::Transaction, plan: &Plan) -> Result<SaveOutcome, StoreError> {
+    fn insert_plan(&self, tx: &rusqlite::Transaction, plan: &Plan, recorded: i64) -> Result<SaveOutcome, StoreError> {
         if plan.plan_id.is_empty() {
             return Err(self.invalid("plan: `plan_id` is missing"));
         }
         let generated_at = self.micros("plan", "generated_at", &plan.generated_at)?;
         let document = self.document(plan)?;
+        let policy_id = Some(plan.policy_id.as_str()).filter(|p| !p.is_empty());
         let inserted = tx
             .prepare_cached(
-                "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (plan_id) DO NOTHING",
+                "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document, policy_id, healthy, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (plan_id) DO NOTHING",
             )
             .and_then(|mut insert| {
-                insert.execute(params![plan.plan_id, plan.schedule_id, generated_at, plan.status.as_str(), plan.alert_level.as_str(), document])
+                insert.execute(params![
+                    plan.plan_id,
+                    plan.schedule_id,
+                    generated_at,
+                    plan.status.as_str(),
+                    plan.alert_level.as_str(),
+                    document,
+                    policy_id,
+                    plan.is_healthy(),
+                    recorded
+                ])
             })
             .map_err(|e| self.write_error(e))?;
         if inserted == 0 {
             // Append-only: the stored plan stays as it is.
             return Ok(SaveOutcome::AlreadyStored);
         }
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider,
-                     action, category, created_at, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(|e| self.write_error(e))?;
         for (i, route) in plan.route_decisions.iter().enumerate() {
             if route.plan_id != plan.plan_id {
                 return Err(self.invalid(format!("plan: route_decisions[{i}]: `plan_id` is {}, not the plan's {}", route.plan_id, plan.plan_id)));
             }
-            insert
+        }
+        self.insert_routes(tx, "plan: route_decisions", &plan.route_decisions, recorded, false)?;
+        Ok(SaveOutcome::Stored { routes: plan.route_decisions.len() })
+    }
+
+    /// Inserts route decisions inside the caller's transaction; their listed
+    /// documents carry `recorded_at`. A route id already stored is an error
+    /// (a plan's routes are new with it) unless `existing_ok` (the same
+    /// escalation decided by two runs at one instant is one decision).
+    fn insert_routes(&self, tx: &rusqlite::Transaction, what: &str, routes: &[RouteRecord], recorded: i64, existing_ok: bool) -> Result<usize, StoreError> {
+        const INSERT: &str = "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider,
+                     action, category, created_at, document, notification_id, escalates, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+        let sql = if existing_ok { format!("{INSERT} ON CONFLICT (route_id) DO NOTHING") } else { INSERT.to_string() };
+        let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
+        let recorded_text = cavra_engine::time::format_time(recorded);
+        let mut inserted = 0;
+        for (i, route) in routes.iter().enumerate() {
+            let listed = RouteRecord { recorded_at: Some(recorded_text.clone()), ..route.clone() };
+            inserted += insert
                 .execute(params![
                     route.route_id,
-                    plan.plan_id,
+                    route.plan_id,
                     route.schedule_id,
                     route.owner,
                     route.escalation_owner_or_owner(),
                     route.provider,
                     route.action,
                     route.category,
-                    self.micros(&format!("plan: route_decisions[{i}]"), "created_at", &route.created_at)?,
-                    self.document(route)?,
+                    self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?,
+                    self.document(&listed)?,
+                    Some(route.notification_id.as_str()).filter(|n| !n.is_empty()),
+                    route.escalates,
+                    recorded,
                 ])
                 .map_err(|e| self.write_error(e))?;
         }
-        Ok(SaveOutcome::Stored { routes: plan.route_decisions.len() })
+        Ok(inserted)
     }
 
     /// Runs `insert` in its own write transaction: 1 row means stored.
@@ -309,16 +376,75 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn save_plans(&self, plans: &[Plan]) -> Result<Vec<SaveOutcome>, StoreError> {
+    fn save_plans(&self, plans: &[Plan], policies: &[PolicyRecord]) -> Result<Vec<SaveOutcome>, StoreError> {
+        let recorded = wall_micros();
         let conn = self.conn();
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO policies (policy_id, document) VALUES (?1, ?2) ON CONFLICT (policy_id) DO NOTHING")
+                .map_err(|e| self.write_error(e))?;
+            for policy in policies {
+                insert.execute(params![policy.policy_id, policy.document]).map_err(|e| self.write_error(e))?;
+            }
+        }
         let mut outcomes = Vec::with_capacity(plans.len());
         for plan in plans {
             // An error returns before the commit: dropping `tx` rolls everything back.
-            outcomes.push(self.insert_plan(&tx, plan)?);
+            outcomes.push(self.insert_plan(&tx, plan, recorded)?);
         }
         tx.commit().map_err(|e| self.write_error(e))?;
         Ok(outcomes)
+    }
+
+    fn policy(&self, policy_id: &str) -> Result<Option<PolicyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut query = conn.prepare_cached("SELECT document FROM policies WHERE policy_id = ?").map_err(|e| self.read_error(e))?;
+        let document: Option<String> = query.query_row([policy_id], |r| r.get(0)).optional().map_err(|e| self.read_error(e))?;
+        Ok(document.map(|document| PolicyRecord { policy_id: policy_id.to_string(), document }))
+    }
+
+    fn save_routes(&self, routes: &[RouteRecord]) -> Result<SaveOutcome, StoreError> {
+        let recorded = wall_micros();
+        let conn = self.conn();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        let inserted = self.insert_routes(&tx, "routes", routes, recorded, true)?;
+        tx.commit().map_err(|e| self.write_error(e))?;
+        Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: inserted } })
+    }
+
+    fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError> {
+        let schedule: rusqlite::types::Value = schedule_id.map(str::to_string).into();
+        let bounds = || vec![as_of.into(), schedule.clone()];
+        let routes = self.documents(
+            "SELECT document FROM (
+                 SELECT document, ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY created_at DESC, route_id DESC) AS newest
+                 FROM route_decisions
+                 WHERE notification_id IS NOT NULL AND created_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2)
+             ) WHERE newest = 1",
+            bounds(),
+        )?;
+        let attempts = self.documents(
+            "SELECT document FROM deliveries WHERE at <= ?1 AND (?2 IS NULL OR schedule_id = ?2) AND notification_id IS NOT NULL
+             ORDER BY at, recorded_at, completed_at, attempt",
+            bounds(),
+        )?;
+        let acknowledgements = self.documents(
+            "SELECT document FROM acknowledgements WHERE created_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2) ORDER BY created_at DESC, ack_id",
+            bounds(),
+        )?;
+        let conn = self.conn();
+        let mut query = conn
+            .prepare_cached(
+                "SELECT schedule_id, MAX(generated_at) FROM plans WHERE healthy = 1 AND generated_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2)
+                 GROUP BY schedule_id",
+            )
+            .map_err(|e| self.read_error(e))?;
+        let healthy_plans = query
+            .query_map(params_from_iter(bounds()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.read_error(e))?;
+        Ok(History { routes, attempts, acknowledgements, healthy_plans })
     }
 
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError> {
@@ -386,12 +512,13 @@ impl Store for SqliteStore {
 
     fn save_acknowledgement(&self, ack: &Acknowledgement) -> Result<SaveOutcome, StoreError> {
         let created_at = self.micros("acknowledgement", "created_at", &ack.created_at)?;
-        let document = self.document(ack)?;
+        let recorded = wall_micros();
+        let document = self.document(&Acknowledgement { recorded_at: Some(cavra_engine::time::format_time(recorded)), ..ack.clone() })?;
         self.insert_one(|tx| {
             tx.execute(
                 "INSERT INTO acknowledgements (ack_id, schedule_id, provider, acknowledged_by, acknowledgement_state,
-                     plan_id, external_ref, notes, created_at, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (ack_id) DO NOTHING",
+                     plan_id, external_ref, notes, created_at, document, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (ack_id) DO NOTHING",
                 params![
                     ack.ack_id,
                     ack.schedule_id,
@@ -402,7 +529,8 @@ impl Store for SqliteStore {
                     ack.external_ref,
                     ack.notes,
                     created_at,
-                    document
+                    document,
+                    recorded
                 ],
             )
         })
@@ -412,12 +540,14 @@ impl Store for SqliteStore {
         let record = &attempt.record;
         let started_at = self.micros("delivery", "started_at", &record.started_at)?;
         let completed_at = self.micros("delivery", "completed_at", &record.completed_at)?;
-        let document = self.document(attempt)?;
+        let at = self.micros("delivery", "at", &attempt.at)?;
+        let recorded = wall_micros();
+        let document = self.document(&DeliveryAttempt { recorded_at: Some(cavra_engine::time::format_time(recorded)), ..attempt.clone() })?;
         self.insert_one(|tx| {
             tx.execute(
                 "INSERT INTO deliveries (delivery_id, route_id, plan_id, schedule_id, provider, notification_key, attempt,
-                     status_code, outcome, started_at, completed_at, document)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (delivery_id) DO NOTHING",
+                     status_code, outcome, started_at, completed_at, document, notification_id, at, is_final, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (delivery_id) DO NOTHING",
                 params![
                     attempt.delivery_id,
                     record.route_id,
@@ -430,23 +560,57 @@ impl Store for SqliteStore {
                     record.outcome.as_str(),
                     started_at,
                     completed_at,
-                    document
+                    document,
+                    attempt.notification_id,
+                    at,
+                    record.is_final,
+                    recorded
                 ],
             )
         })
     }
 
-    fn delivered_keys(&self, keys: &[String]) -> Result<BTreeSet<String>, StoreError> {
-        let conn = self.conn();
-        let mut query =
-            conn.prepare_cached("SELECT 1 FROM deliveries WHERE notification_key = ? AND outcome = 'delivered' LIMIT 1").map_err(|e| self.read_error(e))?;
-        let mut found = BTreeSet::new();
-        for key in keys {
-            if query.exists([key]).map_err(|e| self.read_error(e))? {
-                found.insert(key.clone());
-            }
-        }
-        Ok(found)
+    fn final_attempts(&self, provider: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.documents(
+            "SELECT document FROM deliveries WHERE provider = ? AND is_final = 1 AND notification_id IS NOT NULL ORDER BY at, recorded_at, completed_at",
+            vec![provider.to_string().into()],
+        )
+    }
+
+    fn save_retry(&self, retry: &Retry) -> Result<SaveOutcome, StoreError> {
+        let at = self.micros("retry", "at", &retry.at)?;
+        let recorded = wall_micros();
+        let document = self.document(&Retry { recorded_at: Some(cavra_engine::time::format_time(recorded)), ..retry.clone() })?;
+        self.insert_one(|tx| {
+            tx.execute(
+                "INSERT INTO retries (retry_id, approval_id, at, recorded_at, document) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (retry_id) DO NOTHING",
+                params![retry.retry_id, retry.approval_id, at, recorded, document],
+            )
+        })
+    }
+
+    fn retries(&self, as_of: Option<i64>) -> Result<Vec<Retry>, StoreError> {
+        self.documents("SELECT document FROM retries WHERE at <= ? ORDER BY at DESC, recorded_at DESC, retry_id", vec![as_of.unwrap_or(i64::MAX).into()])
+    }
+
+    fn save_recovery(&self, recovery: &Recovery) -> Result<SaveOutcome, StoreError> {
+        let created = self.micros("recovery", "recovered_at", &recovery.recovered_at)?;
+        let document = self.document(&Recovery { recorded_at: Some(super::wall_clock()), ..recovery.clone() })?;
+        self.insert_one(|tx| {
+            tx.execute(
+                "INSERT INTO metadata (metadata_id, kind, created_at, document) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (metadata_id) DO NOTHING",
+                params![recovery.recovery_id, RECOVERY_KIND, created, document],
+            )
+        })
+    }
+
+    fn recoveries(&self, as_of: Option<i64>) -> Result<Vec<Recovery>, StoreError> {
+        self.documents(
+            "SELECT document FROM metadata WHERE kind = ? AND created_at <= ? ORDER BY created_at DESC, metadata_id",
+            vec![RECOVERY_KIND.to_string().into(), as_of.unwrap_or(i64::MAX).into()],
+        )
     }
 
     fn deliveries(&self, plan_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
@@ -457,13 +621,13 @@ impl Store for SqliteStore {
         self.documents("SELECT document FROM acknowledgements WHERE schedule_id = ? ORDER BY created_at DESC, ack_id", vec![schedule_id.to_string().into()])
     }
 
-    fn latest_plans(&self) -> Result<Vec<Plan>, StoreError> {
+    fn latest_plans(&self, as_of: Option<i64>) -> Result<Vec<Plan>, StoreError> {
         self.documents(
             "SELECT p.document FROM plans p
-             WHERE p.plan_id = (SELECT q.plan_id FROM plans q WHERE q.schedule_id = p.schedule_id
+             WHERE p.plan_id = (SELECT q.plan_id FROM plans q WHERE q.schedule_id = p.schedule_id AND q.generated_at <= ?1
                                 ORDER BY q.generated_at DESC, q.plan_id DESC LIMIT 1)
              ORDER BY p.schedule_id",
-            Vec::new(),
+            vec![as_of.unwrap_or(i64::MAX).into()],
         )
     }
 
@@ -493,6 +657,12 @@ impl Store for SqliteStore {
                 values.push(v.to_string().into());
             }
         }
+        for (column, bound) in [(" AND created_at >= ?", filter.since), (" AND created_at < ?", filter.until)] {
+            if let Some(t) = bound {
+                sql.push_str(column);
+                values.push(t.into());
+            }
+        }
         sql.push_str(" GROUP BY category, owner, provider, schedule_id ORDER BY category, owner, provider, schedule_id");
         let conn = self.conn();
         let mut statement = conn.prepare(&sql).map_err(|e| self.read_error(e))?;
@@ -509,6 +679,86 @@ impl Store for SqliteStore {
             .map_err(|e| self.read_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.read_error(e))
     }
+}
+
+/// The wall clock in microseconds, for `recorded_at`.
+fn wall_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Gives the rows written before the lifecycle (migration 5) what it needs:
+/// each route of a plan its notification id and episode (the `next_due_at`
+/// of the plan's schedule report where the plan has one, else the plan's
+/// `generated_at`), each plan its healthy flag, and each delivery attempt its
+/// notification (through its route) and the logical instant of its run (the
+/// plan's `generated_at`: a delivery run planned and delivered at one `--at`).
+fn backfill_lifecycle(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let corrupt = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let plans: Vec<(String, String)> =
+        tx.prepare("SELECT plan_id, document FROM plans")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    // route_id -> (notification id, the plan's time, minutes, escalation owner)
+    let mut routes: HashMap<String, (String, i64, Option<Minutes>, Option<String>)> = HashMap::new();
+    for (plan_id, document) in plans {
+        let mut plan: serde_json::Value = serde_json::from_str(&document).map_err(corrupt)?;
+        let episode = plan["episode"].as_str().map(String::from).or_else(|| stored_next_due(&plan)).or_else(|| plan["generated_at"].as_str().map(String::from));
+        plan["episode"] = episode.clone().into();
+        let typed: Plan = serde_json::from_value(plan.clone()).map_err(corrupt)?;
+        let at = cavra_engine::time::parse_time(&typed.generated_at).unwrap_or_default();
+        let healthy = typed.is_healthy();
+        if let Some(list) = plan["route_decisions"].as_array_mut() {
+            for route in list.iter_mut() {
+                let mut record: RouteRecord = serde_json::from_value(route.clone()).map_err(corrupt)?;
+                record.episode = episode.clone();
+                if !healthy {
+                    record.notification_id = notification_id(&record.schedule_id, episode.as_deref(), typed.alert_level, &record.owner, &record.provider);
+                    record.alert_level = Some(typed.alert_level);
+                }
+                let text = serde_json::to_string(&record).map_err(corrupt)?;
+                tx.execute(
+                    "UPDATE route_decisions SET notification_id = ?2, document = ?3 WHERE route_id = ?1",
+                    params![record.route_id, Some(record.notification_id.as_str()).filter(|n| !n.is_empty()), text],
+                )?;
+                routes.insert(record.route_id.clone(), (record.notification_id.clone(), at, record.acknowledgement_minutes, record.escalation_owner.clone()));
+                *route = serde_json::to_value(&record).map_err(corrupt)?;
+            }
+        }
+        let text = serde_json::to_string(&plan).map_err(corrupt)?;
+        tx.execute("UPDATE plans SET document = ?2, healthy = ?3 WHERE plan_id = ?1", params![plan_id, text, healthy])?;
+    }
+    let deliveries: Vec<(String, String)> =
+        tx.prepare("SELECT delivery_id, document FROM deliveries")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    for (delivery_id, document) in deliveries {
+        let mut attempt: DeliveryAttempt = serde_json::from_str(&document).map_err(corrupt)?;
+        let Some((notification, at, minutes, escalation_owner)) = routes.get(&attempt.record.route_id).filter(|r| !r.0.is_empty()) else { continue };
+        attempt.notification_id = notification.clone();
+        attempt.notification_key = notification.clone();
+        attempt.at = cavra_engine::time::format_time(*at);
+        attempt.acknowledgement_minutes = *minutes;
+        attempt.escalation_owner = escalation_owner.clone();
+        let text = serde_json::to_string(&attempt).map_err(corrupt)?;
+        tx.execute(
+            "UPDATE deliveries SET notification_id = ?2, at = ?3, is_final = ?4, document = ?5 WHERE delivery_id = ?1",
+            params![delivery_id, notification, at, attempt.record.is_final, text],
+        )?;
+    }
+    Ok(())
+}
+
+/// The schedule report's `next_due_at` as an older plan kept it: in a stored
+/// report where there is one, else in the plan's reason, which quotes it
+/// ("... is due soon: the next drill is due at T", "... the rollback drill
+/// was due at T and is overdue ..."). So notifications stored before ids
+/// existed get the ids the same drill gets now, and a delivery after the
+/// upgrade does not send them again.
+fn stored_next_due(plan: &serde_json::Value) -> Option<String> {
+    let in_report = plan["schedule_report"]["checks"].as_array().and_then(|checks| checks.iter().find_map(|c| c["next_due_at"].as_str()).map(String::from));
+    let quoted = || {
+        let reason = plan["reason"].as_str()?;
+        let start = reason.find("due at ")? + "due at ".len();
+        Some(reason[start..].split(|c: char| c.is_whitespace() || c == ';' || c == ',').next()?.to_string())
+    };
+    let text = in_report.or_else(quoted)?;
+    cavra_engine::time::parse_time(&text).ok().map(cavra_engine::time::format_time)
 }
 
 fn given(value: &Option<String>) -> Option<&str> {
@@ -539,7 +789,7 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(indexes, 7);
+        assert_eq!(indexes, 8);
         drop(store);
         // Opening again applies nothing twice.
         assert_eq!(SqliteStore::open(&path).unwrap().version().unwrap(), MIGRATIONS.len() as i64);

@@ -1,0 +1,310 @@
+//! The notification lifecycle (README, "Notification lifecycle"): the state of
+//! each notification as of an instant, derived from everything recorded
+//! about it up to then (its newest route decision, its delivery attempts,
+//! the acknowledgements that answer it, later plans of its schedule, its
+//! successors). This module gathers those raw facts; `rules/escalation.cavra`
+//! decides the state and the recommended action. Nothing is written here.
+
+use crate::error::AppError;
+use crate::packs::{BoundPack, PackSource};
+use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, LastAttempt, NotificationKind, RouteRecord};
+use crate::store::History;
+use cavra_engine::{InputSlot, Value};
+use std::collections::HashMap;
+
+pub(crate) const ESCALATION_PACK: &str = "escalation.cavra";
+/// Minutes to acknowledge when neither the route nor an override says.
+const DEFAULT_MINUTES: f64 = 60.0;
+/// The states of a notification that still needs something to happen.
+pub const OPEN_STATES: &[&str] = &["suppressed", "pending_delivery", "delivery_failed", "outstanding", "breached"];
+
+/// One notification (or escalation) and its state as of the lifecycle's instant.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The newest route decision about it.
+    pub route: RouteRecord,
+    pub alert_level: AlertLevel,
+    /// `closed`, `acknowledged`, ..., `pending_delivery` (the pack's category).
+    pub state: String,
+    /// The pack's action (`deliver_notification`, `retry_failed_delivery`, ...).
+    pub recommended_action: String,
+    pub reason: Option<String>,
+    pub outstanding: bool,
+    pub breached: bool,
+    /// The first successful delivery (microseconds).
+    pub delivered_at: Option<i64>,
+    /// Frozen at the first successful delivery (unless overridden).
+    pub acknowledgement_minutes: f64,
+    pub escalation_owner: String,
+    pub acknowledgement_state: Option<String>,
+    pub last_attempt: Option<DeliveryAttempt>,
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        &self.route.notification_id
+    }
+
+    pub fn kind(&self) -> NotificationKind {
+        self.route.kind()
+    }
+
+    pub fn is_open(&self) -> bool {
+        OPEN_STATES.contains(&self.state.as_str())
+    }
+
+    /// `{at, outcome, status_code}` of the last attempt.
+    pub fn last_attempt_summary(&self) -> Option<LastAttempt> {
+        self.last_attempt.as_ref().map(|a| LastAttempt { at: a.at.clone(), outcome: a.record.outcome.as_str().to_string(), status_code: a.record.status_code })
+    }
+}
+
+/// Every notification of the history and its state at `at`, in a stable
+/// order (schedule, episode, owner, provider; escalations after the rest).
+pub struct Lifecycle {
+    pub at: i64,
+    pub entries: Vec<Entry>,
+}
+
+impl Lifecycle {
+    /// The notifications still open.
+    pub fn open(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.is_open())
+    }
+
+    pub fn get(&self, notification_id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id() == notification_id)
+    }
+
+    /// How many of a schedule's notifications are in `state`.
+    pub fn count(&self, schedule_id: &str, state: &str) -> usize {
+        self.entries.iter().filter(|e| e.route.schedule_id == schedule_id && e.state == state).count()
+    }
+}
+
+/// Settings that change how the lifecycle is derived.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Minutes to acknowledge, for every notification (`--acknowledgement-minutes`).
+    pub acknowledgement_minutes: Option<f64>,
+    /// Re-resolves a notification's minutes and escalation owner (the escalation plan's `--routing-policy`).
+    #[allow(clippy::type_complexity)]
+    pub resolve: Option<&'a dyn Fn(&RouteRecord) -> Result<(Option<f64>, Option<String>), AppError>>,
+}
+
+/// Adds route decisions not stored yet (a dry-run plan) to a history: each
+/// becomes its notification's newest decision.
+pub fn with_routes(history: &mut History, routes: &[RouteRecord]) {
+    let new: HashMap<&str, &RouteRecord> = routes.iter().filter(|r| !r.notification_id.is_empty()).map(|r| (r.notification_id.as_str(), r)).collect();
+    history.routes.retain(|r| !new.contains_key(r.notification_id.as_str()));
+    history.routes.extend(new.into_values().cloned());
+}
+
+/// Decides the state of every notification of `history` at `at`.
+pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options) -> Result<Lifecycle, AppError> {
+    let pack = packs.bind(ESCALATION_PACK)?;
+    let decider = Decider::new(&pack, at)?;
+    let mut routes: Vec<&RouteRecord> = history.routes.iter().collect();
+    routes.sort_by(|a, b| {
+        (a.escalates.is_some(), &a.schedule_id, &a.episode, &a.owner, &a.provider, &a.notification_id).cmp(&(
+            b.escalates.is_some(),
+            &b.schedule_id,
+            &b.episode,
+            &b.owner,
+            &b.provider,
+            &b.notification_id,
+        ))
+    });
+    let mut attempts: HashMap<&str, Vec<&DeliveryAttempt>> = HashMap::new();
+    for attempt in &history.attempts {
+        attempts.entry(attempt.notification_id.as_str()).or_default().push(attempt);
+    }
+    let first_success = |id: &str| attempts.get(id).and_then(|list| list.iter().find(|a| a.record.is_delivered()).copied());
+    let healthy: HashMap<&str, i64> = history.healthy_plans.iter().map(|(s, t)| (s.as_str(), *t)).collect();
+
+    let mut entries: Vec<Entry> = Vec::with_capacity(routes.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for route in routes {
+        let id = route.notification_id.as_str();
+        let alert_level = route.alert_level.unwrap_or(AlertLevel::Warning);
+        let first = first_success(id);
+        let delivered_at = first.and_then(|a| micros(&a.at));
+        let last = attempts.get(id).and_then(|list| list.last().copied());
+        let mut minutes = first.and_then(|a| a.acknowledgement_minutes).or(route.acknowledgement_minutes).map_or(DEFAULT_MINUTES, |m| m.0);
+        let mut escalation_owner = first.and_then(|a| a.escalation_owner.clone()).unwrap_or_else(|| route.escalation_owner_or_owner().to_string());
+        if let Some(resolve) = options.resolve {
+            let (m, e) = resolve(route)?;
+            minutes = m.unwrap_or(minutes);
+            escalation_owner = e.unwrap_or(escalation_owner);
+        }
+        if let Some(m) = options.acknowledgement_minutes {
+            minutes = m;
+        }
+        let ack = delivered_at.and_then(|delivered| answering_ack(&history.acknowledgements, route, first, delivered));
+        let planned_at = micros(&route.created_at).unwrap_or(i64::MIN);
+        let facts = Facts {
+            kind: route.kind(),
+            latest_action: &route.action,
+            suppressed_until: route.suppressed_until.as_deref().and_then(micros),
+            delivered_at,
+            last_attempt_failed: last.is_some_and(|a| a.failed_for_good()),
+            acknowledgement: ack.map(|a| (a.acknowledgement_state.as_str(), micros(&a.created_at).unwrap_or(at))),
+            closed_by_healthy_plan: healthy.get(route.schedule_id.as_str()).is_some_and(|&t| t > planned_at),
+            superseded: route.escalates.is_none() && superseded(history, route, alert_level, &first_success),
+            escalated_notification_closed: route.escalates.as_ref().is_some_and(|parent| index.get(parent).is_none_or(|&i| !entries[i].is_open())),
+            minutes,
+            owner: &route.owner,
+            escalation_owner: &escalation_owner,
+        };
+        let decided = decider.decide(&facts)?;
+        index.insert(id.to_string(), entries.len());
+        entries.push(Entry {
+            route: route.clone(),
+            alert_level,
+            state: decided.state,
+            recommended_action: decided.action,
+            reason: decided.reason,
+            outstanding: decided.outstanding,
+            breached: decided.breached,
+            delivered_at,
+            acknowledgement_minutes: minutes,
+            escalation_owner,
+            acknowledgement_state: ack.map(|a| a.acknowledgement_state.clone()),
+            last_attempt: last.cloned(),
+        });
+    }
+    Ok(Lifecycle { at, entries })
+}
+
+/// The newest acknowledgement that answers the notification, made at or
+/// after its first successful delivery. Acknowledgements name the
+/// notifications they answer; older ones, made before notifications had ids,
+/// answer every notification of their schedule and provider (and their
+/// plan, when they name one).
+fn answering_ack<'h>(acks: &'h [Acknowledgement], route: &RouteRecord, first: Option<&DeliveryAttempt>, delivered: i64) -> Option<&'h Acknowledgement> {
+    acks.iter()
+        .filter(|a| match &a.notification_ids {
+            Some(ids) => ids.contains(&route.notification_id),
+            None => {
+                a.schedule_id == route.schedule_id
+                    && a.provider == route.provider
+                    && a.plan_id.as_ref().is_none_or(|p| first.is_some_and(|f| f.record.plan_id == *p))
+            }
+        })
+        .find(|a| micros(&a.created_at).is_some_and(|t| t >= delivered))
+}
+
+/// Whether a successor (same schedule, owner and provider; a later episode,
+/// or the same episode at a higher alert level) has been delivered.
+fn superseded<'h>(history: &'h History, route: &RouteRecord, level: AlertLevel, first_success: &dyn Fn(&str) -> Option<&'h DeliveryAttempt>) -> bool {
+    let episode = route.episode.as_deref().and_then(micros);
+    history.routes.iter().filter(|r| r.escalates.is_none() && r.schedule_id == route.schedule_id && r.owner == route.owner && r.provider == route.provider).any(
+        |r| {
+            let later = match (r.episode.as_deref().and_then(micros), episode) {
+                (Some(theirs), Some(ours)) => theirs > ours || (theirs == ours && rank(r.alert_level.unwrap_or(level)) > rank(level)),
+                (None, None) => rank(r.alert_level.unwrap_or(level)) > rank(level),
+                _ => false,
+            };
+            later && first_success(&r.notification_id).is_some()
+        },
+    )
+}
+
+fn rank(level: AlertLevel) -> u8 {
+    match level {
+        AlertLevel::Healthy => 0,
+        AlertLevel::Warning => 1,
+        AlertLevel::Critical => 2,
+    }
+}
+
+pub(crate) fn micros(text: &str) -> Option<i64> {
+    cavra_engine::time::parse_time(text).ok()
+}
+
+/// The raw facts of one notification, as the escalation pack takes them.
+struct Facts<'a> {
+    kind: NotificationKind,
+    latest_action: &'a str,
+    suppressed_until: Option<i64>,
+    delivered_at: Option<i64>,
+    last_attempt_failed: bool,
+    acknowledgement: Option<(&'a str, i64)>,
+    closed_by_healthy_plan: bool,
+    superseded: bool,
+    escalated_notification_closed: bool,
+    minutes: f64,
+    owner: &'a str,
+    escalation_owner: &'a str,
+}
+
+struct Decided {
+    state: String,
+    action: String,
+    reason: Option<String>,
+    outstanding: bool,
+    breached: bool,
+}
+
+/// The escalation pack with its input slots resolved once.
+struct Decider<'p> {
+    pack: &'p BoundPack,
+    slots: [InputSlot; 14],
+    at: i64,
+}
+
+const INPUTS: [&str; 14] = [
+    "now",
+    "kind",
+    "latest_action",
+    "suppressed_until",
+    "delivered_at",
+    "last_attempt_failed",
+    "acknowledgement_state",
+    "acknowledged_at",
+    "closed_by_healthy_plan",
+    "superseded",
+    "escalated_notification_closed",
+    "acknowledgement_minutes",
+    "owner",
+    "escalation_owner",
+];
+
+impl<'p> Decider<'p> {
+    fn new(pack: &'p BoundPack, at: i64) -> Result<Decider<'p>, AppError> {
+        Ok(Decider { pack, slots: pack.slots(INPUTS)?, at })
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decided, AppError> {
+        let time = |t: Option<i64>| t.map(Value::Time).unwrap_or_default();
+        let values = [
+            Value::Time(self.at),
+            Value::text(facts.kind.as_str()),
+            Value::text(facts.latest_action),
+            time(facts.suppressed_until),
+            time(facts.delivered_at),
+            Value::Bool(facts.last_attempt_failed),
+            facts.acknowledgement.map(|(state, _)| Value::text(state)).unwrap_or_default(),
+            time(facts.acknowledgement.map(|(_, t)| t)),
+            Value::Bool(facts.closed_by_healthy_plan),
+            Value::Bool(facts.superseded),
+            Value::Bool(facts.escalated_notification_closed),
+            Value::Number(facts.minutes),
+            Value::text(facts.owner),
+            Value::text(facts.escalation_owner),
+        ];
+        let mut inputs = self.pack.inputs();
+        for (slot, value) in self.slots.iter().zip(values) {
+            inputs.set(*slot, value);
+        }
+        let outcome = self.pack.decide("escalation", &inputs)?;
+        let flag = |name: &str| matches!(outcome.field(name), Some(Value::Bool(true)));
+        Ok(Decided {
+            state: outcome.category.to_string(),
+            action: outcome.action.to_string(),
+            reason: outcome.reason().and_then(Value::as_text).map(String::from),
+            outstanding: flag("outstanding"),
+            breached: flag("breached"),
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! Approval-bound retries and connector recovery evidence (README,
+//! "Notification lifecycle"). A notification whose delivery failed is sent
+//! again only by a retry that names an approval and its approver; each retry
+//! leaves an append-only execution record (`rtr_...`). When a provider with
+//! failed deliveries delivers again (by a retry or a later delivery run), a
+//! recovery record (`rcv_...`) is stored once: its id hashes the provider and
+//! the first failure, so two processes cannot record it twice.
+
+use crate::deliver::{attempt_options, outgoing, Connectors, PluginSettings};
+use crate::documents::clock;
+use crate::error::{AppError, Field};
+use crate::lifecycle::{self, micros};
+use crate::packs::PackSource;
+use crate::records::{content_hash, DeliveryAttempt, RecoveringAttempt, Recovery, RecoveryList, RetriedNotification, Retry, RetryList};
+use crate::safety::Screen;
+use crate::store::{Store, StoreProvider, RECOVERY_KIND};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+/// The shortest and longest approval id and approver accepted, in characters.
+pub const APPROVAL_TEXT: std::ops::RangeInclusive<usize> = 3..=128;
+
+/// One approved retry.
+#[derive(Clone, Debug)]
+pub struct RetryRequest {
+    pub approval_id: Option<String>,
+    pub approved_by: Option<String>,
+    /// Only this schedule's failed notifications.
+    pub schedule_id: Option<String>,
+    /// Only this provider's.
+    pub provider: Option<String>,
+    /// The clock; `None` is now.
+    pub at: Option<String>,
+    pub plugins: PluginSettings,
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    pub backoff: Duration,
+}
+
+/// What a retry did: its record (and the recoveries it showed), or why
+/// there was nothing to do (`{"retried": false, "message"}`).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum RetryOutcome {
+    Retried {
+        #[serde(flatten)]
+        retry: Retry,
+        recoveries: Vec<Recovery>,
+    },
+    /// No notification matching the request is in `delivery_failed`; nothing was sent or stored.
+    NothingToRetry { retried: bool, message: String },
+}
+
+/// Public-safe text of 3 to 128 characters, or an error naming the field.
+fn approval_text(field: &'static str, value: Option<&str>) -> Result<String, AppError> {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(AppError::field(Field::named(field), "a retry needs an approval: give the approval id and who approved it; nothing was sent"));
+    }
+    let length = value.chars().count();
+    if !APPROVAL_TEXT.contains(&length) {
+        return Err(AppError::field(Field::named(field), format!("expected {} to {} characters, got {length}", APPROVAL_TEXT.start(), APPROVAL_TEXT.end())));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AppError::field(Field::named(field), "control characters are not allowed"));
+    }
+    Ok(value.to_string())
+}
+
+/// Sends the matching `delivery_failed` notifications again, under an approval.
+pub fn retry(packs: &PackSource, store: &dyn StoreProvider, request: &RetryRequest, warn: &mut dyn FnMut(&str)) -> Result<RetryOutcome, AppError> {
+    let approval_id = approval_text("approval_id", request.approval_id.as_deref())?;
+    let approved_by = approval_text("approved_by", request.approved_by.as_deref())?;
+    let approval = serde_json::json!({ "approval_id": approval_id, "approved_by": approved_by });
+    Screen::load(packs)?.require_safe(&approval, || "the approval is not public-safe; nothing was sent".into())?;
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let (schedule_id, provider) = (given(&request.schedule_id), given(&request.provider).map(|p| p.to_lowercase()));
+    let at_text = clock(request.at.as_deref())?;
+    let at = micros(&at_text).ok_or_else(|| AppError::field(Field::named("at"), format!("not a time: {at_text}")))?;
+
+    let writable = store.writable()?;
+    let states = lifecycle::derive(packs, &writable.history(schedule_id.as_deref(), at)?, at, &lifecycle::Options::default())?;
+    let failed: Vec<_> = states.entries.iter().filter(|e| e.state == "delivery_failed" && provider.as_ref().is_none_or(|p| e.route.provider == *p)).collect();
+    if failed.is_empty() {
+        let scope = match (&schedule_id, &provider) {
+            (Some(s), Some(p)) => format!(" of schedule {s} on {p}"),
+            (Some(s), None) => format!(" of schedule {s}"),
+            (None, Some(p)) => format!(" on {p}"),
+            (None, None) => String::new(),
+        };
+        return Ok(RetryOutcome::NothingToRetry {
+            retried: false,
+            message: format!("no notification{scope} is in delivery_failed as of {at_text}; nothing was sent or stored"),
+        });
+    }
+
+    // The id names the approval, the instant and the notifications retried,
+    // so it is known before the attempts that carry it.
+    let ids: Vec<&str> = failed.iter().map(|e| e.id()).collect();
+    let retry_id =
+        format!("rtr_{}", content_hash(&serde_json::json!({ "approval_id": approval_id, "approved_by": approved_by, "at": at_text, "notifications": ids })));
+    let providers: BTreeSet<String> = failed.iter().map(|e| e.route.provider.clone()).collect();
+    let connectors =
+        Connectors::load(store, &request.plugins, attempt_options(request.max_attempts, request.attempt_timeout, request.backoff), &providers, warn)?;
+    let attempts = connectors.send(&*writable, failed.iter().map(|e| outgoing(e, None)).collect(), &at_text, Some(&retry_id))?;
+
+    let notifications: Vec<RetriedNotification> = failed
+        .iter()
+        .map(|e| {
+            let mine: Vec<&DeliveryAttempt> = attempts.iter().filter(|a| a.notification_id == e.id()).collect();
+            let last = mine.last();
+            RetriedNotification {
+                notification_id: e.id().to_string(),
+                schedule_id: e.route.schedule_id.clone(),
+                owner: e.route.owner.clone(),
+                provider: e.route.provider.clone(),
+                outcome: last.map_or("failed", |a| a.record.outcome.as_str()).to_string(),
+                attempts: u32::try_from(mine.len()).unwrap_or(u32::MAX),
+                status_code: last.and_then(|a| a.record.status_code),
+            }
+        })
+        .collect();
+    let delivered_count = notifications.iter().filter(|n| n.outcome == "delivered").count();
+    let retry = Retry {
+        retry_id: retry_id.clone(),
+        approval_id,
+        approved_by,
+        at: at_text,
+        recorded_at: None,
+        failed_count: notifications.len() - delivered_count,
+        delivered_count,
+        notifications,
+    };
+    writable.save_retry(&retry)?;
+    let recovered: BTreeSet<String> = attempts.iter().filter(|a| a.record.is_delivered()).map(|a| a.record.provider.clone()).collect();
+    let recoveries = record_recoveries(&*writable, &recovered, Some(&retry))?;
+    Ok(RetryOutcome::Retried { retry, recoveries })
+}
+
+/// Records, once each, the recoveries of these providers: every run of
+/// failed deliveries (final failed attempts) followed by a successful one.
+/// Returns the recoveries stored by this call.
+pub(crate) fn record_recoveries(store: &dyn Store, providers: &BTreeSet<String>, retry: Option<&Retry>) -> Result<Vec<Recovery>, AppError> {
+    let mut stored = Vec::new();
+    let mut approvals: Option<HashMap<String, String>> = None;
+    for provider in providers {
+        let mut failures: Vec<DeliveryAttempt> = Vec::new();
+        for attempt in store.final_attempts(provider)? {
+            if attempt.failed_for_good() {
+                failures.push(attempt);
+                continue;
+            }
+            if !attempt.record.is_delivered() || failures.is_empty() {
+                continue;
+            }
+            let approval_id = match (&attempt.retry_id, retry) {
+                (None, _) => None,
+                (Some(id), Some(current)) if *id == current.retry_id => Some(current.approval_id.clone()),
+                (Some(id), _) => {
+                    if approvals.is_none() {
+                        approvals = Some(store.retries(None)?.into_iter().map(|r| (r.retry_id, r.approval_id)).collect());
+                    }
+                    approvals.as_ref().and_then(|a| a.get(id).cloned())
+                }
+            };
+            let recovery = recovery(provider, &failures, &attempt, approval_id);
+            failures.clear();
+            if store.save_recovery(&recovery)? != crate::store::SaveOutcome::AlreadyStored {
+                stored.push(recovery);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// The recovery a successful attempt makes after a run of failures.
+fn recovery(provider: &str, failures: &[DeliveryAttempt], recovering: &DeliveryAttempt, approval_id: Option<String>) -> Recovery {
+    let first = &failures[0];
+    let last = &failures[failures.len() - 1];
+    let mut notifications: Vec<String> = Vec::new();
+    for failure in failures {
+        if !notifications.contains(&failure.notification_id) {
+            notifications.push(failure.notification_id.clone());
+        }
+    }
+    let seconds = match (micros(&first.at), micros(&recovering.at)) {
+        (Some(from), Some(to)) => (to - from) / 1_000_000,
+        _ => 0,
+    };
+    Recovery {
+        recovery_id: format!("rcv_{}", content_hash(&serde_json::json!({ "provider": provider, "first_failure": first.delivery_id }))),
+        kind: RECOVERY_KIND.to_string(),
+        provider: provider.to_string(),
+        first_failure_at: first.at.clone(),
+        last_failure_at: last.at.clone(),
+        recovered_at: recovering.at.clone(),
+        recovering_attempt: RecoveringAttempt { notification_id: recovering.notification_id.clone(), status_code: recovering.record.status_code },
+        retry_id: recovering.retry_id.clone(),
+        approval_id,
+        notifications,
+        time_to_recovery_seconds: seconds,
+        recorded_at: None,
+    }
+}
+
+/// The retry records made at or before `at` (all when `None`), newest first.
+pub fn list_retries(store: &dyn StoreProvider, at: Option<&str>) -> Result<RetryList, AppError> {
+    let as_of = as_of(at)?;
+    let retries = match store.readable()? {
+        Some(store) => store.retries(as_of)?,
+        None => Vec::new(),
+    };
+    Ok(RetryList { count: retries.len(), retries })
+}
+
+/// The connector recoveries recorded at or before `at`, of one provider or all, newest first.
+pub fn list_recoveries(store: &dyn StoreProvider, provider: Option<&str>, at: Option<&str>) -> Result<RecoveryList, AppError> {
+    let as_of = as_of(at)?;
+    let provider = provider.map(str::trim).filter(|p| !p.is_empty()).map(str::to_lowercase);
+    let recoveries: Vec<Recovery> = match store.readable()? {
+        Some(store) => store.recoveries(as_of)?.into_iter().filter(|r| provider.as_ref().is_none_or(|p| r.provider == *p)).collect(),
+        None => Vec::new(),
+    };
+    Ok(RecoveryList { count: recoveries.len(), recoveries })
+}
+
+fn as_of(at: Option<&str>) -> Result<Option<i64>, AppError> {
+    match at.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) => micros(text).map(Some).ok_or_else(|| AppError::field(Field::named("at"), format!("expected an RFC 3339 time, got {text:?}"))),
+        None => Ok(None),
+    }
+}
