@@ -16,13 +16,11 @@
 //! it was skipped; with CAVRA_REQUIRE_BROWSER=1 a missing browser fails it.
 
 use cavra_tests::http::{request, sample_document_flags, Server};
+use cavra_tests::provider::Provider;
 use serde_json::{json, Value as Json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The sample schedule is due soon then: the teams routes deliver, slack is
@@ -216,78 +214,8 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A connector endpoint on 127.0.0.1: answers 500 to every request until
-/// `recover` is called, then 200, and records each request's path and the
-/// status it was answered with.
-struct Webhook {
-    port: u16,
-    recovered: Arc<AtomicBool>,
-    requests: Arc<Mutex<Vec<(String, u16)>>>,
-}
-
-impl Webhook {
-    fn start(recovered: bool) -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
-        let (flag, requests) = (Arc::new(AtomicBool::new(recovered)), Arc::new(Mutex::new(Vec::new())));
-        let (ok, seen) = (Arc::clone(&flag), Arc::clone(&requests));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let Some(path) = read_request_path(&stream) else { continue };
-                let status: u16 = if ok.load(Ordering::SeqCst) { 200 } else { 500 };
-                seen.lock().unwrap_or_else(|e| e.into_inner()).push((path, status));
-                let mut out = stream;
-                let _ = write!(out, "HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            }
-        });
-        Webhook { port, recovered: flag, requests }
-    }
-
-    fn recover(&self) {
-        self.recovered.store(true, Ordering::SeqCst);
-    }
-
-    fn requests(&self) -> Vec<(String, u16)> {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// A private connector config sending teams and slack here.
-    fn connector_config(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("connectors.json");
-        let url = |provider: &str| format!("http://127.0.0.1:{}/{provider}", self.port);
-        let document = json!({"connectors": {"teams": {"url": url("teams")}, "slack": {"url": url("slack")}}});
-        std::fs::write(&path, document.to_string()).expect("write the connector config");
-        path
-    }
-}
-
-/// Reads one request (head and body) and returns its path.
-fn read_request_path(stream: &TcpStream) -> Option<String> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(path)
-}
-
 /// `cavra api` over the sample documents with its store in `dir` and its connectors sent to `webhook`.
-fn start_api(dir: &Path, webhook: &Webhook) -> Server {
+fn start_api(dir: &Path, webhook: &Provider) -> Server {
     let repo = cavra_tests::crate_dir().join("..");
     let mut args = sample_document_flags(&repo);
     args.extend(["--store".into(), dir.join("cavra.db").display().to_string()]);
@@ -300,7 +228,7 @@ fn ack_in_the_console_is_stored_and_shown() {
     let Some((chromium, chromedriver)) = browser_programs() else { return };
     let _one_browser = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = fresh_dir("ack");
-    let webhook = Webhook::start(true);
+    let webhook = Provider::start(200);
     let server = start_api(&dir, &webhook);
     let delivered = server.post(&format!("{NOTIFY}/deliver"), &json!({"provider": "all", "at": AT}).to_string());
     assert_eq!(delivered.status, 200, "seeding the deliveries: {}", delivered.body);
@@ -351,7 +279,7 @@ fn an_approved_retry_in_the_console_recovers_the_connector() {
     let Some((chromium, chromedriver)) = browser_programs() else { return };
     let _one_browser = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = fresh_dir("retry");
-    let webhook = Webhook::start(false);
+    let webhook = Provider::start(500);
     let server = start_api(&dir, &webhook);
 
     // The teams connector answers 500: both teams notifications fail (slack is suppressed).
@@ -360,8 +288,8 @@ fn an_approved_retry_in_the_console_recovers_the_connector() {
     let result = delivered.json();
     assert_eq!((result["delivered_count"].clone(), result["failed_count"].clone()), (json!(0), json!(2)), "{result}");
     let failing = webhook.requests();
-    assert!(failing.len() >= 2 && failing.iter().all(|(path, status)| path == "/teams" && *status == 500), "{failing:?}");
-    webhook.recover();
+    assert!(failing.len() >= 2 && failing.iter().all(|r| r.path == "/teams" && r.status == 500), "{failing:?}");
+    webhook.set_status(200);
 
     let driver = Driver::start(&chromedriver, &chromium, &dir.join("profile"));
     driver.session("POST", "/url", Some(json!({"url": format!("http://{}/console?at={RETRY_AT}", server.addr)})));
@@ -417,7 +345,7 @@ fn an_approved_retry_in_the_console_recovers_the_connector() {
     assert_eq!(recovery["time_to_recovery_seconds"], 900, "{recovery}");
     assert_eq!(server.get(&format!("{NOTIFY}/connector-recovery?at={RETRY_AT}")).json()["count"], 1, "only teams recovered");
 
-    let answered: Vec<(String, u16)> = webhook.requests().into_iter().filter(|(_, status)| *status == 200).collect();
+    let answered: Vec<(String, u16)> = webhook.requests().into_iter().filter(|r| r.status == 200).map(|r| (r.path, r.status)).collect();
     assert_eq!(answered, vec![("/teams".to_string(), 200), ("/teams".to_string(), 200)], "each failed notification was sent once more");
 }
 

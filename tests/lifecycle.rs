@@ -107,9 +107,10 @@ impl Scene {
         serde_json::from_str(&run.stdout).expect("ack JSON")
     }
 
-    fn plans_stored(&self) -> usize {
-        SqliteStore::open(&self.store).and_then(|s| s.latest_plans(None)).map(|p| p.len()).unwrap_or(0)
-            + SqliteStore::open(&self.store).and_then(|s| s.routes(&Default::default())).map(|r| r.len()).unwrap_or(0)
+    /// How many plans and route decisions the store holds.
+    fn stored_rows(&self) -> usize {
+        let store = SqliteStore::open(&self.store).expect("open the store");
+        store.latest_plans(None).map(|p| p.len()).unwrap_or(0) + store.routes(&Default::default()).map(|r| r.len()).unwrap_or(0)
     }
 }
 
@@ -183,11 +184,11 @@ fn later_plans_and_typos_hide_nothing_and_breached_notifications_are_escalated_o
     let suppressed: Json = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(suppressed["deliverable_route_count"], 0, "every route is in the new window: {suppressed}");
     // Problem 2: a typo is a usage error that lists the providers, and stores nothing.
-    let stored = scene.plans_stored();
+    let stored = scene.stored_rows();
     let typo = scene.plan("2026-05-21T19:46:00Z", &["--provider", "slak"]);
     assert_eq!(typo.code, 2);
     assert!(typo.stderr.contains("its providers are slack, teams"), "{}", typo.stderr);
-    assert_eq!(scene.plans_stored(), stored, "a refused plan stores nothing");
+    assert_eq!(scene.stored_rows(), stored, "a refused plan stores nothing");
     let at_46 = scene.escalation("2026-05-21T19:46:00Z");
     assert_eq!(
         states(&at_46),
@@ -289,6 +290,9 @@ fn planned_is_not_delivered() {
 #[test]
 fn failed_deliveries_wait_for_an_approved_retry_which_leaves_evidence_of_the_recovery() {
     let scene = Scene::new("retry", 500);
+    // The private connector URL carries canaries that must reach no record.
+    let url = scene.provider.url(&format!("hooks/{CANARY_PATH}?token={CANARY_TOKEN}"));
+    std::fs::write(&scene.config, json!({"connectors": {"teams": {"url": url}, "slack": {"url": url}}}).to_string()).unwrap();
     let (code, failed) = scene.deliver("2026-05-21T19:00:00Z", &[]);
     assert_eq!((code, failed["failed_count"].as_u64()), (1, Some(2)), "{failed}");
     let sent = scene.provider.requests().len();
@@ -309,6 +313,27 @@ fn failed_deliveries_wait_for_an_approved_retry_which_leaves_evidence_of_the_rec
     assert_eq!(refused.code, 2);
     assert!(refused.stderr.contains("--approval-id: a retry needs an approval"), "{}", refused.stderr);
     assert_eq!(scene.provider.requests().len(), sent);
+
+    // With an approval while the provider still fails: exit 1, the record keeps the failures.
+    let run = scene.run(&[
+        "go-rollback-drill-delivery-retry",
+        "--approval-id",
+        "CHG-2291",
+        "--approved-by",
+        "release-lead",
+        "--at",
+        "2026-05-21T19:50:00Z",
+        "--backoff-ms",
+        "1",
+        "--max-attempts",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed_again: Json = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!((failed_again["delivered_count"].as_u64(), failed_again["failed_count"].as_u64()), (Some(0), Some(2)), "{failed_again}");
+    assert_eq!(failed_again["recoveries"], json!([]));
+    let sent = sent + 2;
 
     // With an approval, and the provider answering again.
     scene.provider.set_status(200);
@@ -334,6 +359,7 @@ fn failed_deliveries_wait_for_an_approved_retry_which_leaves_evidence_of_the_rec
     let recovery = &retry["recoveries"][0];
     assert_eq!((recovery["provider"].as_str(), recovery["approval_id"].as_str()), (Some("teams"), Some("apr_rollback_drill_retry")));
     assert_eq!((recovery["first_failure_at"].as_str(), recovery["recovered_at"].as_str()), (Some("2026-05-21T19:00:00Z"), Some("2026-05-21T20:00:00Z")));
+    assert_eq!(recovery["last_failure_at"], "2026-05-21T19:50:00Z");
     assert_eq!(recovery["time_to_recovery_seconds"], 3600);
     assert_eq!(recovery["notifications"].as_array().map(Vec::len), Some(2));
     assert_eq!(scene.provider.requests().len(), sent + 2);
@@ -346,13 +372,32 @@ fn failed_deliveries_wait_for_an_approved_retry_which_leaves_evidence_of_the_rec
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(serde_json::from_str::<Json>(&again.stdout).unwrap()["retried"], false);
     let listed: Json = serde_json::from_str(&scene.run(&["go-rollback-drill-delivery-retries", "--json"]).stdout).unwrap();
-    assert_eq!(listed["count"], 1);
+    assert_eq!(listed["count"], 2, "the failed retry is kept too");
     assert!(listed["retries"][0]["recorded_at"].is_string());
+    assert_eq!(listed["retries"][0]["approval_id"], "apr_rollback_drill_retry", "newest first");
     let recoveries: Json = serde_json::from_str(&scene.run(&["go-rollback-drill-connector-recovery", "--provider", "teams", "--json"]).stdout).unwrap();
     assert_eq!(recoveries["count"], 1, "recorded once: {recoveries}");
     assert_eq!(recoveries["recoveries"][0]["kind"], "go-backend-rollback-drill-connector-recovery");
-    let port = scene.provider.port.to_string();
-    assert!(!recoveries.to_string().contains(&port) && !listed.to_string().contains("127.0.0.1"), "no connector URL in the evidence");
+    // No connector URL, token or configuration value anywhere in the evidence or the store.
+    for canary in [CANARY_PATH, CANARY_TOKEN] {
+        assert!(!recoveries.to_string().contains(canary) && !listed.to_string().contains(canary) && !run.stdout.contains(canary));
+        assert!(!everything_in(&scene.dir).contains(canary), "the store holds {canary}");
+    }
+}
+
+const CANARY_PATH: &str = "CANARY-PATH-3e9d71";
+const CANARY_TOKEN: &str = "CANARY-TOKEN-8b24c0";
+
+/// Every file of a folder but the connector configuration, as text.
+fn everything_in(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "connectors.json") {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    all
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::escalation::checked_minutes;
 use crate::lifecycle::{self, micros, Entry, Lifecycle};
 use crate::packs::PackSource;
 use crate::plan::{build_plan, count_open, BuiltPlan, PlanRequest};
-use crate::policy::{bind_routing, provider_filter, route_providers, ROUTING_PACK};
+use crate::policy::{bind_routing, notification_providers, provider_filter, route_providers, schedule_providers, ROUTING_PACK};
 use crate::records::{content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification};
 use crate::retry::record_recoveries;
 use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
@@ -20,7 +20,8 @@ use crate::store::{Store, StoreProvider};
 use cavra_engine::BindOptions;
 use cavra_plugin_host::{find_plugin_files, plugin_dirs, ConnectorConfig, DeliveryOptions, DeliveryRecord, Isolation, LoadReport, Notification, Registry};
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,21 +160,19 @@ impl Connectors {
         if outgoing.is_empty() {
             return Ok(Vec::new());
         }
-        let settings: Vec<(String, Option<crate::records::Minutes>, Option<String>)> =
-            outgoing.iter().map(|o| (o.notification.idempotency_key.clone(), o.route.acknowledgement_minutes, o.route.escalation_owner.clone())).collect();
+        // The route each attempt delivers, by its key (the notification id).
+        let routes: HashMap<String, RouteRecord> = outgoing.iter().map(|o| (o.notification.idempotency_key.clone(), o.route.clone())).collect();
         let stamp = |record: &DeliveryRecord| {
-            let found = settings.iter().find(|(key, _, _)| *key == record.idempotency_key);
+            let route = routes.get(&record.idempotency_key);
             let mut attempt = DeliveryAttempt {
                 record: record.clone(),
-                schedule_id: outgoing
-                    .iter()
-                    .find(|o| o.notification.idempotency_key == record.idempotency_key)
-                    .map_or_else(String::new, |o| o.route.schedule_id.clone()),
+                schedule_id: route.map_or_else(String::new, |r| r.schedule_id.clone()),
                 notification_key: record.idempotency_key.clone(),
                 notification_id: record.idempotency_key.clone(),
                 at: at.to_string(),
-                acknowledgement_minutes: found.and_then(|f| f.1),
-                escalation_owner: found.and_then(|f| f.2.clone()),
+                // Frozen here: the lifecycle reads them from the first successful delivery.
+                acknowledgement_minutes: route.and_then(|r| r.acknowledgement_minutes),
+                escalation_owner: route.and_then(|r| r.escalation_owner.clone()),
                 retry_id: retry_id.map(String::from),
                 delivery_id: String::new(),
                 recorded_at: None,
@@ -276,8 +275,9 @@ pub fn deliver(
     let current: Vec<&Entry> = before.entries.iter().filter(|e| e.route.plan_id == plan.plan_id && e.kind() == NotificationKind::Notification).collect();
     let todo: Vec<Outgoing> = pending.iter().filter(|e| !pending.iter().chain(&current).any(|o| succeeds(o, e))).map(|e| outgoing(e, runbook_ref)).collect();
 
-    let mut providers: BTreeSet<String> = built.plan.selected_providers.iter().cloned().collect();
-    providers.extend(route_providers(&built.schedule, &built.policy, ""));
+    // Escalations may go to any provider of the schedule.
+    let mut providers = schedule_providers(&built.schedule, &built.policy);
+    providers.extend(notification_providers(&built.schedule));
     let connectors =
         Connectors::load(store, &request.plugins, attempt_options(request.max_attempts, request.attempt_timeout, request.backoff), &providers, warn)?;
     let mut attempts = connectors.send(&*writable, todo, &at_text, None)?;
@@ -341,16 +341,7 @@ pub fn deliver(
 /// later episode, or the same episode at a higher alert level.
 fn succeeds(later: &Entry, earlier: &Entry) -> bool {
     let (a, b) = (&later.route, &earlier.route);
-    let key = |r: &RouteRecord| (r.schedule_id.clone(), r.owner.clone(), r.provider.clone());
-    if key(a) != key(b) || a.notification_id == b.notification_id {
-        return false;
-    }
-    let episode = |r: &RouteRecord| r.episode.as_deref().and_then(micros);
-    let level = |e: &Entry| matches!(e.alert_level, AlertLevel::Critical) as u8 * 2 + matches!(e.alert_level, AlertLevel::Warning) as u8;
-    match (episode(a), episode(b)) {
-        (Some(x), Some(y)) => x > y || (x == y && level(later) > level(earlier)),
-        _ => level(later) > level(earlier),
-    }
+    (&a.schedule_id, &a.owner, &a.provider) == (&b.schedule_id, &b.owner, &b.provider) && lifecycle::succeeds(a, b)
 }
 
 /// Why a run left an open notification alone.

@@ -82,14 +82,16 @@ impl Lifecycle {
     }
 }
 
+/// Re-resolves a notification's acknowledgement minutes and escalation owner.
+pub type Resolve<'a> = &'a dyn Fn(&RouteRecord) -> Result<(Option<f64>, Option<String>), AppError>;
+
 /// Settings that change how the lifecycle is derived.
 #[derive(Default)]
 pub struct Options<'a> {
     /// Minutes to acknowledge, for every notification (`--acknowledgement-minutes`).
     pub acknowledgement_minutes: Option<f64>,
-    /// Re-resolves a notification's minutes and escalation owner (the escalation plan's `--routing-policy`).
-    #[allow(clippy::type_complexity)]
-    pub resolve: Option<&'a dyn Fn(&RouteRecord) -> Result<(Option<f64>, Option<String>), AppError>>,
+    /// The escalation plan's `--routing-policy`.
+    pub resolve: Option<Resolve<'a>>,
 }
 
 /// Adds route decisions not stored yet (a dry-run plan) to a history: each
@@ -121,6 +123,11 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
     }
     let first_success = |id: &str| attempts.get(id).and_then(|list| list.iter().find(|a| a.record.is_delivered()).copied());
     let healthy: HashMap<&str, i64> = history.healthy_plans.iter().map(|(s, t)| (s.as_str(), *t)).collect();
+    // The notifications to the same owner on the same provider of a schedule: a successor is among them.
+    let mut siblings: HashMap<(&str, &str, &str), Vec<&RouteRecord>> = HashMap::new();
+    for route in history.routes.iter().filter(|r| r.escalates.is_none()) {
+        siblings.entry((&route.schedule_id, &route.owner, &route.provider)).or_default().push(route);
+    }
 
     let mut entries: Vec<Entry> = Vec::with_capacity(routes.len());
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -150,7 +157,9 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
             last_attempt_failed: last.is_some_and(|a| a.failed_for_good()),
             acknowledgement: ack.map(|a| (a.acknowledgement_state.as_str(), micros(&a.created_at).unwrap_or(at))),
             closed_by_healthy_plan: healthy.get(route.schedule_id.as_str()).is_some_and(|&t| t > planned_at),
-            superseded: route.escalates.is_none() && superseded(history, route, alert_level, &first_success),
+            superseded: siblings
+                .get(&(route.schedule_id.as_str(), route.owner.as_str(), route.provider.as_str()))
+                .is_some_and(|others| others.iter().any(|other| succeeds(other, route) && first_success(&other.notification_id).is_some())),
             escalated_notification_closed: route.escalates.as_ref().is_some_and(|parent| index.get(parent).is_none_or(|&i| !entries[i].is_open())),
             minutes,
             owner: &route.owner,
@@ -194,20 +203,19 @@ fn answering_ack<'h>(acks: &'h [Acknowledgement], route: &RouteRecord, first: Op
         .find(|a| micros(&a.created_at).is_some_and(|t| t >= delivered))
 }
 
-/// Whether a successor (same schedule, owner and provider; a later episode,
-/// or the same episode at a higher alert level) has been delivered.
-fn superseded<'h>(history: &'h History, route: &RouteRecord, level: AlertLevel, first_success: &dyn Fn(&str) -> Option<&'h DeliveryAttempt>) -> bool {
-    let episode = route.episode.as_deref().and_then(micros);
-    history.routes.iter().filter(|r| r.escalates.is_none() && r.schedule_id == route.schedule_id && r.owner == route.owner && r.provider == route.provider).any(
-        |r| {
-            let later = match (r.episode.as_deref().and_then(micros), episode) {
-                (Some(theirs), Some(ours)) => theirs > ours || (theirs == ours && rank(r.alert_level.unwrap_or(level)) > rank(level)),
-                (None, None) => rank(r.alert_level.unwrap_or(level)) > rank(level),
-                _ => false,
-            };
-            later && first_success(&r.notification_id).is_some()
-        },
-    )
+/// Whether `later` succeeds `earlier`, a notification to the same owner on
+/// the same provider of the same schedule: a later episode, or the same
+/// episode at a higher alert level. Escalations have no successors.
+pub(crate) fn succeeds(later: &RouteRecord, earlier: &RouteRecord) -> bool {
+    if later.notification_id == earlier.notification_id || later.escalates.is_some() || earlier.escalates.is_some() {
+        return false;
+    }
+    let level = |r: &RouteRecord| rank(r.alert_level.unwrap_or(AlertLevel::Warning));
+    match (later.episode.as_deref().and_then(micros), earlier.episode.as_deref().and_then(micros)) {
+        (Some(theirs), Some(ours)) => theirs > ours || (theirs == ours && level(later) > level(earlier)),
+        (None, None) => level(later) > level(earlier),
+        _ => false,
+    }
 }
 
 fn rank(level: AlertLevel) -> u8 {
@@ -306,5 +314,31 @@ impl<'p> Decider<'p> {
             outstanding: flag("outstanding"),
             breached: flag("breached"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(id: &str, episode: &str, level: AlertLevel) -> RouteRecord {
+        serde_json::from_value(serde_json::json!({
+            "schedule_id": "s", "owner": "o", "escalation_owner": null, "provider": "teams", "action": "deliver", "category": "deliver",
+            "acknowledgement_minutes": 30, "reason": null, "maintenance_window_id": null, "owner_availability": null,
+            "created_at": "2026-05-21T19:00:00Z", "episode": episode, "notification_id": id, "alert_level": level,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_successor_has_a_later_episode_or_the_same_one_at_a_higher_level() {
+        let warning = route("ntf_a", "2026-05-30T15:40:00Z", AlertLevel::Warning);
+        let critical = route("ntf_b", "2026-05-30T15:40:00Z", AlertLevel::Critical);
+        let next_month = route("ntf_c", "2026-06-29T15:40:00+00:00", AlertLevel::Warning);
+        assert!(succeeds(&critical, &warning) && !succeeds(&warning, &critical));
+        assert!(succeeds(&next_month, &critical), "a later episode, whatever its level");
+        assert!(!succeeds(&warning, &warning), "not itself");
+        let escalation = RouteRecord { escalates: Some("ntf_a".into()), ..next_month.clone() };
+        assert!(!succeeds(&escalation, &warning), "escalations succeed nothing");
     }
 }

@@ -229,6 +229,11 @@ pub(crate) fn schedule_providers(schedule: &Json, policy: &Json) -> BTreeSet<Str
     text_list(&schedule["owners"]).iter().flat_map(|owner| owner_providers(policy, owner, &fallback)).collect()
 }
 
+/// The schedule's own `notification_providers`.
+pub(crate) fn notification_providers(schedule: &Json) -> Vec<String> {
+    text_list(&schedule["notification_providers"])
+}
+
 /// The providers of an owner's route under a policy, else the schedule's (README,
 /// "Notification plan"); for escalation owners, who need no route of their own.
 pub(crate) fn route_providers(schedule: &Json, policy: &Json, owner: &str) -> Vec<String> {

@@ -18,6 +18,8 @@ pub struct Request {
     /// Lower-cased names.
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Request {
@@ -54,11 +56,13 @@ impl Provider {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let Some(request) = read_request(&stream) else { continue };
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let Some(mut request) = read_request(&stream) else { continue };
                 let status = {
                     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                     let status = s.script.get(s.answered).or(s.script.last()).copied().unwrap_or(200);
                     s.answered += 1;
+                    request.status = status;
                     s.requests.push(request);
                     status
                 };
@@ -118,7 +122,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some(Request { path, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Some(Request { path, headers, body: String::from_utf8_lossy(&body).into_owned(), status: 0 })
 }
 
 /// Runs the `cavra` binary with `args` in `dir`, with `env` and none of the
