@@ -189,6 +189,11 @@ fn later_plans_and_typos_hide_nothing_and_breached_notifications_are_escalated_o
     assert_eq!(typo.code, 2);
     assert!(typo.stderr.contains("its providers are slack, teams"), "{}", typo.stderr);
     assert_eq!(scene.stored_rows(), stored, "a refused plan stores nothing");
+    // A store holding an empty plan (as 0.1 stored for a typo) changes nothing either.
+    let mut empty: Json = serde_json::from_str(&scene.plan("2026-05-21T19:46:00Z", &["--provider", "slack", "--no-store"]).stdout).unwrap();
+    empty["route_decisions"] = json!([]);
+    empty["plan_id"] = json!("plan_empty0000000000");
+    SqliteStore::open(&scene.store).unwrap().save_plan(&serde_json::from_value(empty).unwrap()).unwrap();
     let at_46 = scene.escalation("2026-05-21T19:46:00Z");
     assert_eq!(
         states(&at_46),
@@ -232,6 +237,22 @@ fn later_plans_and_typos_hide_nothing_and_breached_notifications_are_escalated_o
     assert_eq!(states(&at_51), [triple("platform-operations", "teams", "outstanding"), triple("release-governance", "slack", "suppressed")], "{at_51}");
     // Views as of an earlier instant ignore the acknowledgement and the escalations.
     assert_eq!(states(&scene.escalation("2026-05-21T19:45:00Z")), states(&at_45));
+}
+
+#[test]
+fn acknowledgement_minutes_given_to_a_delivery_decide_what_is_breached() {
+    let scene = Scene::new("minutes", 200);
+    scene.deliver("2026-05-21T19:00:00Z", &[]);
+    // At 19:10 nothing is breached under the frozen minutes (30 and 60) ...
+    let (_, run) = scene.deliver("2026-05-21T19:10:00Z", &[]);
+    assert_eq!(run["escalation_count"], 0, "{run}");
+    // ... but both are under 5 minutes: platform-lead gets slack and teams, and
+    // platform-operations (its own escalation owner) its route's teams.
+    let (code, run) = scene.deliver("2026-05-21T19:11:00Z", &["--acknowledgement-minutes", "5"]);
+    assert_eq!((code, run["escalation_count"].as_u64()), (0, Some(3)), "{run}");
+    let bad = scene.run(&["go-rollback-drill-escalation-plan", "--acknowledgement-minutes", "0"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--acknowledgement-minutes: expected a positive number, got 0"), "{}", bad.stderr);
 }
 
 #[test]

@@ -273,7 +273,9 @@ pub fn deliver(
     let pending: Vec<&Entry> =
         before.entries.iter().filter(|e| e.kind() == NotificationKind::Notification && e.state == "pending_delivery" && wanted(&e.route.provider)).collect();
     let current: Vec<&Entry> = before.entries.iter().filter(|e| e.route.plan_id == plan.plan_id && e.kind() == NotificationKind::Notification).collect();
-    let todo: Vec<Outgoing> = pending.iter().filter(|e| !pending.iter().chain(&current).any(|o| succeeds(o, e))).map(|e| outgoing(e, runbook_ref)).collect();
+    let (held, sendable): (Vec<&Entry>, Vec<&Entry>) = pending.iter().partition(|e| pending.iter().chain(&current).any(|o| succeeds(o, e)));
+    let held: BTreeSet<&str> = held.iter().map(|e| e.id()).collect();
+    let todo: Vec<Outgoing> = sendable.iter().map(|e| outgoing(e, runbook_ref)).collect();
 
     // Escalations may go to any provider of the schedule.
     let mut providers = schedule_providers(&built.schedule, &built.policy);
@@ -312,7 +314,11 @@ pub fn deliver(
             provider: e.route.provider.clone(),
             notification_key: e.id().to_string(),
             state: e.state.clone(),
-            reason: skip_reason(e, wanted(&e.route.provider)),
+            reason: if held.contains(e.id()) {
+                "a later notification to this owner on this provider replaces it".to_string()
+            } else {
+                skip_reason(e, wanted(&e.route.provider))
+            },
         })
         .collect();
     let earlier_failed_count = skipped.iter().filter(|s| s.state == "delivery_failed").count();
