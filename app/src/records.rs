@@ -677,22 +677,22 @@ pub struct RecoveryList {
 /// so every plan of the same episode names the same notification; it is also
 /// the idempotency key providers receive.
 pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: AlertLevel, owner: &str, provider: &str) -> String {
-    let identity = serde_json::json!({
-        "schedule_id": schedule_id,
-        "episode": episode,
-        "alert_level": alert_level.as_str(),
-        "owner": owner,
-        "provider": provider,
-    });
-    format!("ntf_{}", crate::hash::content_hash(&identity))
+    let identity = [
+        ("alert_level", Some(alert_level.as_str())),
+        ("episode", episode),
+        ("owner", Some(owner)),
+        ("provider", Some(provider)),
+        ("schedule_id", Some(schedule_id)),
+    ];
+    format!("ntf_{}", crate::hash::fields_hash(&identity))
 }
 
 /// An escalation's id: `ntf_` and the hash of `{kind: "escalation",
 /// escalates, owner, provider}`, so it never collides with the notification
 /// it escalates, even when the escalation owner is the owner.
 pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> String {
-    let identity = serde_json::json!({ "kind": "escalation", "escalates": escalates, "owner": owner, "provider": provider });
-    format!("ntf_{}", crate::hash::content_hash(&identity))
+    let identity = [("escalates", Some(escalates)), ("kind", Some("escalation")), ("owner", Some(owner)), ("provider", Some(provider))];
+    format!("ntf_{}", crate::hash::fields_hash(&identity))
 }
 
 /// The first 16 hex digits of SHA-256 over a record's canonical JSON.
