@@ -459,7 +459,7 @@ fn retries(state: &State, call: &Call) -> Result<Reply, ApiError> {
 fn recoveries(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let query = call.query()?;
     query.only(&["provider", "at"])?;
-    ok(&cavra_app::retry::list_recoveries(&state.store, query.get("provider").as_deref(), query.get("at").as_deref()).map_err(in_query)?)
+    ok(&cavra_app::recovery::list_recoveries(&state.store, query.get("provider").as_deref(), query.get("at").as_deref()).map_err(in_query)?)
 }
 
 /// `GET .../policies/{policy_id}`: a merged routing policy a plan used.

@@ -1,7 +1,7 @@
 //! Acknowledgements of delivered rollback-drill notifications: validated,
 //! screened for public safety, stored append-only, listed per schedule.
 
-use crate::documents::clock;
+use crate::documents::{as_of, clock};
 use crate::error::{AppError, Field};
 use crate::lifecycle::{self, micros};
 
@@ -147,10 +147,7 @@ pub fn acknowledge(packs: &PackSource, store: &dyn StoreProvider, request: &AckR
 /// The stored acknowledgements of a schedule made at or before `at` (all when `None`), newest first.
 pub fn list_acknowledgements(store: &dyn StoreProvider, schedule_id: &str, at: Option<&str>) -> Result<AcknowledgementList, AppError> {
     let schedule_id = name(Field::positional("schedule_id"), schedule_id)?;
-    let as_of = match at.map(str::trim).filter(|a| !a.is_empty()) {
-        Some(text) => Some(micros(text).ok_or_else(|| AppError::field(Field::named("at"), format!("expected an RFC 3339 time, got {text:?}")))?),
-        None => None,
-    };
+    let as_of = as_of(at)?;
     // Reading does not create a store.
     let mut acks = match store.readable()? {
         Some(store) => store.acknowledgements(&schedule_id)?,

@@ -14,7 +14,7 @@ use crate::packs::PackSource;
 use crate::plan::{build_plan, count_open, BuiltPlan, PlanRequest};
 use crate::policy::{bind_routing, notification_providers, provider_filter, route_providers, schedule_providers, ROUTING_PACK};
 use crate::records::{content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification};
-use crate::retry::record_recoveries;
+use crate::recovery::record_recoveries;
 use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
 use crate::store::{Store, StoreProvider};
 use cavra_engine::BindOptions;

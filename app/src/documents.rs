@@ -66,3 +66,12 @@ fn walk(dir: &Path, suffix: &str, out: &mut Vec<std::path::PathBuf>) -> std::io:
     }
     Ok(())
 }
+
+/// The instant of an "as of" view (`--at`, `?at=`), in microseconds; `None`
+/// (or empty) is no bound. A text that is not a time is an error naming `at`.
+pub(crate) fn as_of(at: Option<&str>) -> Result<Option<i64>, crate::AppError> {
+    match at.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) => cavra_engine::time::parse_time(text).map(Some).map_err(|e| crate::AppError::field(crate::Field::named("at"), e)),
+        None => Ok(None),
+    }
+}

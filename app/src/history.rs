@@ -96,10 +96,7 @@ pub fn stored_routes(store: &dyn StoreProvider, query: &RouteQuery) -> Result<Ro
 
 /// The latest stored plan of each schedule made at or before `at` (RFC 3339; any time when `None`), by schedule id.
 pub fn latest_plans(store: &dyn StoreProvider, at: Option<&str>) -> Result<PlanList, AppError> {
-    let as_of = match at.map(str::trim).filter(|a| !a.is_empty()) {
-        Some(text) => Some(cavra_engine::time::parse_time(text).map_err(|e| AppError::field(Field::named("at"), e))?),
-        None => None,
-    };
+    let as_of = crate::documents::as_of(at)?;
     let plans = match store.readable()? {
         Some(store) => store.latest_plans(as_of)?,
         None => Vec::new(),

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod policy;
 pub mod readiness;
 pub mod records;
+pub mod recovery;
 pub mod retry;
 pub mod routing;
 pub mod safety;

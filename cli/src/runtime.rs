@@ -771,7 +771,7 @@ fn retries(io: &mut Io, args: &ListStoredArgs) -> i32 {
 }
 
 fn recoveries(io: &mut Io, args: &RecoveryArgs) -> i32 {
-    let result = cavra_app::retry::list_recoveries(&args.common.store(), args.provider.as_deref(), args.common.at.as_deref());
+    let result = cavra_app::recovery::list_recoveries(&args.common.store(), args.provider.as_deref(), args.common.at.as_deref());
     finish(io, args.common.json, result, output::print_recoveries)
 }
 
