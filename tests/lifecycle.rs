@@ -252,7 +252,7 @@ fn acknowledgement_minutes_given_to_a_delivery_decide_what_is_breached() {
     assert_eq!((code, run["escalation_count"].as_u64()), (0, Some(3)), "{run}");
     let bad = scene.run(&["go-rollback-drill-escalation-plan", "--acknowledgement-minutes", "0"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("--acknowledgement-minutes: expected a positive number, got 0"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--acknowledgement-minutes: expected a whole number of minutes from 1 to 10080 (a week), got 0"), "{}", bad.stderr);
 }
 
 #[test]

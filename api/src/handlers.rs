@@ -15,7 +15,6 @@ use cavra_app::history::RouteQuery;
 use cavra_app::plan::PlanRequest;
 use cavra_app::policy::Policies;
 use cavra_app::retry::{RetryOutcome, RetryRequest};
-use std::time::Duration;
 
 use cavra_app::readiness::{Evidence, ReadinessRequest, ReportName};
 use cavra_app::records::Plan;
@@ -298,8 +297,7 @@ fn plan(state: &State, call: &Call, deliver: bool) -> Result<Reply, ApiError> {
         return ok(&plan);
     }
     let mut warn = |message: &str| state.log(&[("event", "delivery_warning".into()), ("warning", message.into())]);
-    let mut request = DeliverRequest::new(request, state.settings.plugins.clone());
-    request.acknowledgement_minutes = acknowledgement_minutes;
+    let request = DeliverRequest { plan: request, send: state.send_settings(), acknowledgement_minutes };
     let (result, plan) = cavra_app::deliver::deliver(&packs, &state.store, &request, &mut warn)?;
     record_decisions(state, &plan);
     state.metrics.deliveries(result.deliveries.iter().map(|d| (d.record.provider.as_str(), d.record.outcome.as_str())));
@@ -354,7 +352,14 @@ fn simulate(state: &State, call: &Call) -> Result<Reply, ApiError> {
     let provider = body.providers()?;
     let policy = body.object("routing_policy")?;
     body.finish(&["from", "to", "provider", "routing_policy"])?;
-    let request = SimulateRequest { schedule: state.settings.evidence.rollback_drill_schedule.clone(), policies: state.policies(policy), from, to, provider };
+    let request = SimulateRequest {
+        schedule: state.settings.evidence.rollback_drill_schedule.clone(),
+        policies: state.policies(policy),
+        from,
+        to,
+        provider,
+        limits: state.settings.evidence.limits,
+    };
     ok(&cavra_app::simulate::simulate(&state.pack_source(), &request)?)
 }
 
@@ -426,17 +431,7 @@ fn retry(state: &State, call: &Call) -> Result<Reply, ApiError> {
         (Some(identity), _) => Some(identity.name.clone()),
         (None, given) => given,
     };
-    let request = RetryRequest {
-        approval_id,
-        approved_by,
-        schedule_id,
-        provider,
-        at,
-        plugins: state.settings.plugins.clone(),
-        max_attempts: 4,
-        attempt_timeout: Duration::from_millis(10_000),
-        backoff: Duration::from_millis(500),
-    };
+    let request = RetryRequest { approval_id, approved_by, schedule_id, provider, at, send: state.send_settings() };
     let mut warn = |message: &str| state.log(&[("event", "delivery_warning".into()), ("warning", message.into())]);
     let outcome = cavra_app::retry::retry(&state.pack_source(), &state.store, &request, &mut warn)?;
     match &outcome {

@@ -16,6 +16,7 @@ mod http;
 mod metrics;
 mod server;
 mod state;
+mod sweeper;
 
 pub use auth::token_line;
 pub use server::Server;

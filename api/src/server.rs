@@ -2,17 +2,25 @@
 //! header-read timeout works, keep-alive), the request pipeline (route,
 //! authorise, read the body under its limit, run the handler under a
 //! timeout, count it, log it) and graceful shutdown on SIGINT/SIGTERM.
+//!
+//! A request answered before its body was read (413, 401, 404, 415, ...)
+//! has the rest of its body read and discarded, within bounds, before the
+//! answer goes out: closing a socket with unread data makes the kernel reset
+//! the connection, and a client still sending would see the reset instead of
+//! the answer.
 
 use crate::auth::{Role, Tokens};
 use crate::handlers::{self, Access, Route};
 use crate::http::{check_content_type, ApiError, Reply};
+use crate::metrics;
 use crate::state::{Call, Settings, State};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cavra_app::packs::{CompiledPacks, PackSource};
 use cavra_app::safety::Screen;
 use cavra_app::store::SharedStore;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -23,6 +31,13 @@ use std::time::{Duration, Instant};
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an unread request body that is read and thrown away so that
+/// its sender receives the answer (see the module docs). A body declared
+/// larger is not read at all: the connection is closed after the answer.
+const DISCARD_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// How long the rest of a body may take to arrive before the answer goes out
+/// anyway (and the connection is closed).
+const DISCARD_MAX_TIME: Duration = Duration::from_secs(10);
 
 /// A server ready to serve: tokens read, packs compiled, policy screened.
 pub struct Server {
@@ -69,6 +84,7 @@ impl Server {
 
 async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    crate::sweeper::spawn(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -141,25 +157,34 @@ async fn shutdown_signal() -> &'static str {
 
 async fn respond(state: &Arc<State>, req: Request<Incoming>) -> Reply {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    // `Some` while part of the body may be unread; see `discard_rest`.
+    let mut body = Some(body);
+    let path = parts.uri.path().to_string();
     let route = handlers::resolve(&path);
-    let template = route.as_ref().map(|r| r.template).unwrap_or("unmatched");
-    let reply = match route {
-        Some(route) => match tokio::time::timeout(state.settings.request_timeout, pipeline(state, route, req)).await {
+    // Unknown paths share one label: a client cannot grow the label set.
+    let template = route.as_ref().map(|r| r.template).unwrap_or(metrics::OTHER);
+    let mut reply = match route {
+        Some(route) => match tokio::time::timeout(state.settings.request_timeout, pipeline(state, route, &parts, &mut body)).await {
             Ok(result) => result.unwrap_or_else(|e| e.reply()),
             Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; it may still complete (see the store)").reply(),
         },
         None => ApiError::not_found(format!("no endpoint {path}; see GET /v1/packs and `cavra api --help` for the endpoints")).reply(),
     };
+    if let Some(body) = body.take() {
+        if !discard_rest(&parts.headers, body).await {
+            reply.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
     let elapsed = started.elapsed();
     let status = reply.status().as_u16();
+    let method = &parts.method;
     state.metrics.request(template, method.as_str(), status, elapsed);
     // High-volume successes (decisions, probes, scrapes) are counted, not logged.
     let quiet = status < 400 && (!state.settings.log_requests || matches!(template, "/v1/packs/{pack}/evaluate" | "/healthz" | "/metrics"));
     if !quiet {
         state.log(&[
-            ("method", method.as_str().into()),
+            ("method", metrics::method_label(method.as_str()).into()),
             ("route", template.into()),
             ("status", status.into()),
             ("micros", (elapsed.as_micros() as u64).into()),
@@ -168,8 +193,71 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>) -> Reply {
     reply
 }
 
-async fn pipeline(state: &Arc<State>, route: Route, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let method = req.method().clone();
+/// The request's declared `Content-Length`, if it has a valid one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Reads and throws away what is left of a body the answer does not need,
+/// up to [`DISCARD_MAX_BYTES`] and [`DISCARD_MAX_TIME`], so that a client
+/// still sending it receives the answer rather than a connection reset.
+/// `false` when some of it was left unread: the connection must then close.
+async fn discard_rest(headers: &HeaderMap, mut body: Incoming) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    // A client waiting for `100 Continue` has not sent the body: reading
+    // would invite the very body being refused.
+    let waits_for_continue = headers.get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let too_long = declared_length(headers).is_some_and(|n| n > DISCARD_MAX_BYTES);
+    if waits_for_continue || too_long {
+        return false;
+    }
+    let read_all = async {
+        let mut discarded: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                discarded = discarded.saturating_add(data.len() as u64);
+                if discarded > DISCARD_MAX_BYTES {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DISCARD_MAX_TIME, read_all).await.unwrap_or(false)
+}
+
+/// The body, read whole if it is at most `limit` bytes. Over the limit, the
+/// rest stays in `slot` (to be discarded before the answer); read whole or
+/// broken, `slot` is emptied.
+async fn read_body(slot: &mut Option<Incoming>, limit: usize, too_large: impl Fn() -> ApiError) -> Result<Bytes, ApiError> {
+    let Some(body) = slot.as_mut() else {
+        return Ok(Bytes::new());
+    };
+    let mut collected = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                *slot = None;
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("cannot read the request body: {e}")));
+            }
+        };
+        if let Some(data) = frame.data_ref() {
+            if collected.len().saturating_add(data.len()) > limit {
+                return Err(too_large());
+            }
+            collected.extend_from_slice(data);
+        }
+    }
+    *slot = None;
+    Ok(collected.freeze())
+}
+
+async fn pipeline(state: &Arc<State>, route: Route, parts: &hyper::http::request::Parts, body: &mut Option<Incoming>) -> Result<Reply, ApiError> {
+    let method = parts.method.clone();
     if !route.methods.contains(&method) {
         let mut e =
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} {} is not allowed; use {}", method, route.template, route.allow));
@@ -178,23 +266,18 @@ async fn pipeline(state: &Arc<State>, route: Route, req: Request<Incoming>) -> R
     }
     let identity = match (&state.tokens, route.access(&method)) {
         (_, Access::Public) | (None, _) => None,
-        (Some(tokens), Access::Read) => Some(tokens.check(req.headers().get(hyper::header::AUTHORIZATION), Role::Reader)?),
-        (Some(tokens), Access::Change) => Some(tokens.check(req.headers().get(hyper::header::AUTHORIZATION), Role::Operator)?),
+        (Some(tokens), Access::Read) => Some(tokens.check(parts.headers.get(hyper::header::AUTHORIZATION), Role::Reader)?),
+        (Some(tokens), Access::Change) => Some(tokens.check(parts.headers.get(hyper::header::AUTHORIZATION), Role::Operator)?),
     };
     let limit = state.settings.max_body;
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes (--max-body-bytes)"));
-    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(&parts.headers).is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let query = req.uri().query().map(String::from);
+    let query = parts.uri.query().map(String::from);
     let body = if method == Method::POST {
-        check_content_type(req.headers().get(hyper::header::CONTENT_TYPE))?;
-        match Limited::new(req.into_body(), limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
-            Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("cannot read the request body: {e}"))),
-        }
+        check_content_type(parts.headers.get(hyper::header::CONTENT_TYPE))?;
+        read_body(body, limit, too_large).await?
     } else {
         Bytes::new()
     };

@@ -32,6 +32,8 @@ pub struct Settings {
     pub runtime: Option<PathBuf>,
     /// The token file (`CAVRA_API_TOKENS`); without it, only loopback addresses are allowed.
     pub tokens: Option<PathBuf>,
+    /// How long a delivery claim lasts without its heartbeat; the sweeper runs every half lease.
+    pub claim_lease: Duration,
     pub max_body: usize,
     pub request_timeout: Duration,
     /// Log lines as JSON objects rather than `key=value` text.
@@ -65,6 +67,12 @@ impl State {
     /// The packs in use now; a reload swaps them for later requests only.
     pub(crate) fn packs(&self) -> Arc<CompiledPacks> {
         self.packs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How deliveries, retries and the sweeper send: the server's plugins
+    /// and claim lease, the default attempts, timeout and backoff.
+    pub(crate) fn send_settings(&self) -> cavra_app::deliver::SendSettings {
+        cavra_app::deliver::SendSettings { claim_lease: self.settings.claim_lease, ..cavra_app::deliver::SendSettings::new(self.settings.plugins.clone()) }
     }
 
     /// The packs in use now, as the application takes them.

@@ -7,7 +7,9 @@
 //! `cavra-plugin-host` loads the plugins, retries and redacts; every attempt
 //! is stored as it completes, stamped with the run's logical instant (`at`).
 
+use crate::claims::{checked_lease, Holder, DEFAULT_LEASE};
 use crate::error::AppError;
+
 use crate::escalation::checked_minutes;
 use crate::lifecycle::{self, micros, Entry, Lifecycle};
 use crate::packs::PackSource;
@@ -16,7 +18,7 @@ use crate::policy::{bind_routing, notification_providers, provider_filter, route
 use crate::records::{content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification};
 use crate::recovery::record_recoveries;
 use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
-use crate::store::{Store, StoreProvider};
+use crate::store::{wall_micros, Store, StoreProvider};
 use cavra_engine::BindOptions;
 use cavra_plugin_host::{find_plugin_files, plugin_dirs, ConnectorConfig, DeliveryOptions, DeliveryRecord, Isolation, LoadReport, Notification, Registry};
 use serde_json::json;
@@ -37,7 +39,12 @@ const DEFAULT_ACK_MINUTES: f64 = 60.0;
 /// Where plugins run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PluginIsolation {
-    /// Inside this process (fastest; a panic is contained, an abort is not).
+    /// The default: plugin libraries loaded from files run in a child
+    /// process, as untrusted code; connectors compiled into the binary
+    /// (there are none yet) would run in this one, as trusted code.
+    Auto,
+    /// Inside this process (fastest; a panic is contained, but an abort, a
+    /// crash or an `exit` takes cavra down with it).
     InProcess,
     /// Each plugin library in a child cavra process (an abort or crash fails only its deliveries).
     Process,
@@ -56,8 +63,9 @@ impl PluginSettings {
     pub fn registry(&self) -> Registry {
         let isolation = match self.isolation {
             PluginIsolation::InProcess => Isolation::InProcess,
+            // Every plugin this registry loads comes from a file: `auto` isolates it.
             // The child is this binary's hidden `plugin-child` command.
-            PluginIsolation::Process => {
+            PluginIsolation::Process | PluginIsolation::Auto => {
                 Isolation::Process { program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cavra")), args: vec!["plugin-child".into()] }
             }
         };
@@ -85,10 +93,16 @@ pub fn plugin_report(settings: &PluginSettings) -> LoadReport {
     settings.registry().report().clone()
 }
 
-/// One delivery run.
+/// Why the private connector configuration (`CAVRA_CONNECTOR_CONFIG`) cannot
+/// be used, if it cannot (the reason only: never a value of it).
+pub fn connector_config_problem() -> Option<String> {
+    ConnectorConfig::from_env().err().map(|e| format!("CAVRA_CONNECTOR_CONFIG: {e}"))
+}
+
+/// How a run sends: its plugins, attempts, timeout, backoff and claim lease
+/// (delivery, approved retries and the API's sweeper alike).
 #[derive(Clone, Debug)]
-pub struct DeliverRequest {
-    pub plan: PlanRequest,
+pub struct SendSettings {
     pub plugins: PluginSettings,
     /// Attempts per notification, the first included.
     pub max_attempts: u32,
@@ -96,23 +110,35 @@ pub struct DeliverRequest {
     pub attempt_timeout: Duration,
     /// Delay before the first retry (doubles per retry, with jitter).
     pub backoff: Duration,
-    /// Minutes to acknowledge for every notification when deciding which
-    /// are breached (overrides the minutes frozen at delivery).
-    pub acknowledgement_minutes: Option<f64>,
+    /// How long a claim on a notification lasts without its heartbeat.
+    pub claim_lease: Duration,
 }
 
-impl DeliverRequest {
-    /// A delivery with the default attempts, timeout and backoff.
-    pub fn new(plan: PlanRequest, plugins: PluginSettings) -> DeliverRequest {
-        DeliverRequest {
-            plan,
+impl SendSettings {
+    /// The default attempts (4), timeout (10 s), backoff (500 ms) and lease (60 s).
+    pub fn new(plugins: PluginSettings) -> SendSettings {
+        SendSettings {
             plugins,
             max_attempts: 4,
             attempt_timeout: Duration::from_millis(10_000),
             backoff: Duration::from_millis(500),
-            acknowledgement_minutes: None,
+            claim_lease: DEFAULT_LEASE,
         }
     }
+
+    fn options(&self) -> DeliveryOptions {
+        DeliveryOptions { max_attempts: self.max_attempts, backoff_base: self.backoff, attempt_timeout: self.attempt_timeout, ..DeliveryOptions::default() }
+    }
+}
+
+/// One delivery run.
+#[derive(Clone, Debug)]
+pub struct DeliverRequest {
+    pub plan: PlanRequest,
+    pub send: SendSettings,
+    /// Minutes to acknowledge for every notification when deciding which
+    /// are breached (overrides the minutes frozen at delivery).
+    pub acknowledgement_minutes: Option<f64>,
 }
 
 /// The connectors of a run: their private configuration, the loaded
@@ -129,11 +155,11 @@ impl Connectors {
     /// plugins and configuration problems of the providers named.
     pub(crate) fn load(
         store: &dyn StoreProvider,
-        plugins: &PluginSettings,
-        options: DeliveryOptions,
+        settings: &SendSettings,
         providers: &BTreeSet<String>,
         warn: &mut dyn FnMut(&str),
     ) -> Result<Connectors, AppError> {
+        let (plugins, options) = (&settings.plugins, settings.options());
         let mut config = ConnectorConfig::from_env().map_err(|e| AppError::Plugin(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
         if config.section("outbox").is_none() {
             let outbox = store.folder().join("outbox.jsonl");
@@ -153,12 +179,24 @@ impl Connectors {
         Ok(Connectors { config, registry, options })
     }
 
-    /// Sends the notifications, storing every attempt as it completes
-    /// (stamped with the run's instant and, for an approved retry, its id).
-    /// Returns every attempt made.
-    pub(crate) fn send(&self, store: &dyn Store, outgoing: Vec<Outgoing>, at: &str, retry_id: Option<&str>) -> Result<Vec<DeliveryAttempt>, AppError> {
+    /// Claims and sends the notifications, storing every attempt as it
+    /// completes (stamped with the run's instant and, for an approved retry,
+    /// its id) and giving each claim up with the notification's last attempt.
+    /// A notification another run holds, or delivered or attempted since this
+    /// run looked, is not sent: it is returned in `unclaimed`.
+    pub(crate) fn send(&self, holder: &Holder, store: &dyn Store, outgoing: Vec<Outgoing>, at: &str, retry_id: Option<&str>) -> Result<Sent, AppError> {
+        let mut unclaimed = Vec::new();
+        let mut claimed = Vec::with_capacity(outgoing.len());
+        for item in outgoing {
+            if holder.claim(&item.notification.idempotency_key, &item.route.schedule_id, item.seen_attempt.as_deref())? {
+                claimed.push(item);
+            } else {
+                unclaimed.push(item.notification.idempotency_key);
+            }
+        }
+        let outgoing = claimed;
         if outgoing.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Sent { attempts: Vec::new(), unclaimed });
         }
         // The route each attempt delivers, by its key (the notification id).
         let routes: HashMap<String, RouteRecord> = outgoing.iter().map(|o| (o.notification.idempotency_key.clone(), o.route.clone())).collect();
@@ -183,31 +221,38 @@ impl Connectors {
         let notifications: Vec<Notification> = outgoing.iter().map(|o| o.notification.clone()).collect();
         let mut store_error = None;
         let mut attempts = Vec::new();
-        self.registry.deliver_all(notifications, &self.config, &self.options, |record| {
-            let attempt = stamp(record);
-            if store_error.is_none() {
-                if let Err(e) = store.save_delivery(&attempt) {
-                    store_error = Some(e);
+        holder.while_renewed(|| {
+            self.registry.deliver_all(notifications, &self.config, &self.options, |record| {
+                let attempt = stamp(record);
+                if store_error.is_none() {
+                    // Recorded first, then released: a run that looks in between sees the attempt.
+                    let saved = store.save_delivery(&attempt).and_then(|_| if record.is_final { holder.release(&record.idempotency_key) } else { Ok(()) });
+                    if let Err(e) = saved {
+                        store_error = Some(e);
+                    }
                 }
-            }
-            attempts.push(attempt);
-        });
+                attempts.push(attempt);
+            })
+        })?;
         match store_error {
             Some(e) => Err(AppError::Store(e)),
-            None => Ok(attempts),
+            None => Ok(Sent { attempts, unclaimed }),
         }
     }
+}
+
+/// What a send did: every attempt, and the notifications it did not claim.
+pub(crate) struct Sent {
+    pub attempts: Vec<DeliveryAttempt>,
+    pub unclaimed: Vec<String>,
 }
 
 /// A notification to send and the route decision it comes from.
 pub(crate) struct Outgoing {
     pub route: RouteRecord,
     pub notification: Notification,
-}
-
-/// The attempt options of a request.
-pub(crate) fn attempt_options(max_attempts: u32, attempt_timeout: Duration, backoff: Duration) -> DeliveryOptions {
-    DeliveryOptions { max_attempts, backoff_base: backoff, attempt_timeout, ..DeliveryOptions::default() }
+    /// The newest attempt the run saw (its claim fails if another came since).
+    pub seen_attempt: Option<String>,
 }
 
 /// What a provider receives about a notification: its newest route
@@ -236,7 +281,7 @@ pub(crate) fn outgoing(entry: &Entry, runbook_ref: Option<&str>) -> Outgoing {
         acknowledgement_minutes: route.acknowledgement_minutes.map_or(DEFAULT_ACK_MINUTES, |m| m.0).max(0.0).ceil() as u64,
         created_at: route.created_at.clone(),
     };
-    Outgoing { route, notification }
+    Outgoing { route, notification, seen_attempt: entry.last_attempt.as_ref().map(|a| a.delivery_id.clone()) }
 }
 
 /// Builds and stores the plan, then delivers the schedule's pending
@@ -280,9 +325,10 @@ pub fn deliver(
     // Escalations may go to any provider of the schedule.
     let mut providers = schedule_providers(&built.schedule, &built.policy);
     providers.extend(notification_providers(&built.schedule));
-    let connectors =
-        Connectors::load(store, &request.plugins, attempt_options(request.max_attempts, request.attempt_timeout, request.backoff), &providers, warn)?;
-    let mut attempts = connectors.send(&*writable, todo, &at_text, None)?;
+    let connectors = Connectors::load(store, &request.send, &providers, warn)?;
+    let holder = Holder::new(&*writable, checked_lease(request.send.claim_lease)?);
+    let sent = connectors.send(&holder, &*writable, todo, &at_text, None)?;
+    let (mut attempts, mut unclaimed) = (sent.attempts, sent.unclaimed);
 
     // Escalations of the breached notifications (and re-decided ones still waiting).
     let after = derive()?;
@@ -297,8 +343,10 @@ pub fn deliver(
         .filter(|e| e.kind() == NotificationKind::Escalation && e.state == "pending_delivery" && wanted(&e.route.provider))
         .map(|e| outgoing(e, runbook_ref))
         .collect();
-    let escalation_count = escalate.len();
-    attempts.extend(connectors.send(&*writable, escalate, &at_text, None)?);
+    let sent = connectors.send(&holder, &*writable, escalate, &at_text, None)?;
+    let escalation_count = sent.attempts.iter().map(|a| a.notification_id.as_str()).collect::<BTreeSet<_>>().len();
+    attempts.extend(sent.attempts);
+    unclaimed.extend(sent.unclaimed);
 
     let delivered_providers: BTreeSet<String> = attempts.iter().filter(|a| a.record.is_delivered()).map(|a| a.record.provider.clone()).collect();
     let recoveries = record_recoveries(&*writable, &delivered_providers, None)?;
@@ -316,6 +364,8 @@ pub fn deliver(
             state: e.state.clone(),
             reason: if held.contains(e.id()) {
                 "a later notification to this owner on this provider replaces it".to_string()
+            } else if unclaimed.contains(&e.id().to_string()) {
+                "another delivery run holds it, or sent it since this run looked".to_string()
             } else {
                 skip_reason(e, wanted(&e.route.provider))
             },
@@ -341,6 +391,42 @@ pub fn deliver(
         recoveries,
     };
     Ok((result, plan))
+}
+
+/// Takes over the claims whose run died (their lease ran out) and sends
+/// those notifications that still wait for delivery, as of now: what the
+/// API's sweeper runs every half lease. Returns the attempts made.
+pub fn take_over_expired(
+    packs: &PackSource,
+    store: &dyn StoreProvider,
+    settings: &SendSettings,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Vec<DeliveryAttempt>, AppError> {
+    let Some(readable) = store.readable()? else { return Ok(Vec::new()) };
+    let expired = readable.expired_claims(wall_micros())?;
+    if expired.is_empty() {
+        return Ok(Vec::new());
+    }
+    let writable = store.writable()?;
+    let at = wall_micros();
+    let at_text = cavra_engine::time::format_time(at);
+    let schedules: BTreeSet<&str> = expired.iter().map(|c| c.schedule_id.as_str()).collect();
+    let ids: BTreeSet<&str> = expired.iter().map(|c| c.notification_id.as_str()).collect();
+    let mut outgoing_all = Vec::new();
+    for schedule in schedules {
+        let states = lifecycle::derive(packs, &writable.history(Some(schedule), at)?, at, &lifecycle::Options::default())?;
+        outgoing_all.extend(states.entries.iter().filter(|e| ids.contains(e.id()) && e.state == "pending_delivery").map(|e| outgoing(e, None)));
+    }
+    if outgoing_all.is_empty() {
+        return Ok(Vec::new());
+    }
+    let providers: BTreeSet<String> = outgoing_all.iter().map(|o| o.route.provider.clone()).collect();
+    let connectors = Connectors::load(store, settings, &providers, warn)?;
+    let holder = Holder::new(&*writable, checked_lease(settings.claim_lease)?);
+    let sent = connectors.send(&holder, &*writable, outgoing_all, &at_text, None)?;
+    let delivered: BTreeSet<String> = sent.attempts.iter().filter(|a| a.record.is_delivered()).map(|a| a.record.provider.clone()).collect();
+    record_recoveries(&*writable, &delivered, None)?;
+    Ok(sent.attempts)
 }
 
 /// Whether `later` succeeds `earlier`: same schedule, owner and provider; a

@@ -4,16 +4,58 @@
 use std::path::Path;
 
 /// Reads a JSON document; the error names the file and, for bad JSON, the line and column.
-pub fn read_json(path: &Path) -> Result<serde_json::Value, String> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(format!("{shown}: is a directory, expected a JSON file"));
+/// The largest input document read, in bytes, unless told otherwise
+/// (`--max-document-bytes`, `CAVRA_MAX_DOCUMENT_BYTES`).
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 8 * 1024 * 1024;
+/// The most route decisions one plan may have (`--max-routes-per-plan`, `CAVRA_MAX_ROUTES_PER_PLAN`).
+pub const DEFAULT_MAX_ROUTES_PER_PLAN: usize = 10_000;
+
+/// How much input one request may bring: checked before parsing or planning,
+/// so an oversized document costs neither memory nor a stored plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_document_bytes: u64,
+    pub max_routes_per_plan: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES, max_routes_per_plan: DEFAULT_MAX_ROUTES_PER_PLAN }
     }
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+}
+
+/// Reads a JSON document of at most [`DEFAULT_MAX_DOCUMENT_BYTES`].
+pub fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    read_json_limited(path, DEFAULT_MAX_DOCUMENT_BYTES)
+}
+
+/// Reads a JSON document from a regular file of at most `max_bytes`; errors name the file.
+pub fn read_json_limited(path: &Path, max_bytes: u64) -> Result<serde_json::Value, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let io_error = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => format!("{shown}: no such file"),
         std::io::ErrorKind::InvalidData => format!("{shown}: not UTF-8 text"),
         _ => format!("{shown}: cannot read: {e}"),
-    })?;
+    };
+    let metadata = std::fs::metadata(path).map_err(io_error)?;
+    if metadata.is_dir() {
+        return Err(format!("{shown}: is a directory, expected a JSON file"));
+    }
+    // A FIFO or a device would block or never end: only regular files are read.
+    if !metadata.is_file() {
+        return Err(format!("{shown}: not a regular file, expected a JSON file"));
+    }
+    let too_big = |size: u64| format!("{shown}: {size} bytes is over the limit of {max_bytes} bytes (--max-document-bytes, CAVRA_MAX_DOCUMENT_BYTES)");
+    if metadata.len() > max_bytes {
+        return Err(too_big(metadata.len()));
+    }
+    // The file may grow while it is read: never read more than the limit allows.
+    let mut text = String::new();
+    std::fs::File::open(path).and_then(|f| f.take(max_bytes.saturating_add(1)).read_to_string(&mut text)).map_err(io_error)?;
+    if text.len() as u64 > max_bytes {
+        return Err(too_big(text.len() as u64));
+    }
     parse_json(&shown.to_string(), &text)
 }
 

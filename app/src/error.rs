@@ -128,6 +128,16 @@ pub(crate) fn pack_error(file: &str, error: impl std::fmt::Display) -> AppError 
     AppError::Pack(format!("{file}: {error}"))
 }
 
+/// A JSON value as an error quotes it: at most 60 characters, then `…`, so
+/// a huge or secret-looking value is never echoed whole.
+pub(crate) fn shown(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,11 @@ pub struct EscalationRequest {
     pub at: Option<String>,
 }
 
-/// A positive number of minutes, or an error naming `acknowledgement_minutes`.
+/// Whole minutes from 1 to a week, or an error naming `acknowledgement_minutes`.
 pub(crate) fn checked_minutes(minutes: Option<f64>) -> Result<Option<f64>, AppError> {
-    match minutes {
-        Some(m) if !m.is_finite() || m <= 0.0 => Err(AppError::field(Field::named("acknowledgement_minutes"), format!("expected a positive number, got {m}"))),
-        other => Ok(other),
+    match minutes.and_then(crate::policy::acknowledgement_minutes_problem) {
+        Some(problem) => Err(AppError::field(Field::named("acknowledgement_minutes"), problem)),
+        None => Ok(minutes),
     }
 }
 
@@ -110,6 +110,7 @@ pub(crate) fn escalation_route(entry: &Entry) -> EscalationRoute {
         alert_level: entry.alert_level,
         suppressed_until: route.suppressed_until.clone(),
         last_attempt: entry.last_attempt_summary(),
+        problem: entry.problem.clone(),
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod acks;
 pub mod bundled;
+pub mod claims;
 pub mod deliver;
 pub mod documents;
 pub mod error;

@@ -18,6 +18,9 @@ const DEFAULT_MINUTES: f64 = 60.0;
 /// The states of a notification that still needs something to happen.
 pub const OPEN_STATES: &[&str] = &["suppressed", "pending_delivery", "delivery_failed", "outstanding", "breached"];
 
+/// The state of a notification whose stored facts could not be decided: listed, with its problem.
+pub const UNKNOWN_STATE: &str = "unknown";
+
 /// One notification (or escalation) and its state as of the lifecycle's instant.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -38,6 +41,8 @@ pub struct Entry {
     pub escalation_owner: String,
     pub acknowledgement_state: Option<String>,
     pub last_attempt: Option<DeliveryAttempt>,
+    /// What was wrong with its stored facts, when something was.
+    pub problem: Option<String>,
 }
 
 impl Entry {
@@ -50,7 +55,7 @@ impl Entry {
     }
 
     pub fn is_open(&self) -> bool {
-        OPEN_STATES.contains(&self.state.as_str())
+        OPEN_STATES.contains(&self.state.as_str()) || self.state == UNKNOWN_STATE
     }
 
     /// `{at, outcome, status_code}` of the last attempt.
@@ -147,6 +152,12 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
         if let Some(m) = options.acknowledgement_minutes {
             minutes = m;
         }
+        // A stored value this build would refuse (written before it checked
+        // them, or by hand) is reported on its entry, never fails the whole read.
+        let mut problem = crate::policy::acknowledgement_minutes_problem(minutes).map(|p| {
+            minutes = DEFAULT_MINUTES;
+            format!("stored acknowledgement_minutes: {p}; {DEFAULT_MINUTES} used")
+        });
         let ack = delivered_at.and_then(|delivered| answering_ack(&history.acknowledgements, route, first, delivered));
         let planned_at = micros(&route.created_at).unwrap_or(i64::MIN);
         let facts = Facts {
@@ -165,7 +176,16 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
             owner: &route.owner,
             escalation_owner: &escalation_owner,
         };
-        let decided = decider.decide(&facts)?;
+        let decided = decider.decide(&facts).unwrap_or_else(|e| {
+            problem = Some(e.to_string());
+            Decided {
+                state: UNKNOWN_STATE.into(),
+                action: "no_action".into(),
+                reason: Some("its stored facts could not be decided".into()),
+                outstanding: false,
+                breached: false,
+            }
+        });
         index.insert(id.to_string(), entries.len());
         entries.push(Entry {
             route: route.clone(),
@@ -180,6 +200,7 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
             escalation_owner,
             acknowledgement_state: ack.map(|a| a.acknowledgement_state.clone()),
             last_attempt: last.cloned(),
+            problem,
         });
     }
     Ok(Lifecycle { at, entries })

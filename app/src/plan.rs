@@ -9,7 +9,9 @@
 use crate::error::{AppError, Field};
 use crate::lifecycle::{self, micros};
 use crate::packs::PackSource;
-use crate::policy::{bind_routing, policy_record, provider_filter, routing_documents, schedule_providers, schedule_routes, Policies, ROUTING_PACK};
+use crate::policy::{
+    bind_routing, check_route_count, policy_record, provider_filter, routing_documents, schedule_providers, schedule_routes, Policies, ROUTING_PACK,
+};
 use crate::readiness::{schedule_report, Evidence};
 use crate::records::{Plan, PolicyRecord, ReadinessReport, ReadinessStatus};
 use crate::routing::{plan_document, PlanHeader, Router};
@@ -45,7 +47,8 @@ pub struct BuiltPlan {
 pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan, AppError> {
     let (session, schedule_report) = schedule_report(packs, &request.evidence)?;
     let schedule_path = request.evidence.schedule_path()?;
-    let documents = routing_documents(packs, schedule_path, &request.policies)?;
+    let limits = &request.evidence.limits;
+    let documents = routing_documents(packs, schedule_path, &request.policies, limits)?;
     let (schedule, policy) = (documents.schedule, documents.policy);
     let status = schedule_report.status.clone();
     let notify = request.force || matches!(status, ReadinessStatus::NeedsAttention | ReadinessStatus::DueSoon);
@@ -74,6 +77,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
     let routing = bind_routing(packs, &policy, BindOptions::at(now))?;
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
     let routes = schedule_routes(&schedule, &policy, if notify { status.as_str() } else { "healthy" }, wanted.as_ref());
+    check_route_count(schedule_path, &routes, limits)?;
     let planned = router.plan(now, &routes).map_err(|e| routing.render_error(&e))?;
 
     let reason = plan_reason(&schedule_id, &status, notify, request.force, &schedule_report);

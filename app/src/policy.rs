@@ -3,7 +3,7 @@
 //! merge, the window shape checks, binding the routing pack to it, and the
 //! owners and providers of a schedule's routes after the provider filter.
 
-use crate::documents::read_json;
+use crate::documents::{read_json_limited, Limits};
 use crate::error::{AppError, Field, Refusal};
 use crate::packs::{BoundPack, PackSource};
 use crate::records::PolicyRecord;
@@ -81,7 +81,7 @@ pub(crate) struct LoadedPolicy {
 }
 
 /// The separate routing policies, read, in merge order.
-pub(crate) fn separate_policies(policies: &Policies) -> Result<Vec<LoadedPolicy>, AppError> {
+pub(crate) fn separate_policies(policies: &Policies, max_document_bytes: u64) -> Result<Vec<LoadedPolicy>, AppError> {
     policies
         .0
         .iter()
@@ -91,7 +91,7 @@ pub(crate) fn separate_policies(policies: &Policies) -> Result<Vec<LoadedPolicy>
                 Ok(LoadedPolicy { origin: *origin, label: label.to_string(), document: doc.clone() })
             }
             PolicySource::File(path) => {
-                let document = read_json(path).map_err(|e| AppError::field(Field::named("routing_policy"), e))?;
+                let document = read_json_limited(path, max_document_bytes).map_err(|e| AppError::field(Field::named("routing_policy"), e))?;
                 Ok(LoadedPolicy { origin: *origin, label: path.display().to_string(), document })
             }
         })
@@ -101,7 +101,7 @@ pub(crate) fn separate_policies(policies: &Policies) -> Result<Vec<LoadedPolicy>
 /// The separate policies merged into one, with a label for its errors
 /// (`None` when none was given).
 pub(crate) fn separate_policy(policies: &Policies) -> Result<Option<(String, Json)>, AppError> {
-    let loaded = separate_policies(policies)?;
+    let loaded = separate_policies(policies, crate::documents::DEFAULT_MAX_DOCUMENT_BYTES)?;
     let Some(last) = loaded.last() else { return Ok(None) };
     let label = last.label.clone();
     let mut merged = Map::new();
@@ -118,13 +118,25 @@ fn merge_over(into: &mut Map<String, Json>, layer: &Json, label: &str) -> Result
             into.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
             Ok(())
         }
-        _ => Err(AppError::at_path(label, "routing policy: expected a JSON object")),
+        other => Err(AppError::at_path(label, format!("{label}: routing policy: expected a JSON object, got {}", crate::error::shown(other)))),
     }
 }
 
-/// The routing pack bound to a policy, after the window shapes are checked.
+/// The most minutes a notification may wait for its acknowledgement: a week.
+pub const MAX_ACKNOWLEDGEMENT_MINUTES: u32 = 10_080;
+
+/// Minutes to acknowledge, checked: a whole number from 1 to a week.
+pub fn acknowledgement_minutes_problem(value: f64) -> Option<String> {
+    let max = f64::from(MAX_ACKNOWLEDGEMENT_MINUTES);
+    (!(value.is_finite() && value.fract() == 0.0 && (1.0..=max).contains(&value)))
+        .then(|| format!("expected a whole number of minutes from 1 to {MAX_ACKNOWLEDGEMENT_MINUTES} (a week), got {value}"))
+}
+
+/// The routing pack bound to a policy, after the window shapes and the
+/// acknowledgement minutes are checked.
 pub(crate) fn bind_routing(packs: &PackSource, policy: &Json, options: BindOptions) -> Result<BoundPack, AppError> {
-    let problems = window_problems(policy);
+    let mut problems = minutes_problems(policy);
+    problems.extend(window_problems(policy));
     if let Some((path, _)) = problems.first() {
         let lines: Vec<&str> = problems.iter().map(|(_, line)| line.as_str()).collect();
         return Err(AppError::at_path(path.clone(), format!("routing policy: {}", lines.join("\n  "))));
@@ -149,6 +161,27 @@ pub(crate) fn policy_windows(policy: &Json) -> Vec<(String, &Json)> {
         }
     }
     windows
+}
+
+/// The global and every owner's `acknowledgement_minutes`, where given,
+/// must be whole minutes from 1 to a week: a stored plan with 1e15 or -5
+/// would make every later escalation plan fail or say nonsense.
+fn minutes_problems(policy: &Json) -> Vec<(String, String)> {
+    let mut given = vec![("$.acknowledgement_minutes".to_string(), &policy["acknowledgement_minutes"])];
+    for (owner, route) in policy["owner_routes"].as_object().into_iter().flatten() {
+        given.push((format!("$.owner_routes[{owner:?}].acknowledgement_minutes"), &route["acknowledgement_minutes"]));
+    }
+    given
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .filter_map(|(path, value)| {
+            let problem = match value.as_f64() {
+                Some(n) => acknowledgement_minutes_problem(n),
+                None => Some(format!("expected a whole number of minutes, got {value}")),
+            }?;
+            Some((path.clone(), format!("{path}: {problem}")))
+        })
+        .collect()
 }
 
 /// Every window must be one-off (`start_at` before `end_at`) or recurring;
@@ -178,9 +211,10 @@ fn window_problems(policy: &Json) -> Vec<(String, String)> {
 /// is planned or stored from a document that is not public-safe. The
 /// schedule's policy keys come first; each separate policy's top-level keys
 /// replace the same keys before it whole.
-pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, policies: &Policies) -> Result<RoutingDocuments, AppError> {
-    let schedule = read_json(schedule_path).map_err(AppError::input)?;
-    let separate = separate_policies(policies)?;
+pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, policies: &Policies, limits: &Limits) -> Result<RoutingDocuments, AppError> {
+    let schedule = read_json_limited(schedule_path, limits.max_document_bytes).map_err(AppError::input)?;
+    usable_schedule(schedule_path, &schedule)?;
+    let separate = separate_policies(policies, limits.max_document_bytes)?;
     let screen = Screen::load(packs)?;
     let mut refused: Vec<Refusal> = Vec::new();
     let mut documents = vec![(schedule_path.display().to_string(), &schedule)];
@@ -206,6 +240,57 @@ pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, polici
         sources.push(layer.origin.as_str().to_string());
     }
     Ok(RoutingDocuments { schedule, policy: Json::Object(policy), sources })
+}
+
+/// A schedule document a plan can be made from: an object with a
+/// `schedule_id` (letters, digits, `_`, `-`, `.`) and a non-empty list of
+/// `owners`. Anything else would make a plan that notifies nobody and looks
+/// like success, so it is an input error naming the file and the field.
+fn usable_schedule(path: &Path, schedule: &Json) -> Result<(), AppError> {
+    let file = path.display();
+    let Some(fields) = schedule.as_object() else {
+        let kind = match schedule {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a string",
+            Json::Array(_) => "a list",
+            Json::Object(_) => "an object",
+        };
+        return Err(AppError::at_path("$", format!("{file}: expected a schedule object, got {kind}; nothing was planned or stored")));
+    };
+    let id_ok = fields
+        .get("schedule_id")
+        .and_then(Json::as_str)
+        .is_some_and(|id| !id.is_empty() && id.len() <= 200 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    if !id_ok {
+        let given = fields.get("schedule_id").map_or("nothing".to_string(), crate::error::shown);
+        return Err(AppError::at_path(
+            "$.schedule_id",
+            format!("{file}: $.schedule_id: expected an id of letters, digits, `_`, `-` or `.`, got {given}; nothing was planned or stored"),
+        ));
+    }
+    let owners = fields.get("owners").and_then(Json::as_array);
+    if owners.is_none_or(|o| o.is_empty() || !o.iter().all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))) {
+        return Err(AppError::at_path(
+            "$.owners",
+            format!("{file}: $.owners: expected a non-empty list of owner names, so that someone is notified; nothing was planned or stored"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a plan of more routes than the limit, before any is decided.
+pub(crate) fn check_route_count(schedule_path: &Path, routes: &ScheduleRoutes, limits: &Limits) -> Result<(), AppError> {
+    let count = routes.route_count();
+    if count > limits.max_routes_per_plan {
+        return Err(AppError::input(format!(
+            "{}: the plan would have {count} routes, over the limit of {} (--max-routes-per-plan, CAVRA_MAX_ROUTES_PER_PLAN); nothing was planned or stored",
+            schedule_path.display(),
+            limits.max_routes_per_plan
+        )));
+    }
+    Ok(())
 }
 
 /// What a plan is routed with.

@@ -3,7 +3,7 @@
 //! documents, converts them to the packs' declared types, binds the inputs,
 //! runs the gate and shapes the typed report.
 
-use crate::documents::{clock, read_json};
+use crate::documents::{clock, read_json_limited};
 use crate::error::{AppError, Field};
 use crate::packs::{BoundPack, PackSource};
 use crate::records::{Check, CheckStatus, Ordered, ReadinessReport, ReadinessStatus, Summary};
@@ -67,6 +67,8 @@ pub struct Evidence {
     pub max_age_days: f64,
     /// A schedule is due soon within this many days of its next due time.
     pub due_soon_days: f64,
+    /// Document size and plan size limits.
+    pub limits: crate::documents::Limits,
 }
 
 pub const DEFAULT_MAX_AGE_DAYS: f64 = 90.0;
@@ -84,6 +86,7 @@ impl Default for Evidence {
             rollback_drill_schedule: None,
             max_age_days: DEFAULT_MAX_AGE_DAYS,
             due_soon_days: DEFAULT_DUE_SOON_DAYS,
+            limits: crate::documents::Limits::default(),
         }
     }
 }
@@ -234,7 +237,7 @@ pub(crate) fn run_report(packs: &PackSource, evidence: &Evidence, kind: &ReportK
     bound.set(&mut inputs, "explicit", Value::Bool(explicit))?;
     let screen = Screen::load(packs)?;
     for (name, doc) in kind.documents {
-        let loaded = load_document(bound.program.pack(), name, evidence.path(*doc), &screen);
+        let loaded = load_document(bound.program.pack(), name, evidence.path(*doc), &screen, evidence.limits.max_document_bytes);
         bound.set(&mut inputs, name, loaded.value)?;
         bound.set(&mut inputs, &format!("{name}_path"), loaded.path.map(|p| Value::text(&p)).unwrap_or_default())?;
         bound.set(&mut inputs, &format!("{name}_error"), loaded.error.map(|e| Value::text(&e)).unwrap_or_default())?;
@@ -257,11 +260,11 @@ struct Loaded {
 
 /// Reads and converts one document. Problems are not errors here: the pack
 /// reports them as a failing check (`X_error`), naming the file and JSON path.
-fn load_document(pack: &Pack, input: &str, path: Option<&Path>, screen: &Screen) -> Loaded {
+fn load_document(pack: &Pack, input: &str, path: Option<&Path>, screen: &Screen, max_document_bytes: u64) -> Loaded {
     let Some(path) = path else { return Loaded { value: Value::Null, path: None, error: None } };
     let shown = path.display().to_string();
     let error = |e: String| Loaded { value: Value::Null, path: Some(shown.clone()), error: Some(e) };
-    let json = match read_json(path) {
+    let json = match read_json_limited(path, max_document_bytes) {
         Ok(j) => j,
         Err(e) => return error(e),
     };

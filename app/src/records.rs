@@ -447,6 +447,9 @@ pub struct EscalationRoute {
     pub alert_level: AlertLevel,
     pub suppressed_until: Option<String>,
     pub last_attempt: Option<LastAttempt>,
+    /// What was wrong with its stored facts (a value this build refuses), when something was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// `cavra.go-backend-pilot.rollback-drill-escalation-plan.v1`.

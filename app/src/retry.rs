@@ -3,7 +3,8 @@
 //! and its approver; each retry leaves an append-only execution record
 //! (`rtr_...`), and the recoveries it shows are recorded (`recovery.rs`).
 
-use crate::deliver::{attempt_options, outgoing, Connectors, PluginSettings};
+use crate::claims::{checked_lease, Holder};
+use crate::deliver::{outgoing, Connectors, SendSettings};
 use crate::documents::{as_of, clock};
 use crate::error::{AppError, Field};
 use crate::lifecycle::{self, micros};
@@ -13,7 +14,6 @@ use crate::recovery::record_recoveries;
 use crate::safety::Screen;
 use crate::store::StoreProvider;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 /// The shortest and longest approval id and approver accepted, in characters.
 pub const APPROVAL_TEXT: std::ops::RangeInclusive<usize> = 3..=128;
@@ -29,10 +29,7 @@ pub struct RetryRequest {
     pub provider: Option<String>,
     /// The clock; `None` is now.
     pub at: Option<String>,
-    pub plugins: PluginSettings,
-    pub max_attempts: u32,
-    pub attempt_timeout: Duration,
-    pub backoff: Duration,
+    pub send: SendSettings,
 }
 
 /// What a retry did: its record (and the recoveries it showed), or why
@@ -98,9 +95,18 @@ pub fn retry(packs: &PackSource, store: &dyn StoreProvider, request: &RetryReque
     let retry_id =
         format!("rtr_{}", content_hash(&serde_json::json!({ "approval_id": approval_id, "approved_by": approved_by, "at": at_text, "notifications": ids })));
     let providers: BTreeSet<String> = failed.iter().map(|e| e.route.provider.clone()).collect();
-    let connectors =
-        Connectors::load(store, &request.plugins, attempt_options(request.max_attempts, request.attempt_timeout, request.backoff), &providers, warn)?;
-    let attempts = connectors.send(&*writable, failed.iter().map(|e| outgoing(e, None)).collect(), &at_text, Some(&retry_id))?;
+    let connectors = Connectors::load(store, &request.send, &providers, warn)?;
+    let holder = Holder::new(&*writable, checked_lease(request.send.claim_lease)?);
+    let sent = connectors.send(&holder, &*writable, failed.iter().map(|e| outgoing(e, None)).collect(), &at_text, Some(&retry_id))?;
+    let attempts = sent.attempts;
+    // Another run took some of them since this one looked: they are not this retry's.
+    let failed: Vec<_> = failed.into_iter().filter(|e| !sent.unclaimed.iter().any(|id| id == e.id())).collect();
+    if failed.is_empty() {
+        return Ok(RetryOutcome::NothingToRetry {
+            retried: false,
+            message: "another run is sending these notifications, or sent them since this retry looked; nothing was sent or stored".into(),
+        });
+    }
 
     let notifications: Vec<RetriedNotification> = failed
         .iter()

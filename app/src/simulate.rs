@@ -10,7 +10,7 @@
 
 use crate::error::{AppError, Field};
 use crate::packs::PackSource;
-use crate::policy::{bind_routing, policy_windows, provider_filter, routing_documents, schedule_routes, Policies, ROUTING_PACK};
+use crate::policy::{bind_routing, check_route_count, policy_windows, provider_filter, routing_documents, schedule_routes, Policies, ROUTING_PACK};
 use crate::records::{SimulatedInterval, SimulatedRoute, Simulation};
 use crate::routing::Router;
 use cavra_engine::recurrence::Recurrence;
@@ -37,6 +37,8 @@ pub struct SimulateRequest {
     pub to: String,
     /// `all`, or provider names separated by commas.
     pub provider: String,
+    /// Document size and plan size limits.
+    pub limits: crate::documents::Limits,
 }
 
 fn instant(field: &'static str, text: &str) -> Result<i64, AppError> {
@@ -52,7 +54,7 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
         return Err(AppError::input(format!("{{@from}}/{{@to}}: at most {MAX_SPAN_DAYS} days can be simulated at once")));
     }
     let schedule_path = request.schedule.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(crate::readiness::schedule_needed)?;
-    let documents = routing_documents(packs, schedule_path, &request.policies)?;
+    let documents = routing_documents(packs, schedule_path, &request.policies, &request.limits)?;
     let (schedule, policy) = (documents.schedule, documents.policy);
     let routing = bind_routing(packs, &policy, BindOptions::around(from, to))?;
     let cuts = change_points(&policy, from, to);
@@ -60,6 +62,7 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
     let wanted = provider_filter(&request.provider)?;
     let routes = schedule_routes(&schedule, &policy, "needs_attention", wanted.as_ref());
+    check_route_count(schedule_path, &routes, &request.limits)?;
     let schedule_id = routes.schedule_id.to_string();
     let text = |v: &Value| v.as_text().map(String::from);
 

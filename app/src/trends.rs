@@ -65,11 +65,13 @@ pub fn trends(store: &dyn StoreProvider, request: &TrendRequest) -> Result<Trend
         stored: None,
     };
     trend.trend_id = format!("trend_{}", content_hash(&trend));
-    let keep = request.keep && store.is_some();
-    if let (Some(store), true) = (&store, keep) {
-        store.save_trend(&trend)?;
-    }
-    trend.stored = Some(keep);
+    // The audit record is kept only when the caller may write and the store
+    // takes it; a read-only store still answers, with `"stored": false`.
+    let kept = match (&store, request.keep) {
+        (Some(store), true) => store.save_trend(&trend).is_ok(),
+        _ => false,
+    };
+    trend.stored = Some(kept);
     Ok(trend)
 }
 

@@ -5,7 +5,7 @@
 use crate::output::{self, finish, finish_with};
 use crate::{exit, Io};
 use cavra_app::acks::AckRequest;
-use cavra_app::deliver::{DeliverRequest, PluginIsolation, PluginSettings};
+use cavra_app::deliver::{DeliverRequest, PluginIsolation, PluginSettings, SendSettings};
 use cavra_app::escalation::EscalationRequest;
 use cavra_app::evaluate::EvaluateRequest;
 use cavra_app::history::RouteQuery;
@@ -213,6 +213,8 @@ pub(crate) struct ReportArgs {
     /// A schedule is due soon within this many days of its next due time.
     #[arg(long, env = "CAVRA_GO_ROLLBACK_DRILL_DUE_SOON_DAYS", value_name = "DAYS", default_value_t = 14.0)]
     rollback_drill_due_soon_days: f64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// The clock (RFC 3339 with an offset); defaults to now.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
@@ -222,6 +224,23 @@ pub(crate) struct ReportArgs {
     /// Use the rule packs in this folder (same layout as `rules/`) instead of the bundled ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+}
+
+/// How much input a command accepts (README, "Limits").
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LimitArgs {
+    /// The largest input document read, in bytes (checked before parsing).
+    #[arg(long, env = "CAVRA_MAX_DOCUMENT_BYTES", value_name = "BYTES", default_value_t = cavra_app::documents::DEFAULT_MAX_DOCUMENT_BYTES)]
+    max_document_bytes: u64,
+    /// The most route decisions one plan may have (checked before planning).
+    #[arg(long, env = "CAVRA_MAX_ROUTES_PER_PLAN", value_name = "N", default_value_t = cavra_app::documents::DEFAULT_MAX_ROUTES_PER_PLAN)]
+    max_routes_per_plan: usize,
+}
+
+impl LimitArgs {
+    pub(crate) fn limits(&self) -> cavra_app::documents::Limits {
+        cavra_app::documents::Limits { max_document_bytes: self.max_document_bytes, max_routes_per_plan: self.max_routes_per_plan }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -476,6 +495,8 @@ pub(crate) struct SimulateArgs {
     /// Use the rule packs in this folder instead of the bundled ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 const DELIVER_HELP: &str = "Builds and stores the plan (as go-rollback-drill-notification-plan does), then sends the
@@ -506,7 +527,9 @@ Examples:
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum IsolationMode {
-    /// Plugins run inside cavra (fastest; a panic is contained, an abort is not).
+    /// Plugin libraries loaded from files run in a child process (connectors built into cavra would run inside it).
+    Auto,
+    /// Plugins run inside cavra (fastest; a panic is contained, an abort, crash or exit is not).
     InProcess,
     /// Each plugin library runs in a child cavra process (an abort or crash fails only its deliveries).
     Process,
@@ -518,7 +541,7 @@ pub(crate) struct PluginArgs {
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
     /// Where plugins run.
-    #[arg(long, value_enum, default_value_t = IsolationMode::InProcess)]
+    #[arg(long, value_enum, default_value_t = IsolationMode::Auto)]
     plugin_isolation: IsolationMode,
 }
 
@@ -548,15 +571,29 @@ pub(crate) struct AttemptArgs {
     /// Delay before the first retry, in milliseconds (doubles per retry, with jitter).
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     backoff_ms: u64,
+    /// How long a claim on a notification lasts without its heartbeat, in seconds
+    /// (a run that died is taken over after it; at least 1).
+    #[arg(long, env = "CAVRA_CLAIM_LEASE_SECS", value_name = "SECS", default_value_t = 60.0)]
+    claim_lease_secs: f64,
+}
+
+/// `--claim-lease-secs` as a checked lease.
+pub(crate) fn claim_lease(secs: f64) -> Result<Duration, AppError> {
+    let lease = Duration::try_from_secs_f64(secs)
+        .map_err(|_| AppError::field(cavra_app::Field::named("claim_lease_secs"), format!("expected a number of seconds, got {secs}")))?;
+    cavra_app::claims::checked_lease(lease)
 }
 
 impl AttemptArgs {
-    fn timeout(&self) -> Duration {
-        Duration::from_millis(self.attempt_timeout_ms)
-    }
-
-    fn backoff(&self) -> Duration {
-        Duration::from_millis(self.backoff_ms)
+    /// How the run sends, with the claim lease checked.
+    fn send(&self, plugins: &PluginArgs) -> Result<SendSettings, AppError> {
+        Ok(SendSettings {
+            plugins: plugins.settings(),
+            max_attempts: self.max_attempts,
+            attempt_timeout: Duration::from_millis(self.attempt_timeout_ms),
+            backoff: Duration::from_millis(self.backoff_ms),
+            claim_lease: claim_lease(self.claim_lease_secs)?,
+        })
     }
 }
 
@@ -582,6 +619,7 @@ impl ReportArgs {
             rollback_drill_schedule: self.rollback_drill_schedule_path.clone(),
             max_age_days: self.rollback_drill_max_age_days,
             due_soon_days: self.rollback_drill_due_soon_days,
+            limits: self.limits.limits(),
         }
     }
 
@@ -627,6 +665,7 @@ impl CommonArgs {
 impl From<IsolationMode> for PluginIsolation {
     fn from(mode: IsolationMode) -> PluginIsolation {
         match mode {
+            IsolationMode::Auto => PluginIsolation::Auto,
             IsolationMode::InProcess => PluginIsolation::InProcess,
             IsolationMode::Process => PluginIsolation::Process,
         }
@@ -748,10 +787,10 @@ fn retry(io: &mut Io, args: &RetryArgs) -> i32 {
         schedule_id: args.schedule_id.clone(),
         provider: args.provider.clone(),
         at: args.common.at.clone(),
-        plugins: args.plugins.settings(),
-        max_attempts: args.attempts.max_attempts,
-        attempt_timeout: args.attempts.timeout(),
-        backoff: args.attempts.backoff(),
+        send: match args.attempts.send(&args.plugins) {
+            Ok(send) => send,
+            Err(e) => return crate::fail(io, &e),
+        },
     };
     let mut warnings = Vec::new();
     let result = cavra_app::retry::retry(&args.common.packs(), &args.common.store(), &request, &mut |m: &str| warnings.push(m.to_string()));
@@ -789,6 +828,7 @@ fn simulate(io: &mut Io, args: &SimulateArgs) -> i32 {
         from: args.from.clone(),
         to: args.to.clone(),
         provider: args.provider.clone(),
+        limits: args.limits.limits(),
     };
     let packs = PackSource::from_folder(args.rules.clone());
     finish(io, args.json, cavra_app::simulate::simulate(&packs, &request), output::print_simulation)
@@ -801,10 +841,10 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
     }
     let request = DeliverRequest {
         plan: args.plan.request("cli"),
-        plugins: args.plugins.settings(),
-        max_attempts: args.attempts.max_attempts,
-        attempt_timeout: args.attempts.timeout(),
-        backoff: args.attempts.backoff(),
+        send: match args.attempts.send(&args.plugins) {
+            Ok(send) => send,
+            Err(e) => return crate::fail(io, &e),
+        },
         acknowledgement_minutes: args.acknowledgement_minutes,
     };
 
@@ -825,6 +865,11 @@ pub(crate) fn list_plugins(io: &mut Io, args: &ListArgs) -> i32 {
         crate::authoring::say!(io.out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         let _ = write!(io.out, "{report}");
+    }
+    // A configuration that cannot be read would fail every delivery: say so here.
+    if let Some(problem) = cavra_app::deliver::connector_config_problem() {
+        crate::authoring::say!(io.err, "error: {problem}");
+        return exit::USAGE;
     }
     if report.conflicts.is_empty() {
         exit::OK

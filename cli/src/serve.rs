@@ -46,9 +46,13 @@ pub(crate) struct ApiArgs {
     /// A folder of connector plugins (repeatable); CAVRA_PLUGIN_PATH adds more.
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
-    /// Where plugins run; a crashing plugin cannot take the server down in `process`.
-    #[arg(long, value_enum, default_value_t = IsolationMode::Process)]
+    /// Where plugins run; a crashing plugin cannot take the server down in `auto` or `process`.
+    #[arg(long, value_enum, default_value_t = IsolationMode::Auto)]
     plugin_isolation: IsolationMode,
+    /// How long a claim on a notification lasts without its heartbeat, in seconds; a
+    /// sweeper takes over expired claims every half lease.
+    #[arg(long, env = "CAVRA_CLAIM_LEASE_SECS", value_name = "SECS", default_value_t = 60.0)]
+    claim_lease_secs: f64,
     /// The largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -92,6 +96,10 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         say!(io.out, "{}", cavra_api::token_line(token, &args.role, &args.identity));
         return exit::OK;
     }
+    let claim_lease = match crate::runtime::claim_lease(args.claim_lease_secs) {
+        Ok(lease) => lease,
+        Err(e) => return crate::fail(io, &e),
+    };
     let settings = cavra_api::Settings {
         listen: args.listen,
         store: cavra_app::store::StorePath::or_default(args.store.as_deref()).0,
@@ -101,6 +109,7 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         plugins: cavra_app::deliver::PluginSettings { dirs: args.plugin_dirs.clone(), isolation: args.plugin_isolation.into() },
         runtime: args.runtime_path.clone(),
         tokens: args.tokens.clone().filter(|p| !p.as_os_str().is_empty()),
+        claim_lease,
         max_body: args.max_body_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
         log_json: args.report.json(),

@@ -363,7 +363,21 @@ fn is_tld(l: &[u8]) -> bool {
 fn is_hostname(word: &[u8]) -> bool {
     let labels: Vec<&[u8]> = word.split(|&c| c == b'.').collect();
     let valid_suffix = labels.iter().rev().take_while(|l| is_label(l)).count();
-    valid_suffix >= 2 && is_tld(labels[labels.len() - 1])
+    (valid_suffix >= 2 && is_tld(labels[labels.len() - 1])) || is_private_name(&labels)
+}
+
+/// Labels that name a private network, whatever the top-level label says
+/// (`db01.internal.corp.example`, `api.svc.cluster.lab`).
+const PRIVATE_LABELS: &[&[u8]] = &[b"internal", b"intranet", b"corp", b"local", b"localdomain", b"lan", b"home", b"svc", b"cluster", b"consul"];
+
+/// A dotted name of at least three valid labels, one of which (not the
+/// last) names a private network, and whose last label is no file extension.
+fn is_private_name(labels: &[&[u8]]) -> bool {
+    let Some((last, rest)) = labels.split_last() else { return false };
+    labels.len() >= 3
+        && labels.iter().all(|l| is_label(l))
+        && !FILE_EXTENSIONS.iter().any(|e| last.eq_ignore_ascii_case(e.as_bytes()))
+        && rest.iter().any(|l| PRIVATE_LABELS.iter().any(|p| l.eq_ignore_ascii_case(p)))
 }
 
 fn is_ipv4(s: &[u8]) -> bool {
@@ -520,6 +534,17 @@ fn is_random(run: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn finding_16_private_network_names_are_host_names_whatever_their_top_level_label() {
+        for host in ["db01.internal.corp.example", "api.svc.cluster.lab", "build.lan.home", "vault.service.consul.example"] {
+            assert!(looks_like_hostname(host), "{host}");
+            assert!(looks_like_hostname(&format!("reach {host} on port 8200")), "{host} in a sentence");
+        }
+        for not_host in ["drill.local.md", "runbook.internal.yaml", "release-governance", "v1.2.3", "docs/go-backend-rollback-drill-scheduling.md"] {
+            assert!(!looks_like_hostname(not_host), "{not_host}");
+        }
+    }
     use super::*;
 
     /// Every string value of `examples/*.json`, and other public-safe text.

@@ -86,6 +86,18 @@ pub const TREND_KIND: &str = "go-backend-rollback-drill-routing-suppression-tren
 /// The metadata kind under which connector recoveries are kept.
 pub const RECOVERY_KIND: &str = "go-backend-rollback-drill-connector-recovery";
 
+/// A notification claimed for sending by one run (README, "Delivering
+/// notifications"). Times are wall-clock microseconds: a lease is real time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub notification_id: String,
+    pub schedule_id: String,
+    /// Who holds it: one delivery run.
+    pub holder: String,
+    pub claimed_at: i64,
+    pub expires_at: i64,
+}
+
 /// Everything recorded about notifications up to an instant: what the
 /// notification lifecycle is derived from.
 #[derive(Debug, Clone, Default)]
@@ -135,6 +147,18 @@ pub trait Store: Send + Sync {
     fn save_delivery(&self, attempt: &DeliveryAttempt) -> Result<SaveOutcome, StoreError>;
     /// The delivery attempts of a plan, oldest first.
     fn deliveries(&self, plan_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
+    /// Claims a notification for `claim.holder` until `claim.expires_at`
+    /// (wall clock), in one write transaction: only when no successful
+    /// delivery is recorded for it, its newest recorded attempt is
+    /// `seen_attempt` (nobody attempted it since the caller looked), and no
+    /// other holder's claim is still live (an expired one is taken over).
+    fn claim(&self, claim: &Claim, seen_attempt: Option<&str>) -> Result<bool, StoreError>;
+    /// Extends the holder's claims (the heartbeat while attempts run).
+    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<(), StoreError>;
+    /// Gives a claim up (its last attempt is recorded).
+    fn release_claim(&self, holder: &str, notification_id: &str) -> Result<(), StoreError>;
+    /// Claims whose lease ran out at or before `now` (wall clock): their holder died.
+    fn expired_claims(&self, now: i64) -> Result<Vec<Claim>, StoreError>;
     /// A provider's last attempts per notification and run (`final`), oldest first.
     fn final_attempts(&self, provider: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
     /// Stores an approved retry's execution record (append-only).
@@ -150,8 +174,12 @@ pub trait Store: Send + Sync {
 
 /// The wall clock as RFC 3339 UTC, for `recorded_at`.
 pub fn wall_clock() -> String {
-    let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    cavra_engine::time::format_time(micros)
+    cavra_engine::time::format_time(wall_micros())
+}
+
+/// The wall clock in microseconds since the epoch (`recorded_at`, claim leases).
+pub fn wall_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// How an operation gets its store.
@@ -186,10 +214,17 @@ impl StoreProvider for StorePath {
     }
 
     fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError> {
-        if self.0.exists() {
-            self.writable().map(Some)
-        } else {
-            Ok(None)
+        if !self.0.exists() {
+            return Ok(None);
+        }
+        // A store this process may not write (a read-only file or mount)
+        // still answers reads: open it read-only then.
+        match SqliteStore::open(&self.0) {
+            Ok(store) => Ok(Some(Arc::new(store))),
+            Err(writable) => match SqliteStore::open_read_only(&self.0) {
+                Ok(store) => Ok(Some(Arc::new(store))),
+                Err(_) => Err(writable),
+            },
         }
     }
 

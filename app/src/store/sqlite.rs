@@ -17,7 +17,8 @@
 //!   writes one transaction at a time anyway, and a long-running server keeps
 //!   one handle instead of opening the file per request.
 
-use super::{History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
+use super::{wall_micros, Claim, History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
+
 use crate::records::{notification_id, Acknowledgement, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
@@ -152,6 +153,18 @@ const MIGRATIONS: &[&str] = &[
          document TEXT NOT NULL
      );
      CREATE INDEX retries_at ON retries (at);",
+    // 6: delivery claims. A notification is claimed here before it is sent,
+    // so that of two runs (processes or threads) one sends it; the claim
+    // lasts until `expires_at` (wall clock, microseconds), renewed while
+    // its attempts run, and is deleted when the last attempt is recorded.
+    "CREATE TABLE claims (
+         notification_id TEXT PRIMARY KEY,
+         schedule_id TEXT NOT NULL,
+         holder TEXT NOT NULL,
+         claimed_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL
+     );
+     CREATE INDEX claims_expiry ON claims (expires_at);",
 ];
 
 /// The schema version this build writes.
@@ -570,6 +583,69 @@ impl Store for SqliteStore {
         })
     }
 
+    fn claim(&self, claim: &Claim, seen_attempt: Option<&str>) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        let write = |e| self.write_error(e);
+        // Delivered by anyone, or attempted since the caller looked: not ours to send.
+        let delivered: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM deliveries WHERE notification_id = ?1 AND outcome = 'delivered')", [&claim.notification_id], |r| r.get(0))
+            .map_err(write)?;
+        let latest: Option<String> = tx
+            .query_row(
+                "SELECT delivery_id FROM deliveries WHERE notification_id = ?1 ORDER BY at DESC, recorded_at DESC, completed_at DESC, attempt DESC LIMIT 1",
+                [&claim.notification_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(write)?;
+        if delivered || latest.as_deref() != seen_attempt {
+            return Ok(false);
+        }
+        // A live claim of another holder stands; an expired one is taken over.
+        let taken = tx
+            .execute(
+                "INSERT INTO claims (notification_id, schedule_id, holder, claimed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (notification_id) DO UPDATE SET schedule_id = ?2, holder = ?3, claimed_at = ?4, expires_at = ?5
+                 WHERE claims.expires_at <= ?4 OR claims.holder = ?3",
+                params![claim.notification_id, claim.schedule_id, claim.holder, claim.claimed_at, claim.expires_at],
+            )
+            .map_err(write)?;
+        tx.commit().map_err(write)?;
+        Ok(taken == 1)
+    }
+
+    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        {
+            let mut renew =
+                tx.prepare_cached("UPDATE claims SET expires_at = ?3 WHERE notification_id = ?1 AND holder = ?2").map_err(|e| self.write_error(e))?;
+            for id in notification_ids {
+                renew.execute(params![id, holder, expires_at]).map_err(|e| self.write_error(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.write_error(e))
+    }
+
+    fn release_claim(&self, holder: &str, notification_id: &str) -> Result<(), StoreError> {
+        self.insert_one(|tx| tx.execute("DELETE FROM claims WHERE notification_id = ?1 AND holder = ?2", params![notification_id, holder])).map(|_| ())
+    }
+
+    fn expired_claims(&self, now: i64) -> Result<Vec<Claim>, StoreError> {
+        let conn = self.conn();
+        let mut query = conn
+            .prepare_cached("SELECT notification_id, schedule_id, holder, claimed_at, expires_at FROM claims WHERE expires_at <= ?1 ORDER BY expires_at")
+            .map_err(|e| self.read_error(e))?;
+        let rows = query
+            .query_map([now], |r| {
+                Ok(Claim { notification_id: r.get(0)?, schedule_id: r.get(1)?, holder: r.get(2)?, claimed_at: r.get(3)?, expires_at: r.get(4)? })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.read_error(e))?;
+        Ok(rows)
+    }
+
     fn final_attempts(&self, provider: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
         self.documents(
             "SELECT document FROM deliveries WHERE provider = ? AND is_final = 1 AND notification_id IS NOT NULL ORDER BY at, recorded_at, completed_at",
@@ -679,11 +755,6 @@ impl Store for SqliteStore {
             .map_err(|e| self.read_error(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.read_error(e))
     }
-}
-
-/// The wall clock in microseconds, for `recorded_at`.
-fn wall_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Gives the rows written before the lifecycle (migration 5) what it needs:

@@ -18,11 +18,23 @@
 //! consecutive crashes. A call that exceeds its deadline kills the child.
 //! Requests carry the plugin's configuration section, so the pipe is private
 //! to the two processes; nothing is logged.
+//!
+//! A child never outlives its host, even one killed with `kill -9` in the
+//! middle of a connector call that never returns:
+//!
+//! * the child reads its stdin on a thread of its own, and exits when the
+//!   pipe closes (the host is gone: nobody will read a reply), whatever the
+//!   connector is doing on the main thread;
+//! * on Linux it also asks the kernel for `SIGKILL` when its parent dies
+//!   (`PR_SET_PDEATHSIG`). The kernel takes "parent" to mean the *thread*
+//!   that spawned the child, so every child is spawned by one supervisor
+//!   thread that lives as long as the host process ([`spawn_child`]), never by
+//!   the short-lived delivery or blocking-pool thread that needed it.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -61,6 +73,9 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 const RESTART_BACKOFF_BASE: Duration = Duration::from_millis(50);
 /// Longest restart delay.
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a child whose stdin closed lets a connector call in progress
+/// finish (an outbox line half written) before it exits anyway.
+const ORPHAN_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -258,8 +273,7 @@ impl ChildPlugin {
     }
 
     fn spawn(&self) -> io::Result<Running> {
-        let mut child =
-            Command::new(&self.program).args(&self.args).arg(&self.path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+        let mut child = spawn_child(SpawnOrder { program: self.program.clone(), args: self.args.clone(), path: self.path.clone() })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -333,6 +347,70 @@ fn stop(running: &mut Running) {
     let _ = running.child.wait();
 }
 
+/// A child process to start: `program args… path`.
+struct SpawnOrder {
+    program: PathBuf,
+    args: Vec<String>,
+    path: PathBuf,
+}
+
+/// What the supervisor thread is handed: an order and where to send the child.
+type SpawnJob = (SpawnOrder, mpsc::SyncSender<io::Result<Child>>);
+
+/// The supervisor's inbox; `None` until first use (and again if its thread
+/// could not be started, so the next spawn tries again).
+static SUPERVISOR: Mutex<Option<Sender<SpawnJob>>> = Mutex::new(None);
+
+/// Starts a child process on the supervisor thread, and waits for it.
+///
+/// The child asks for `PR_SET_PDEATHSIG`, which the kernel fires when the
+/// *thread* that forked it ends. Children are restarted from whatever thread
+/// needs one (a delivery worker, a tokio blocking-pool thread), and those
+/// end long before the host does; spawned there, a healthy child would be
+/// killed with its thread. So one thread, started on first use and never
+/// ended, forks every child.
+fn spawn_child(order: SpawnOrder) -> io::Result<Child> {
+    let (reply, started) = mpsc::sync_channel(1);
+    let mut job = (order, reply);
+    for _ in 0..2 {
+        let inbox = supervisor()?;
+        match inbox.send(job) {
+            Ok(()) => return started.recv().unwrap_or_else(|_| Err(io::Error::other("the plugin supervisor thread stopped"))),
+            // The supervisor ended (it never should): start another and retry once.
+            Err(mpsc::SendError(returned)) => {
+                job = returned;
+                *SUPERVISOR.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            }
+        }
+    }
+    Err(io::Error::other("the plugin supervisor thread stopped"))
+}
+
+/// The supervisor's inbox, starting its thread on first use.
+fn supervisor() -> io::Result<Sender<SpawnJob>> {
+    let mut slot = SUPERVISOR.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(inbox) = slot.as_ref() {
+        return Ok(inbox.clone());
+    }
+    let (inbox, jobs) = mpsc::channel::<SpawnJob>();
+    // The static keeps a sender, so `jobs` never runs dry: the thread lives
+    // as long as the process, as the parent-death signal needs.
+    thread::Builder::new().name("cavra-plugin-supervisor".into()).spawn(move || {
+        for (order, reply) in jobs {
+            let child =
+                Command::new(&order.program).args(&order.args).arg(&order.path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn();
+            // The caller may have gone (it never gives up waiting, but should
+            // it): the child would then be unreachable, so do not leave it.
+            if let Err(mpsc::SendError(Ok(mut orphan))) = reply.send(child) {
+                let _ = orphan.kill();
+                let _ = orphan.wait();
+            }
+        }
+    })?;
+    *slot = Some(inbox.clone());
+    Ok(inbox)
+}
+
 /// The child side of [`Isolation::Process`]: loads the plugin at
 /// `plugin_path`, then answers requests from stdin on stdout until stdin
 /// closes. Expose it as a hidden subcommand (the cavra CLI has
@@ -341,19 +419,18 @@ fn stop(running: &mut Running) {
 /// Anything the plugin itself prints to stdout is redirected to stderr, so it
 /// cannot corrupt the protocol.
 pub fn run_child(plugin_path: &Path) -> ExitCode {
+    die_with_parent();
     let Ok(mut out) = protocol_output() else {
         return ExitCode::from(2);
     };
+    // Watch stdin before loading the library: a plugin whose initialisation
+    // never returns must not keep an orphan alive either.
+    let Ok(requests) = watch_stdin() else {
+        return ExitCode::from(2);
+    };
     let loaded = Library::load(plugin_path);
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match input.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+    // Ends when the watcher sees stdin close (and drops its sender).
+    for line in requests {
         let reply = match serde_json::from_str::<Request>(line.trim_end()) {
             Ok(request) => answer(&loaded, request),
             // Never echo the request: it may hold configuration.
@@ -368,6 +445,49 @@ pub fn run_child(plugin_path: &Path) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// Reads request lines from stdin on a thread of its own, so that stdin is
+/// watched even while a connector call on the main thread never returns.
+/// When stdin closes (the host exited, crashed or was killed), the lines end
+/// and, after [`ORPHAN_GRACE`] for a call in progress, the process exits:
+/// nobody is left to read a reply, and a plugin must not run on unattended.
+fn watch_stdin() -> io::Result<Receiver<String>> {
+    let (lines, requests) = mpsc::channel();
+    thread::Builder::new().name("cavra-plugin-stdin".into()).spawn(move || {
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        loop {
+            let mut line = String::new();
+            match input.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if lines.send(line).is_err() {
+                // The main loop ended first (its reply pipe broke): it is exiting.
+                return;
+            }
+        }
+        // An idle main loop sees the channel close and returns normally.
+        drop(lines);
+        thread::sleep(ORPHAN_GRACE);
+        std::process::exit(0);
+    })?;
+    Ok(requests)
+}
+
+/// On Linux, asks the kernel to `SIGKILL` this process when its parent dies:
+/// a second line of defence should the stdin watch not run (a plugin that
+/// wedges the whole process). Best effort: on failure the stdin watch still
+/// ends an orphan. A parent that died before this call closed our stdin, so
+/// that race is covered too. See [`spawn_child`] for why the host forks
+/// children from one long-lived thread.
+#[cfg(target_os = "linux")]
+fn die_with_parent() {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent() {}
 
 fn answer(loaded: &Result<(Library, Description), Refusal>, request: Request) -> Reply {
     let (library, description) = match loaded {

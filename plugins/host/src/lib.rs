@@ -52,6 +52,6 @@ pub use delivery::{AttemptOutcome, DeliveryOptions, DeliveryRecord};
 pub use discovery::{find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV};
 pub use error::{ConfigError, HostError};
 pub use isolation::{run_child, Isolation, PROCESS_EXITED};
-pub use redact::{redact_target, strip_urls, Redactor, REDACTED};
+pub use redact::{redact_target, strip_urls, Redactor, MIN_SECRET_CHARS, REDACTED};
 pub use refusal::{Refusal, RefusalKind};
 pub use registry::{ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Registry, PLUGINS_SCHEMA};

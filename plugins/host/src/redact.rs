@@ -5,8 +5,9 @@
 //! * [`redact_target`] / [`strip_urls`] (from `cavra-connector-api`) reduce
 //!   URLs to `scheme://host`, whatever they contain;
 //! * [`Redactor`] knows every value of the private connector configuration
-//!   and replaces any occurrence of one of them (and of the path, query and
-//!   user-info parts of URL values) with `[redacted]`.
+//!   and replaces each occurrence of one of them (and of the path, query and
+//!   user-info parts of URL values) that stands as a whole token with
+//!   `[redacted]`; see [`Redactor`] for what counts as one.
 //!
 //! The host passes every plugin-provided string (outcome messages,
 //! configuration errors, targets that are not URLs) through
@@ -17,15 +18,28 @@ use std::fmt;
 
 pub use cavra_connector_api::{redact_target, strip_urls, REDACTED};
 
-/// Whole configuration values shorter than this are not scrubbed (they
-/// cannot be credentials, and scrubbing them would mangle ordinary words).
-const MIN_VALUE_LEN: usize = 4;
+/// Configuration values (and user-info parts of URL values) shorter than
+/// this, in characters, are not scrubbed: so short a value is no credential
+/// worth the name, and scrubbing it would mangle ordinary words (`panic`,
+/// `true`, `json`).
+pub const MIN_SECRET_CHARS: usize = 6;
 /// Parts cut out of URL values (path segments, query values) shorter than
 /// this are not scrubbed (`/hook`, `?v=1`).
 const MIN_PART_LEN: usize = 6;
 
 /// Replaces known secret values in text. Cheap to clone; `Debug` shows only
 /// how many values it knows.
+///
+/// * A value is replaced only where it stands as a **whole token**: not
+///   where it is the middle, start or end of a longer word. A word is a run
+///   of letters, digits and `_`; so with the value `token1` configured,
+///   `token1`, `"token1"`, `x=token1` and `/token1/` are scrubbed, and
+///   `token12` and `mytoken1` are left alone. A value that itself begins (or
+///   ends) with punctuation, like `/hook/abc123`, is replaced wherever it
+///   occurs on that side.
+/// * Values shorter than [`MIN_SECRET_CHARS`] (6) characters are never
+///   scrubbed (keep real secrets longer than that).
+/// * URLs are reduced to scheme and host whatever they contain.
 #[derive(Clone, Default)]
 pub struct Redactor {
     /// Longest first, so that a value containing another is replaced whole.
@@ -42,14 +56,14 @@ impl Redactor {
     /// path, query, path segments and query values.
     pub fn add(&mut self, value: &str) {
         let value = value.trim();
-        self.push(value, MIN_VALUE_LEN);
+        self.push(value, MIN_SECRET_CHARS);
         if let Some((_, rest)) = value.split_once("://") {
             let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             let authority = &rest[..authority_end];
             if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                self.push(userinfo, MIN_VALUE_LEN);
+                self.push(userinfo, MIN_SECRET_CHARS);
                 for part in userinfo.split(':') {
-                    self.push(part, MIN_VALUE_LEN);
+                    self.push(part, MIN_SECRET_CHARS);
                 }
             }
             let tail = &rest[authority_end..];
@@ -86,13 +100,13 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
-    /// `text` with every known value replaced by `[redacted]` and every URL
-    /// reduced to scheme and host.
+    /// `text` with every known value that stands as a whole token replaced
+    /// by `[redacted]`, and every URL reduced to scheme and host.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
+                out = replace_tokens(&out, secret);
             }
         }
         strip_urls(&out)
@@ -109,6 +123,41 @@ impl Redactor {
             self.scrub(target)
         }
     }
+}
+
+/// Letters, digits and `_`: what a word is made of (see [`Redactor`]).
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `text` with each occurrence of `secret` that does not cut a word in two
+/// replaced by [`REDACTED`]. An occurrence cuts a word when the character
+/// before it and its own first character are both word characters (or its
+/// last character and the one after it are).
+fn replace_tokens(text: &str, secret: &str) -> String {
+    let (Some(first), Some(last)) = (secret.chars().next(), secret.chars().next_back()) else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let (before, found) = rest.split_at(at);
+        let after = &found[secret.len()..];
+        let joins_before = is_word(first) && before.chars().next_back().is_some_and(is_word);
+        let joins_after = is_word(last) && after.chars().next().is_some_and(is_word);
+        out.push_str(before);
+        if joins_before || joins_after {
+            // Part of a longer word: keep its first character and look again
+            // from the next one (an occurrence may start inside this one).
+            out.push(first);
+            rest = &found[first.len_utf8()..];
+        } else {
+            out.push_str(REDACTED);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl fmt::Debug for Redactor {
@@ -132,6 +181,41 @@ mod tests {
         assert!(!got.contains("CANARY"), "{got}");
         assert!(got.ends_with("abc"), "{got}");
         assert!(!format!("{r:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn finding_14_values_are_scrubbed_only_as_whole_tokens() {
+        let mut r = Redactor::new();
+        r.add("panick"); // long enough, but only ever part of a longer word below
+        r.add("panic"); // shorter than the minimum: never scrubbed
+        r.add("token1");
+        r.add("/hook/abc123");
+        assert_eq!(r.scrub("connector panicked"), "connector panicked");
+        assert_eq!(r.scrub("panic: connector panicked"), "panic: connector panicked");
+        assert_eq!(r.scrub("token1 \"token1\" x=token1 /token1/ (token1)"), "[redacted] \"[redacted]\" x=[redacted] /[redacted]/ ([redacted])");
+        assert_eq!(r.scrub("token12 mytoken1 my_token1"), "token12 mytoken1 my_token1");
+        assert_eq!(r.scrub("at x/hook/abc123, done"), "at x[redacted], done");
+        assert_eq!(r.scrub("at /hook/abc1234"), "at /hook/abc1234");
+        // An occurrence inside a rejected one is still found.
+        let mut overlapping = Redactor::new();
+        overlapping.add("ab-ab-ab");
+        assert_eq!(overlapping.scrub("xab-ab-ab-ab"), "xab-[redacted]");
+        // Not ASCII: letters of any script make words.
+        let mut unicode = Redactor::new();
+        unicode.add("sécret");
+        assert_eq!(unicode.scrub("sécret, présécret, sécrets"), "[redacted], présécret, sécrets");
+    }
+
+    #[test]
+    fn finding_14_short_values_are_never_scrubbed() {
+        let mut r = Redactor::new();
+        for value in ["panic", "true", "json", "abcde"] {
+            r.add(value);
+        }
+        assert!(r.is_empty(), "{r:?}");
+        r.add("abcdef");
+        assert_eq!(r.scrub("abcde abcdef"), "abcde [redacted]");
+        assert_eq!(MIN_SECRET_CHARS, 6);
     }
 
     #[test]

@@ -136,3 +136,18 @@ fn canary_secrets_never_leave_the_configuration_out_of_process() {
     let isolation = Isolation::Process { program: PathBuf::from(env!("CARGO_BIN_EXE_cavra-plugin-child")), args: Vec::new() };
     scenario(&isolation, "canary-child");
 }
+
+#[test]
+fn finding_14_configured_values_inside_words_leave_messages_readable() {
+    // A configured `panic` (too short to be a secret) and `anicked` (only
+    // ever part of a longer word here) must not turn "connector panicked"
+    // into "connector [redacted]ked"; the real token is still scrubbed.
+    let a = artifacts();
+    let tmp = TempDir::new("whole-tokens");
+    let registry = Registry::load(&[tmp.plugin_dir(&[&a.panicking])], &Isolation::InProcess);
+    let config = config(json!({"connectors": {"panicky": {"token": CANARY, "mode": "panic", "hint": "anicked"}}}), &[]);
+    let records = registry.deliver_all(vec![notification("whole-tokens", "panicky", "ops")], &config, &crate::support::fast_options(), |_| {});
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0].message, "connector panicked");
+    assert_clean("panic record", &format!("{records:?}"));
+}
