@@ -396,3 +396,22 @@ fn finding_1_the_api_sweeper_takes_over_a_dead_runs_expired_claim() {
     assert_eq!(provider.keys(), vec![id], "the sweeper sent exactly the notification whose claim expired");
     drop(server);
 }
+
+#[test]
+fn finding_18_refusals_name_the_file_and_a_whole_number_out_of_range_gets_the_range() {
+    let dir = fresh_dir("messages");
+    let policy = dir.join("policy-list.json");
+    std::fs::write(&policy, "[1, 2]").unwrap();
+    let run = run_plan(&dir, &example("rollback-drill-schedule.json"), &policy.display().to_string(), &[]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains(&format!("{}: routing policy: expected a JSON object, got [1,2]", policy.display())), "{}", stderr(&run));
+
+    let mut args = sample_document_flags(&crate_dir().join(".."));
+    args.extend(["--store".into(), dir.join("cavra.db").display().to_string()]);
+    let server = Server::start(&args, &[]);
+    let answer = server.get(&format!("{NOTIFY}/routes?limit=1000000000000"));
+    assert_eq!(answer.status, 422);
+    assert_eq!(answer.error()["message"], "query.limit: expected 1 to 1000, got 1000000000000");
+    let answer = server.get(&format!("{NOTIFY}/routes?limit=100000000000000000000000"));
+    assert_eq!(answer.error()["message"], "query.limit: expected a smaller whole number, got \"100000000000000000000000\"");
+}

@@ -320,7 +320,7 @@ fn routes(state: &State, call: &Call) -> Result<Reply, ApiError> {
         since: query.get("since"),
         until: query.get("until"),
         at: query.get("at"),
-        limit: query.number("limit")?.unwrap_or(cavra_app::store::DEFAULT_LIMIT),
+        limit: query.number("limit")?.unwrap_or(u64::from(cavra_app::store::DEFAULT_LIMIT)),
         offset: query.number("offset")?.unwrap_or(0),
     };
     ok(&cavra_app::history::stored_routes(&state.store, &request).map_err(in_query)?)

@@ -268,7 +268,12 @@ impl Query {
     pub(crate) fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ApiError::invalid(format!("query.{name}"), format!("expected a whole number, got {v:?}"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                // A whole number too large for any range says so, rather than that it is no number.
+                let whole = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                let expected = if whole { "a smaller whole number" } else { "a whole number" };
+                ApiError::invalid(format!("query.{name}"), format!("query.{name}: expected {expected}, got {:?}", shown_query(&v)))
+            }),
         }
     }
 
@@ -336,5 +341,13 @@ mod tests {
         assert_eq!(e, Some((StatusCode::UNPROCESSABLE_ENTITY, Some("$.forse".to_string()))));
         let e = parse_object(b"{\"a\": ").err().map(|e| e.status);
         assert_eq!(e, Some(StatusCode::BAD_REQUEST));
+    }
+}
+
+/// A query value as an error quotes it: at most 40 characters.
+pub(crate) fn shown_query(value: &str) -> String {
+    match value.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
     }
 }

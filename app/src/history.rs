@@ -22,7 +22,7 @@ pub struct RouteQuery {
     /// RFC 3339; the view as of this instant: routes created after it are left out.
     pub at: Option<String>,
     /// 1 to [`MAX_LIMIT`].
-    pub limit: u32,
+    pub limit: u64,
     pub offset: u64,
 }
 
@@ -37,7 +37,7 @@ impl Default for RouteQuery {
             since: None,
             until: None,
             at: None,
-            limit: DEFAULT_LIMIT,
+            limit: u64::from(DEFAULT_LIMIT),
             offset: 0,
         }
     }
@@ -46,9 +46,10 @@ impl Default for RouteQuery {
 impl RouteQuery {
     /// Checks the limit, the offset and the times.
     pub fn filter(&self) -> Result<RouteFilter, AppError> {
-        if self.limit == 0 || self.limit > MAX_LIMIT {
+        let limit = u32::try_from(self.limit).ok().filter(|l| (1..=MAX_LIMIT).contains(l));
+        let Some(limit) = limit else {
             return Err(AppError::field(Field::named("limit"), format!("expected 1 to {MAX_LIMIT}, got {}", self.limit)));
-        }
+        };
         if i64::try_from(self.offset).is_err() {
             return Err(AppError::field(Field::named("offset"), format!("too large: {}", self.offset)));
         }
@@ -77,7 +78,7 @@ impl RouteQuery {
             schedule_id: self.schedule_id.clone(),
             since,
             until,
-            limit: self.limit,
+            limit,
             offset: self.offset,
         })
     }
@@ -121,9 +122,11 @@ mod tests {
     fn queries_are_validated_and_errors_name_the_field() {
         let ok = RouteQuery { since: Some("2026-05-21T21:00:00+02:00".into()), ..RouteQuery::default() };
         assert_eq!(ok.filter().ok().and_then(|f| f.since), cavra_engine::time::parse_time("2026-05-21T19:00:00Z").ok());
-        let limit = RouteQuery { limit: MAX_LIMIT + 1, ..RouteQuery::default() }.filter().err().map(|e| e.to_string());
+        let limit = RouteQuery { limit: u64::from(MAX_LIMIT) + 1, ..RouteQuery::default() }.filter().err().map(|e| e.to_string());
         assert_eq!(limit.as_deref(), Some("limit: expected 1 to 1000, got 1001"));
         assert!(RouteQuery { limit: 0, ..RouteQuery::default() }.filter().is_err());
+        let huge = RouteQuery { limit: 1_000_000_000_000, ..RouteQuery::default() }.filter().err().map(|e| e.to_string());
+        assert_eq!(huge.as_deref(), Some("limit: expected 1 to 1000, got 1000000000000"), "finding 18: a whole number out of range says the range");
         assert!(RouteQuery { until: Some("soon".into()), ..RouteQuery::default() }.filter().is_err());
         let order = RouteQuery { since: Some("2026-05-22T00:00:00Z".into()), until: Some("2026-05-21T00:00:00Z".into()), ..RouteQuery::default() };
         assert_eq!(order.filter().err().map(|e| e.to_string()).as_deref(), Some("since is later than until"));

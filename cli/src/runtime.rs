@@ -745,7 +745,7 @@ fn routes(io: &mut Io, args: &RoutesArgs) -> i32 {
         since: args.since.clone(),
         until: args.until.clone(),
         at: args.at.clone(),
-        limit: args.limit,
+        limit: u64::from(args.limit),
         offset: args.offset,
     };
     let store = StorePath::or_default(args.store.as_deref());
