@@ -225,8 +225,21 @@ impl SqliteStore {
         let conn = self.conn();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
         if writable {
-            // journal_mode answers with the mode now in effect.
-            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(open)?;
+            // journal_mode answers with the mode now in effect. Switching a
+            // new file to WAL needs it alone: two processes creating one store
+            // together get SQLITE_BUSY at once (the busy handler is not asked),
+            // so wait for the other as the busy timeout would.
+            let started = std::time::Instant::now();
+            let mode: String = loop {
+                match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && started.elapsed() < BUSY_TIMEOUT =>
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    other => break other.map_err(open)?,
+                }
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::NoWal { path: self.path.clone(), mode });
             }
