@@ -1,8 +1,9 @@
 //! Hardening of `cavra api` against hostile clients and crashes, each test
 //! named after the finding it guards: bounded metrics labels (3), a 413 that
-//! reaches a client still sending its body (15), and plugin children that
-//! die with a `cavra api` killed mid-delivery (4). Every test that waits on
-//! a process or a socket has its own deadline.
+//! reaches a client still sending its body (15), plugin children that die
+//! with a `cavra api` killed mid-delivery (4), and a SIGTERM that interrupts
+//! a stuck delivery at the end of the shutdown grace (5). Every test that
+//! waits on a process or a socket has its own deadline.
 
 use cavra_tests::http::{request, sample_document_flags, Server};
 use std::collections::hash_map::RandomState;
@@ -259,4 +260,123 @@ fn finding_4_a_plugin_child_dies_with_cavra_api_killed_mid_delivery() {
         let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
     }
     assert!(!survived, "the cavra plugin-child {pid} outlived cavra api (killed with SIGKILL during a delivery)");
+}
+
+/// The processes whose parent is `parent` (`/proc/PID/stat`: the parent
+/// follows the state, after the last `)`).
+#[cfg(target_os = "linux")]
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+/// How long `cavra api` may take to exit after SIGTERM with a 1 s grace
+/// (the looping connector would never return).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+#[cfg(target_os = "linux")]
+#[test]
+fn finding_5_sigterm_interrupts_a_stuck_delivery_answers_its_client_and_exits() {
+    let library = aborting_fixture();
+    let dir = temp("sigterm");
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    std::os::unix::fs::symlink(&library, plugins.join(library.file_name().expect("file name"))).expect("link the plugin");
+    let log = dir.join("aborter.log");
+    let config = dir.join("connectors.json");
+    let looping = serde_json::json!({"connectors": {"aborter": {"path": log.display().to_string(), "loop": true}}});
+    std::fs::write(&config, looping.to_string()).expect("config");
+    let config_env = config.display().to_string();
+    let plugin_dir = plugins.display().to_string();
+    // The default isolation (`auto`): the plugin runs in a child.
+    let (mut server, server_dir) =
+        sample_server("sigterm-api", &["--plugin-dir", &plugin_dir, "--shutdown-grace-secs", "1"], &[("CAVRA_CONNECTOR_CONFIG", config_env.as_str())]);
+    let store = server_dir.join("cavra.db");
+
+    // The delivery never finishes on its own: send it from a thread.
+    let policy = serde_json::json!({"owner_routes": {"release-governance": {"providers": ["aborter"]}, "platform-operations": {"providers": ["aborter"]}}});
+    let body = serde_json::json!({"provider": "all", "routing_policy": policy, "force": true, "at": AT}).to_string();
+    let addr = server.addr.clone();
+    let (answered, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = answered.send(request(&addr, "POST", &format!("{NOTIFY}/deliver"), &[("Content-Type", "application/json")], body.as_bytes()));
+    });
+    let pid = looping_pid(&log, Duration::from_secs(60)).expect("no delivery reached the looping connector");
+    let children = children_of(server.child.id());
+    assert!(children.contains(&pid), "the connector runs in a plugin child of cavra api: {pid} not in {children:?}");
+
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().expect("run kill");
+    assert!(kill.success(), "kill -TERM failed");
+    let mut status = None;
+    while status.is_none() && signalled.elapsed() < SHUTDOWN_DEADLINE {
+        status = server.child.try_wait().expect("poll cavra api");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = children.iter().copied().filter(|&c| !ended(c)).collect();
+    for &child in &left {
+        // Leave nothing running behind a failed test.
+        let _ = std::process::Command::new("kill").arg("-KILL").arg(child.to_string()).status();
+    }
+    let status = status.unwrap_or_else(|| panic!("cavra api still ran {SHUTDOWN_DEADLINE:?} after SIGTERM with a 1 s grace"));
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(left.is_empty(), "plugin children of cavra api left running: {left:?}");
+
+    // The client got its delivery result, with the stuck attempt interrupted.
+    let response = answer.recv_timeout(IO_DEADLINE).expect("the client waiting for the delivery got no answer");
+    assert_eq!(response.status, 200, "{}", response.body);
+    let result = response.json();
+    let deliveries = result["deliveries"].as_array().expect("deliveries");
+    assert!(!deliveries.is_empty(), "{result}");
+    assert!(deliveries.iter().all(|d| d["outcome"] == "interrupted" && d["final"] == true), "{result}");
+    assert!(deliveries.iter().any(|d| d["message"].as_str().is_some_and(|m| m.contains("during the connector call"))), "{result}");
+    let interrupted: std::collections::BTreeSet<&str> = deliveries.iter().filter_map(|d| d["notification_id"].as_str()).collect();
+
+    // Not failed: each notification still waits for delivery, no approval needed.
+    let store_flag = store.display().to_string();
+    let plan = cavra_tests::cavra(&["runtime", "go-rollback-drill-escalation-plan", "--store", &store_flag, "--at", AT, "--json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).expect("escalation plan JSON");
+    let routes = plan["routes"].as_array().expect("routes");
+    for id in &interrupted {
+        let route = routes.iter().find(|r| r["notification_id"] == *id).unwrap_or_else(|| panic!("{id} not in the escalation plan: {plan}"));
+        assert_eq!(route["state"], "pending_delivery", "{route}");
+    }
+
+    // No claim is left behind: the next delivery run, through a connector
+    // that works, sends each of them at once.
+    let working = serde_json::json!({"connectors": {"aborter": {"path": log.display().to_string()}}});
+    std::fs::write(&config, working.to_string()).expect("config");
+    let mut routing = cavra_app::documents::read_json(&repo().join("examples/routing-policy.json")).expect("sample routing policy");
+    routing["owner_routes"] = policy;
+    let routing_path = dir.join("routing-policy.json");
+    std::fs::write(&routing_path, routing.to_string()).expect("routing policy");
+    let example = |f: &str| repo().join("examples").join(f).display().to_string();
+    let run = std::process::Command::new(cavra_tests::cavra_binary())
+        .env_remove("CAVRA_PLUGIN_PATH")
+        .env("CAVRA_CONNECTOR_CONFIG", &config)
+        .args(["runtime", "go-rollback-drill-notifications-deliver", "--mode", "promoted", "--json", "--force", "--at", AT])
+        .args(["--rollback-drill-schedule-path", &example("rollback-drill-schedule.json")])
+        .args(["--rollback-drill-history-path", &example("rollback-drills.json")])
+        .args(["--routing-policy", &routing_path.display().to_string(), "--plugin-dir", &plugin_dir, "--store", &store_flag])
+        .output()
+        .expect("run cavra");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    // 1: escalations to the schedule's own providers (slack, teams) find no plugin here.
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let next: serde_json::Value = serde_json::from_str(&stdout).expect("delivery JSON");
+    let delivered: std::collections::BTreeSet<&str> = next["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["outcome"] == "delivered")
+        .filter_map(|d| d["notification_id"].as_str())
+        .collect();
+    assert!(interrupted.is_subset(&delivered), "interrupted {interrupted:?}, delivered by the next run {delivered:?}: {next}");
 }

@@ -309,6 +309,14 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A query value as an error quotes it: at most 40 characters.
+pub(crate) fn shown_query(value: &str) -> String {
+    match value.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,13 +349,5 @@ mod tests {
         assert_eq!(e, Some((StatusCode::UNPROCESSABLE_ENTITY, Some("$.forse".to_string()))));
         let e = parse_object(b"{\"a\": ").err().map(|e| e.status);
         assert_eq!(e, Some(StatusCode::BAD_REQUEST));
-    }
-}
-
-/// A query value as an error quotes it: at most 40 characters.
-pub(crate) fn shown_query(value: &str) -> String {
-    match value.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_string(),
     }
 }

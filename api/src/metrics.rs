@@ -51,7 +51,7 @@ const STATUSES: [(u16, &str); 16] = [
 ];
 
 /// The delivery outcomes (`AttemptOutcome` of the plugin host, as text).
-const OUTCOMES: [&str; 4] = ["delivered", "retryable_failure", "permanent_failure", "failed"];
+const OUTCOMES: [&str; 5] = ["delivered", "retryable_failure", "permanent_failure", "failed", "interrupted"];
 
 /// Distinct providers counted by name; later ones are `other`.
 const MAX_PROVIDERS: usize = 32;

@@ -3,6 +3,20 @@
 //! authorise, read the body under its limit, run the handler under a
 //! timeout, count it, log it) and graceful shutdown on SIGINT/SIGTERM.
 //!
+//! Shutdown: the listener closes, and in-flight requests get the grace
+//! (`Settings::shutdown_grace`, `--shutdown-grace-secs`) to finish. A
+//! delivery may not finish at all (a connector stuck for good, retries
+//! backing off), so at the end of the grace every delivery still running is
+//! interrupted ([`cavra_app::deliver::interrupt_all`]): plugin children are
+//! killed, each open notification gets a final `interrupted` attempt (not a
+//! failure: it stays `pending_delivery`, its claim is released), and the
+//! requests answer with their delivery results, for which they get
+//! [`INTERRUPT_WAIT`]. An in-process connector call cannot be stopped: it is
+//! abandoned the same way and ends with the process. Work the drain does not
+//! count (a sweep of expired claims) gets the same grace and interrupt, and
+//! the exit waits for no blocking task beyond that: dropping a tokio runtime
+//! would wait for each one however long it runs.
+//!
 //! A request answered before its body was read (413, 401, 404, 415, ...)
 //! has the rest of its body read and discarded, within bounds, before the
 //! answer goes out: closing a socket with unread data makes the kernel reset
@@ -29,8 +43,13 @@ use std::time::{Duration, Instant};
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests get to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long, after the grace, interrupted requests get to write their
+/// answers: recording the interrupted attempts and the result takes well
+/// under a second; a client that does not read its answer is not waited for.
+const INTERRUPT_WAIT: Duration = Duration::from_secs(5);
+/// How long blocking work still running after an interrupt (whose request
+/// was already given [`INTERRUPT_WAIT`]) may take before the process exits.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
 /// The most of an unread request body that is read and thrown away so that
 /// its sender receives the answer (see the module docs). A body declared
 /// larger is not read at all: the connection is closed after the answer.
@@ -74,15 +93,48 @@ impl Server {
         Ok(Server { state: State::new(settings, tokens, policy, packs, store) })
     }
 
-    /// Serves on `listener` until SIGINT or SIGTERM, then drains.
+    /// Serves on `listener` until SIGINT or SIGTERM, then drains within the
+    /// grace, interrupting the deliveries still running at its end (see the
+    /// module docs).
     pub fn serve(self, listener: std::net::TcpListener) -> std::io::Result<()> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
-        runtime.block_on(accept_loop(listener, Arc::new(self.state)))
+        let grace_ends = runtime.block_on(accept_loop(listener, Arc::new(self.state)))?;
+        // The drain counted requests only. Blocking work still running (a
+        // sweep of expired claims) gets the rest of the grace, then is
+        // interrupted like a request; the runtime is not simply dropped, which
+        // would wait for it however long it runs.
+        let Some(grace_ends) = grace_ends else {
+            // A grace that never ends: wait as promised.
+            drop(runtime);
+            return Ok(());
+        };
+        let left = grace_ends.saturating_duration_since(Instant::now());
+        let wait = if cavra_app::deliver::interrupted() {
+            EXIT_WAIT
+        } else if left.is_zero() {
+            cavra_app::deliver::interrupt_all();
+            INTERRUPT_WAIT
+        } else {
+            let timer = std::thread::Builder::new().name("cavra-shutdown-grace".into()).spawn(move || {
+                std::thread::sleep(left);
+                cavra_app::deliver::interrupt_all();
+            });
+            if timer.is_err() {
+                // No timer: interrupt now rather than never.
+                cavra_app::deliver::interrupt_all();
+            }
+            left.saturating_add(INTERRUPT_WAIT)
+        };
+        runtime.shutdown_timeout(wait);
+        Ok(())
     }
 }
 
-async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std::io::Result<()> {
+/// Serves until SIGINT or SIGTERM, then drains (see the module docs).
+/// Returns when the grace ends (the signal's instant plus the grace; `None`
+/// for a grace too long to represent, which never ends).
+async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std::io::Result<Option<Instant>> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     crate::sweeper::spawn(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -116,20 +168,33 @@ async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>) -> std:
                 });
             }
             signal = &mut shutdown => {
-                state.log(&[("event", "shutdown".into()), ("signal", signal.into())]);
+                let grace = state.settings.shutdown_grace;
+                state.log(&[("event", "shutdown".into()), ("signal", signal.into()), ("grace_secs", grace.as_secs_f64().into())]);
                 break;
             }
         }
     }
+    let grace_ends = Instant::now().checked_add(state.settings.shutdown_grace);
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            state.log(&[("event", "drain_timeout".into())]);
-        }
-    }
+    let mut drained = std::pin::pin!(graceful.shutdown());
     // The store closes when the last request holding it ends.
-    Ok(())
+    let Some(ends) = grace_ends else {
+        drained.await;
+        return Ok(None);
+    };
+    if tokio::time::timeout_at(ends.into(), &mut drained).await.is_ok() {
+        return Ok(grace_ends);
+    }
+    // What is still running may never end on its own: a connector stuck for
+    // good, or retries backing off for minutes. Interrupted, each delivery
+    // records its open notifications as interrupted, releases their claims
+    // and answers its client.
+    let killed = cavra_app::deliver::interrupt_all();
+    state.log(&[("event", "shutdown_grace_ended".into()), ("plugin_processes_killed", killed.into())]);
+    if tokio::time::timeout(INTERRUPT_WAIT, &mut drained).await.is_err() {
+        state.log(&[("event", "drain_timeout".into())]);
+    }
+    Ok(grace_ends)
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -36,6 +36,9 @@ pub struct Settings {
     pub claim_lease: Duration,
     pub max_body: usize,
     pub request_timeout: Duration,
+    /// How long in-flight requests get to finish after SIGINT/SIGTERM; then
+    /// the deliveries still running are interrupted (see `server.rs`).
+    pub shutdown_grace: Duration,
     /// Log lines as JSON objects rather than `key=value` text.
     pub log_json: bool,
     /// Log every request, not only failures and server events.

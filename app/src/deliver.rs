@@ -32,6 +32,11 @@ use std::time::Duration;
 /// hidden `cavra plugin-child` command.
 pub use cavra_plugin_host::run_child;
 
+/// Interrupts every delivery of this process (a server's shutdown grace
+/// ended): plugin children are killed, open attempts are recorded as
+/// `interrupted`, and nothing new starts; and whether that happened.
+pub use cavra_plugin_host::{interrupt_all, interrupted};
+
 pub const DELIVERY_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notification-delivery.v1";
 /// Minutes to acknowledge when a route does not say.
 const DEFAULT_ACK_MINUTES: f64 = 60.0;
@@ -353,6 +358,8 @@ pub fn deliver(
     let attempted: BTreeSet<&str> = attempts.iter().map(|a| a.notification_id.as_str()).collect();
     let finals: Vec<DeliveryAttempt> = attempts.iter().filter(|a| a.record.is_final).cloned().collect();
     let delivered = finals.iter().filter(|a| a.record.is_delivered()).count();
+    // Interrupted (a shutdown) is not failed: those notifications stay pending.
+    let interrupted = finals.iter().filter(|a| a.record.is_interrupted()).count();
     let skipped: Vec<SkippedNotification> = with_escalations
         .open()
         .filter(|e| !attempted.contains(e.id()))
@@ -381,7 +388,8 @@ pub fn deliver(
         deliverable_route_count: plan.deliverable_route_count,
         suppressed_route_count: plan.suppressed_route_count,
         delivered_count: delivered,
-        failed_count: finals.len() - delivered,
+        failed_count: finals.len() - delivered - interrupted,
+        interrupted_count: interrupted,
         skipped_count: skipped.len(),
         attempt_count: attempts.len(),
         escalation_count,

@@ -566,8 +566,10 @@ pub struct DeliveryAttempt {
 
 impl DeliveryAttempt {
     /// The run's last attempt for the notification, and it did not deliver.
+    /// An interrupted one (a server stopping mid-delivery) is no failure:
+    /// the notification still waits, and the next delivery run sends it.
     pub fn failed_for_good(&self) -> bool {
-        self.record.is_final && !self.record.is_delivered()
+        self.record.is_final && !self.record.is_delivered() && !self.record.is_interrupted()
     }
 }
 
@@ -595,6 +597,8 @@ pub struct DeliveryResult {
     pub suppressed_route_count: usize,
     pub delivered_count: usize,
     pub failed_count: usize,
+    /// Attempts a server shutdown interrupted: not failed, still pending.
+    pub interrupted_count: usize,
     pub skipped_count: usize,
     pub attempt_count: usize,
     /// Escalations this run sent (or tried to).

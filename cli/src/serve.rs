@@ -18,6 +18,11 @@ Access: with CAVRA_API_TOKENS (a file of `sha256:<hex> <reader|operator> <identi
 one with --hash-token), reads need a reader token and changes (deliver, acknowledgements,
 escalation plan, reload) an operator token. Without tokens the server binds only to loopback.
 
+Shutdown: SIGINT or SIGTERM stops accepting and gives in-flight requests --shutdown-grace-secs to
+finish; deliveries still running then are interrupted (plugin children killed, each open
+notification recorded as `interrupted` and left pending for the next delivery run), their clients
+get the delivery result, and the server exits 0.
+
 Endpoints: GET /healthz, GET /readyz, GET /metrics, GET /console, GET /v1/packs, POST /v1/packs/reload,
 POST /v1/packs/{pack}/evaluate, GET /deployment/production-readiness,
 GET /runtime/go-pilot/{rollback-readiness|promotion-readiness|rollback-rehearsal|rollback-drills|rollback-drill-schedule},
@@ -59,6 +64,11 @@ pub(crate) struct ApiArgs {
     /// How long one request may take, in milliseconds (then 503).
     #[arg(long, value_name = "MS", default_value_t = 60_000)]
     request_timeout_ms: u64,
+    /// How long in-flight requests get to finish after SIGINT/SIGTERM, in seconds (fractions
+    /// allowed); deliveries still running then are interrupted and the server exits.
+    // Negative numbers parse, so that they get the clear error below rather than clap's.
+    #[arg(long, env = "CAVRA_SHUTDOWN_GRACE_SECS", value_name = "SECS", default_value_t = 30.0, allow_negative_numbers = true)]
+    shutdown_grace_secs: f64,
     /// The token file (see above); without it, only loopback addresses are allowed.
     #[arg(long, env = "CAVRA_API_TOKENS", value_name = "FILE")]
     tokens: Option<PathBuf>,
@@ -100,6 +110,10 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         Ok(lease) => lease,
         Err(e) => return crate::fail(io, &e),
     };
+    let shutdown_grace = match shutdown_grace(args.shutdown_grace_secs) {
+        Ok(grace) => grace,
+        Err(e) => return crate::fail(io, &e),
+    };
     let settings = cavra_api::Settings {
         listen: args.listen,
         store: cavra_app::store::StorePath::or_default(args.store.as_deref()).0,
@@ -112,6 +126,7 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         claim_lease,
         max_body: args.max_body_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+        shutdown_grace,
         log_json: args.report.json(),
         log_requests: !args.quiet,
     };
@@ -137,6 +152,34 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         Err(e) => {
             say!(io.err, "error: {e}");
             exit::FAILED
+        }
+    }
+}
+
+/// `--shutdown-grace-secs`: 0 or more seconds, fractions allowed (0.5 for
+/// tests); a negative, NaN or endless value is refused, naming the flag.
+fn shutdown_grace(secs: f64) -> Result<std::time::Duration, cavra_app::AppError> {
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
+        cavra_app::AppError::field(
+            cavra_app::Field::named("shutdown_grace_secs"),
+            format!("expected a number of seconds, 0 or more (e.g. 30 or 0.5), got {secs}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shutdown_grace;
+    use std::time::Duration;
+
+    #[test]
+    fn the_shutdown_grace_takes_fractions_and_refuses_what_is_no_duration() {
+        assert_eq!(shutdown_grace(30.0).ok(), Some(Duration::from_secs(30)));
+        assert_eq!(shutdown_grace(0.5).ok(), Some(Duration::from_millis(500)));
+        assert_eq!(shutdown_grace(0.0).ok(), Some(Duration::ZERO));
+        for bad in [-1.0, -0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let error = shutdown_grace(bad).expect_err("refused").to_string();
+            assert!(error.contains("shutdown_grace_secs") && error.contains("expected a number of seconds"), "{bad}: {error}");
         }
     }
 }

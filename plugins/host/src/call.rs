@@ -17,4 +17,10 @@ pub(crate) enum CallResult {
     ProcessExited,
     /// The call could not be made (public-safe reason).
     Unavailable(String),
+    /// Deliveries are interrupted (`interrupt_all`): the call was stopped,
+    /// abandoned, or not made.
+    Interrupted,
+    /// The plugin's child process was stopped from outside by this signal
+    /// (SIGTERM, SIGINT) during the call: interrupted, not failed.
+    Stopped(&'static str),
 }

@@ -9,6 +9,14 @@
 //!   up to `max_attempts` attempts in all; a permanent failure is not
 //!   retried. The last attempt of a route that never succeeded is recorded
 //!   as `failed`, so nothing is silently dropped.
+//! * **Interrupts**: once [`interrupt_all`](crate::interrupt_all) is called
+//!   (a host that must stop), a call in flight ends at once (its child is
+//!   killed, an in-process call abandoned), a backoff sleep is cut short, and
+//!   every route still open gets one last attempt recorded as `interrupted`
+//!   (final, not a failure: nothing was refused, the route may be sent
+//!   again) instead of a call, a retry or a restart. A plugin child stopped
+//!   from outside by SIGTERM or SIGINT (a service manager or a terminal
+//!   signalling the whole service) interrupts its call the same way.
 //! * **Idempotency**: every attempt sends the notification's
 //!   [`Notification::idempotency_key`] exactly as given (cavra computes it;
 //!   the host never derives one), so a provider that honours it never shows
@@ -35,8 +43,14 @@ use serde_json::Value;
 
 use crate::call::CallResult;
 use crate::config::ConnectorConfig;
+use crate::interrupt;
 use crate::isolation::PROCESS_EXITED;
 use crate::registry::{Plugin, Registry};
+
+/// The message of an attempt interrupted before its connector call.
+const INTERRUPTED_BEFORE: &str = "interrupted: the host is shutting down; not sent";
+/// The message of an attempt whose connector call was interrupted.
+const INTERRUPTED_DURING: &str = "interrupted: the host is shutting down during the connector call (the provider may have received it)";
 
 /// Knobs of [`Registry::deliver_all`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +90,12 @@ pub enum AttemptOutcome {
     /// Failed for good after the last allowed attempt, or because the
     /// connector process died or no plugin serves the provider.
     Failed,
+    /// Not finished because the host interrupted its deliveries to stop
+    /// ([`interrupt_all`](crate::interrupt_all)): the call was stopped, or
+    /// never made; or because the plugin's child process was stopped from
+    /// outside (SIGTERM, SIGINT) during the call. Final, but not a failure:
+    /// the route may be sent again.
+    Interrupted,
 }
 
 impl AttemptOutcome {
@@ -86,6 +106,7 @@ impl AttemptOutcome {
             AttemptOutcome::RetryableFailure => "retryable_failure",
             AttemptOutcome::PermanentFailure => "permanent_failure",
             AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Interrupted => "interrupted",
         }
     }
 }
@@ -127,6 +148,11 @@ impl DeliveryRecord {
     pub fn is_delivered(&self) -> bool {
         self.outcome == AttemptOutcome::Delivered
     }
+
+    /// Whether the host interrupted the route (see [`AttemptOutcome::Interrupted`]).
+    pub fn is_interrupted(&self) -> bool {
+        self.outcome == AttemptOutcome::Interrupted
+    }
 }
 
 fn now() -> String {
@@ -155,7 +181,8 @@ impl Registry {
     /// records are returned ordered by route (input order), then attempt.
     ///
     /// Never fails as a whole: a route that cannot be delivered yields a
-    /// record with outcome `permanent_failure` or `failed`. To deliver only
+    /// record with outcome `permanent_failure` or `failed` (`interrupted`
+    /// once [`interrupt_all`](crate::interrupt_all) was called). To deliver only
     /// what a previous run did not, filter `routes` by the route ids whose
     /// stored records include `delivered`.
     pub fn deliver_all(
@@ -238,6 +265,11 @@ impl Registry {
             idempotency_key: notification.idempotency_key.clone(),
             is_final: !result.retry,
         };
+        // After an interrupt, plugins refuse to load: that is no failure of the route.
+        if interrupt::interrupted() {
+            emit(record(1, now(), AttemptResult::interrupted(INTERRUPTED_BEFORE)));
+            return;
+        }
         let plugin = match &context.plugin {
             Ok(plugin) => *plugin,
             Err(reason) => {
@@ -249,6 +281,10 @@ impl Registry {
         let max_attempts = options.max_attempts.max(1);
         let timeout_ms = u64::try_from(options.attempt_timeout.as_millis()).unwrap_or(u64::MAX);
         for attempt in 1..=max_attempts {
+            if interrupt::interrupted() {
+                emit(record(attempt, now(), AttemptResult::interrupted(INTERRUPTED_BEFORE)));
+                return;
+            }
             let started_at = now();
             let request = DeliveryRequest { notification: notification.clone(), config: context.section.cloned().unwrap_or_default(), attempt, timeout_ms };
             let last = attempt == max_attempts;
@@ -263,13 +299,18 @@ impl Registry {
                 CallResult::TimedOut => AttemptResult::retryable(None, format!("no outcome within {timeout_ms} ms (attempt abandoned)"), last, max_attempts),
                 CallResult::ProcessExited => AttemptResult { outcome: AttemptOutcome::Failed, status_code: None, message: PROCESS_EXITED.into(), retry: false },
                 CallResult::Unavailable(reason) => AttemptResult { outcome: AttemptOutcome::Failed, status_code: None, message: reason, retry: false },
+                CallResult::Interrupted => AttemptResult::interrupted(INTERRUPTED_DURING),
+                CallResult::Stopped(signal) => AttemptResult::interrupted(&format!(
+                    "interrupted: the connector process was stopped by {signal} during the call (the provider may have received it)"
+                )),
             };
             let retry = result.retry;
             emit(record(attempt, started_at, result));
             if !retry {
                 return;
             }
-            thread::sleep(backoff(options, attempt, random_u64()));
+            // Cut short by an interrupt: the next turn records it.
+            interrupt::pause(backoff(options, attempt, random_u64()));
         }
     }
 }
@@ -290,6 +331,11 @@ struct AttemptResult {
 }
 
 impl AttemptResult {
+    /// The route's last attempt, interrupted: final, and not retried.
+    fn interrupted(message: &str) -> Self {
+        AttemptResult { outcome: AttemptOutcome::Interrupted, status_code: None, message: message.into(), retry: false }
+    }
+
     /// A retryable failure: retried unless it was the last attempt, which is `failed`.
     fn retryable(status_code: Option<u16>, message: String, last: bool, max_attempts: u32) -> Self {
         if last {

@@ -16,6 +16,10 @@
 //! A child that dies fails only the call in flight ("connector process
 //! exited"); the next call restarts it, after a backoff that grows with
 //! consecutive crashes. A call that exceeds its deadline kills the child.
+//! Every child is held by [`crate::interrupt`] from start to reaping, so a
+//! host that must stop can kill them all ([`interrupt_all`](crate::interrupt_all)):
+//! a call whose child dies after that is interrupted, not failed, and no
+//! child is started any more.
 //! Requests carry the plugin's configuration section, so the pipe is private
 //! to the two processes; nothing is logged.
 //!
@@ -33,7 +37,7 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -44,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::call::CallResult;
+use crate::interrupt::{self, ChildId};
 use crate::loader::{check_description, Description, Library};
 use crate::refusal::{Refusal, RefusalKind};
 
@@ -66,6 +71,9 @@ pub enum Isolation {
 
 /// The message of a delivery whose child process died.
 pub const PROCESS_EXITED: &str = "connector process exited";
+
+/// Why no plugin process may start: the host interrupted its deliveries.
+const INTERRUPTED_START: &str = "the host is shutting down (deliveries interrupted): no plugin process is started";
 
 /// Deadline for describe / validate / target calls.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,10 +151,16 @@ pub(crate) enum ChildFailure {
     TimedOut,
     /// The child could not be started, or answered nonsense.
     Broken(String),
+    /// Deliveries are interrupted ([`interrupt_all`](crate::interrupt_all)):
+    /// the child was killed during the call, or none may be started.
+    Interrupted,
+    /// The child was stopped from outside by this signal (see [`stop_signal`]).
+    Stopped(&'static str),
 }
 
 struct Running {
-    child: Child,
+    /// The child process, held by [`crate::interrupt`] until [`stop`] reaps it.
+    child: ChildId,
     stdin: ChildStdin,
     replies: Receiver<String>,
 }
@@ -185,6 +199,7 @@ impl ChildPlugin {
             Err(ChildFailure::Exited) => Err(refuse(RefusalKind::InitFailed, "the plugin process exited while loading the library".into())),
             Err(ChildFailure::TimedOut) => Err(refuse(RefusalKind::InitFailed, "the plugin process did not answer while loading the library".into())),
             Err(ChildFailure::Broken(reason)) => Err(refuse(RefusalKind::InitFailed, reason)),
+            Err(failure @ (ChildFailure::Interrupted | ChildFailure::Stopped(_))) => Err(refuse(RefusalKind::InitFailed, describe_failure(&failure))),
         }
     }
 
@@ -211,6 +226,8 @@ impl ChildPlugin {
             Err(ChildFailure::Exited) => CallResult::ProcessExited,
             Err(ChildFailure::TimedOut) => CallResult::TimedOut,
             Err(ChildFailure::Broken(reason)) => CallResult::Unavailable(reason),
+            Err(ChildFailure::Interrupted) => CallResult::Interrupted,
+            Err(ChildFailure::Stopped(signal)) => CallResult::Stopped(signal),
         }
     }
 
@@ -223,21 +240,34 @@ impl ChildPlugin {
     /// One request/reply exchange, (re)starting the child if needed.
     fn call(&self, request: &Request, deadline: Duration) -> Result<Reply, ChildFailure> {
         let mut state = self.lock();
+        // An interrupt killed the child (if any; reaped here): nothing may start again.
+        if interrupt::interrupted() {
+            if let Some(running) = state.running.take() {
+                stop(running);
+            }
+            return Err(ChildFailure::Interrupted);
+        }
         if state.running.is_none() {
             if let Some(at) = state.restart_at.take() {
-                thread::sleep(at.saturating_duration_since(Instant::now()));
+                if !interrupt::pause(at.saturating_duration_since(Instant::now())) {
+                    return Err(ChildFailure::Interrupted);
+                }
             }
-            let mut running = self.spawn().map_err(|e| ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind())))?;
+            let mut running = self.spawn()?;
             if let Some(expected) = &self.expected {
                 // A restarted child must still be the plugin we loaded.
                 match exchange(&mut running, &Request::Describe, CONTROL_TIMEOUT) {
                     Ok(Reply::Described { description }) if &description == expected => {}
                     Ok(_) => {
-                        stop(&mut running);
+                        stop(running);
                         return Err(ChildFailure::Broken("the plugin library changed since it was loaded".into()));
                     }
+                    Err(_) if interrupt::interrupted() => {
+                        stop(running);
+                        return Err(ChildFailure::Interrupted);
+                    }
                     Err(failure) => {
-                        stop(&mut running);
+                        stop(running);
                         self.note_crash(&mut state);
                         return Err(failure);
                     }
@@ -248,22 +278,30 @@ impl ChildPlugin {
         let Some(running) = state.running.as_mut() else {
             return Err(ChildFailure::Broken("the plugin process is not running".into()));
         };
-        let result = exchange(running, request, deadline);
-        match &result {
-            Ok(_) => state.consecutive_crashes = 0,
-            Err(ChildFailure::TimedOut | ChildFailure::Broken(_)) => {
-                if let Some(mut running) = state.running.take() {
-                    stop(&mut running);
-                }
+        let failure = match exchange(running, request, deadline) {
+            Ok(reply) => {
+                state.consecutive_crashes = 0;
+                return Ok(reply);
             }
-            Err(ChildFailure::Exited) => {
-                if let Some(mut running) = state.running.take() {
-                    stop(&mut running);
-                }
-                self.note_crash(&mut state);
-            }
+            Err(failure) => failure,
+        };
+        // Whatever went wrong, this child is done (killed if still running).
+        let status = state.running.take().and_then(stop);
+        // A child killed by an interrupt did not crash: no failure, no
+        // restart backoff. (An answer that came first counted above.)
+        if interrupt::interrupted() {
+            return Err(ChildFailure::Interrupted);
         }
-        result
+        match failure {
+            ChildFailure::Exited => match status.and_then(stop_signal) {
+                Some(signal) => Err(ChildFailure::Stopped(signal)),
+                None => {
+                    self.note_crash(&mut state);
+                    Err(ChildFailure::Exited)
+                }
+            },
+            other => Err(other),
+        }
     }
 
     fn note_crash(&self, state: &mut ChildState) {
@@ -272,13 +310,18 @@ impl ChildPlugin {
         state.restart_at = Some(Instant::now() + RESTART_BACKOFF_BASE.saturating_mul(factor).min(RESTART_BACKOFF_MAX));
     }
 
-    fn spawn(&self) -> io::Result<Running> {
-        let mut child = spawn_child(SpawnOrder { program: self.program.clone(), args: self.args.clone(), path: self.path.clone() })?;
+    /// Starts a child, unless deliveries are interrupted.
+    fn spawn(&self) -> Result<Running, ChildFailure> {
+        let cannot_start = |e: io::Error| ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind()));
+        let mut child = spawn_child(SpawnOrder { program: self.program.clone(), args: self.args.clone(), path: self.path.clone() }).map_err(cannot_start)?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(io::Error::other("child without pipes"));
+            return Err(cannot_start(io::Error::other("child without pipes")));
         };
+        // From here the interrupt module holds the child: an interrupt now
+        // kills it, and one that came first refuses it.
+        let child = interrupt::register(child).ok_or(ChildFailure::Interrupted)?;
         let (tx, replies) = mpsc::channel();
         // The reader thread ends when the child closes stdout (exit or crash),
         // which the caller sees as a disconnected channel.
@@ -291,9 +334,8 @@ impl ChildPlugin {
             }
         });
         if let Err(e) = reader {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
+            interrupt::reap(child);
+            return Err(cannot_start(e));
         }
         Ok(Running { child, stdin, replies })
     }
@@ -301,8 +343,8 @@ impl ChildPlugin {
 
 impl Drop for ChildPlugin {
     fn drop(&mut self) {
-        if let Some(mut running) = self.lock().running.take() {
-            stop(&mut running);
+        if let Some(running) = self.lock().running.take() {
+            stop(running);
         }
     }
 }
@@ -312,6 +354,8 @@ fn describe_failure(f: &ChildFailure) -> String {
         ChildFailure::Exited => PROCESS_EXITED.into(),
         ChildFailure::TimedOut => "the plugin process did not answer in time".into(),
         ChildFailure::Broken(reason) => reason.clone(),
+        ChildFailure::Interrupted => INTERRUPTED_START.into(),
+        ChildFailure::Stopped(signal) => format!("the plugin process was stopped by {signal}"),
     }
 }
 
@@ -342,9 +386,31 @@ fn exchange(running: &mut Running, request: &Request, deadline: Duration) -> Res
     }
 }
 
-fn stop(running: &mut Running) {
-    let _ = running.child.kill();
-    let _ = running.child.wait();
+/// Ends a child (killed if still running) and returns how it ended.
+fn stop(running: Running) -> Option<ExitStatus> {
+    interrupt::reap(running.child)
+}
+
+/// The signal, if one that asks a process to stop (SIGTERM, SIGINT) ended
+/// the child: sent from outside, by a service manager stopping the whole
+/// service (systemd signals every process of its control group) or a
+/// terminal's Ctrl-C (the whole foreground process group). That is not the
+/// plugin failing: its delivery is interrupted, not failed, and the child is
+/// restarted without a crash backoff. Other signals (a crash, the host's own
+/// SIGKILL, the OOM killer) stay failures.
+#[cfg(unix)]
+fn stop_signal(status: ExitStatus) -> Option<&'static str> {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal()? {
+        libc::SIGTERM => Some("SIGTERM"),
+        libc::SIGINT => Some("SIGINT"),
+        _ => None,
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_signal(_: ExitStatus) -> Option<&'static str> {
+    None
 }
 
 /// A child process to start: `program args… path`.

@@ -30,7 +30,8 @@
 //! abi_stable and checks the ABI; [`Registry`] indexes providers and reports
 //! refusals and conflicts; [`ConnectorConfig`] reads and resolves private
 //! settings; [`Registry::deliver_all`] is the delivery engine; [`Isolation`]
-//! and [`run_child`] run plugins in child processes; [`Redactor`] and
+//! and [`run_child`] run plugins in child processes; [`interrupt_all`] stops
+//! every delivery of a host that must exit; [`Redactor`] and
 //! [`redact_target`] keep secrets out of output.
 
 #![warn(missing_docs)]
@@ -40,6 +41,7 @@ mod config;
 mod delivery;
 mod discovery;
 mod error;
+mod interrupt;
 mod isolation;
 mod loader;
 mod redact;
@@ -51,6 +53,7 @@ pub use config::{ConnectorConfig, CONNECTOR_CONFIG_ENV};
 pub use delivery::{AttemptOutcome, DeliveryOptions, DeliveryRecord};
 pub use discovery::{find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV};
 pub use error::{ConfigError, HostError};
+pub use interrupt::{interrupt_all, interrupted};
 pub use isolation::{run_child, Isolation, PROCESS_EXITED};
 pub use redact::{redact_target, strip_urls, Redactor, MIN_SECRET_CHARS, REDACTED};
 pub use refusal::{Refusal, RefusalKind};

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cavra_connector_api::{DeliveryRequest, Outcome};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use crate::call::CallResult;
 use crate::config::ConnectorConfig;
 use crate::discovery::find_plugin_files;
 use crate::error::HostError;
+use crate::interrupt;
 use crate::isolation::{ChildPlugin, Isolation};
 use crate::loader::{Description, Library};
 use crate::refusal::Refusal;
@@ -141,6 +142,10 @@ pub(crate) fn grace(timeout: Duration) -> Duration {
     (timeout / 2).clamp(Duration::from_millis(200), Duration::from_secs(5))
 }
 
+/// How often a wait for an in-process connector call looks for an
+/// interrupt: nothing can wake a channel wait, and the interrupt comes once.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
+
 impl Plugin {
     pub(crate) fn validate_config(&self, section: Option<&Value>) -> Result<(), String> {
         let section = section.cloned().unwrap_or(Value::Null);
@@ -164,6 +169,9 @@ impl Plugin {
         match &self.handle {
             Handle::Process(child) => child.deliver(request, deadline),
             Handle::InProcess(library) => {
+                if interrupt::interrupted() {
+                    return CallResult::Interrupted;
+                }
                 let Ok(json) = serde_json::to_string(request) else {
                     return CallResult::Unavailable("could not encode the delivery request".into());
                 };
@@ -171,6 +179,8 @@ impl Plugin {
                 // timeout cannot stall the host: past the deadline the attempt
                 // is abandoned (the thread finishes, or not, on its own; the
                 // idempotency key protects the provider from a double send).
+                // An interrupt abandons it the same way: the call cannot be
+                // stopped, and ends with the process.
                 let library = *library;
                 let (tx, rx) = mpsc::sync_channel(1);
                 let spawned = thread::Builder::new().name("cavra-connector-call".into()).spawn(move || {
@@ -179,10 +189,19 @@ impl Plugin {
                 if spawned.is_err() {
                     return CallResult::Unavailable("could not start a delivery thread".into());
                 }
-                match rx.recv_timeout(deadline) {
-                    Ok(outcome) => CallResult::Outcome(Outcome::from(outcome)),
-                    Err(mpsc::RecvTimeoutError::Timeout) => CallResult::TimedOut,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => CallResult::Unavailable("the connector call ended without an outcome".into()),
+                // A deadline too far to represent means "wait as long as it takes".
+                let until = Instant::now().checked_add(deadline);
+                loop {
+                    let left = until.map_or(INTERRUPT_POLL, |until| until.saturating_duration_since(Instant::now()));
+                    match rx.recv_timeout(left.min(INTERRUPT_POLL)) {
+                        Ok(outcome) => return CallResult::Outcome(Outcome::from(outcome)),
+                        Err(mpsc::RecvTimeoutError::Timeout) if interrupt::interrupted() => return CallResult::Interrupted,
+                        Err(mpsc::RecvTimeoutError::Timeout) if left <= INTERRUPT_POLL && until.is_some() => return CallResult::TimedOut,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            return CallResult::Unavailable("the connector call ended without an outcome".into());
+                        }
+                    }
                 }
             }
         }

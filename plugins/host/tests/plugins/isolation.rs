@@ -1,6 +1,7 @@
 //! Process isolation: a plugin that aborts or hangs only fails its own
 //! deliveries, and its child process is restarted on the next call; a child
-//! never outlives its host, even one stuck in a connector call for good.
+//! never outlives its host, even one stuck in a connector call for good; and
+//! a host that must stop interrupts every delivery at once.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cavra_plugin_host::{AttemptOutcome, DeliveryOptions, Isolation, RefusalKind, Registry, PROCESS_EXITED};
+use cavra_plugin_host::{AttemptOutcome, DeliveryOptions, DeliveryRecord, Isolation, Notification, RefusalKind, Registry, PROCESS_EXITED};
 use serde_json::json;
 
 use crate::support::{artifacts, config, fast_options, notification, Reply, Server, TempDir};
@@ -275,4 +276,169 @@ fn finding_4_children_outlive_the_threads_that_restart_them() {
     let pids: Vec<&str> = log.lines().filter_map(|l| l.split("pid=").nth(1)).collect();
     assert_eq!(pids.len(), 2, "{log}");
     assert_eq!(pids[0], pids[1], "one child served both calls");
+}
+
+/// Where [`finding_5_interrupt_helper`] works (set by the test below).
+const INTERRUPT_DIR_ENV: &str = "CAVRA_TEST_INTERRUPT_DIR";
+/// What the helper prints when every check passed.
+const INTERRUPT_DONE: &str = "finding_5 interrupt helper: all checks passed";
+/// How long the helper may take in all.
+const HELPER_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `deliver_all` on a thread of its own, forwarding each record as it
+/// happens and then the whole list.
+fn deliver_in_background(
+    registry: &'static Registry,
+    routes: Vec<Notification>,
+    config: cavra_plugin_host::ConnectorConfig,
+    options: DeliveryOptions,
+) -> (std::sync::mpsc::Receiver<DeliveryRecord>, std::sync::mpsc::Receiver<Vec<DeliveryRecord>>) {
+    let (each, attempts) = std::sync::mpsc::channel();
+    let (all, done) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let records = registry.deliver_all(routes, &config, &options, |record| {
+            let _ = each.send(record.clone());
+        });
+        let _ = all.send(records);
+    });
+    (attempts, done)
+}
+
+/// Not a test of its own: with [`INTERRUPT_DIR_ENV`] set (by the test below,
+/// which runs this test binary again with only this test, since an
+/// interrupt holds for the whole process), it starts a connector call that
+/// never returns in a child and in process, a route queued behind the first
+/// one, and a retry backing off for a minute; then interrupts, and checks
+/// that every route ends at once with a final `interrupted` attempt and that
+/// nothing is started afterwards. Without the variable it does nothing.
+#[test]
+fn finding_5_interrupt_helper() {
+    let Some(dir) = std::env::var_os(INTERRUPT_DIR_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let a = artifacts();
+    let (isolated_dir, in_process_dir) = (TempDir::new("interrupt-isolated"), TempDir::new("interrupt-in-process"));
+    let isolated_plugins = isolated_dir.plugin_dir(&[&a.aborting, &a.slack]);
+    // Shared with the deliveries' threads, which outlive nothing but this process.
+    let isolated: &'static Registry = Box::leak(Box::new(Registry::load(std::slice::from_ref(&isolated_plugins), &process_isolation())));
+    let in_process: &'static Registry = Box::leak(Box::new(Registry::load(&[in_process_dir.plugin_dir(&[&a.aborting])], &Isolation::InProcess)));
+    assert_eq!(isolated.report().loaded.len(), 2, "{}", isolated.report());
+
+    let provider = Server::start(&[Reply::Status(503)]);
+    let (child_log, own_log) = (dir.join("child.log"), dir.join("own.log"));
+    let child_config = config(json!({"connectors": {"aborter": {"path": child_log}, "slack": {"url": provider.url("/services/T/B/K")}}}), &[]);
+    let own_config = config(json!({"connectors": {"aborter": {"path": own_log}}}), &[]);
+    // Nothing ends on its own within the test: no timeout, a backoff of a minute.
+    let patient = DeliveryOptions {
+        max_attempts: 3,
+        backoff_base: Duration::from_secs(60),
+        backoff_max: Duration::from_secs(120),
+        attempt_timeout: Duration::from_secs(3600),
+    };
+    let routes = vec![notification("stuck", "aborter", "loop"), notification("queued", "aborter", "ops"), notification("backoff", "slack", "ops")];
+    let (child_attempts, child_done) = deliver_in_background(isolated, routes, child_config.clone(), patient.clone());
+    let (_, own_done) = deliver_in_background(in_process, vec![notification("stuck_here", "aborter", "loop")], own_config, patient.clone());
+
+    let stuck_child = looping_pid(&child_log, START_DEADLINE).expect("the call in a child did not start");
+    assert!(looping_pid(&own_log, START_DEADLINE).is_some(), "the call in process did not start");
+    // The slack route failed once and is backing off.
+    let first = child_attempts.recv_timeout(START_DEADLINE).expect("the slack route made no attempt");
+    assert_eq!((first.route_id.as_str(), first.outcome), ("route_backoff", AttemptOutcome::RetryableFailure), "{first:?}");
+
+    let interrupted_at = Instant::now();
+    assert_eq!(cavra_plugin_host::interrupt_all(), 2, "the aborter and slack children were running");
+    assert!(cavra_plugin_host::interrupted());
+    let mut records = child_done.recv_timeout(EXIT_DEADLINE).expect("the deliveries in children did not end after the interrupt");
+    records.extend(own_done.recv_timeout(EXIT_DEADLINE).expect("the delivery in process did not end after the interrupt"));
+    assert!(interrupted_at.elapsed() < EXIT_DEADLINE);
+    let summary: Vec<_> = records.iter().map(|r| (r.route_id.as_str(), r.attempt, r.outcome, r.is_final)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("route_stuck", 1, AttemptOutcome::Interrupted, true),
+            ("route_queued", 1, AttemptOutcome::Interrupted, true),
+            ("route_backoff", 1, AttemptOutcome::RetryableFailure, false),
+            ("route_backoff", 2, AttemptOutcome::Interrupted, true),
+            ("route_stuck_here", 1, AttemptOutcome::Interrupted, true),
+        ],
+        "{records:#?}"
+    );
+    assert!(records[0].message.contains("during the connector call"), "{}", records[0].message);
+    assert!(records[1].message.contains("not sent"), "{}", records[1].message);
+    assert!(records[3].message.contains("not sent"), "{}", records[3].message);
+    assert!(records[4].message.contains("during the connector call"), "{}", records[4].message);
+    assert_eq!(serde_json::to_value(&records[0]).expect("json")["outcome"], "interrupted");
+    assert!(records.iter().all(|r| r.is_interrupted() || r.outcome == AttemptOutcome::RetryableFailure));
+    assert_eq!(provider.requests().len(), 1, "the retry was not made");
+    #[cfg(target_os = "linux")]
+    assert!(ended(stuck_child), "the child stuck in a connector call was not killed");
+    #[cfg(not(target_os = "linux"))]
+    let _ = stuck_child;
+
+    // Nothing starts any more: no call, no child, no plugin load.
+    let after = isolated.deliver_all(vec![notification("after", "aborter", "ops")], &child_config, &patient, |_| {});
+    assert_eq!(after.iter().map(|r| (r.attempt, r.outcome)).collect::<Vec<_>>(), [(1, AttemptOutcome::Interrupted)], "{after:#?}");
+    let log = std::fs::read_to_string(&child_log).unwrap_or_default();
+    assert!(!log.contains("cavra-test-after"), "a connector call was made after the interrupt:\n{log}");
+    let reloaded = Registry::load(&[isolated_plugins], &process_isolation());
+    assert!(reloaded.report().loaded.is_empty(), "{}", reloaded.report());
+    assert!(reloaded.report().refused.iter().all(|r| r.reason.contains("shutting down")), "{}", reloaded.report());
+    // Refused for the interrupt, the plugin's routes are interrupted, not failed.
+    let unserved = reloaded.deliver_all(vec![notification("unserved", "aborter", "ops")], &child_config, &patient, |_| {});
+    assert_eq!(unserved.iter().map(|r| r.outcome).collect::<Vec<_>>(), [AttemptOutcome::Interrupted], "{unserved:#?}");
+    println!("{INTERRUPT_DONE}");
+}
+
+#[test]
+fn finding_5_interrupt_all_ends_calls_retries_and_queued_routes_with_interrupted_attempts() {
+    // Built here, once, rather than by the helper under its deadline.
+    let _ = artifacts();
+    let tmp = TempDir::new("interrupt");
+    let output = tmp.path().join("helper.out");
+    let helper = Command::new(std::env::current_exe().expect("test executable"))
+        .args(["--exact", "isolation::finding_5_interrupt_helper", "--test-threads", "1", "--nocapture"])
+        .env(INTERRUPT_DIR_ENV, tmp.path())
+        .stdin(Stdio::null())
+        // A file, not a pipe: a full pipe would stall the helper.
+        .stdout(std::fs::File::create(&output).expect("helper output"))
+        .stderr(Stdio::from(std::fs::File::options().append(true).open(&output).expect("helper output")))
+        .spawn()
+        .expect("start the helper");
+    let mut helper = Started(helper);
+    let until = Instant::now() + HELPER_DEADLINE;
+    let mut status = None;
+    while status.is_none() && Instant::now() < until {
+        status = helper.0.try_wait().expect("poll the helper");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&output).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("the helper did not finish within {HELPER_DEADLINE:?}:\n{text}"));
+    assert!(status.success() && text.contains(INTERRUPT_DONE), "{status}:\n{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn finding_5_a_child_stopped_by_sigterm_interrupts_its_call_and_is_restarted() {
+    // A service manager stopping the whole service (systemd signals every
+    // process of its control group), or Ctrl-C in a terminal, reaches the
+    // plugin children too: their calls are interrupted, not failed.
+    let a = artifacts();
+    let tmp = TempDir::new("sigterm-child");
+    // Shared with the delivery's thread, which a failed test leaves stuck.
+    let registry: &'static Registry = Box::leak(Box::new(Registry::load(&[tmp.plugin_dir(&[&a.aborting])], &process_isolation())));
+    let log = tmp.path().join("aborter.log");
+    let config = config(json!({"connectors": {"aborter": {"path": log}}}), &[]);
+    let options = DeliveryOptions { attempt_timeout: Duration::from_secs(3600), ..fast_options() };
+    let (_, done) = deliver_in_background(registry, vec![notification("stopped", "aborter", "loop")], config.clone(), options.clone());
+    let pid = looping_pid(&log, START_DEADLINE).expect("the looping call did not start");
+    let signalled = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill");
+    assert!(signalled.success(), "kill -TERM {pid} failed");
+    let records = done.recv_timeout(EXIT_DEADLINE).expect("the delivery did not end when its child was stopped");
+    // Restarted at once (no crash backoff), the next call goes through.
+    let next = registry.deliver_all(vec![notification("after_sigterm", "aborter", "ops")], &config, &options, |_| {});
+    let summary: Vec<_> = records.iter().map(|r| (r.attempt, r.outcome, r.is_final)).collect();
+    assert_eq!(summary, [(1, AttemptOutcome::Interrupted, true)], "{records:#?}");
+    assert!(records[0].message.contains("stopped by SIGTERM"), "{}", records[0].message);
+    assert_eq!(next[0].outcome, AttemptOutcome::Delivered, "{next:#?}");
 }
