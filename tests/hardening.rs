@@ -305,9 +305,7 @@ fn finding_8_a_plugin_that_aborts_fails_only_its_delivery_by_default() {
     let dir = fresh_dir("aborting-plugin");
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let built =
-        cavra_binary().parent().expect("binary folder").join(format!("{}cavra_fixture_aborting{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
-    assert!(built.exists(), "the aborting fixture is built beside the binary: {}", built.display());
+    let built = cavra_tests::aborting_fixture();
     std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
     // One owner, `abort`, on the fixture's provider: its connector calls abort().
     let schedule = dir.join("schedule.json");
@@ -414,4 +412,36 @@ fn finding_18_refusals_name_the_file_and_a_whole_number_out_of_range_gets_the_ra
     assert_eq!(answer.error()["message"], "query.limit: expected 1 to 1000, got 1000000000000");
     let answer = server.get(&format!("{NOTIFY}/routes?limit=100000000000000000000000"));
     assert_eq!(answer.error()["message"], "query.limit: expected a smaller whole number, got \"100000000000000000000000\"");
+}
+
+#[test]
+fn finding_8_a_plugin_that_prints_never_corrupts_the_json_output_even_in_process() {
+    let dir = fresh_dir("printing-plugin");
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let built = cavra_tests::aborting_fixture();
+    std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
+    let schedule = dir.join("schedule.json");
+    let document = json!({"schema_version": "cavra.go-backend-rollback-drill-schedule.v1", "schedule_id": "printing", "status": "active",
+        "interval_days": 30, "next_due_at": "2026-05-30T15:40:00Z", "owners": ["print"], "notification_providers": ["aborter"]});
+    std::fs::write(&schedule, document.to_string()).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, "{}").unwrap();
+    let config = dir.join("connectors.json");
+    std::fs::write(&config, json!({"connectors": {"aborting": {"path": dir.join("calls.txt")}}}).to_string()).unwrap();
+    for isolation in ["in-process", "auto"] {
+        let _ = std::fs::remove_file(dir.join("cavra.db"));
+        let mut args = plan_args(&dir, &schedule.display().to_string(), &policy.display().to_string());
+        args[1] = "go-rollback-drill-notifications-deliver".into();
+        args.extend(["--plugin-dir", &plugins.display().to_string(), "--plugin-isolation", isolation, "--json"].map(String::from));
+        let output =
+            Command::new(cavra_binary()).current_dir(&dir).env("CAVRA_CONNECTOR_CONFIG", &config).env_remove("CAVRA_STORE").args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{isolation}: {}", stderr(&output));
+        let result: Json = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{isolation}: stdout is not only JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)));
+        assert_eq!(result["delivered_count"], 1, "{isolation}");
+        if isolation == "in-process" {
+            assert!(stderr(&output).contains("PLUGIN-STDOUT-NOISE"), "the noise went to stderr: {}", stderr(&output));
+        }
+    }
 }

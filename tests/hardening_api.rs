@@ -177,26 +177,6 @@ fn finding_15_an_unknown_route_with_a_slow_body_still_answers_404() {
     assert_eq!(status, 404, "{head}\n{body}");
 }
 
-/// `cargo test` builds no `cdylib` of crates outside the workspace: build the
-/// host's fixture plugins (the looping connector among them) once.
-fn aborting_fixture() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let profile = cavra_tests::profile_dir();
-            let mut cargo = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-            cargo.current_dir(repo()).args(["build", "-j2", "--manifest-path", "plugins/host/tests/fixtures/Cargo.toml", "-p", "cavra-fixture-aborting"]);
-            cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
-            if profile.ends_with("release") {
-                cargo.arg("--release");
-            }
-            let output = cargo.output().expect("run cargo");
-            assert!(output.status.success(), "building the fixture plugin failed:\n{}", String::from_utf8_lossy(&output.stderr));
-            profile.join(format!("{}cavra_fixture_aborting{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
-        })
-        .clone()
-}
-
 /// The pid of the first `looping pid=PID` line the fixture wrote to `log`.
 fn looping_pid(log: &Path, deadline: Duration) -> Option<u32> {
     let until = Instant::now() + deadline;
@@ -225,7 +205,7 @@ fn ended(pid: u32) -> bool {
 #[cfg(target_os = "linux")]
 #[test]
 fn finding_4_a_plugin_child_dies_with_cavra_api_killed_mid_delivery() {
-    let library = aborting_fixture();
+    let library = cavra_tests::aborting_fixture();
     let dir = temp("orphan");
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
@@ -283,7 +263,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 #[cfg(target_os = "linux")]
 #[test]
 fn finding_5_sigterm_interrupts_a_stuck_delivery_answers_its_client_and_exits() {
-    let library = aborting_fixture();
+    let library = cavra_tests::aborting_fixture();
     let dir = temp("sigterm");
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");

@@ -100,3 +100,31 @@ pub fn cavra_binary() -> &'static Path {
         profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
     })
 }
+
+/// The plugin host's misbehaving fixture connector (`cavra-fixture-aborting`:
+/// aborts, hangs, loops forever or prints, by owner), built once: `cargo
+/// test` builds no `cdylib` of crates outside the workspace.
+pub fn aborting_fixture() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile = profile_dir();
+            let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            cargo.current_dir(crate_dir().join("..")).args([
+                "build",
+                "-j2",
+                "--manifest-path",
+                "plugins/host/tests/fixtures/Cargo.toml",
+                "-p",
+                "cavra-fixture-aborting",
+            ]);
+            cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
+            if profile.ends_with("release") {
+                cargo.arg("--release");
+            }
+            let output = cargo.output().expect("run cargo");
+            assert!(output.status.success(), "building the fixture plugin failed:\n{}", String::from_utf8_lossy(&output.stderr));
+            profile.join(format!("{}cavra_fixture_aborting{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+        })
+        .clone()
+}
