@@ -49,7 +49,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
     let schedule_path = request.evidence.schedule_path()?;
     let limits = &request.evidence.limits;
     let documents = routing_documents(packs, schedule_path, &request.policies, limits)?;
-    let (schedule, policy) = (documents.schedule, documents.policy);
+    let (schedule, policy) = (&documents.schedule, &documents.policy);
     let status = schedule_report.status.clone();
     let notify = request.force || matches!(status, ReadinessStatus::NeedsAttention | ReadinessStatus::DueSoon);
     let schedule_id = schedule["schedule_id"].as_str().unwrap_or_default().to_string();
@@ -74,7 +74,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
 
     let now = cavra_engine::time::parse_time(&session.now).map_err(AppError::input)?;
     // Every route is decided at `now`: pin the clock so window tests run once, at bind time.
-    let routing = bind_routing(packs, &policy, BindOptions::at(now))?;
+    let routing = bind_routing(packs, policy, BindOptions::at(now)).map_err(|e| documents.locate(e))?;
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
     let routes = schedule_routes(&schedule, &policy, if notify { status.as_str() } else { "healthy" }, wanted.as_ref());
     check_route_count(schedule_path, &routes, limits)?;
@@ -82,7 +82,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
 
     let reason = plan_reason(&schedule_id, &status, notify, request.force, &schedule_report);
     let episode = episode(&schedule_report);
-    let record = policy_record(&policy);
+    let record = policy_record(policy);
     let header = PlanHeader {
         generated_at: &session.now,
         generated_by: &request.generated_by,
@@ -93,7 +93,8 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
         policy_sources: &documents.sources,
         policy_id: &record.policy_id,
     };
-    Ok(BuiltPlan { plan: plan_document(&header, &routes, planned.view()), schedule, policy, policy_record: record })
+    let plan = plan_document(&header, &routes, planned.view());
+    Ok(BuiltPlan { plan, schedule: documents.schedule, policy: documents.policy, policy_record: record })
 }
 
 /// The drill's due time the plan's notifications are about: the schedule

@@ -227,9 +227,11 @@ pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, polici
     }
     let mut policy = Map::new();
     let mut sources = Vec::new();
+    let mut key_origins = HashMap::new();
     for key in POLICY_KEYS {
         if let Some(v) = schedule.get(*key) {
             policy.insert(key.to_string(), v.clone());
+            key_origins.insert(key.to_string(), schedule_path.display().to_string());
         }
     }
     if !policy.is_empty() {
@@ -237,9 +239,10 @@ pub(crate) fn routing_documents(packs: &PackSource, schedule_path: &Path, polici
     }
     for layer in &separate {
         merge_over(&mut policy, &layer.document, &layer.label)?;
+        key_origins.extend(layer.document.as_object().into_iter().flatten().map(|(k, _)| (k.clone(), layer.label.clone())));
         sources.push(layer.origin.as_str().to_string());
     }
-    Ok(RoutingDocuments { schedule, policy: Json::Object(policy), sources })
+    Ok(RoutingDocuments { schedule, policy: Json::Object(policy), sources, key_origins })
 }
 
 /// A schedule document a plan can be made from: an object with a
@@ -300,6 +303,25 @@ pub(crate) struct RoutingDocuments {
     pub policy: Json,
     /// `schedule`, `policy`, `server`, `request`: the sources merged, in order.
     pub sources: Vec<String>,
+    /// Which document each top-level key of the merged policy came from (its label).
+    pub key_origins: HashMap<String, String>,
+}
+
+impl RoutingDocuments {
+    /// An error at a path of the merged policy, naming the document that
+    /// gave the key (a file, or `$.routing_policy` of the request).
+    pub(crate) fn locate(&self, error: AppError) -> AppError {
+        match error {
+            AppError::Input { field, path: Some(path), message } => {
+                let key = path.trim_start_matches("$.").split(['.', '[']).next().unwrap_or_default();
+                match self.key_origins.get(key) {
+                    Some(origin) if !message.starts_with(origin.as_str()) => AppError::Input { field, message: format!("{origin}: {message}"), path: Some(path) },
+                    _ => AppError::Input { field, path: Some(path), message },
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// The merged policy as stored: `pol_` and its hash, and its canonical text.

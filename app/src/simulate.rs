@@ -55,8 +55,8 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
     }
     let schedule_path = request.schedule.as_deref().filter(|p| !p.as_os_str().is_empty()).ok_or_else(crate::readiness::schedule_needed)?;
     let documents = routing_documents(packs, schedule_path, &request.policies, &request.limits)?;
+    let routing = bind_routing(packs, &documents.policy, BindOptions::around(from, to)).map_err(|e| documents.locate(e))?;
     let (schedule, policy) = (documents.schedule, documents.policy);
-    let routing = bind_routing(packs, &policy, BindOptions::around(from, to))?;
     let cuts = change_points(&policy, from, to);
 
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
