@@ -78,7 +78,7 @@ impl PackSource {
             }
             PackSource::Folder(dir) => {
                 let path = dir.join(relative);
-                let text = std::fs::read_to_string(&path).map_err(|e| AppError::Pack(format!("{}: cannot read the rule pack: {e}", path.display())))?;
+                let text = read_pack(&path).map_err(AppError::Pack)?;
                 (path.display().to_string(), text)
             }
             PackSource::Bundled => {
@@ -253,8 +253,15 @@ fn read_folder(dir: &Path) -> Result<Vec<(String, String, String)>, String> {
         .into_iter()
         .map(|path| {
             let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read the rule pack: {e}", path.display()))?;
+            let text = read_pack(&path)?;
             Ok((relative, path.display().to_string(), text))
         })
         .collect()
+}
+
+/// A rule pack of a `--rules` folder: a regular file within the rule byte
+/// limit (`cavra_grammar::DEFAULT_MAX_RULE_BYTES`), UTF-8 (else the position
+/// of the first bad byte).
+fn read_pack(path: &std::path::Path) -> Result<String, String> {
+    cavra_grammar::read_rule_file(path, cavra_grammar::DEFAULT_MAX_RULE_BYTES).map_err(|e| format!("cannot read the rule pack: {e}"))
 }

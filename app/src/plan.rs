@@ -57,7 +57,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
     // Only providers this schedule routes to: a typo must not plan (and store) nothing.
     let wanted = provider_filter(&request.provider)?;
     if let Some(wanted) = &wanted {
-        let known = schedule_providers(&schedule, &policy);
+        let known = schedule_providers(schedule, policy);
         let unknown: Vec<&str> = wanted.iter().filter(|p| !known.contains(*p)).map(String::as_str).collect();
         if !unknown.is_empty() {
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -76,7 +76,7 @@ pub fn build_plan(packs: &PackSource, request: &PlanRequest) -> Result<BuiltPlan
     // Every route is decided at `now`: pin the clock so window tests run once, at bind time.
     let routing = bind_routing(packs, policy, BindOptions::at(now)).map_err(|e| documents.locate(e))?;
     let router = Router::new(&routing.program).map_err(|e| AppError::Pack(format!("{ROUTING_PACK}: {e}")))?;
-    let routes = schedule_routes(&schedule, &policy, if notify { status.as_str() } else { "healthy" }, wanted.as_ref());
+    let routes = schedule_routes(schedule, policy, if notify { status.as_str() } else { "healthy" }, wanted.as_ref());
     check_route_count(schedule_path, &routes, limits)?;
     let planned = router.plan(now, &routes).map_err(|e| routing.render_error(&e))?;
 

@@ -315,7 +315,9 @@ impl RoutingDocuments {
             AppError::Input { field, path: Some(path), message } => {
                 let key = path.trim_start_matches("$.").split(['.', '[']).next().unwrap_or_default();
                 match self.key_origins.get(key) {
-                    Some(origin) if !message.starts_with(origin.as_str()) => AppError::Input { field, message: format!("{origin}: {message}"), path: Some(path) },
+                    Some(origin) if !message.starts_with(origin.as_str()) => {
+                        AppError::Input { field, message: format!("{origin}: {message}"), path: Some(path) }
+                    }
                     _ => AppError::Input { field, path: Some(path), message },
                 }
             }

@@ -1,9 +1,17 @@
 //! The pack-authoring commands: `check`, `eval` and `fmt`.
+//!
+//! Rule files are read within a byte limit (`--max-rule-bytes`,
+//! `CAVRA_MAX_RULE_BYTES`; [`RuleLimits`]) and only when they are regular
+//! files, so `/dev/zero` or a FIFO named `*.cavra` is refused, not read or
+//! waited on. `eval`'s `--input` documents are public documents, screened as
+//! the runtime commands screen theirs before anything is bound.
 
 use crate::{exit, ErrorFormat, Io};
 use cavra_app::documents::{clock, expand, read_json};
 use cavra_app::evaluation::{evaluate, ItemResult};
+use cavra_app::{AppError, PackSource, Refusal};
 use cavra_engine::{Diagnostics, Program};
+use cavra_grammar::{ReadError, ReadErrorKind};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,17 +21,41 @@ macro_rules! say {
 }
 pub(crate) use say;
 
-fn read_source(io: &mut Io, path: &Path) -> Option<String> {
-    match std::fs::read_to_string(path) {
+/// How much rule text the authoring commands read: meant to be flattened
+/// into `check`, `eval`, `test` and `fmt` (`#[command(flatten)]`).
+#[derive(clap::Args, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RuleLimits {
+    /// The largest rule file read, in bytes; a larger one is refused before it is read.
+    #[arg(
+        long = "max-rule-bytes",
+        env = "CAVRA_MAX_RULE_BYTES",
+        value_name = "BYTES",
+        default_value_t = cavra_grammar::DEFAULT_MAX_RULE_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_rule_bytes: u64,
+}
+
+/// A rule file's text within `limits`, or the error as printed: the file
+/// and why, with the flag that raises the limit when it is the size.
+pub(crate) fn read_rule_source(path: &Path, limits: RuleLimits) -> Result<String, String> {
+    cavra_grammar::read_rule_file(path, limits.max_rule_bytes).map_err(|e: ReadError| match e.kind {
+        ReadErrorKind::TooLarge { .. } => format!("{e} (--max-rule-bytes, CAVRA_MAX_RULE_BYTES)"),
+        _ => e.to_string(),
+    })
+}
+
+fn read_source(io: &mut Io, path: &Path, limits: RuleLimits) -> Option<String> {
+    match read_rule_source(path, limits) {
         Ok(s) => Some(s),
         Err(e) => {
-            say!(io.err, "error: {}: cannot read: {e}", path.display());
+            say!(io.err, "error: {e}");
             None
         }
     }
 }
 
-pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool) -> i32 {
+pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, limits: RuleLimits) -> i32 {
     let files = match expand(paths, ".cavra") {
         Ok(f) if f.is_empty() => {
             say!(io.err, "error: no .cavra files found");
@@ -38,7 +70,7 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_wa
     let (mut errors, mut warnings) = (0, 0);
     let mut json_items = Vec::new();
     for file in &files {
-        let Some(source) = read_source(io, file) else {
+        let Some(source) = read_source(io, file, limits) else {
             errors += 1;
             continue;
         };
@@ -88,8 +120,8 @@ pub(crate) struct EvalArgs {
 }
 
 /// Compiles a pack file, printing its diagnostics (errors, or warnings to stderr).
-pub(crate) fn load_pack(io: &mut Io, path: &Path) -> Result<cavra_engine::Pack, i32> {
-    let source = read_source(io, path).ok_or(exit::USAGE)?;
+pub(crate) fn load_pack(io: &mut Io, path: &Path, limits: RuleLimits) -> Result<cavra_engine::Pack, i32> {
+    let source = read_source(io, path, limits).ok_or(exit::USAGE)?;
     match cavra_engine::compile(&path.display().to_string(), &source) {
         Ok(pack) => {
             let _ = write!(io.err, "{}", pack.warnings().render(io.color));
@@ -147,25 +179,31 @@ pub(crate) fn bind(
     Ok((program, inputs))
 }
 
-pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
-    let pack = match load_pack(io, &args.pack) {
+pub(crate) fn eval(io: &mut Io, args: EvalArgs, limits: RuleLimits) -> i32 {
+    let pack = match load_pack(io, &args.pack, limits) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let mut documents = HashMap::new();
     let mut origins = HashMap::new();
+    // In the order given, so that refusals are listed in that order.
+    let mut read = Vec::new();
     for arg in &args.inputs {
         let parsed = split_assignment(arg, "--input").and_then(|(name, file)| Ok((name.to_string(), file, read_json(Path::new(file))?)));
         match parsed {
-            Ok((name, file, doc)) => {
-                origins.insert(name.clone(), file.to_string());
-                documents.insert(name, doc);
-            }
+            Ok((name, file, doc)) => read.push((name, file.to_string(), doc)),
             Err(e) => {
                 say!(io.err, "error: {e}");
                 return exit::USAGE;
             }
         }
+    }
+    if let Err(e) = screen_inputs(&read) {
+        return crate::fail(io, &e);
+    }
+    for (name, file, doc) in read {
+        origins.insert(name.clone(), file);
+        documents.insert(name, doc);
     }
     for arg in &args.sets {
         match parse_set(arg) {
@@ -230,6 +268,26 @@ pub(crate) fn eval(io: &mut Io, args: EvalArgs) -> i32 {
     }
 }
 
+/// Refuses `--input` documents that are not public-safe, as the runtime
+/// commands refuse theirs (`rules/public_safety.cavra`, bundled): every
+/// refused value by file and JSON path, never the value, before anything is
+/// bound, so no error message can quote it.
+fn screen_inputs(documents: &[(String, String, Json)]) -> Result<(), AppError> {
+    if documents.is_empty() {
+        return Ok(());
+    }
+    let screen = cavra_app::safety::Screen::load(&PackSource::Bundled)?;
+    let mut refusals: Vec<Refusal> = Vec::new();
+    for (_, file, doc) in documents {
+        refusals.extend(screen.refusals(doc)?.iter().map(|r| r.located(file)));
+    }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::NotPublicSafe { head: "the input documents are not public-safe; nothing was evaluated".into(), refusals })
+    }
+}
+
 fn print_outcome(io: &mut Io, o: &cavra_engine::Outcome) {
     let category = if o.category == o.action { String::new() } else { format!(" {}", o.category) };
     match o.reason() {
@@ -277,7 +335,7 @@ pub(crate) fn print_report(io: &mut Io, report: &cavra_engine::Report) {
     }
 }
 
-pub(crate) fn fmt(io: &mut Io, paths: &[PathBuf], check_only: bool) -> i32 {
+pub(crate) fn fmt(io: &mut Io, paths: &[PathBuf], check_only: bool, limits: RuleLimits) -> i32 {
     let files = match expand(paths, ".cavra") {
         Ok(f) => f,
         Err(e) => {
@@ -288,7 +346,7 @@ pub(crate) fn fmt(io: &mut Io, paths: &[PathBuf], check_only: bool) -> i32 {
     let mut status = exit::OK;
     let mut changed = 0;
     for file in &files {
-        let Some(source) = read_source(io, file) else {
+        let Some(source) = read_source(io, file, limits) else {
             status = exit::FAILED;
             continue;
         };

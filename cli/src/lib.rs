@@ -87,6 +87,8 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        #[command(flatten)]
+        limits: authoring::RuleLimits,
     },
     /// Bind a pack to inputs and evaluate its decisions and readiness gates once.
     #[command(
@@ -113,6 +115,8 @@ enum Command {
         /// Show each arm tried and the value of each condition.
         #[arg(long)]
         explain: bool,
+        #[command(flatten)]
+        limits: authoring::RuleLimits,
     },
     /// Run rule tests (*.test.toml): expected outcomes, arms and messages.
     #[command(
@@ -124,6 +128,8 @@ enum Command {
         /// Print every case, not only failures.
         #[arg(long, short)]
         verbose: bool,
+        #[command(flatten)]
+        limits: authoring::RuleLimits,
     },
     /// Serve the runtime commands, rule packs and the Evidence Console over HTTP.
     #[command(after_help = serve::API_HELP)]
@@ -153,6 +159,8 @@ enum Command {
         /// Do not write; exit 1 when a file would change.
         #[arg(long)]
         check: bool,
+        #[command(flatten)]
+        limits: authoring::RuleLimits,
     },
 }
 
@@ -194,12 +202,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
     };
     let mut io = Io { out, err, color };
     match cli.command {
-        Command::Check { paths, error_format, deny_warnings } => authoring::check(&mut io, &paths, error_format, deny_warnings),
-        Command::Eval { pack, inputs, sets, decision, at, json, explain } => {
-            authoring::eval(&mut io, authoring::EvalArgs { pack, inputs, sets, decision, at, json, explain })
+        Command::Check { paths, error_format, deny_warnings, limits } => authoring::check(&mut io, &paths, error_format, deny_warnings, limits),
+        Command::Eval { pack, inputs, sets, decision, at, json, explain, limits } => {
+            authoring::eval(&mut io, authoring::EvalArgs { pack, inputs, sets, decision, at, json, explain }, limits)
         }
-        Command::Test { paths, verbose } => rule_tests::run(&mut io, &paths, verbose),
-        Command::Fmt { paths, check } => authoring::fmt(&mut io, &paths, check),
+        Command::Test { paths, verbose, limits } => rule_tests::run(&mut io, &paths, verbose, limits),
+        Command::Fmt { paths, check, limits } => authoring::fmt(&mut io, &paths, check, limits),
         Command::Runtime { command } => runtime::run(&mut io, *command),
         Command::Api(args) => serve::run(&mut io, *args),
         Command::Plugins { command: PluginsCommand::List(args) } => runtime::list_plugins(&mut io, &args),

@@ -2,7 +2,7 @@
 //! packs they test. Each case gives inputs and the clock and expects an
 //! outcome (decisions) or a status and check results (readiness gates).
 
-use crate::authoring::{bind, say};
+use crate::authoring::{bind, say, RuleLimits};
 use crate::{exit, Io};
 use cavra_app::bundled;
 use cavra_app::documents::{expand, parse_json};
@@ -61,14 +61,15 @@ struct Expect {
 
 /// Where test files and the files they name come from.
 enum Source {
-    Disk,
+    /// Files on disk, read within the rule limits.
+    Disk(RuleLimits),
     Bundled,
 }
 
 impl Source {
     fn read(&self, path: &Path) -> Result<String, String> {
         match self {
-            Source::Disk => std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display())),
+            Source::Disk(limits) => crate::authoring::read_rule_source(path, *limits),
             Source::Bundled => {
                 let key = path.to_string_lossy().replace('\\', "/");
                 bundled::get(&key).map(str::to_string).ok_or_else(|| format!("{key}: not bundled"))
@@ -100,12 +101,12 @@ struct Coverage {
     failed_checks: BTreeSet<(String, String)>,
 }
 
-pub(crate) fn run(io: &mut Io, paths: &[PathBuf], verbose: bool) -> i32 {
+pub(crate) fn run(io: &mut Io, paths: &[PathBuf], verbose: bool, limits: RuleLimits) -> i32 {
     let (source, files): (Source, Vec<PathBuf>) = if paths.is_empty() {
         (Source::Bundled, bundled::list(".test.toml").into_iter().map(PathBuf::from).collect())
     } else {
         match expand(paths, ".test.toml") {
-            Ok(files) => (Source::Disk, files),
+            Ok(files) => (Source::Disk(limits), files),
             Err(e) => {
                 say!(io.err, "error: {e}");
                 return exit::USAGE;

@@ -8,6 +8,7 @@
 //! length of the gap, a repeated time takes its earlier instant.
 
 use crate::time::{format_time, parse_time, MICROS_PER_SECOND};
+use cavra_grammar::diagnostic::{quoted, quoted_json};
 use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde_json::Value as Json;
@@ -62,12 +63,12 @@ impl Recurrence {
                 for (i, day) in days.iter().enumerate() {
                     let name = day.as_str().unwrap_or_default().trim().to_ascii_lowercase();
                     let Some((_, wd)) = WEEKDAYS.iter().find(|(n, _)| *n == name || (name.len() == 3 && n.starts_with(&name))) else {
-                        return Err(err("weekdays", Some(i), format!("unknown weekday {day}; expected monday ... sunday")));
+                        return Err(err("weekdays", Some(i), format!("unknown weekday {}; expected monday ... sunday", quoted_json(day))));
                     };
                     weekdays |= 1 << wd.num_days_from_monday();
                 }
             }
-            Some(other) => return Err(err("weekdays", None, format!("expected a list of weekdays, got {other}"))),
+            Some(other) => return Err(err("weekdays", None, format!("expected a list of weekdays, got {}", quoted_json(other)))),
         }
         if weekdays == 0 {
             weekdays = EVERY_DAY;
@@ -76,8 +77,8 @@ impl Recurrence {
             match obj.get(field) {
                 Some(Json::String(s)) => NaiveTime::parse_from_str(s, "%H:%M")
                     .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
-                    .map_err(|_| err(field, None, format!("expected a time of day such as \"18:00\", got {s:?}"))),
-                Some(other) => Err(err(field, None, format!("expected a time of day such as \"18:00\", got {other}"))),
+                    .map_err(|_| err(field, None, format!("expected a time of day such as \"18:00\", got {}", quoted(s)))),
+                Some(other) => Err(err(field, None, format!("expected a time of day such as \"18:00\", got {}", quoted_json(other)))),
                 None => Err(err(field, None, format!("missing required field `{field}`"))),
             }
         };
@@ -86,15 +87,15 @@ impl Recurrence {
         let zone = match obj.get("time_zone") {
             Some(Json::String(name)) => name
                 .parse::<Tz>()
-                .map_err(|_| err("time_zone", None, format!("unknown time zone {name:?}; expected an IANA name such as \"Europe/Berlin\"")))?,
-            Some(other) => return Err(err("time_zone", None, format!("expected an IANA time zone name, got {other}"))),
+                .map_err(|_| err("time_zone", None, format!("unknown time zone {}; expected an IANA name such as \"Europe/Berlin\"", quoted(name))))?,
+            Some(other) => return Err(err("time_zone", None, format!("expected an IANA time zone name, got {}", quoted_json(other)))),
             None => return Err(err("time_zone", None, "missing required field `time_zone`".into())),
         };
         let instant = |field: &'static str| -> Result<Option<i64>, RecurrenceError> {
             match obj.get(field) {
                 None | Some(Json::Null) => Ok(None),
                 Some(Json::String(s)) => parse_time(s).map(Some).map_err(|m| err(field, None, m)),
-                Some(other) => Err(err(field, None, format!("expected an RFC 3339 timestamp, got {other}"))),
+                Some(other) => Err(err(field, None, format!("expected an RFC 3339 timestamp, got {}", quoted_json(other)))),
             }
         };
         let (from, until) = (instant("from")?, instant("until")?);
@@ -293,6 +294,14 @@ mod tests {
         let mut reversed = base("from", json!("2026-06-01T00:00:00Z"));
         reversed["until"] = json!("2026-05-01T00:00:00Z");
         assert_eq!(e(reversed).field, "until");
+        // A value is quoted by a prefix: a 1 MB time zone is not echoed whole.
+        let huge = e(base("time_zone", json!("Z".repeat(1_000_000))));
+        assert!(huge.message.starts_with(&format!("unknown time zone \"{}\"…;", "Z".repeat(60))), "{}", &huge.message[..100]);
+        for (field, value) in
+            [("weekdays", json!(["x".repeat(100_000)])), ("start_time", json!("9".repeat(100_000))), ("from", json!({"k": "v".repeat(100_000)}))]
+        {
+            assert!(e(base(field, value)).message.len() < 200, "{field}");
+        }
         let fine = Recurrence::from_json(&base("weekdays", json!(["Mon", "FRIDAY"]))).unwrap();
         assert_eq!(fine.to_string(), "monday,friday 18:00-20:00 Europe/Berlin");
     }

@@ -2,12 +2,12 @@
 //! Syntax errors are turned into [`Diagnostic`]s with plain-words "expected" lists.
 
 use crate::ast::*;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{shorten, Diagnostic, Diagnostics, MAX_QUOTED_CHARS};
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser;
 use std::num::NonZeroUsize;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock, PoisonError, RwLock};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "cavra.pest"]
@@ -20,15 +20,48 @@ const MAX_NESTING: usize = 32;
 const MAX_NESTED_WORDS: usize = 64;
 /// Operators in one clause (each adds a level to the expression tree).
 const MAX_OPERATORS: usize = 200;
-/// Upper bound on pest's rule calls for one parse (pest does not memoize).
-const CALL_LIMIT: usize = 20_000_000;
+/// pest's rule calls allowed per byte of the file. Real text needs 10 to 50
+/// (dense lists of numbers are the most), and the nesting limits above keep
+/// backtracking from growing with the text, so a file within its byte limit
+/// (`read_rule_file`) parses; the bound stops the parser should some text
+/// still make it backtrack without end. pest does not memoize.
+const STEPS_PER_BYTE: usize = 100;
+/// The least step budget of a parse, whatever the file's size.
+const MIN_STEPS: usize = 20_000_000;
 /// Syntax errors reported per file before giving up.
 const MAX_SYNTAX_ERRORS: usize = 20;
+/// Error recovery parses the file again after each syntax error (twice:
+/// fast, then recording what was expected), each parse running up to the
+/// next error. It stops once those parses have run over this many bytes in
+/// all, so that a large file with many errors costs a few parses, not forty.
+const RECOVERY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The step budget of a parse of `len` bytes.
+fn step_budget(len: usize) -> usize {
+    len.saturating_mul(STEPS_PER_BYTE).max(MIN_STEPS)
+}
 
 /// Parses one pack. `file` is only used to label diagnostics. Every syntax
-/// error of the file is reported: after an error, the declaration that holds
-/// it is blanked out and the rest is parsed again.
+/// error of the file is reported (up to [`MAX_SYNTAX_ERRORS`], and while
+/// re-parsing stays within [`RECOVERY_BYTES`]): after an error, the
+/// declaration that holds it is blanked out and the rest is parsed again.
+/// A parse that runs out of steps or stack is reported once, with the
+/// limit, and not retried.
 pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
+    parse_within(file, source, Budget { steps: step_budget(source.len()), recovery_bytes: RECOVERY_BYTES })
+}
+
+/// What one parse may spend: pest's steps per parse, and the bytes all the
+/// parses of error recovery may cover.
+#[derive(Clone, Copy)]
+struct Budget {
+    steps: usize,
+    recovery_bytes: usize,
+}
+
+/// [`parse`] within `budget` (tests reach the limits with small ones).
+fn parse_within(file: &str, source: &str, budget: Budget) -> Result<Pack, Diagnostics> {
+    let Budget { steps, recovery_bytes } = budget;
     let lexed = scan(source);
     if let Some(d) = lexed.too_deep {
         return Err(Diagnostics::new(file, source, vec![d]));
@@ -36,11 +69,12 @@ pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
     if let Some(d) = header_guard(source) {
         return Err(Diagnostics::new(file, source, vec![d]));
     }
-    pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
     let mut errors = Vec::new();
     let mut text = source.to_string();
+    // Bytes the failed parses ran over (each up to where it failed).
+    let mut parsed = 0usize;
     loop {
-        match CavraParser::parse(Rule::file, &text) {
+        match run_pest(&text, steps, false) {
             Ok(mut pairs) if errors.is_empty() => {
                 let file_pair = pairs.next().expect("the file rule always yields one pair");
                 let mut pack = Builder.file(file_pair);
@@ -48,24 +82,117 @@ pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
                 return Ok(pack);
             }
             Ok(_) => break,
-            Err(_) => {
+            Err(e) if limit_reached(&e).is_some() => {
+                errors.push(limit_error(&text, &e, steps));
+                break;
+            }
+            Err(e) => {
+                parsed = parsed.saturating_add(error_pos(&e));
                 // Parse again recording the literal tokens tried at the error
                 // ("expected `=>`"): costly, so only once a parse has failed.
-                pest::set_error_detail(true);
-                let detailed = CavraParser::parse(Rule::file, &text).err();
-                pest::set_error_detail(false);
-                let Some(e) = detailed else { break };
+                let Some(e) = run_pest(&text, steps, true).err() else { break };
+                parsed = parsed.saturating_add(error_pos(&e));
+                if limit_reached(&e).is_some() {
+                    errors.push(limit_error(&text, &e, steps));
+                    break;
+                }
                 let d = syntax_error(&text, e, lexed.unclosed_text);
                 let at = d.span.start;
                 errors.push(d);
                 match blank_item(&text, at) {
-                    Some(next) if errors.len() < MAX_SYNTAX_ERRORS => text = next,
+                    Some(next) if errors.len() < MAX_SYNTAX_ERRORS && parsed < recovery_bytes => text = next,
                     _ => break,
                 }
             }
         }
     }
     Err(Diagnostics::new(file, source, errors))
+}
+
+/// pest's call limit and error detail are process-wide settings that each
+/// parse reads when it starts. Parses with the usual settings (the least
+/// step budget, no detail) share this lock; one that needs others holds it
+/// alone and puts the usual ones back, so concurrent parses (the API's
+/// threads, tests) never start with another's settings.
+static PEST_SETTINGS: RwLock<()> = RwLock::new(());
+static USUAL_SETTINGS: Once = Once::new();
+
+fn run_pest(text: &str, steps: usize, detail: bool) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    USUAL_SETTINGS.call_once(|| {
+        let _alone = PEST_SETTINGS.write().unwrap_or_else(PoisonError::into_inner);
+        pest::set_call_limit(NonZeroUsize::new(MIN_STEPS));
+        pest::set_error_detail(false);
+    });
+    if steps == MIN_STEPS && !detail {
+        let _shared = PEST_SETTINGS.read().unwrap_or_else(PoisonError::into_inner);
+        return CavraParser::parse(Rule::file, text);
+    }
+    /// Puts the usual settings back however the parse ends.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            pest::set_call_limit(NonZeroUsize::new(MIN_STEPS));
+            pest::set_error_detail(false);
+        }
+    }
+    let _alone = PEST_SETTINGS.write().unwrap_or_else(PoisonError::into_inner);
+    let _restore = Restore;
+    pest::set_call_limit(NonZeroUsize::new(steps));
+    pest::set_error_detail(detail);
+    CavraParser::parse(Rule::file, text)
+}
+
+/// Where a parse failed: as far as it got.
+fn error_pos(err: &pest::error::Error<Rule>) -> usize {
+    match err.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
+/// pest's limits on one parse.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// The call limit: the step budget.
+    Steps,
+    /// The native stack left to the parser.
+    Stack,
+}
+
+/// Which of pest's limits stopped a parse, if one did (pest says so in words).
+fn limit_reached(err: &pest::error::Error<Rule>) -> Option<Limit> {
+    match &err.variant {
+        pest::error::ErrorVariant::CustomError { message } if message.contains("call limit") => Some(Limit::Steps),
+        pest::error::ErrorVariant::CustomError { message } if message.contains("stack limit") => Some(Limit::Stack),
+        _ => None,
+    }
+}
+
+/// E0002 for a parse stopped by a limit: which limit, and where the parser
+/// had got to (the text there need not be wrong).
+fn limit_error(source: &str, err: &pest::error::Error<Rule>, steps: usize) -> Diagnostic {
+    let pos = error_pos(err).min(source.len());
+    let end = source[pos..].chars().next().map_or(pos, |c| pos + c.len_utf8());
+    let span = Span::new(pos, end);
+    if limit_reached(err) == Some(Limit::Stack) {
+        return Diagnostic::error("E0002", span, "the rule text is too complex to parse: the parser ran out of stack")
+            .with_label("the parser had got this far")
+            .with_help("split the expression into `let` values");
+    }
+    Diagnostic::error("E0002", span, format!("the rule text is too complex to parse: the parser gave up after {} steps", thousands(steps)))
+        .with_label("the parser had got this far")
+        .with_help(format!(
+            "a parse may take {STEPS_PER_BYTE} steps per byte of the file (at least {}); simplify the text or split the pack into several packs",
+            thousands(MIN_STEPS)
+        ))
+}
+
+/// `20000000` -> `20,000,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    // ASCII digits: every group of bytes is text.
+    let groups: Vec<&str> = digits.as_bytes().rchunks(3).rev().map(|g| std::str::from_utf8(g).unwrap_or_default()).collect();
+    groups.join(",")
 }
 
 /// A clear error for the commonest first mistake: no `pack NAME` line.
@@ -725,9 +852,10 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Opti
     }
     let found = found_token(source, pos);
     let end = (pos + found.len().max(1)).min(source.len());
-    let (mut expected, call_limit) = match &err.variant {
-        ErrorVariant::ParsingError { positives, .. } => (positives.iter().filter_map(|r| describe(*r)).collect::<Vec<_>>(), false),
-        ErrorVariant::CustomError { message } => (vec![], message.contains("call limit")),
+    let mut expected = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| describe(*r)).collect::<Vec<_>>(),
+        // Limits are reported by `limit_error` before this is called.
+        ErrorVariant::CustomError { .. } => vec![],
     };
     if let Some(attempts) = err.parse_attempts() {
         for token in attempts.expected_tokens() {
@@ -736,16 +864,14 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Opti
             }
         }
     }
-    if call_limit {
-        return Diagnostic::error("E0002", Span::new(pos, end), "the rule text is too complex to parse");
-    }
     // `{` starts a map literal and `\{` an escape: already "an expression" / "text".
     if expected.contains(&"an expression") || expected.contains(&"text") {
         expected.retain(|e| *e != "`{`" && *e != "`}`");
     }
     expected.sort();
     expected.dedup();
-    let found_words = if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
+    // A token can be a 10 MB word: quote a prefix.
+    let found_words = if found.is_empty() { "the end of the file".to_string() } else { format!("`{}`", shorten(&found, MAX_QUOTED_CHARS)) };
     let message = if expected.is_empty() { format!("unexpected {found_words}") } else { format!("expected {}, found {found_words}", join_or(&expected)) };
     let mut d = Diagnostic::error("E0001", Span::new(pos, end), message).with_label(if expected.is_empty() {
         "not expected here".to_string()
@@ -952,4 +1078,70 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::duration_unit => "a duration unit (w, d, h, m, s)",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid pack of `n` `let`s, each a list of numbers.
+    fn lets(n: usize) -> String {
+        let mut text = String::from("pack big\n");
+        for i in 0..n {
+            text.push_str(&format!("let l{i} = [1, 2, 3, 4, 5, 6, 7, 8]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn a_parse_out_of_steps_is_reported_once_with_its_limit() {
+        let mut text = lets(200);
+        // Syntax errors after the limit is reached are not looked for.
+        text.push_str("let broken = = 1\nlet also = ) 2\n");
+        let d = parse_within("big.cavra", &text, Budget { steps: 5_000, recovery_bytes: RECOVERY_BYTES }).unwrap_err();
+        assert_eq!(d.items.len(), 1, "{}", d.render(false));
+        assert_eq!(d.items[0].code, "E0002");
+        assert!(d.items[0].message.contains("gave up after 5,000 steps"), "{}", d.items[0].message);
+        assert!(d.items[0].help.as_deref().unwrap_or_default().contains("100 steps per byte"), "{:?}", d.items[0].help);
+    }
+
+    #[test]
+    fn the_step_budget_grows_with_the_file() {
+        assert_eq!(step_budget(10), MIN_STEPS);
+        assert_eq!(step_budget(4 * 1024 * 1024), 4 * 1024 * 1024 * STEPS_PER_BYTE);
+        // The densest real text (lists of numbers) needs about 50 steps a byte.
+        let text = lets(2_000);
+        assert!(parse_within("dense.cavra", &text, Budget { steps: 60 * text.len(), recovery_bytes: RECOVERY_BYTES }).is_ok());
+    }
+
+    #[test]
+    fn recovery_stops_when_the_reparses_would_cover_too_many_bytes() {
+        let mut text = lets(50);
+        for i in 0..10 {
+            text.push_str(&format!("let bad{i} = = 1\n"));
+        }
+        let all = parse_within("errors.cavra", &text, Budget { steps: MIN_STEPS, recovery_bytes: RECOVERY_BYTES }).unwrap_err();
+        assert_eq!(all.items.len(), 10, "{}", all.render(false));
+        // Each failed parse runs up to its error: room for the first error's
+        // two parses, then one more pair that goes over.
+        let first = text.find("let bad0").unwrap();
+        let few = parse_within("errors.cavra", &text, Budget { steps: MIN_STEPS, recovery_bytes: 3 * first }).unwrap_err();
+        assert_eq!(few.items.len(), 2, "{}", few.render(false));
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(20_000_000), "20,000,000");
+    }
+
+    #[test]
+    fn a_huge_token_is_quoted_by_a_prefix() {
+        let text = format!("pack p\nlet a = 1 {}\n", "x".repeat(100_000));
+        let d = parse("p.cavra", &text).unwrap_err();
+        assert!(d.items[0].message.len() < 200, "{}", d.items[0].message);
+        assert!(d.items[0].message.contains('…'), "{}", d.items[0].message);
+    }
 }
