@@ -3,7 +3,7 @@
 //! is a JSON body with the right 4xx status; tokens, reload, concurrency,
 //! metrics and graceful shutdown behave as documented.
 
-use cavra_tests::http::{request, sample_document_flags, Server};
+use cavra_tests::http::{request, sample_document_flags, sample_server_in, Server};
 use serde_json::{json, Value as Json};
 use std::path::PathBuf;
 
@@ -25,10 +25,7 @@ fn temp(name: &str) -> PathBuf {
 /// A server on the sample documents with its own store.
 fn sample_server(name: &str, extra: &[&str], env: &[(&str, &str)]) -> (Server, PathBuf) {
     let dir = temp(name);
-    let mut args = sample_document_flags(&repo());
-    args.extend(["--store".to_string(), dir.join("cavra.db").display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    (Server::start(&args, env), dir)
+    (sample_server_in(&dir, extra, env), dir)
 }
 
 fn cli_json(args: &[&str]) -> Json {

@@ -15,7 +15,7 @@
 //! and sets CAVRA_REQUIRE_BROWSER=1). Elsewhere, without them, the test says
 //! it was skipped; with CAVRA_REQUIRE_BROWSER=1 a missing browser fails it.
 
-use cavra_tests::http::{request, sample_document_flags, Server};
+use cavra_tests::http::{request, sample_server_in, Server};
 use cavra_tests::provider::Provider;
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
@@ -216,11 +216,8 @@ fn fresh_dir(name: &str) -> PathBuf {
 
 /// `cavra api` over the sample documents with its store in `dir` and its connectors sent to `webhook`.
 fn start_api(dir: &Path, webhook: &Provider) -> Server {
-    let repo = cavra_tests::crate_dir().join("..");
-    let mut args = sample_document_flags(&repo);
-    args.extend(["--store".into(), dir.join("cavra.db").display().to_string()]);
     let config = webhook.connector_config(dir);
-    Server::start(&args, &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())])
+    sample_server_in(dir, &[], &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())])
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use cavra_app::records::notification_id;
 use cavra_app::store::{Claim, SqliteStore, Store};
-use cavra_tests::http::{sample_document_flags, Server};
+use cavra_tests::http::sample_server_in;
 use cavra_tests::provider::Provider;
 use cavra_tests::{cavra_binary, crate_dir};
 use serde_json::{json, Value as Json};
@@ -95,9 +95,7 @@ fn finding_1_two_concurrent_api_deliveries_send_each_notification_once() {
         let dir = fresh_dir(&format!("concurrent-api-{round}"));
         let provider = Provider::start(200);
         let config = provider.connector_config(&dir).display().to_string();
-        let mut args = sample_document_flags(&crate_dir().join(".."));
-        args.extend(["--store".into(), dir.join("cavra.db").display().to_string(), "--claim-lease-secs".into(), "2".into()]);
-        let server = Server::start(&args, &[("CAVRA_CONNECTOR_CONFIG", &config)]);
+        let server = sample_server_in(&dir, &["--claim-lease-secs", "2"], &[("CAVRA_CONNECTOR_CONFIG", &config)]);
         let body = json!({"provider": "all", "at": AT}).to_string();
         let answers: Vec<u16> = std::thread::scope(|scope| {
             let calls: Vec<_> = (0..2).map(|_| scope.spawn(|| server.post(&format!("{NOTIFY}/deliver"), &body).status)).collect();
@@ -302,26 +300,9 @@ fn finding_13_plugins_list_reports_an_unreadable_connector_configuration() {
 
 #[test]
 fn finding_8_a_plugin_that_aborts_fails_only_its_delivery_by_default() {
-    let dir = fresh_dir("aborting-plugin");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let built = cavra_tests::aborting_fixture();
-    std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
     // One owner, `abort`, on the fixture's provider: its connector calls abort().
-    let schedule = dir.join("schedule.json");
-    let document = json!({"schema_version": "cavra.go-backend-rollback-drill-schedule.v1", "schedule_id": "aborting", "status": "active",
-        "interval_days": 30, "next_due_at": "2026-05-30T15:40:00Z", "owners": ["abort"], "notification_providers": ["aborter"]});
-    std::fs::write(&schedule, document.to_string()).unwrap();
-    let policy = dir.join("policy.json");
-    std::fs::write(&policy, "{}").unwrap();
-    let config = dir.join("connectors.json");
-    std::fs::write(&config, json!({"connectors": {"aborting": {"path": dir.join("calls.txt")}}}).to_string()).unwrap();
-    let mut args = plan_args(&dir, &schedule.display().to_string(), &policy.display().to_string());
-    args[1] = "go-rollback-drill-notifications-deliver".into();
-    args.extend(["--plugin-dir", &plugins.display().to_string(), "--max-attempts", "1", "--attempt-timeout-ms", "3000", "--json"].map(String::from));
-    let mut command = Command::new(cavra_binary());
-    command.current_dir(&dir).env("CAVRA_CONNECTOR_CONFIG", &config).env_remove("CAVRA_PLUGIN_PATH").env_remove("CAVRA_STORE");
-    let output = command.args(&args).output().expect("run cavra");
+    let dir = fresh_dir("aborting-plugin");
+    let output = deliver_to_fixture(&dir, "abort", &["--max-attempts", "1", "--attempt-timeout-ms", "3000"]);
     assert_eq!(output.status.code(), Some(1), "the run reports the failed delivery and exits 1: {}", stderr(&output));
     let result: Json = serde_json::from_slice(&output.stdout).expect("--json output is intact");
     assert_eq!((result["delivered_count"].as_u64(), result["failed_count"].as_u64()), (Some(0), Some(1)), "{result}");
@@ -384,9 +365,7 @@ fn finding_1_the_api_sweeper_takes_over_a_dead_runs_expired_claim() {
     };
     assert!(SqliteStore::open(dir.join("cavra.db")).unwrap().claim(&dead, None).unwrap());
 
-    let mut args = sample_document_flags(&crate_dir().join(".."));
-    args.extend(["--store".into(), dir.join("cavra.db").display().to_string(), "--claim-lease-secs".into(), "1".into()]);
-    let server = Server::start(&args, &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())]);
+    let server = sample_server_in(&dir, &["--claim-lease-secs", "1"], &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !provider.keys().contains(&id) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -404,9 +383,7 @@ fn finding_18_refusals_name_the_file_and_a_whole_number_out_of_range_gets_the_ra
     assert_eq!(run.status.code(), Some(2));
     assert!(stderr(&run).contains(&format!("{}: routing policy: expected a JSON object, got [1,2]", policy.display())), "{}", stderr(&run));
 
-    let mut args = sample_document_flags(&crate_dir().join(".."));
-    args.extend(["--store".into(), dir.join("cavra.db").display().to_string()]);
-    let server = Server::start(&args, &[]);
+    let server = sample_server_in(&dir, &[], &[]);
     let answer = server.get(&format!("{NOTIFY}/routes?limit=1000000000000"));
     assert_eq!(answer.status, 422);
     assert_eq!(answer.error()["message"], "query.limit: expected 1 to 1000, got 1000000000000");
@@ -417,25 +394,9 @@ fn finding_18_refusals_name_the_file_and_a_whole_number_out_of_range_gets_the_ra
 #[test]
 fn finding_8_a_plugin_that_prints_never_corrupts_the_json_output_even_in_process() {
     let dir = fresh_dir("printing-plugin");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let built = cavra_tests::aborting_fixture();
-    std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
-    let schedule = dir.join("schedule.json");
-    let document = json!({"schema_version": "cavra.go-backend-rollback-drill-schedule.v1", "schedule_id": "printing", "status": "active",
-        "interval_days": 30, "next_due_at": "2026-05-30T15:40:00Z", "owners": ["print"], "notification_providers": ["aborter"]});
-    std::fs::write(&schedule, document.to_string()).unwrap();
-    let policy = dir.join("policy.json");
-    std::fs::write(&policy, "{}").unwrap();
-    let config = dir.join("connectors.json");
-    std::fs::write(&config, json!({"connectors": {"aborting": {"path": dir.join("calls.txt")}}}).to_string()).unwrap();
     for isolation in ["in-process", "auto"] {
         let _ = std::fs::remove_file(dir.join("cavra.db"));
-        let mut args = plan_args(&dir, &schedule.display().to_string(), &policy.display().to_string());
-        args[1] = "go-rollback-drill-notifications-deliver".into();
-        args.extend(["--plugin-dir", &plugins.display().to_string(), "--plugin-isolation", isolation, "--json"].map(String::from));
-        let output =
-            Command::new(cavra_binary()).current_dir(&dir).env("CAVRA_CONNECTOR_CONFIG", &config).env_remove("CAVRA_STORE").args(&args).output().unwrap();
+        let output = deliver_to_fixture(&dir, "print", &["--plugin-isolation", isolation]);
         assert_eq!(output.status.code(), Some(0), "{isolation}: {}", stderr(&output));
         let result: Json = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|e| panic!("{isolation}: stdout is not only JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)));
@@ -444,4 +405,28 @@ fn finding_8_a_plugin_that_prints_never_corrupts_the_json_output_even_in_process
             assert!(stderr(&output).contains("PLUGIN-STDOUT-NOISE"), "the noise went to stderr: {}", stderr(&output));
         }
     }
+}
+
+/// Delivers, with `--json`, a schedule whose one owner is `owner` on the
+/// misbehaving fixture connector's provider, loaded from a folder of its own.
+fn deliver_to_fixture(dir: &Path, owner: &str, extra: &[&str]) -> std::process::Output {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let built = cavra_tests::aborting_fixture();
+    std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
+    let schedule = dir.join("schedule.json");
+    let document = json!({"schema_version": "cavra.go-backend-rollback-drill-schedule.v1", "schedule_id": owner, "status": "active",
+        "interval_days": 30, "next_due_at": "2026-05-30T15:40:00Z", "owners": [owner], "notification_providers": ["aborter"]});
+    std::fs::write(&schedule, document.to_string()).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, "{}").unwrap();
+    let config = dir.join("connectors.json");
+    std::fs::write(&config, json!({"connectors": {"aborting": {"path": dir.join("calls.txt")}}}).to_string()).unwrap();
+    let mut args = plan_args(dir, &schedule.display().to_string(), &policy.display().to_string());
+    args[1] = "go-rollback-drill-notifications-deliver".into();
+    args.extend(["--plugin-dir", &plugins.display().to_string(), "--json"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut command = Command::new(cavra_binary());
+    command.current_dir(dir).env("CAVRA_CONNECTOR_CONFIG", &config).env_remove("CAVRA_PLUGIN_PATH").env_remove("CAVRA_STORE");
+    command.args(&args).output().expect("run cavra")
 }

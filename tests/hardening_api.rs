@@ -5,7 +5,7 @@
 //! a stuck delivery at the end of the shutdown grace (5). Every test that
 //! waits on a process or a socket has its own deadline.
 
-use cavra_tests::http::{request, sample_document_flags, Server};
+use cavra_tests::http::{request, sample_server_in, Server};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
@@ -32,10 +32,7 @@ fn temp(name: &str) -> PathBuf {
 /// A server on the sample documents with its own store.
 fn sample_server(name: &str, extra: &[&str], env: &[(&str, &str)]) -> (Server, PathBuf) {
     let dir = temp(name);
-    let mut args = sample_document_flags(&repo());
-    args.extend(["--store".to_string(), dir.join("cavra.db").display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    (Server::start(&args, env), dir)
+    (sample_server_in(&dir, extra, env), dir)
 }
 
 /// A random number without a dependency: std's hasher keys are random.

@@ -246,7 +246,31 @@ impl Connectors {
     }
 }
 
+/// A delivery run's connectors, loaded the first time there is something to send.
+struct OnDemand<'a> {
+    store: &'a dyn StoreProvider,
+    settings: &'a SendSettings,
+    providers: &'a BTreeSet<String>,
+    loaded: Option<Connectors>,
+}
+
+impl OnDemand<'_> {
+    fn send(&mut self, holder: &Holder, store: &dyn Store, outgoing: Vec<Outgoing>, at: &str, warn: &mut dyn FnMut(&str)) -> Result<Sent, AppError> {
+        if outgoing.is_empty() {
+            return Ok(Sent::default());
+        }
+        let connectors = match self.loaded.take() {
+            Some(loaded) => loaded,
+            None => Connectors::load(self.store, self.settings, self.providers, warn)?,
+        };
+        let sent = connectors.send(holder, store, outgoing, at, None);
+        self.loaded = Some(connectors);
+        sent
+    }
+}
+
 /// What a send did: every attempt, and the notifications it did not claim.
+#[derive(Default)]
 pub(crate) struct Sent {
     pub attempts: Vec<DeliveryAttempt>,
     pub unclaimed: Vec<String>,
@@ -306,12 +330,13 @@ pub fn deliver(
     let at = micros(&at_text).ok_or_else(|| AppError::input(format!("not a time: {at_text}")))?;
     let schedule_id = plan.schedule_id.clone();
     let writable = store.writable()?;
-    count_open(packs, &mut plan, writable.history(Some(&schedule_id), at)?, at)?;
+    let options = lifecycle::Options { acknowledgement_minutes: minutes, resolve: None };
+    // The schedule's states with this plan in them: what the plan counts and what this run sends.
+    let before = count_open(packs, &mut plan, writable.history(Some(&schedule_id), at)?, at, &options)?;
     plan.stored = Some(true);
     writable.save_plans(std::slice::from_ref(&plan), std::slice::from_ref(&built.policy_record))?;
     let wanted = provider_filter(&request.plan.provider)?;
     let wanted = |provider: &str| wanted.as_ref().is_none_or(|w| w.contains(provider));
-    let options = lifecycle::Options { acknowledgement_minutes: minutes, resolve: None };
     let derive = || -> Result<Lifecycle, AppError> { lifecycle::derive(packs, &writable.history(Some(&schedule_id), at)?, at, &options) };
     let runbook_ref = built.schedule["runbook_ref"].as_str();
 
@@ -319,7 +344,6 @@ pub fn deliver(
     // episode or a higher alert level) is pending too, or was just decided by
     // this plan, is not sent: the successor is what the owner should hear,
     // and when it is suppressed the older one waits with it.
-    let before = derive()?;
     let pending: Vec<&Entry> =
         before.entries.iter().filter(|e| e.kind() == NotificationKind::Notification && e.state == "pending_delivery" && wanted(&e.route.provider)).collect();
     let current: Vec<&Entry> = before.entries.iter().filter(|e| e.route.plan_id == plan.plan_id && e.kind() == NotificationKind::Notification).collect();
@@ -330,9 +354,10 @@ pub fn deliver(
     // Escalations may go to any provider of the schedule.
     let mut providers = schedule_providers(&built.schedule, &built.policy);
     providers.extend(notification_providers(&built.schedule));
-    let connectors = Connectors::load(store, &request.send, &providers, warn)?;
+    // Plugins load (child processes start) only when there is something to send.
+    let mut connectors = OnDemand { store, settings: &request.send, providers: &providers, loaded: None };
     let holder = Holder::new(&*writable, checked_lease(request.send.claim_lease)?);
-    let sent = connectors.send(&holder, &*writable, todo, &at_text, None)?;
+    let sent = connectors.send(&holder, &*writable, todo, &at_text, warn)?;
     let (mut attempts, mut unclaimed) = (sent.attempts, sent.unclaimed);
 
     // Escalations of the breached notifications (and re-decided ones still waiting).
@@ -348,7 +373,7 @@ pub fn deliver(
         .filter(|e| e.kind() == NotificationKind::Escalation && e.state == "pending_delivery" && wanted(&e.route.provider))
         .map(|e| outgoing(e, runbook_ref))
         .collect();
-    let sent = connectors.send(&holder, &*writable, escalate, &at_text, None)?;
+    let sent = connectors.send(&holder, &*writable, escalate, &at_text, warn)?;
     let escalation_count = sent.attempts.iter().map(|a| a.notification_id.as_str()).collect::<BTreeSet<_>>().len();
     attempts.extend(sent.attempts);
     unclaimed.extend(sent.unclaimed);

@@ -7,7 +7,7 @@
 
 use crate::error::AppError;
 use crate::packs::{BoundPack, PackSource};
-use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, LastAttempt, NotificationKind, RouteRecord};
+use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, LastAttempt, NotificationKind, Plan, RouteRecord};
 use crate::store::History;
 use cavra_engine::{InputSlot, Value};
 use std::collections::HashMap;
@@ -99,12 +99,20 @@ pub struct Options<'a> {
     pub resolve: Option<Resolve<'a>>,
 }
 
-/// Adds route decisions not stored yet (a dry-run plan) to a history: each
-/// becomes its notification's newest decision.
-pub fn with_routes(history: &mut History, routes: &[RouteRecord]) {
-    let new: HashMap<&str, &RouteRecord> = routes.iter().filter(|r| !r.notification_id.is_empty()).map(|r| (r.notification_id.as_str(), r)).collect();
+/// Adds a plan not stored yet (a dry run, or one about to be stored) to a
+/// history, as the store would hold it: each of its route decisions becomes
+/// its notification's newest, and a healthy plan closes what came before it.
+pub fn with_plan(history: &mut History, plan: &Plan) {
+    let new: HashMap<&str, &RouteRecord> =
+        plan.route_decisions.iter().filter(|r| !r.notification_id.is_empty()).map(|r| (r.notification_id.as_str(), r)).collect();
     history.routes.retain(|r| !new.contains_key(r.notification_id.as_str()));
     history.routes.extend(new.into_values().cloned());
+    if let (true, Some(at)) = (plan.is_healthy(), micros(&plan.generated_at)) {
+        match history.healthy_plans.iter_mut().find(|(schedule, _)| *schedule == plan.schedule_id) {
+            Some((_, newest)) => *newest = (*newest).max(at),
+            None => history.healthy_plans.push((plan.schedule_id.clone(), at)),
+        }
+    }
 }
 
 /// Decides the state of every notification of `history` at `at`.

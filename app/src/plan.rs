@@ -115,7 +115,7 @@ pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&
         Some(store) => store.history(Some(&plan.schedule_id), at)?,
         None => History::default(),
     };
-    count_open(packs, &mut plan, history, at)?;
+    count_open(packs, &mut plan, history, at, &lifecycle::Options::default())?;
     plan.stored = Some(writable.is_some());
     if let Some(store) = writable {
         store.save_plans(std::slice::from_ref(&plan), std::slice::from_ref(&built.policy_record))?;
@@ -124,13 +124,19 @@ pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&
 }
 
 /// Sets the plan's pending and failed counts from its schedule's history
-/// with the plan's own decisions as the newest.
-pub(crate) fn count_open(packs: &PackSource, plan: &mut Plan, mut history: History, at: i64) -> Result<(), AppError> {
-    lifecycle::with_routes(&mut history, &plan.route_decisions);
-    let states = lifecycle::derive(packs, &history, at, &lifecycle::Options::default())?;
+/// with the plan in it, and returns the states they were counted from.
+pub(crate) fn count_open(
+    packs: &PackSource,
+    plan: &mut Plan,
+    mut history: History,
+    at: i64,
+    options: &lifecycle::Options,
+) -> Result<lifecycle::Lifecycle, AppError> {
+    lifecycle::with_plan(&mut history, plan);
+    let states = lifecycle::derive(packs, &history, at, options)?;
     plan.pending_count = Some(states.count(&plan.schedule_id, "pending_delivery"));
     plan.failed_count = Some(states.count(&plan.schedule_id, "delivery_failed"));
-    Ok(())
+    Ok(states)
 }
 
 fn plan_reason(schedule_id: &str, status: &ReadinessStatus, notify: bool, forced: bool, report: &ReadinessReport) -> String {

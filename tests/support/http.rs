@@ -30,6 +30,15 @@ pub fn sample_document_flags(repo: &Path) -> Vec<String> {
     ]
 }
 
+/// `cavra api` on the sample documents with its store in `dir` (`cavra.db`),
+/// more flags and environment.
+pub fn sample_server_in(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut args = sample_document_flags(&crate::crate_dir().join(".."));
+    args.extend(["--store".to_string(), dir.join("cavra.db").display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Server::start(&args, env)
+}
+
 /// A `cavra api` child process on an ephemeral loopback port; stopped on drop.
 pub struct Server {
     pub child: Child,
