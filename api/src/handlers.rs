@@ -233,16 +233,19 @@ fn health(state: &State) -> Result<Reply, ApiError> {
     ok(&json!({"status": "ok", "packs": packs.names().count(), "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// `GET /readyz`: ready to serve, which needs the store open; 503 with the
-/// reason (naming the store file, never its contents) until it is.
+/// `GET /readyz`: ready to serve, which needs the store open and answering
+/// (a database server may have gone away since); 503 with the reason
+/// (naming the store as `postgres://…/DBNAME` or by its file, never its
+/// credentials or contents) until it is.
 fn ready(state: &State) -> Result<Reply, ApiError> {
     let packs = state.packs().names().count();
-    match state.store.get() {
-        Ok(_) => ok(&json!({"status": "ready", "packs": packs, "store": {"status": "ok"}})),
-        Err(e) => Ok(json_reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "not_ready", "packs": packs, "store": {"status": "unavailable", "error": e.to_string()}}),
-        )),
+    match state.store.get().and_then(|store| store.ping()) {
+        Ok(()) => ok(&json!({"status": "ready", "packs": packs, "store": {"status": "ok"}})),
+        Err(e) => {
+            let (status, code) = crate::http::store_problem(&e);
+            let body = json!({"status": "not_ready", "packs": packs, "store": {"status": status, "code": code, "error": e.to_string()}});
+            Ok(json_reply(StatusCode::SERVICE_UNAVAILABLE, &body))
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! JSON path (`$.field`) or query parameter (`query.name`).
 
 use bytes::Bytes;
+use cavra_app::store::StoreError;
 use cavra_app::{AppError, Field};
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -71,7 +72,8 @@ pub(crate) enum Source {
 impl ApiError {
     /// The one place where application errors become statuses: the
     /// caller's mistakes are 422, a store that cannot be opened, read or
-    /// written is 503 `store_unavailable`.
+    /// written is 503 `store_unavailable`, one with a newer schema 503
+    /// `store_schema_newer`.
     pub(crate) fn from_app(e: AppError, source: Source) -> ApiError {
         let field = |f: &Field| match (f.positional, source) {
             (true, _) => format!("path.{}", f.name),
@@ -88,9 +90,19 @@ impl ApiError {
             AppError::Pack(_) => (StatusCode::UNPROCESSABLE_ENTITY, "pack_error", None),
             AppError::Evaluation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "evaluation_failed", None),
             AppError::Plugin(_) => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_error", None),
-            AppError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
+            AppError::Store(e) => (StatusCode::SERVICE_UNAVAILABLE, store_problem(e).1, None),
         };
         ApiError { path, ..ApiError::new(status, code, message) }
+    }
+}
+
+/// What is wrong with the store, as `/readyz` says it and as an error code:
+/// a schema newer than this build knows (the store is left untouched), or
+/// a store that cannot be opened, read or written.
+pub(crate) fn store_problem(e: &StoreError) -> (&'static str, &'static str) {
+    match e {
+        StoreError::TooNew { .. } => ("schema_newer", "store_schema_newer"),
+        _ => ("unavailable", "store_unavailable"),
     }
 }
 

@@ -8,19 +8,19 @@ use bytes::Bytes;
 use cavra_app::deliver::PluginSettings;
 use cavra_app::packs::{CompiledPacks, PackSource};
 use cavra_app::readiness::Evidence;
-use cavra_app::store::SharedStore;
+use cavra_app::store::{SharedStore, StoreError, StoreLocation};
 use hyper::Method;
 use serde_json::Value as Json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// How the server runs, as the front end (`cavra api`) gives it.
 pub struct Settings {
     pub listen: SocketAddr,
-    /// The SQLite store file, opened on first use.
-    pub store: PathBuf,
+    /// The store (a SQLite file or a PostgreSQL database), opened on first use.
+    pub store: StoreLocation,
     /// The routing policy used when a request gives none (public-safe).
     pub routing_policy: Option<PathBuf>,
     /// The readiness documents and settings (requests may change the clock and mode).
@@ -56,6 +56,8 @@ pub(crate) struct State {
     /// One store handle for every request, opened on first use.
     pub store: SharedStore,
     pub metrics: Metrics,
+    /// What the log last said about the store: `None` while it works.
+    store_trouble: Mutex<Option<String>>,
 }
 
 /// One request, read and authorised, as the handlers see it.
@@ -87,6 +89,25 @@ impl State {
         *self.packs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(packs);
     }
 
+    /// Logs a change in the store's health: `problem` is what went wrong
+    /// now, `None` that it works. Repeats of the same state are not logged.
+    pub(crate) fn store_trouble(&self, problem: Option<&StoreError>) {
+        let mut last = self.store_trouble.lock().unwrap_or_else(|p| p.into_inner());
+        let now = problem.map(ToString::to_string);
+        if *last == now {
+            return;
+        }
+        let store = self.store.location().shown();
+        match problem {
+            Some(e) => {
+                let (_, code) = crate::http::store_problem(e);
+                self.log(&[("event", code.into()), ("store", store.into()), ("error", e.to_string().into())]);
+            }
+            None => self.log(&[("event", "store_ready".into()), ("store", store.into())]),
+        }
+        *last = now;
+    }
+
     /// Server log lines go to stderr; they carry no request bodies, tokens or documents.
     pub(crate) fn log(&self, fields: &[(&str, Json)]) {
         if self.settings.log_json {
@@ -101,6 +122,6 @@ impl State {
 
 impl State {
     pub(crate) fn new(settings: Settings, tokens: Option<Tokens>, policy: Option<Json>, packs: Arc<CompiledPacks>, store: SharedStore) -> State {
-        State { settings, tokens, policy, packs: RwLock::new(packs), store, metrics: Metrics::default() }
+        State { settings, tokens, policy, packs: RwLock::new(packs), store, metrics: Metrics::default(), store_trouble: Mutex::new(None) }
     }
 }

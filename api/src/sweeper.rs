@@ -27,6 +27,8 @@ pub(crate) fn spawn(state: Arc<State>) {
 }
 
 /// One sweep: a store that cannot be opened now is tried again next time.
+/// The sweep is also how the log learns that the store went away (or has a
+/// newer schema) and that it came back: each change is one line.
 fn sweep(state: &State) {
     let mut warn = |message: &str| state.log(&[("event", "sweeper_warning".into()), ("warning", message.into())]);
     match cavra_app::deliver::take_over_expired(&state.pack_source(), &state.store, &state.send_settings(), &mut warn) {
@@ -34,7 +36,12 @@ fn sweep(state: &State) {
             state.metrics.deliveries(attempts.iter().filter(|a| a.record.is_final).map(|a| (a.record.provider.as_str(), a.record.outcome.as_str())));
             state.log(&[("event", "claims_taken_over".into()), ("attempts", attempts.len().into())]);
         }
-        Ok(_) | Err(cavra_app::AppError::Store(_)) => {}
+        Ok(_) => {}
+        Err(cavra_app::AppError::Store(e)) => {
+            state.store_trouble(Some(&e));
+            return;
+        }
         Err(e) => state.log(&[("event", "sweeper_failed".into()), ("error", e.to_string().into())]),
     }
+    state.store_trouble(None);
 }

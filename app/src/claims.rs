@@ -2,8 +2,10 @@
 //! a notification it claims it in the store, for a lease, so that of two runs
 //! (processes, or threads of one server) exactly one sends it. A heartbeat
 //! renews the run's claims while its attempts run, so an attempt longer than
-//! the lease is never taken over; each claim is given up when the
-//! notification's last attempt is recorded. A claim whose run died expires
+//! the lease is never taken over, and each claim is renewed again before each
+//! of its attempts, so a run that stalled past its lease never sends what
+//! another run took over; each claim is given up when the notification's last
+//! attempt is recorded. A claim whose run died expires
 //! after its lease and is taken over by the next run (or the API's sweeper).
 
 use crate::error::{AppError, Field};
@@ -81,6 +83,21 @@ impl<'s> Holder<'s> {
             self.held().insert(notification_id.to_string());
         }
         Ok(taken)
+    }
+
+    /// Renews one claim before an attempt: whether it is still this run's.
+    /// A store that cannot say counts as "no": the attempt waits for a run
+    /// that can make sure (the claim expires and is taken over).
+    pub(crate) fn renew(&self, notification_id: &str) -> bool {
+        if !self.held().contains(notification_id) {
+            return false;
+        }
+        let renewed = self.store.renew_claims(&self.id, &[notification_id.to_string()], self.expiry());
+        let ours = matches!(renewed, Ok(1));
+        if !ours {
+            self.held().remove(notification_id);
+        }
+        ours
     }
 
     /// Gives up one claim: its last attempt is recorded.

@@ -226,8 +226,19 @@ impl Connectors {
         let notifications: Vec<Notification> = outgoing.iter().map(|o| o.notification.clone()).collect();
         let mut store_error = None;
         let mut attempts = Vec::new();
+        // The lease is renewed before every attempt: a notification whose
+        // claim another run took over (this run stalled past its lease) is
+        // not sent again, and is listed as held by another run.
+        let lost = std::sync::Mutex::new(Vec::new());
+        let may_attempt = |notification: &Notification| {
+            let ours = holder.renew(&notification.idempotency_key);
+            if !ours {
+                lost.lock().unwrap_or_else(|p| p.into_inner()).push(notification.idempotency_key.clone());
+            }
+            ours
+        };
         holder.while_renewed(|| {
-            self.registry.deliver_all(notifications, &self.config, &self.options, |record| {
+            self.registry.deliver_all_gated(notifications, &self.config, &self.options, &may_attempt, |record| {
                 let attempt = stamp(record);
                 if store_error.is_none() {
                     // Recorded first, then released: a run that looks in between sees the attempt.
@@ -239,6 +250,7 @@ impl Connectors {
                 attempts.push(attempt);
             })
         })?;
+        unclaimed.extend(lost.into_inner().unwrap_or_else(|p| p.into_inner()));
         match store_error {
             Some(e) => Err(AppError::Store(e)),
             None => Ok(Sent { attempts, unclaimed }),

@@ -1,17 +1,25 @@
 //! Plan assembly: 10,000 schedules x 3 owners x 3 providers (90,000 route
 //! decisions) against 500 maintenance windows, with the bundled routing pack;
 //! then the plan documents (JSON, content-hash ids) and storing them all in
-//! one SQLite transaction.
+//! one transaction: in a fresh SQLite file (`store_10000_plans`) and in a
+//! fresh PostgreSQL database (`store_10000_plans_postgres`; see
+//! `support/postgres.rs` for the server: `CAVRA_BENCH_POSTGRES_URL`, else a
+//! throwaway local cluster with fsync off; skipped without either).
 //!
-//! Run: `cargo bench -j2 -p cavra-benches --bench plan_assembly`.
+//! Run: `cargo bench -j2 -p cavra-benches --bench plan_assembly`
+//! (`-- store_10000` for both store groups only).
 
 /// The allocator the `cavra` binary uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cavra_app::store::{SqliteStore, Store};
+#[path = "../support/postgres.rs"]
+mod pg;
+
+use cavra_app::store::{PostgresOptions, PostgresStore, PostgresUrl, SqliteStore, Store};
 use cavra_benches::{PlanWorkload, PLAN_SCHEDULES};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::cell::OnceCell;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -64,6 +72,43 @@ fn plan_assembly(c: &mut Criterion) {
     });
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
+
+    // The same batch through the same `Store::save_plans`, into a fresh
+    // PostgreSQL database per iteration (created, migrated and, afterwards,
+    // dropped outside the timing, as the SQLite file is created outside it).
+    if !pg::Server::available() {
+        pg::Server::start("store_10000_plans_postgres");
+        return;
+    }
+    // Started on first use, so that a filter that leaves this group out starts no cluster.
+    let server: OnceCell<pg::Server> = OnceCell::new();
+    let mut previous: Option<String> = None;
+    let mut group = c.benchmark_group("store_10000_plans_postgres");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("one_transaction", |b| {
+        let server = server.get_or_init(|| {
+            let server = pg::Server::start("store_10000_plans_postgres").expect("PostgreSQL was found");
+            println!("store_10000_plans_postgres: {}", server.description);
+            server
+        });
+        b.iter_batched(
+            || {
+                if let Some(url) = previous.take() {
+                    server.drop_database(&url);
+                }
+                let url = server.database("cavra_bench_store");
+                previous = Some(url.clone());
+                PostgresStore::open(&PostgresUrl::new(&url), &PostgresOptions::default()).expect("a fresh store")
+            },
+            |store| black_box(store.save_plans(&documents, &[]).expect("stored")),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    if let (Some(server), Some(url)) = (server.get(), previous) {
+        server.drop_database(&url);
+    }
 }
 
 criterion_group!(benches, plan_assembly);

@@ -5,6 +5,7 @@
 use crate::authoring::say;
 use crate::{exit, Io};
 use cavra_app::bundled;
+use cavra_app::store::StoreLocation;
 use std::path::{Path, PathBuf};
 
 /// The sample documents describe this moment (examples/README.md): the
@@ -12,7 +13,12 @@ use std::path::{Path, PathBuf};
 pub(crate) const DEMO_TIME: &str = "2026-05-21T19:00:00Z";
 
 pub(crate) fn run(io: &mut Io, at: Option<&str>, store: &Path) -> i32 {
-    let folder = store.parent().unwrap_or(Path::new(".")).join("examples");
+    // Beside a store file; a database server's samples go to the default store's folder.
+    let location = StoreLocation::or_default(Some(store));
+    let folder = match &location {
+        StoreLocation::Sqlite(path) => path.parent().unwrap_or(Path::new(".")).join("examples"),
+        StoreLocation::Postgres(..) => Path::new(cavra_app::store::DEFAULT_STORE).parent().unwrap_or(Path::new(".")).join("examples"),
+    };
     if let Err(e) = std::fs::create_dir_all(&folder) {
         say!(io.err, "error: {}: cannot create the folder for the samples: {e}", folder.display());
         return exit::USAGE;
@@ -47,13 +53,18 @@ pub(crate) fn run(io: &mut Io, at: Option<&str>, store: &Path) -> i32 {
     let first = run_nested(io, &readiness);
     say!(io.out, "");
     let store_arg = store.display().to_string();
+    // A URL's credentials are never printed.
+    let shown = match &location {
+        StoreLocation::Sqlite(_) => store_arg.clone(),
+        StoreLocation::Postgres(..) => "\"$CAVRA_STORE\"".to_string(),
+    };
     let policy = sample("routing-policy.json");
     let mut plan =
         vec!["cavra", "runtime", "go-rollback-drill-notification-plan", "--mode", "promoted", "--routing-policy", &policy, "--store", &store_arg, "--at", &at];
     plan.extend(documents[6..].iter().map(String::as_str));
     let second = run_nested(io, &plan);
     if second == exit::OK {
-        say!(io.out, "\nThe plan is stored in {store_arg}; list its routes with `cavra runtime go-rollback-drill-routes --store {store_arg}`.");
+        say!(io.out, "\nThe plan is stored in {}; list its routes with `cavra runtime go-rollback-drill-routes --store {shown}`.", location.shown());
     }
     // Readiness `needs_attention` (3) is a finding, not a failure of the demo.
     if first == exit::USAGE || second != exit::OK {

@@ -69,8 +69,8 @@ enum Command {
         /// The clock (RFC 3339 with an offset).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
-        /// The store file.
-        #[arg(long, env = "CAVRA_STORE", value_name = "FILE", default_value = ".cavra/cavra.db")]
+        /// The store: a SQLite file, or a postgres:// URL.
+        #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL", default_value = ".cavra/cavra.db")]
         store: PathBuf,
     },
     /// Parse and type-check packs; print errors and warnings.

@@ -15,7 +15,7 @@ use cavra_app::readiness::{Evidence, ReadinessRequest, ReportName};
 use cavra_app::records::{AlertLevel, ReadinessStatus};
 use cavra_app::retry::{RetryOutcome, RetryRequest};
 use cavra_app::simulate::SimulateRequest;
-use cavra_app::store::StorePath;
+use cavra_app::store::StoreLocation;
 use cavra_app::trends::TrendRequest;
 use cavra_app::{AppError, PackSource};
 use clap::{Args, Subcommand, ValueEnum};
@@ -90,10 +90,10 @@ Examples:
   cavra runtime go-rollback-drill-notification-plan ... --provider slack,teams --json
   cavra runtime go-rollback-drill-notification-plan ... --no-store      a dry run
 
-Every plan is stored with its route decisions, append-only, in --store (env CAVRA_STORE,
-default .cavra/cavra.db, an SQLite file); a plan already stored (same plan_id) is not written
-again. When the store cannot be written the plan is not printed: the error names the store and
-the exit status is 2. List stored routes with `cavra runtime go-rollback-drill-routes`.";
+Every plan is stored with its route decisions, append-only, in --store (env CAVRA_STORE: an
+SQLite file, default .cavra/cavra.db, or a postgres:// URL); a plan already stored (same plan_id)
+is not written again. When the store cannot be written the plan is not printed: the error names
+the store and the exit status is 2. List stored routes with `cavra runtime go-rollback-drill-routes`.";
 
 const ROUTES_HELP: &str = "Lists the route decisions stored by go-rollback-drill-notification-plan, newest first
 (created_at, then route_id). --owner matches the route's owner or its escalation owner; the other
@@ -140,8 +140,8 @@ pub(crate) struct RoutesArgs {
     /// The view as of this time (RFC 3339): routes decided after it are left out.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// The store [default: .cavra/cavra.db].
-    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    /// The store: a SQLite file or a postgres:// URL (its credentials are never shown) [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL")]
     store: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
@@ -254,8 +254,8 @@ pub(crate) struct PlanArgs {
     /// Plan notifications even when the schedule is not due soon or stale.
     #[arg(long)]
     force: bool,
-    /// The store that keeps every plan and its route decisions (append-only) [default: .cavra/cavra.db].
-    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    /// The store that keeps every plan and its route decisions (append-only): a SQLite file or a postgres:// URL [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL")]
     store: Option<PathBuf>,
     /// Do not store the plan: a dry run (wins over --store and CAVRA_STORE).
     #[arg(long)]
@@ -375,8 +375,8 @@ pub(crate) struct CommonArgs {
     /// The clock (RFC 3339 with an offset); defaults to now.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// The store [default: .cavra/cavra.db].
-    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    /// The store: a SQLite file or a postgres:// URL (its credentials are never shown) [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL")]
     store: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
@@ -452,8 +452,8 @@ pub(crate) struct TrendArgs {
     /// The clock (RFC 3339 with an offset) for `generated_at`; defaults to now.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// The store [default: .cavra/cavra.db].
-    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    /// The store: a SQLite file or a postgres:// URL (its credentials are never shown) [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL")]
     store: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
@@ -647,14 +647,14 @@ impl PlanArgs {
         }
     }
 
-    fn store(&self) -> StorePath {
-        StorePath::or_default(self.store.as_deref())
+    fn store(&self) -> StoreLocation {
+        StoreLocation::or_default(self.store.as_deref())
     }
 }
 
 impl CommonArgs {
-    fn store(&self) -> StorePath {
-        StorePath::or_default(self.store.as_deref())
+    fn store(&self) -> StoreLocation {
+        StoreLocation::or_default(self.store.as_deref())
     }
 
     fn packs(&self) -> PackSource {
@@ -748,7 +748,7 @@ fn routes(io: &mut Io, args: &RoutesArgs) -> i32 {
         limit: u64::from(args.limit),
         offset: args.offset,
     };
-    let store = StorePath::or_default(args.store.as_deref());
+    let store = StoreLocation::or_default(args.store.as_deref());
     finish(io, args.json, cavra_app::history::stored_routes(&store, &query), output::print_routes)
 }
 
@@ -817,7 +817,7 @@ fn recoveries(io: &mut Io, args: &RecoveryArgs) -> i32 {
 fn trends(io: &mut Io, args: &TrendArgs) -> i32 {
     let request =
         TrendRequest { owner: args.owner.clone(), provider: args.provider.clone(), schedule_id: args.schedule_id.clone(), at: args.at.clone(), keep: true };
-    let store = StorePath::or_default(args.store.as_deref());
+    let store = StoreLocation::or_default(args.store.as_deref());
     finish(io, args.json, cavra_app::trends::trends(&store, &request), output::print_trends)
 }
 

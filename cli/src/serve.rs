@@ -18,6 +18,11 @@ Access: with CAVRA_API_TOKENS (a file of `sha256:<hex> <reader|operator> <identi
 one with --hash-token), reads need a reader token and changes (deliver, acknowledgements,
 escalation plan, reload) an operator token. Without tokens the server binds only to loopback.
 
+Several instances: give each the same --store postgres://USER:PASSWORD@HOST/DBNAME URL; claims in
+the database make every notification delivered once across them (README, \"Running several
+instances\"). /readyz answers 503 `store_unavailable` while the database is away and
+`store_schema_newer` when its schema is newer than this build.
+
 Shutdown: SIGINT or SIGTERM stops accepting and gives in-flight requests --shutdown-grace-secs to
 finish; deliveries still running then are interrupted (plugin children killed, each open
 notification recorded as `interrupted` and left pending for the next delivery run), their clients
@@ -35,16 +40,26 @@ Examples:
       --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\
       --rollback-drill-history-path examples/rollback-drills.json --mode promoted
   printf %s \"$TOKEN\" | cavra api --hash-token --role operator --identity release-lead >> tokens
-  CAVRA_API_TOKENS=tokens cavra api --listen 0.0.0.0:8000";
+  CAVRA_API_TOKENS=tokens cavra api --listen 0.0.0.0:8000
+  CAVRA_STORE='postgres://cavra:PASSWORD@db.internal/cavra?sslmode=verify-full&sslrootcert=ca.pem' \\
+      cavra api --listen 0.0.0.0:8000";
 
 #[derive(Args, Debug)]
 pub(crate) struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// The store for plans, routes, deliveries and acknowledgements [default: .cavra/cavra.db].
-    #[arg(long, env = "CAVRA_STORE", value_name = "FILE")]
+    /// The store for plans, routes, deliveries and acknowledgements: a SQLite file, or a
+    /// postgres:// URL shared by several instances (never shown; logs name it postgres://…/DBNAME)
+    /// [default: .cavra/cavra.db].
+    #[arg(long, env = "CAVRA_STORE", hide_env_values = true, value_name = "FILE|URL")]
     store: Option<PathBuf>,
+    /// PostgreSQL store: the most connections this instance holds.
+    #[arg(long, env = "CAVRA_STORE_POOL_SIZE", value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    store_pool_size: u32,
+    /// PostgreSQL store: how long one statement may run before the server cancels it, in seconds.
+    #[arg(long, env = "CAVRA_STORE_STATEMENT_TIMEOUT_SECS", value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    store_statement_timeout_secs: u64,
     /// The routing policy used when a request gives none (public-safe).
     #[arg(long, value_name = "FILE")]
     routing_policy: Option<PathBuf>,
@@ -116,7 +131,13 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
     };
     let settings = cavra_api::Settings {
         listen: args.listen,
-        store: cavra_app::store::StorePath::or_default(args.store.as_deref()).0,
+        store: cavra_app::store::StoreLocation::with_options(
+            args.store.as_deref(),
+            cavra_app::store::PostgresOptions {
+                pool_size: args.store_pool_size,
+                statement_timeout: std::time::Duration::from_secs(args.store_statement_timeout_secs),
+            },
+        ),
         routing_policy: args.routing_policy.clone(),
         evidence: args.report.evidence(),
         rules: args.report.rules(),

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The sample documents, as `cavra api` flags (paths relative to the repository).
 pub fn sample_document_flags(repo: &Path) -> Vec<String> {
@@ -33,8 +34,14 @@ pub fn sample_document_flags(repo: &Path) -> Vec<String> {
 /// `cavra api` on the sample documents with its store in `dir` (`cavra.db`),
 /// more flags and environment.
 pub fn sample_server_in(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    sample_server_with_store(&dir.join("cavra.db").display().to_string(), extra, env)
+}
+
+/// `cavra api` on the sample documents with `--store STORE` (a file, or a
+/// `postgres://` URL shared with other instances), more flags and environment.
+pub fn sample_server_with_store(store: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut args = sample_document_flags(&crate::crate_dir().join(".."));
-    args.extend(["--store".to_string(), dir.join("cavra.db").display().to_string()]);
+    args.extend(["--store".to_string(), store.to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     Server::start(&args, env)
 }
@@ -44,6 +51,8 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// What the server logged to stderr so far (see [`Server::log`]).
+    logged: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -57,10 +66,18 @@ impl Server {
         }
         command.envs(env.iter().copied());
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start cavra api");
-        let stderr = child.stderr.take().map(|mut e| {
+        let logged = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().map(|e| {
+            let logged = Arc::clone(&logged);
+            // Line by line, so that a running server's log can be read (Server::log).
             std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = e.read_to_string(&mut text);
+                let mut reader = BufReader::new(e);
+                let mut line = Vec::new();
+                while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    logged.lock().unwrap_or_else(|p| p.into_inner()).push_str(&String::from_utf8_lossy(&line));
+                    line.clear();
+                }
+                let text = logged.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 text
             })
         });
@@ -69,7 +86,7 @@ impl Server {
         BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
         let addr = line.trim().rsplit("http://").next().unwrap_or_default().to_string();
         assert!(!addr.is_empty() && line.contains("listening"), "cavra api did not start: {line:?}");
-        Server { child, addr, stderr }
+        Server { child, addr, stderr, logged }
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -90,6 +107,36 @@ impl Server {
         let status = wait_with_deadline(&mut self.child, Duration::from_secs(40));
         let log = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
         (status, log)
+    }
+
+    /// Kills the server at once (SIGKILL: no shutdown, no cleanup, as a crash)
+    /// and waits for it. Its log is not waited for: a plugin child it left
+    /// behind may still hold its stderr.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What the server has logged to stderr so far.
+    pub fn log(&self) -> String {
+        self.logged.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until the log contains `text`, for at most `limit`; whether it did.
+    pub fn wait_for_log(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.log().contains(text) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
     }
 }
 

@@ -2,6 +2,8 @@
 //! output with golden files. Set `CAVRA_BLESS=1` to rewrite the goldens.
 
 pub mod http;
+/// Throwaway PostgreSQL clusters (initdb, pg_ctl) for the PostgreSQL store's tests.
+pub mod postgres;
 pub mod provider;
 
 use std::path::{Path, PathBuf};

@@ -1,8 +1,9 @@
 //! A provider for delivery tests: an HTTP/1.1 server on 127.0.0.1 that
 //! records every request it receives and answers each with the next status
 //! of its script (the last one repeats), which a test may change at any time
-//! (a connector that fails, then recovers). And the `cavra` binary run as a
-//! child process, with its own environment (connector configuration).
+//! (a connector that fails, then recovers), or [`STALL`]: record it and never
+//! answer. And the `cavra` binary run as a child process, with its own
+//! environment (connector configuration).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +11,11 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+
+/// A script entry: the request is recorded (with status 0) and never
+/// answered; its connection stays open until the test process ends, so the
+/// sender waits until its own timeout (or until it dies).
+pub const STALL: u16 = 0;
 
 /// One request as received.
 #[derive(Clone, Debug)]
@@ -34,6 +40,8 @@ struct Shared {
     script: Vec<u16>,
     answered: usize,
     requests: Vec<Request>,
+    /// The connections of requests answered with [`STALL`], kept open.
+    stalled: Vec<TcpStream>,
 }
 
 pub struct Provider {
@@ -66,6 +74,10 @@ impl Provider {
                     s.requests.push(request);
                     status
                 };
+                if status == STALL {
+                    state.lock().unwrap_or_else(|p| p.into_inner()).stalled.push(stream);
+                    continue;
+                }
                 let mut out = stream;
                 let _ = write!(out, "HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
             }
@@ -73,7 +85,7 @@ impl Provider {
         Provider { port, shared }
     }
 
-    /// From now on, answer every request with `status`.
+    /// From now on, answer every request with `status` ([`STALL`]: never answer).
     pub fn set_status(&self, status: u16) {
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         s.script = vec![status];

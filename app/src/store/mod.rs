@@ -1,40 +1,63 @@
 //! Where plans, route decisions, acknowledgements, delivery attempts and
 //! trends are kept: the [`Store`] trait, which takes and returns typed
-//! records, and how an operation gets a store ([`StoreProvider`]): opened per
-//! command from a path ([`StorePath`], the CLI), or opened once, lazily, and
-//! shared ([`SharedStore`], the API). The trait is synchronous so that a
-//! pooled server database can implement it; the API calls it on blocking
-//! threads.
+//! records; its two backends, the embedded SQLite file ([`SqliteStore`]) and
+//! PostgreSQL shared by several instances ([`PostgresStore`]), chosen by
+//! [`StoreLocation`]; and how an operation gets a store ([`StoreProvider`]):
+//! opened per command ([`StoreLocation`] itself, the CLI), or opened once,
+//! lazily, and shared ([`SharedStore`], the API). The trait is synchronous;
+//! the API calls it on blocking threads.
 
+mod postgres;
+mod postgres_tls;
+mod postgres_url;
 mod sqlite;
 
+pub use postgres::{PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
+pub use postgres_url::{is_postgres_url, PostgresUrl};
 pub use sqlite::{SqliteStore, DEFAULT_LIMIT, DEFAULT_STORE, MAX_LIMIT, SCHEMA_VERSION};
 
 use crate::records::{Acknowledgement, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// What went wrong with the store; every message names the store file.
+/// What went wrong with the store. Every message names the store: a SQLite
+/// file by its path, a PostgreSQL database as `postgres://…/DBNAME`, never
+/// with the connection's user, password or host.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the folder of the store {path}: {source}")]
     CreateFolder { path: String, source: std::io::Error },
     #[error("cannot open the store {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open { path: String, source: Cause },
+    #[error("cannot reach the store {path}: {source}")]
+    Unavailable { path: String, source: Cause },
     #[error("cannot migrate the store {path} to schema version {version}: {source}")]
-    Migrate { path: String, version: usize, source: rusqlite::Error },
-    #[error("the store {path} has schema version {found}, newer than this build of cavra knows ({known})")]
+    Migrate { path: String, version: usize, source: Cause },
+    #[error("the store {path} has schema version {found}, newer than this build of cavra knows ({known}); it is left untouched")]
     TooNew { path: String, found: i64, known: usize },
     #[error("cannot switch the store {path} to WAL mode (its journal mode stays {mode})")]
     NoWal { path: String, mode: String },
     #[error("cannot write the store {path}: {source}")]
-    Write { path: String, source: rusqlite::Error },
+    Write { path: String, source: Cause },
     #[error("cannot read the store {path}: {source}")]
-    Read { path: String, source: rusqlite::Error },
+    Read { path: String, source: Cause },
     #[error("cannot store the record in {path}: {message}")]
     Invalid { path: String, message: String },
     #[error("the store {path} holds a document that cavra cannot read: {source}")]
     Corrupt { path: String, source: serde_json::Error },
+}
+
+/// What a store's database said went wrong, as text. A PostgreSQL cause is
+/// made only through its backend, which strips the connection's user,
+/// password and host from it first.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Cause(String);
+
+impl From<rusqlite::Error> for Cause {
+    fn from(e: rusqlite::Error) -> Cause {
+        Cause(e.to_string())
+    }
 }
 
 /// The result of a write.
@@ -153,8 +176,9 @@ pub trait Store: Send + Sync {
     /// `seen_attempt` (nobody attempted it since the caller looked), and no
     /// other holder's claim is still live (an expired one is taken over).
     fn claim(&self, claim: &Claim, seen_attempt: Option<&str>) -> Result<bool, StoreError>;
-    /// Extends the holder's claims (the heartbeat while attempts run).
-    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<(), StoreError>;
+    /// Extends the holder's claims (the heartbeat while attempts run, and
+    /// before each attempt); returns how many of them the holder still had.
+    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<usize, StoreError>;
     /// Gives a claim up (its last attempt is recorded).
     fn release_claim(&self, holder: &str, notification_id: &str) -> Result<(), StoreError>;
     /// Claims whose lease ran out at or before `now` (wall clock): their holder died.
@@ -170,6 +194,11 @@ pub trait Store: Send + Sync {
     fn save_recovery(&self, recovery: &Recovery) -> Result<SaveOutcome, StoreError>;
     /// Recoveries recorded at or before `as_of`, newest first.
     fn recoveries(&self, as_of: Option<i64>) -> Result<Vec<Recovery>, StoreError>;
+    /// Whether the store answers now (`/readyz`): a server database may
+    /// have gone away since it was opened.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The wall clock as RFC 3339 UTC, for `recorded_at`.
@@ -197,31 +226,71 @@ fn folder_of(path: &Path) -> PathBuf {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
 }
 
-/// A store file opened for each operation (one command, one operation).
+/// Where the store is: `--store` / `CAVRA_STORE`, a file path (SQLite) or a
+/// `postgres://` / `postgresql://` URL. Its `Debug` shows no credentials.
 #[derive(Clone, Debug)]
-pub struct StorePath(pub PathBuf);
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(PostgresUrl, PostgresOptions),
+}
 
-impl StorePath {
-    /// `--store` / `CAVRA_STORE`, else [`DEFAULT_STORE`]; an empty path is "not given".
-    pub fn or_default(path: Option<&Path>) -> StorePath {
-        StorePath(path.filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE)))
+impl StoreLocation {
+    /// `--store` / `CAVRA_STORE`, else [`DEFAULT_STORE`]; an empty value is "not given".
+    pub fn or_default(given: Option<&Path>) -> StoreLocation {
+        StoreLocation::with_options(given, PostgresOptions::default())
+    }
+
+    /// As [`StoreLocation::or_default`], with the pool settings a server was given.
+    pub fn with_options(given: Option<&Path>, options: PostgresOptions) -> StoreLocation {
+        let given = given.filter(|p| !p.as_os_str().is_empty());
+        match given.and_then(Path::to_str) {
+            Some(text) if is_postgres_url(text) => StoreLocation::Postgres(PostgresUrl::new(text), options),
+            _ => StoreLocation::Sqlite(given.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))),
+        }
+    }
+
+    /// How messages and logs name the store: the file's path, or `postgres://…/DBNAME`.
+    pub fn shown(&self) -> String {
+        match self {
+            StoreLocation::Sqlite(path) => path.display().to_string(),
+            StoreLocation::Postgres(url, _) => url.shown(),
+        }
+    }
+
+    /// Opens (creating and migrating it when needed) the store.
+    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+            StoreLocation::Postgres(url, options) => Arc::new(PostgresStore::open(url, options)?),
+        })
+    }
+
+    /// The folder for files that go with the store (the outbox): beside a
+    /// SQLite file; for a database server, the default store's folder.
+    fn folder(&self) -> PathBuf {
+        match self {
+            StoreLocation::Sqlite(path) => folder_of(path),
+            StoreLocation::Postgres(..) => folder_of(Path::new(DEFAULT_STORE)),
+        }
     }
 }
 
-impl StoreProvider for StorePath {
+/// A store opened for each operation (one command, one operation).
+impl StoreProvider for StoreLocation {
     fn writable(&self) -> Result<Arc<dyn Store>, StoreError> {
-        Ok(Arc::new(SqliteStore::open(&self.0)?))
+        self.open()
     }
 
     fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError> {
-        if !self.0.exists() {
+        let StoreLocation::Sqlite(path) = self else { return self.open().map(Some) };
+        if !path.exists() {
             return Ok(None);
         }
         // A store this process may not write (a read-only file or mount)
         // still answers reads: open it read-only then.
-        match SqliteStore::open(&self.0) {
+        match SqliteStore::open(path) {
             Ok(store) => Ok(Some(Arc::new(store))),
-            Err(writable) => match SqliteStore::open_read_only(&self.0) {
+            Err(writable) => match SqliteStore::open_read_only(path) {
                 Ok(store) => Ok(Some(Arc::new(store))),
                 Err(_) => Err(writable),
             },
@@ -229,7 +298,7 @@ impl StoreProvider for StorePath {
     }
 
     fn folder(&self) -> PathBuf {
-        folder_of(&self.0)
+        StoreLocation::folder(self)
     }
 }
 
@@ -237,34 +306,36 @@ impl StoreProvider for StorePath {
 /// cannot be opened, each use says why and the next one tries again, so a
 /// server starts, and recovers, whatever state its store is in.
 pub struct SharedStore {
-    path: PathBuf,
-    opened: Mutex<Option<Arc<SqliteStore>>>,
+    location: StoreLocation,
+    opened: Mutex<Option<Arc<dyn Store>>>,
 }
 
 impl SharedStore {
-    pub fn new(path: PathBuf) -> SharedStore {
-        SharedStore { path, opened: Mutex::new(None) }
+    pub fn new(location: StoreLocation) -> SharedStore {
+        SharedStore { location, opened: Mutex::new(None) }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
     }
 
     /// The store, opening it if it is not open yet.
-    pub fn get(&self) -> Result<Arc<SqliteStore>, StoreError> {
-        let mut opened = self.opened.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(store) = opened.as_ref() {
+    pub fn get(&self) -> Result<Arc<dyn Store>, StoreError> {
+        let opened = || self.opened.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(store) = opened().as_ref() {
             return Ok(store.clone());
         }
-        let store = Arc::new(SqliteStore::open(&self.path)?);
-        *opened = Some(store.clone());
-        Ok(store)
+        // Opened without the lock held: while a database server is down,
+        // each request waits its own connect timeout, not also those of the
+        // requests queued before it. Of two opened at once, the first kept wins.
+        let store = self.location.open()?;
+        Ok(opened().get_or_insert(store).clone())
     }
 }
 
 impl StoreProvider for SharedStore {
     fn writable(&self) -> Result<Arc<dyn Store>, StoreError> {
-        Ok(self.get()?)
+        self.get()
     }
 
     fn readable(&self) -> Result<Option<Arc<dyn Store>>, StoreError> {
@@ -272,6 +343,6 @@ impl StoreProvider for SharedStore {
     }
 
     fn folder(&self) -> PathBuf {
-        folder_of(&self.path)
+        self.location.folder()
     }
 }

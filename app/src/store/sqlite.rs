@@ -186,7 +186,7 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateFolder { path: shown.clone(), source })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source: source.into() })?;
         let store = SqliteStore { conn: Mutex::new(conn), path: shown };
         store.configure(true)?;
         store.migrate()?;
@@ -201,7 +201,7 @@ impl SqliteStore {
         let path = path.as_ref();
         let shown = path.display().to_string();
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open { path: shown.clone(), source: source.into() })?;
         let store = SqliteStore { conn: Mutex::new(conn), path: shown };
         store.configure(false)?;
         store.check_version()?;
@@ -221,7 +221,7 @@ impl SqliteStore {
     }
 
     fn configure(&self, writable: bool) -> Result<(), StoreError> {
-        let open = |source| StoreError::Open { path: self.path.clone(), source };
+        let open = |source: rusqlite::Error| StoreError::Open { path: self.path.clone(), source: source.into() };
         let conn = self.conn();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
         if writable {
@@ -250,7 +250,7 @@ impl SqliteStore {
     }
 
     fn version(&self) -> Result<i64, StoreError> {
-        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|source| StoreError::Open { path: self.path.clone(), source })
+        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|source| StoreError::Open { path: self.path.clone(), source: source.into() })
     }
 
     fn check_version(&self) -> Result<i64, StoreError> {
@@ -266,7 +266,7 @@ impl SqliteStore {
         let conn = self.conn();
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
             let version = index + 1;
-            let failed = |source| StoreError::Migrate { path: self.path.clone(), version, source };
+            let failed = |source: rusqlite::Error| StoreError::Migrate { path: self.path.clone(), version, source: source.into() };
             let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(failed)?;
             // Another process may have migrated while we waited for the lock.
             let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(failed)?;
@@ -288,11 +288,11 @@ impl SqliteStore {
     }
 
     fn write_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Write { path: self.path.clone(), source }
+        StoreError::Write { path: self.path.clone(), source: source.into() }
     }
 
     fn read_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Read { path: self.path.clone(), source }
+        StoreError::Read { path: self.path.clone(), source: source.into() }
     }
 
     /// Microseconds of an RFC 3339 time, or an error naming the field.
@@ -628,17 +628,19 @@ impl Store for SqliteStore {
         Ok(taken == 1)
     }
 
-    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<(), StoreError> {
+    fn renew_claims(&self, holder: &str, notification_ids: &[String], expires_at: i64) -> Result<usize, StoreError> {
         let conn = self.conn();
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        let mut renewed = 0;
         {
             let mut renew =
                 tx.prepare_cached("UPDATE claims SET expires_at = ?3 WHERE notification_id = ?1 AND holder = ?2").map_err(|e| self.write_error(e))?;
             for id in notification_ids {
-                renew.execute(params![id, holder, expires_at]).map_err(|e| self.write_error(e))?;
+                renewed += renew.execute(params![id, holder, expires_at]).map_err(|e| self.write_error(e))?;
             }
         }
-        tx.commit().map_err(|e| self.write_error(e))
+        tx.commit().map_err(|e| self.write_error(e))?;
+        Ok(renewed)
     }
 
     fn release_claim(&self, holder: &str, notification_id: &str) -> Result<(), StoreError> {
@@ -887,7 +889,10 @@ mod tests {
         store.conn().pragma_update(None, "user_version", 99).unwrap();
         drop(store);
         let error = SqliteStore::open(&path).err().unwrap().to_string();
-        assert_eq!(error, format!("the store {} has schema version 99, newer than this build of cavra knows ({})", path.display(), MIGRATIONS.len()));
+        assert_eq!(
+            error,
+            format!("the store {} has schema version 99, newer than this build of cavra knows ({}); it is left untouched", path.display(), MIGRATIONS.len())
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
     }
 }

@@ -190,6 +190,22 @@ impl Registry {
         routes: Vec<Notification>,
         config: &ConnectorConfig,
         options: &DeliveryOptions,
+        on_attempt: impl FnMut(&DeliveryRecord),
+    ) -> Vec<DeliveryRecord> {
+        self.deliver_all_gated(routes, config, options, &|_| true, on_attempt)
+    }
+
+    /// As [`Registry::deliver_all`], asking `may_attempt` (on the provider's
+    /// thread) before every attempt, retries included: when it says no, the
+    /// route stops there, with no attempt and no record. A caller that holds
+    /// a lease on each notification renews it here, so a notification whose
+    /// lease was lost (taken over by another run) is not sent again.
+    pub fn deliver_all_gated(
+        &self,
+        routes: Vec<Notification>,
+        config: &ConnectorConfig,
+        options: &DeliveryOptions,
+        may_attempt: &(dyn Fn(&Notification) -> bool + Sync),
         mut on_attempt: impl FnMut(&DeliveryRecord),
     ) -> Vec<DeliveryRecord> {
         let mut by_provider: BTreeMap<String, Vec<(usize, Notification)>> = BTreeMap::new();
@@ -205,7 +221,7 @@ impl Registry {
                 let work = move || {
                     let context = self.provider_context(&provider, config);
                     for (index, notification) in jobs {
-                        self.deliver_route(&context, &notification, config, options, &mut |record| {
+                        self.deliver_route(&context, &notification, config, options, may_attempt, &mut |record| {
                             let _ = tx.send((index, record));
                         });
                     }
@@ -247,6 +263,7 @@ impl Registry {
         notification: &Notification,
         config: &ConnectorConfig,
         options: &DeliveryOptions,
+        may_attempt: &(dyn Fn(&Notification) -> bool + Sync),
         emit: &mut dyn FnMut(DeliveryRecord),
     ) {
         let redactor = config.redactor();
@@ -283,6 +300,9 @@ impl Registry {
         for attempt in 1..=max_attempts {
             if interrupt::interrupted() {
                 emit(record(attempt, now(), AttemptResult::interrupted(INTERRUPTED_BEFORE)));
+                return;
+            }
+            if !may_attempt(notification) {
                 return;
             }
             let started_at = now();

@@ -96,6 +96,22 @@ fn a_server_error_then_success_is_retried_once_with_the_same_idempotency_key() {
 }
 
 #[test]
+fn a_route_stops_before_the_attempt_its_gate_refuses() {
+    // The gate allows one attempt, as a run's lease that another run took over during the backoff.
+    let server = Server::start(&[Reply::Status(500), Reply::Status(200)]);
+    let tmp = TempDir::new("gated");
+    let registry = http_registry(&tmp);
+    let config = config(json!({"connectors": {"webhook": {"url": server.url("/hook")}}}), &[]);
+    let asked = std::sync::atomic::AtomicU32::new(0);
+    let gate = |_: &cavra_plugin_host::Notification| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+    let records = registry.deliver_all_gated(vec![notification("gated", "webhook", "ops")], &config, &fast_options(), &gate, |_| {});
+    let outcomes: Vec<_> = records.iter().map(|r| (r.attempt, r.outcome, r.is_final)).collect();
+    assert_eq!(outcomes, [(1, AttemptOutcome::RetryableFailure, false)], "the refused retry is neither made nor recorded");
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2, "asked before each attempt");
+}
+
+#[test]
 fn rate_limiting_is_retried_until_max_attempts_then_failed() {
     let server = Server::start(&[Reply::Status(429)]);
     let options = DeliveryOptions { max_attempts: 3, ..fast_options() };

@@ -1,0 +1,219 @@
+//! The records beside plans, through the `Store` trait: acknowledgements,
+//! latest plans, history, policies, trends, deliveries, retries and
+//! recoveries, written from the fixture's real records and read back.
+
+use crate::backend::Backend;
+use crate::common::{micros, FIRST_ACK, FIRST_RETRY, SCHEDULE, SECOND_RETRY, T1, T2, T3};
+use crate::fixture::Fixture;
+use cavra_app::records::{Plan, PolicyRecord, RouteRecord};
+use cavra_app::store::{RouteFilter, SaveOutcome, SuppressedCount};
+use cavra_app::trends::{trends, TrendRequest};
+
+backend_tests!(
+    acknowledgements_are_append_only_and_listed_newest_first,
+    latest_plans_are_each_schedules_newest_as_of_an_instant,
+    history_ignores_what_came_after_its_instant,
+    a_policy_is_stored_once_and_read_back,
+    suppressed_counts_and_trends_follow_their_filters,
+    deliveries_are_recorded_once_and_final_attempts_are_per_provider,
+    retries_and_recoveries_are_recorded_once_and_read_as_of,
+);
+
+fn stored() -> SaveOutcome {
+    SaveOutcome::Stored { routes: 0 }
+}
+
+fn plan_ids(plans: &[Plan]) -> Vec<&str> {
+    plans.iter().map(|p| p.plan_id.as_str()).collect()
+}
+
+fn acknowledgements_are_append_only_and_listed_newest_first(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    for ack in fixture.acks.iter().rev() {
+        assert_eq!(store.save_acknowledgement(ack).unwrap(), stored(), "{}", ack.ack_id);
+    }
+    // The same id again is left as it is, whatever the document says.
+    let mut changed = fixture.acks[1].clone();
+    changed.notes = Some("rewritten".into());
+    for again in [&fixture.acks[1], &changed] {
+        assert_eq!(store.save_acknowledgement(again).unwrap(), SaveOutcome::AlreadyStored);
+    }
+    let listed = store.acknowledgements(SCHEDULE).unwrap();
+    assert_eq!(as_written!(&listed), as_written!(&fixture.acks), "newest first, as written");
+    assert!(listed.iter().all(|a| a.recorded_at.is_some()), "a listed record says when it was written");
+    assert!(store.acknowledgements("another_schedule").unwrap().is_empty());
+}
+
+fn latest_plans_are_each_schedules_newest_as_of_an_instant(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    let [t1, t2, t3] = &fixture.plans;
+    let outcomes = store.save_plans(&[t1.clone(), t2.clone(), t3.clone(), fixture.teams_at_t3.clone(), fixture.other_schedule.clone()], &[]).unwrap();
+    assert_eq!(outcomes.iter().map(|o| matches!(o, SaveOutcome::Stored { .. })).collect::<Vec<_>>(), [true; 5]);
+    // Two plans at T3: the greater plan id is the latest.
+    let at_t3 = if fixture.teams_at_t3.plan_id > t3.plan_id { &fixture.teams_at_t3 } else { t3 };
+    let other = &fixture.other_schedule;
+    let latest = |as_of: Option<&str>| -> Vec<Plan> { store.latest_plans(as_of.map(micros)).unwrap() };
+    assert_eq!(plan_ids(&latest(None)), [other.plan_id.as_str(), at_t3.plan_id.as_str()], "ordered by schedule id");
+    assert_eq!(plan_ids(&latest(Some(T3))), plan_ids(&latest(None)), "as_of is inclusive");
+    assert_eq!(plan_ids(&latest(Some("2026-05-22T02:59:59Z"))), [other.plan_id.as_str(), t2.plan_id.as_str()]);
+    assert_eq!(plan_ids(&latest(Some("2026-05-21T18:59:59.999999Z"))), [t1.plan_id.as_str()]);
+    assert!(latest(Some("2026-05-01T00:00:00Z")).is_empty());
+    // The document is the plan as it was given.
+    assert_eq!(latest(Some(T1)), std::slice::from_ref(t1));
+}
+
+/// The newest route decision about each notification of `plans` decided at or before `as_of`, by route id.
+fn newest_routes(plans: &[Plan], as_of: i64) -> Vec<&RouteRecord> {
+    let mut newest: std::collections::BTreeMap<&str, &RouteRecord> = std::collections::BTreeMap::new();
+    for route in plans.iter().flat_map(|p| &p.route_decisions).filter(|r| !r.notification_id.is_empty() && micros(&r.created_at) <= as_of) {
+        let key = |r: &RouteRecord| (micros(&r.created_at), r.route_id.clone());
+        if newest.get(route.notification_id.as_str()).is_none_or(|held| key(held) < key(route)) {
+            newest.insert(&route.notification_id, route);
+        }
+    }
+    let mut routes: Vec<&RouteRecord> = newest.into_values().collect();
+    routes.sort_by(|a, b| a.route_id.cmp(&b.route_id));
+    routes
+}
+
+fn history_ignores_what_came_after_its_instant(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    fixture.store_plans_and_attempts(&*store);
+    for ack in &fixture.acks {
+        store.save_acknowledgement(ack).unwrap();
+    }
+    for at in ["2026-05-21T19:30:00Z", FIRST_RETRY, "2026-05-21T20:15:00Z", "2026-06-01T00:00:00Z"] {
+        let as_of = micros(at);
+        let history = store.history(Some(SCHEDULE), as_of).unwrap();
+        let mut routes = history.routes.clone();
+        routes.sort_by(|a, b| a.route_id.cmp(&b.route_id));
+        assert_eq!(as_written!(&routes), as_written!(&newest_routes(&fixture.plans, as_of)), "routes as of {at}");
+        let attempts: Vec<_> = fixture.attempts.iter().filter(|a| micros(&a.at) <= as_of).collect();
+        assert_eq!(as_written!(&history.attempts), as_written!(&attempts), "attempts as of {at}, in the order they were made");
+        let acks: Vec<_> = fixture.acks.iter().filter(|a| micros(&a.created_at) <= as_of).collect();
+        assert_eq!(as_written!(&history.acknowledgements), as_written!(&acks), "acknowledgements as of {at}, newest first");
+        assert_eq!(history.healthy_plans, [(SCHEDULE.to_string(), micros(T1))], "the healthy plan at T1");
+    }
+    // Before T2 only the healthy plan; nothing of another schedule.
+    let early = store.history(Some(SCHEDULE), micros(T2) - 1).unwrap();
+    assert!(early.routes.is_empty() && early.attempts.is_empty() && early.acknowledgements.is_empty());
+    assert_eq!(early.healthy_plans.len(), 1);
+    let other = store.history(Some("another_schedule"), i64::MAX).unwrap();
+    assert!(other.routes.is_empty() && other.attempts.is_empty() && other.acknowledgements.is_empty() && other.healthy_plans.is_empty());
+    // Every schedule: the same as the sample's only schedule.
+    let all = store.history(None, micros(FIRST_ACK)).unwrap();
+    assert_eq!((all.routes.len(), all.attempts.len(), all.acknowledgements.len()), (3, 8, 1));
+}
+
+fn a_policy_is_stored_once_and_read_back(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    let [t1, t2, t3] = fixture.plans.clone();
+    store.save_plans(&[t1, t2], std::slice::from_ref(&fixture.policy)).unwrap();
+    assert_eq!(store.policy(&fixture.policy.policy_id).unwrap(), Some(fixture.policy.clone()));
+    // Stored once: another document under the same id changes nothing.
+    let mut changed = fixture.policy.clone();
+    changed.document = r#"{"rewritten": true}"#.into();
+    store.save_plans(&[t3], &[changed.clone(), changed]).unwrap();
+    assert_eq!(store.policy(&fixture.policy.policy_id).unwrap(), Some(fixture.policy.clone()));
+    assert_eq!(store.policy("pol_0000000000000000").unwrap(), None);
+    // Twice in one batch: the first is the one stored.
+    let first = PolicyRecord { policy_id: "pol_00000000000000ff".into(), document: fixture.policy.document.clone() };
+    let second = PolicyRecord { document: r#"{"second": true}"#.into(), ..first.clone() };
+    store.save_plans(&[], &[first.clone(), second]).unwrap();
+    assert_eq!(store.policy(&first.policy_id).unwrap(), Some(first));
+}
+
+fn count(category: &str, owner: &str, provider: &str, count: u64) -> SuppressedCount {
+    SuppressedCount { category: category.into(), owner: owner.into(), provider: provider.into(), schedule_id: SCHEDULE.into(), count }
+}
+
+fn suppressed_counts_and_trends_follow_their_filters(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    store.save_plans(&fixture.plans, &[]).unwrap();
+    let counts = |filter: RouteFilter| store.suppressed_counts(&filter).unwrap();
+    let rg = "release-governance";
+    // Healthy (3 suppressed), change freeze (1), regional holiday (2); ordered by category, owner, provider.
+    assert_eq!(
+        counts(RouteFilter::default()),
+        [
+            count("healthy_schedule", "platform-operations", "teams", 1),
+            count("healthy_schedule", rg, "slack", 1),
+            count("healthy_schedule", rg, "teams", 1),
+            count("maintenance_window", rg, "slack", 1),
+            count("owner_calendar", rg, "slack", 1),
+            count("owner_calendar", rg, "teams", 1),
+        ]
+    );
+    // The escalation owner matches too; filters combine; since and until are half open.
+    let lead_on_slack = RouteFilter { owner: Some("platform-lead".into()), provider: Some("slack".into()), ..RouteFilter::default() };
+    let expected = [count("healthy_schedule", rg, "slack", 1), count("maintenance_window", rg, "slack", 1), count("owner_calendar", rg, "slack", 1)];
+    assert_eq!(counts(lead_on_slack), expected);
+    let window = RouteFilter { since: Some(micros(T2)), until: Some(micros(T3)), ..RouteFilter::default() };
+    assert_eq!(counts(window), [count("maintenance_window", rg, "slack", 1)]);
+    assert!(counts(RouteFilter { schedule_id: Some("another_schedule".into()), ..RouteFilter::default() }).is_empty());
+    assert!(counts(RouteFilter { owner: Some("nobody".into()), ..RouteFilter::default() }).is_empty());
+
+    // A trend counted from this store is kept once.
+    let location = backend.location();
+    let request = TrendRequest { owner: None, provider: None, schedule_id: None, at: Some("2026-06-01T00:00:00Z".into()), keep: false };
+    let trend = trends(&location, &request).unwrap();
+    assert_eq!((trend.suppressed_route_count, trend.stored), (6, Some(false)));
+    assert_eq!(store.save_trend(&trend).unwrap(), stored());
+    assert_eq!(store.save_trend(&trend).unwrap(), SaveOutcome::AlreadyStored);
+    let filtered = trends(&location, &TrendRequest { owner: Some("platform-lead".into()), keep: true, ..request }).unwrap();
+    assert_eq!((filtered.suppressed_route_count, filtered.stored), (5, Some(true)));
+    assert_ne!(filtered.trend_id, trend.trend_id);
+    assert_eq!(store.save_trend(&filtered).unwrap(), SaveOutcome::AlreadyStored, "kept by the trend request");
+}
+
+fn deliveries_are_recorded_once_and_final_attempts_are_per_provider(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    store.save_plans(&fixture.plans, &[]).unwrap();
+    for attempt in &fixture.attempts {
+        assert_eq!(store.save_delivery(attempt).unwrap(), stored(), "{}", attempt.delivery_id);
+    }
+    let mut changed = fixture.attempts[0].clone();
+    changed.record.message = "rewritten".into();
+    for again in [&fixture.attempts[0], &changed] {
+        assert_eq!(store.save_delivery(again).unwrap(), SaveOutcome::AlreadyStored);
+    }
+    let plan_id = &fixture.plans[1].plan_id;
+    let listed = store.deliveries(plan_id).unwrap();
+    assert_eq!(as_written!(&listed), as_written!(&fixture.attempts), "oldest first, as written");
+    assert!(listed.iter().all(|a| a.recorded_at.is_some()));
+    assert!(store.deliveries(&fixture.plans[0].plan_id).unwrap().is_empty());
+    // A provider's last attempts per notification and run, oldest first.
+    let finals: Vec<_> = fixture.attempts.iter().filter(|a| a.record.is_final).collect();
+    assert_eq!(finals.len(), 6, "two notifications, three runs");
+    assert_eq!(as_written!(&store.final_attempts("teams").unwrap()), as_written!(&finals));
+    assert!(store.final_attempts("slack").unwrap().is_empty(), "slack was suppressed, never attempted");
+}
+
+fn retries_and_recoveries_are_recorded_once_and_read_as_of(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    for retry in fixture.retries.iter().rev() {
+        assert_eq!(store.save_retry(retry).unwrap(), stored());
+        assert_eq!(store.save_retry(retry).unwrap(), SaveOutcome::AlreadyStored);
+    }
+    let retries = |as_of: Option<&str>| as_written!(&store.retries(as_of.map(micros)).unwrap());
+    assert_eq!(retries(None), as_written!(&fixture.retries), "newest first");
+    assert_eq!(retries(Some(SECOND_RETRY)), retries(None), "as_of is inclusive");
+    assert_eq!(retries(Some("2026-05-21T19:59:59Z")), as_written!(&fixture.retries[1..]));
+    assert_eq!(retries(Some("2026-05-21T19:49:59Z")), serde_json::json!([]));
+
+    let recovery = &fixture.recoveries[0];
+    assert_eq!(store.save_recovery(recovery).unwrap(), stored());
+    assert_eq!(store.save_recovery(recovery).unwrap(), SaveOutcome::AlreadyStored, "recorded once");
+    let recoveries = |as_of: Option<&str>| as_written!(&store.recoveries(as_of.map(micros)).unwrap());
+    assert_eq!(recoveries(None), as_written!(&fixture.recoveries));
+    assert_eq!(recoveries(Some(&recovery.recovered_at)), recoveries(None));
+    assert_eq!(recoveries(Some("2026-05-21T19:59:59Z")), serde_json::json!([]));
+    assert_eq!(recovery.recovered_at, SECOND_RETRY);
+}
