@@ -225,57 +225,10 @@ fn main() {
     }
 }
 
-/// The SQL `PostgresStore::routes` runs for `filter` (a copy of its logic,
-/// for EXPLAIN only), with its parameters.
-fn postgres_sql(filter: &RouteFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
-    let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-    let mut placeholder = |value: Box<dyn ToSql + Sync>| {
-        values.push(value);
-        format!("${}", values.len())
-    };
-    let mut conditions: Vec<String> = Vec::new();
-    for (column, value) in [("action", &filter.action), ("category", &filter.category), ("provider", &filter.provider), ("schedule_id", &filter.schedule_id)] {
-        if let Some(v) = given(value) {
-            conditions.push(format!("{column} = {}", placeholder(Box::new(v))));
-        }
-    }
-    if let Some(s) = filter.since {
-        conditions.push(format!("created_at >= {}", placeholder(Box::new(s))));
-    }
-    if let Some(u) = filter.until {
-        conditions.push(format!("created_at < {}", placeholder(Box::new(u))));
-    }
-    const ORDER: &str = " ORDER BY created_at DESC, route_id";
-    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
-    let limit = i64::from(filter.limit);
-    let sql = match given(&filter.owner) {
-        None => {
-            let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-            format!("SELECT document FROM route_decisions{filter}{ORDER} LIMIT {} OFFSET {}", placeholder(Box::new(limit)), placeholder(Box::new(offset)))
-        }
-        Some(owner) => {
-            let rest: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-            let owner = placeholder(Box::new(owner));
-            let enough = placeholder(Box::new(limit.saturating_add(offset)));
-            let (limit, offset) = (placeholder(Box::new(limit)), placeholder(Box::new(offset)));
-            format!(
-                "SELECT document FROM (\
-                   (SELECT document, created_at, route_id FROM route_decisions WHERE owner = {owner}{rest}{ORDER} LIMIT {enough}) \
-                   UNION ALL \
-                   (SELECT document, created_at, route_id FROM route_decisions \
-                    WHERE escalation_owner = {owner} AND owner <> {owner}{rest}{ORDER} LIMIT {enough})\
-                 ) AS matched{ORDER} LIMIT {limit} OFFSET {offset}"
-            )
-        }
-    };
-    (sql, values)
-}
-
 /// EXPLAIN (ANALYZE, BUFFERS) of the query: the indexes it reads, whether it
 /// scans the table or sorts, and its execution time (all of it with `full`).
 fn explain_query(client: &mut postgres::Client, case: &str, filter: &RouteFilter, full: bool) -> String {
-    let (sql, values) = postgres_sql(filter);
+    let (sql, values) = cavra_app::store::postgres_routes_query(filter);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
     let lines: Vec<String> =
         client.query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &params).expect("EXPLAIN").iter().map(|row| row.get::<_, String>(0)).collect();
@@ -312,7 +265,7 @@ fn explain_query(client: &mut postgres::Client, case: &str, filter: &RouteFilter
 /// round trip (what the pool's check of a connection on checkout costs), and
 /// the server's own execution time. The documents are parsed as the store parses them.
 fn breakdown(client: &mut postgres::Client, store: &PostgresStore, filter: &RouteFilter) -> String {
-    let (sql, values) = postgres_sql(filter);
+    let (sql, values) = cavra_app::store::postgres_routes_query(filter);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
     let parse = |rows: Vec<postgres::Row>| rows.iter().map(|r| serde_json::from_str(r.get(0)).expect("a route")).collect::<Vec<RouteRecord>>().len();
     let (store_ms, _) = median_ms(|| store.routes(filter).expect("query").len());

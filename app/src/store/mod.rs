@@ -12,7 +12,7 @@ mod postgres_tls;
 mod postgres_url;
 mod sqlite;
 
-pub use postgres::{PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
+pub use postgres::{routes_query as postgres_routes_query, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use postgres_url::{is_postgres_url, PostgresUrl};
 pub use sqlite::{SqliteStore, DEFAULT_LIMIT, DEFAULT_STORE, MAX_LIMIT, SCHEMA_VERSION};
 

@@ -6,9 +6,10 @@
 //!   timeout is the URL's `connect_timeout` (5 s when it sets none), every
 //!   statement has a timeout, and a connection that broke (a restarted
 //!   server) is replaced at its next checkout, so an instance recovers by
-//!   itself when its database comes back. A request waits for a connection
-//!   up to the connect timeout when connecting fails, and up to the
-//!   statement timeout when the pool is only busy.
+//!   itself when its database comes back. A request waiting for a
+//!   connection fails as soon as an attempt to connect fails (503 after at
+//!   most the connect timeout), and waits up to the statement timeout when
+//!   the pool is only busy.
 //! - The schema is versioned SQL ([`MIGRATIONS`]), applied at open in one
 //!   transaction under an advisory lock, so instances starting together
 //!   never race; a database whose schema is newer than this build knows is
@@ -211,13 +212,14 @@ impl r2d2::ManageConnection for Connections {
             client.batch_execute(&format!("SET statement_timeout = {}", self.statement_timeout.as_millis().max(1)))?;
             Ok(client)
         });
-        self.failures.record(connected.as_ref().err().map(|e| Failure {
+        let failure = connected.as_ref().err().map(|e| Failure {
             at: Instant::now(),
             message: self.url.cause(e).to_string(),
             // invalid_authorization_specification (28...), invalid_catalog_name (3D000)
             refused: e.as_db_error().is_some_and(|db| db.code().code().starts_with("28") || db.code().code() == "3D000"),
-        }));
-        connected.map_err(|e| self.url.cause(&e))
+        });
+        self.failures.record(failure.clone());
+        connected.map_err(|_| Cause(failure.map(|f| f.message).unwrap_or_default()))
     }
 
     fn is_valid(&self, client: &mut Client) -> Result<(), Cause> {
@@ -247,6 +249,7 @@ impl PostgresStore {
         let shown = url.shown();
         let connection = url.connection()?;
         let tls = postgres_tls::connector(&connection).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        // r2d2 retries a failed connection in the background with delays up to half this.
         let wait = connection.config.get_connect_timeout().copied().unwrap_or(super::postgres_url::DEFAULT_CONNECT_TIMEOUT) + Duration::from_secs(1);
         let failures = Arc::new(Failures::default());
         let connections =
@@ -595,51 +598,7 @@ impl Store for PostgresStore {
     }
 
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError> {
-        let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        let mut placeholder = |value: Box<dyn ToSql + Sync>| {
-            values.push(value);
-            format!("${}", values.len())
-        };
-        // Every condition but the owner's.
-        let mut conditions: Vec<String> = Vec::new();
-        for (column, value) in
-            [("action", &filter.action), ("category", &filter.category), ("provider", &filter.provider), ("schedule_id", &filter.schedule_id)]
-        {
-            if let Some(v) = given(value) {
-                conditions.push(format!("{column} = {}", placeholder(Box::new(v.to_string()))));
-            }
-        }
-        if let Some(s) = filter.since {
-            conditions.push(format!("created_at >= {}", placeholder(Box::new(s))));
-        }
-        if let Some(u) = filter.until {
-            conditions.push(format!("created_at < {}", placeholder(Box::new(u))));
-        }
-        const ORDER: &str = " ORDER BY created_at DESC, route_id";
-        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
-        let limit = i64::from(filter.limit);
-        let sql = match given(&filter.owner) {
-            None => {
-                let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-                format!("SELECT document FROM route_decisions{filter}{ORDER} LIMIT {} OFFSET {}", placeholder(Box::new(limit)), placeholder(Box::new(offset)))
-            }
-            Some(owner) => {
-                // `owner = $ OR escalation_owner = $` as two index-ordered
-                // branches, each cut at the page's end, then merged.
-                let rest: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-                let owner = placeholder(Box::new(owner.to_string()));
-                let enough = placeholder(Box::new(limit.saturating_add(offset)));
-                let (limit, offset) = (placeholder(Box::new(limit)), placeholder(Box::new(offset)));
-                format!(
-                    "SELECT document FROM (\
-                       (SELECT document, created_at, route_id FROM route_decisions WHERE owner = {owner}{rest}{ORDER} LIMIT {enough}) \
-                       UNION ALL \
-                       (SELECT document, created_at, route_id FROM route_decisions \
-                        WHERE escalation_owner = {owner} AND owner <> {owner}{rest}{ORDER} LIMIT {enough})\
-                     ) AS matched{ORDER} LIMIT {limit} OFFSET {offset}"
-                )
-            }
-        };
+        let (sql, values) = routes_query(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         self.documents(&sql, &params)
     }
@@ -864,6 +823,55 @@ impl Store for PostgresStore {
     fn ping(&self) -> Result<(), StoreError> {
         self.client()?.simple_query("").map(|_| ()).map_err(|e| self.failed(e, false))
     }
+}
+
+/// The SQL and parameters of [`Store::routes`] for `filter` (public so that
+/// the benchmarks can EXPLAIN exactly what the store runs).
+pub fn routes_query(filter: &RouteFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+    let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    let mut placeholder = |value: Box<dyn ToSql + Sync>| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    // Every condition but the owner's.
+    let mut conditions: Vec<String> = Vec::new();
+    for (column, value) in [("action", &filter.action), ("category", &filter.category), ("provider", &filter.provider), ("schedule_id", &filter.schedule_id)] {
+        if let Some(v) = given(value) {
+            conditions.push(format!("{column} = {}", placeholder(Box::new(v.to_string()))));
+        }
+    }
+    if let Some(s) = filter.since {
+        conditions.push(format!("created_at >= {}", placeholder(Box::new(s))));
+    }
+    if let Some(u) = filter.until {
+        conditions.push(format!("created_at < {}", placeholder(Box::new(u))));
+    }
+    const ORDER: &str = " ORDER BY created_at DESC, route_id";
+    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+    let limit = i64::from(filter.limit);
+    let sql = match given(&filter.owner) {
+        None => {
+            let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+            format!("SELECT document FROM route_decisions{filter}{ORDER} LIMIT {} OFFSET {}", placeholder(Box::new(limit)), placeholder(Box::new(offset)))
+        }
+        Some(owner) => {
+            // `owner = $ OR escalation_owner = $` as two index-ordered
+            // branches, each cut at the page's end, then merged.
+            let rest: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+            let owner = placeholder(Box::new(owner.to_string()));
+            let enough = placeholder(Box::new(limit.saturating_add(offset)));
+            let (limit, offset) = (placeholder(Box::new(limit)), placeholder(Box::new(offset)));
+            format!(
+                "SELECT document FROM (\
+                   (SELECT document, created_at, route_id FROM route_decisions WHERE owner = {owner}{rest}{ORDER} LIMIT {enough}) \
+                   UNION ALL \
+                   (SELECT document, created_at, route_id FROM route_decisions \
+                    WHERE escalation_owner = {owner} AND owner <> {owner}{rest}{ORDER} LIMIT {enough})\
+                 ) AS matched{ORDER} LIMIT {limit} OFFSET {offset}"
+            )
+        }
+    };
+    (sql, values)
 }
 
 fn given(value: &Option<String>) -> Option<&str> {
