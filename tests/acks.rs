@@ -15,8 +15,7 @@ const SCHEDULE: &str = "go_backend_python_fallback_monthly";
 
 fn fresh_store(test: &str) -> String {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("acks-tests").join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test folder");
+    let dir = cavra_tests::fresh_dir(dir);
     dir.join("cavra.db").to_string_lossy().into_owned()
 }
 

@@ -16,10 +16,7 @@ fn repo() -> PathBuf {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cavra-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    cavra_tests::fresh_dir(std::env::temp_dir().join(format!("cavra-api-{name}-{}", std::process::id())))
 }
 
 /// A server on the sample documents with its own store.

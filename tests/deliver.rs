@@ -51,10 +51,7 @@ fn deliver(dir: &Path, server: &Recorder, extra: &[&str]) -> Run {
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("deliver-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("deliver-{name}")))
 }
 
 /// Every file under `dir` as text (the store, its WAL, the outbox), for canary checks.

@@ -16,10 +16,7 @@ const AT: &str = "2026-05-21T19:00:00Z";
 const NOTIFY: &str = "/runtime/go-pilot/rollback-drill-notifications";
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hardening").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test folder");
-    dir
+    cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hardening").join(name))
 }
 
 fn example(name: &str) -> String {
@@ -116,22 +113,7 @@ fn finding_1_a_dead_runs_claim_holds_until_its_lease_ends_then_is_taken_over() {
     // release-governance's teams notification, for two seconds.
     let run = delivery(&dir, &config, AT, "2").args(["--provider", "slack"]).output().expect("run cavra");
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
-    let id = notification_id(
-        "go_backend_python_fallback_monthly",
-        Some("2026-05-30T15:40:00Z"),
-        cavra_app::records::AlertLevel::Warning,
-        "release-governance",
-        "teams",
-    );
-    let now = cavra_app::store::wall_micros();
-    let dead = Claim {
-        notification_id: id.clone(),
-        schedule_id: "go_backend_python_fallback_monthly".into(),
-        holder: "dead".into(),
-        claimed_at: now,
-        expires_at: now + 2_000_000,
-    };
-    assert!(SqliteStore::open(dir.join("cavra.db")).unwrap().claim(&dead, None).unwrap());
+    let id = claimed_by_a_dead_run(&dir, 2_000_000);
 
     let held = delivery(&dir, &config, AT, "2").output().expect("run cavra");
     let held: Json = serde_json::from_slice(&held.stdout).expect("JSON");
@@ -165,6 +147,28 @@ fn cavra_in(dir: &Path, args: &[&str]) -> std::process::Output {
         command.env_remove(var);
     }
     command.args(args).output().expect("run cavra")
+}
+
+/// Claims release-governance's teams notification in `dir`'s store for a
+/// run that "died" holding it, for `lease_micros`; its id.
+fn claimed_by_a_dead_run(dir: &Path, lease_micros: i64) -> String {
+    let id = notification_id(
+        "go_backend_python_fallback_monthly",
+        Some("2026-05-30T15:40:00Z"),
+        cavra_app::records::AlertLevel::Warning,
+        "release-governance",
+        "teams",
+    );
+    let now = cavra_app::store::wall_micros();
+    let dead = Claim {
+        notification_id: id.clone(),
+        schedule_id: "go_backend_python_fallback_monthly".into(),
+        holder: "dead".into(),
+        claimed_at: now,
+        expires_at: now + lease_micros,
+    };
+    assert!(SqliteStore::open(dir.join("cavra.db")).unwrap().claim(&dead, None).unwrap());
+    id
 }
 
 fn plan_args<'a>(dir: &'a Path, schedule: &'a str, policy: &'a str) -> Vec<String> {
@@ -348,22 +352,7 @@ fn finding_1_the_api_sweeper_takes_over_a_dead_runs_expired_claim() {
     // Planned (not delivered), then claimed by a run that died a moment later.
     let run = run_plan(&dir, &example("rollback-drill-schedule.json"), &example("routing-policy.json"), &[]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    let id = notification_id(
-        "go_backend_python_fallback_monthly",
-        Some("2026-05-30T15:40:00Z"),
-        cavra_app::records::AlertLevel::Warning,
-        "release-governance",
-        "teams",
-    );
-    let now = cavra_app::store::wall_micros();
-    let dead = Claim {
-        notification_id: id.clone(),
-        schedule_id: "go_backend_python_fallback_monthly".into(),
-        holder: "dead".into(),
-        claimed_at: now,
-        expires_at: now + 500_000,
-    };
-    assert!(SqliteStore::open(dir.join("cavra.db")).unwrap().claim(&dead, None).unwrap());
+    let id = claimed_by_a_dead_run(&dir, 500_000);
 
     let server = sample_server_in(&dir, &["--claim-lease-secs", "1"], &[("CAVRA_CONNECTOR_CONFIG", &config.display().to_string())]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -23,10 +23,7 @@ fn repo() -> PathBuf {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cavra-hardening-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    cavra_tests::fresh_dir(std::env::temp_dir().join(format!("cavra-hardening-api-{name}-{}", std::process::id())))
 }
 
 /// A server on the sample documents with its own store.
@@ -199,20 +196,37 @@ fn ended(pid: u32) -> bool {
     }
 }
 
+/// A test folder with the aborting fixture plugin, configured to loop in
+/// its call (it never returns).
 #[cfg(target_os = "linux")]
-#[test]
-fn finding_4_a_plugin_child_dies_with_cavra_api_killed_mid_delivery() {
+struct LoopingAborter {
+    dir: PathBuf,
+    /// Where the fixture writes `looping pid=PID`.
+    log: PathBuf,
+    /// The connector configuration (`CAVRA_CONNECTOR_CONFIG`).
+    config: PathBuf,
+    /// `--plugin-dir`.
+    plugin_dir: String,
+}
+
+#[cfg(target_os = "linux")]
+fn looping_aborter(name: &str) -> LoopingAborter {
     let library = cavra_tests::aborting_fixture();
-    let dir = temp("orphan");
+    let dir = temp(name);
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
     std::os::unix::fs::symlink(&library, plugins.join(library.file_name().expect("file name"))).expect("link the plugin");
-    let log = dir.join("aborter.log");
-    let config = dir.join("connectors.json");
-    let connectors = serde_json::json!({"connectors": {"aborter": {"path": log.display().to_string(), "loop": true}}});
-    std::fs::write(&config, connectors.to_string()).expect("config");
+    let (log, config) = (dir.join("aborter.log"), dir.join("connectors.json"));
+    let looping = serde_json::json!({"connectors": {"aborter": {"path": log.display().to_string(), "loop": true}}});
+    std::fs::write(&config, looping.to_string()).expect("config");
+    LoopingAborter { plugin_dir: plugins.display().to_string(), dir, log, config }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn finding_4_a_plugin_child_dies_with_cavra_api_killed_mid_delivery() {
+    let LoopingAborter { log, config, plugin_dir, .. } = looping_aborter("orphan");
     let config_env = config.display().to_string();
-    let plugin_dir = plugins.display().to_string();
     let (mut server, _) =
         sample_server("orphan-api", &["--plugin-dir", &plugin_dir, "--plugin-isolation", "process"], &[("CAVRA_CONNECTOR_CONFIG", config_env.as_str())]);
 
@@ -260,17 +274,8 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 #[cfg(target_os = "linux")]
 #[test]
 fn finding_5_sigterm_interrupts_a_stuck_delivery_answers_its_client_and_exits() {
-    let library = cavra_tests::aborting_fixture();
-    let dir = temp("sigterm");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugin dir");
-    std::os::unix::fs::symlink(&library, plugins.join(library.file_name().expect("file name"))).expect("link the plugin");
-    let log = dir.join("aborter.log");
-    let config = dir.join("connectors.json");
-    let looping = serde_json::json!({"connectors": {"aborter": {"path": log.display().to_string(), "loop": true}}});
-    std::fs::write(&config, looping.to_string()).expect("config");
+    let LoopingAborter { dir, log, config, plugin_dir } = looping_aborter("sigterm");
     let config_env = config.display().to_string();
-    let plugin_dir = plugins.display().to_string();
     // The default isolation (`auto`): the plugin runs in a child.
     let (mut server, server_dir) =
         sample_server("sigterm-api", &["--plugin-dir", &plugin_dir, "--shutdown-grace-secs", "1"], &[("CAVRA_CONNECTOR_CONFIG", config_env.as_str())]);

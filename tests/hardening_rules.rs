@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// A fresh folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cavra-hardening-rules-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cavra_tests::fresh_dir(std::env::temp_dir().join(format!("cavra-hardening-rules-{}-{name}", std::process::id())))
 }
 
 fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {

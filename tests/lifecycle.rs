@@ -28,8 +28,7 @@ struct Scene {
 impl Scene {
     fn new(name: &str, status: u16) -> Scene {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lifecycle").join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test folder");
+        let dir = cavra_tests::fresh_dir(dir);
         let provider = Provider::start(status);
         let config = provider.connector_config(&dir);
         Scene { store: dir.join("cavra.db").display().to_string(), dir, provider, config }

@@ -10,10 +10,7 @@ const CANARIES: &[&str] =
     &["https://hooks.slack.com/services/T0CANARY/B0CANARY/CANARYcanary1234", "xoxb-123456789012-CANARYcanaryCANARY", "canary.owner@example.com", "10.11.12.13"];
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("public-safety").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("public-safety").join(name))
 }
 
 fn examples(name: &str) -> serde_json::Value {

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 fn store(name: &str) -> String {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("trends").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = cavra_tests::fresh_dir(dir);
     dir.join("cavra.db").display().to_string()
 }
 

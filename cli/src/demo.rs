@@ -5,7 +5,7 @@
 use crate::authoring::say;
 use crate::{exit, Io};
 use cavra_app::bundled;
-use cavra_app::store::StoreLocation;
+use cavra_app::store::{StoreLocation, StoreProvider};
 use std::path::{Path, PathBuf};
 
 /// The sample documents describe this moment (examples/README.md): the
@@ -15,10 +15,7 @@ pub(crate) const DEMO_TIME: &str = "2026-05-21T19:00:00Z";
 pub(crate) fn run(io: &mut Io, at: Option<&str>, store: &Path) -> i32 {
     // Beside a store file; a database server's samples go to the default store's folder.
     let location = StoreLocation::or_default(Some(store));
-    let folder = match &location {
-        StoreLocation::Sqlite(path) => path.parent().unwrap_or(Path::new(".")).join("examples"),
-        StoreLocation::Postgres(..) => Path::new(cavra_app::store::DEFAULT_STORE).parent().unwrap_or(Path::new(".")).join("examples"),
-    };
+    let folder = location.folder().join("examples");
     if let Err(e) = std::fs::create_dir_all(&folder) {
         say!(io.err, "error: {}: cannot create the folder for the samples: {e}", folder.display());
         return exit::USAGE;

@@ -126,8 +126,5 @@ impl Backend {
 /// An empty folder for one test (a store left by an earlier run is removed).
 fn fresh_dir(test: &str) -> PathBuf {
     let relative: PathBuf = test.split("::").skip(1).collect();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("store-tests").join(relative);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    dir
+    cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("store-tests").join(relative))
 }

@@ -39,8 +39,7 @@ impl Fixture {
     fn make() -> Fixture {
         // Of this process: the records are read into memory and the folder removed.
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("store-tests").join(format!("fixture-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("fixture folder");
+        let dir = cavra_tests::fresh_dir(dir);
         let store = dir.join("cavra.db").display().to_string();
         for ((what, run), code) in fail_then_recover(&dir, &Provider::start(500), &store).into_iter().zip([1, 1, 0]) {
             assert_eq!(run.code, code, "{what}: {}", run.stderr);

@@ -264,15 +264,6 @@ impl StoreLocation {
             StoreLocation::Postgres(url, options) => Arc::new(PostgresStore::open(url, options)?),
         })
     }
-
-    /// The folder for files that go with the store (the outbox): beside a
-    /// SQLite file; for a database server, the default store's folder.
-    fn folder(&self) -> PathBuf {
-        match self {
-            StoreLocation::Sqlite(path) => folder_of(path),
-            StoreLocation::Postgres(..) => folder_of(Path::new(DEFAULT_STORE)),
-        }
-    }
 }
 
 /// A store opened for each operation (one command, one operation).
@@ -297,8 +288,12 @@ impl StoreProvider for StoreLocation {
         }
     }
 
+    /// Beside a SQLite file; for a database server, the default store's folder.
     fn folder(&self) -> PathBuf {
-        StoreLocation::folder(self)
+        match self {
+            StoreLocation::Sqlite(path) => folder_of(path),
+            StoreLocation::Postgres(..) => folder_of(Path::new(DEFAULT_STORE)),
+        }
     }
 }
 
