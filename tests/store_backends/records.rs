@@ -17,6 +17,7 @@ backend_tests!(
     suppressed_counts_and_trends_follow_their_filters,
     deliveries_are_recorded_once_and_final_attempts_are_per_provider,
     retries_and_recoveries_are_recorded_once_and_read_as_of,
+    a_store_in_use_closes_on_an_async_worker_thread,
 );
 
 fn stored() -> SaveOutcome {
@@ -216,4 +217,22 @@ fn retries_and_recoveries_are_recorded_once_and_read_as_of(backend: &Backend) {
     assert_eq!(recoveries(Some(&recovery.recovered_at)), recoveries(None));
     assert_eq!(recoveries(Some("2026-05-21T19:59:59Z")), serde_json::json!([]));
     assert_eq!(recovery.recovered_at, SECOND_RETRY);
+}
+
+/// `cavra api` drops its last store handle on a tokio worker when its
+/// runtime shuts down and cancels the sweeper; closing the store there
+/// (PostgreSQL: the pooled connections) must not panic, which would abort
+/// this test binary.
+fn a_store_in_use_closes_on_an_async_worker_thread(backend: &Backend) {
+    let store = backend.open();
+    store.ping().expect("the store answers, so a connection is open");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().expect("a runtime");
+    let (started, holding) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _store = store;
+        let _ = started.send(());
+        std::future::pending::<()>().await
+    });
+    holding.recv_timeout(std::time::Duration::from_secs(30)).expect("the task holds the store");
+    runtime.shutdown_timeout(std::time::Duration::from_secs(30));
 }

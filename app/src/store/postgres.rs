@@ -233,9 +233,35 @@ impl r2d2::ManageConnection for Connections {
 
 type Pooled = r2d2::PooledConnection<Connections>;
 
+/// The connection pool, closed on a thread of its own: closing a
+/// `postgres::Client` blocks on the client's private runtime, which panics
+/// on a tokio worker thread (where `cavra api` drops its last store handle
+/// as it shuts down).
+struct Pool(Option<r2d2::Pool<Connections>>);
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Connections>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("the pool is taken only when it is dropped")
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            // A thread that cannot be started leaves the pool to close here.
+            let closing = std::thread::Builder::new().name("cavra-pool-close".into()).spawn(move || drop(pool));
+            if let Ok(closing) = closing {
+                let _ = closing.join();
+            }
+        }
+    }
+}
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
-    pool: r2d2::Pool<Connections>,
+    pool: Pool,
     url: PostgresUrl,
     shown: String,
     failures: Arc<Failures>,
@@ -262,7 +288,7 @@ impl PostgresStore {
             .connection_timeout(wait)
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(connections);
-        let store = PostgresStore { pool, url: url.clone(), shown, failures, busy_wait: options.statement_timeout.max(wait) };
+        let store = PostgresStore { pool: Pool(Some(pool)), url: url.clone(), shown, failures, busy_wait: options.statement_timeout.max(wait) };
         store.migrate()?;
         Ok(store)
     }
