@@ -475,7 +475,7 @@ fn reload(state: &State, call: &Call) -> Result<Reply, ApiError> {
     match cavra_app::packs::CompiledPacks::load(state.settings.rules.as_deref()) {
         Ok(packs) => {
             let names: Vec<String> = packs.names().map(String::from).collect();
-            state.replace_packs(packs);
+            state.replace_packs(packs.with_horizon_days(state.settings.bind_horizon_days));
             state.log(&[("event", "packs_reloaded".into()), ("packs", names.len().into())]);
             ok(&json!({"reloaded": true, "packs": names, "count": names.len()}))
         }

@@ -75,7 +75,7 @@ impl Server {
                 settings.listen
             ));
         }
-        let packs = Arc::new(CompiledPacks::load(settings.rules.as_deref()).map_err(|e| e.to_string())?);
+        let packs = Arc::new(CompiledPacks::load(settings.rules.as_deref()).map_err(|e| e.to_string())?.with_horizon_days(settings.bind_horizon_days));
         let policy = match &settings.routing_policy {
             Some(path) => {
                 let policy = cavra_app::documents::read_json(path).map_err(|e| format!("--routing-policy: {e}"))?;

@@ -43,6 +43,9 @@ pub struct Settings {
     pub log_json: bool,
     /// Log every request, not only failures and server events.
     pub log_requests: bool,
+    /// Days after binding that bound programs answer from their indexes and
+    /// decision tables; a program nearing the end is bound again.
+    pub bind_horizon_days: u32,
 }
 
 /// What every request sees. The server keeps no state but this (and the

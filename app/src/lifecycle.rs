@@ -103,14 +103,28 @@ pub struct Options<'a> {
 /// history, as the store would hold it: each of its route decisions becomes
 /// its notification's newest, and a healthy plan closes what came before it.
 pub fn with_plan(history: &mut History, plan: &Plan) {
-    let new: HashMap<&str, &RouteRecord> =
-        plan.route_decisions.iter().filter(|r| !r.notification_id.is_empty()).map(|r| (r.notification_id.as_str(), r)).collect();
+    with_plans(history, std::slice::from_ref(plan));
+}
+
+/// [`with_plan`] of each plan in turn, in one pass over the history (a
+/// batch of plans adds tens of thousands of routes to it).
+pub fn with_plans(history: &mut History, plans: &[Plan]) {
+    // The last decision about a notification is its newest, as plan by plan.
+    let mut new: HashMap<&str, &RouteRecord> = HashMap::new();
+    for route in plans.iter().flat_map(|p| &p.route_decisions).filter(|r| !r.notification_id.is_empty()) {
+        new.insert(route.notification_id.as_str(), route);
+    }
     history.routes.retain(|r| !new.contains_key(r.notification_id.as_str()));
     history.routes.extend(new.into_values().cloned());
-    if let (true, Some(at)) = (plan.is_healthy(), micros(&plan.generated_at)) {
-        match history.healthy_plans.iter_mut().find(|(schedule, _)| *schedule == plan.schedule_id) {
-            Some((_, newest)) => *newest = (*newest).max(at),
-            None => history.healthy_plans.push((plan.schedule_id.clone(), at)),
+    let mut healthy: HashMap<String, usize> = history.healthy_plans.iter().enumerate().map(|(i, (schedule, _))| (schedule.clone(), i)).collect();
+    for plan in plans {
+        let (true, Some(at)) = (plan.is_healthy(), micros(&plan.generated_at)) else { continue };
+        match healthy.get(&plan.schedule_id) {
+            Some(&i) => history.healthy_plans[i].1 = history.healthy_plans[i].1.max(at),
+            None => {
+                healthy.insert(plan.schedule_id.clone(), history.healthy_plans.len());
+                history.healthy_plans.push((plan.schedule_id.clone(), at));
+            }
         }
     }
 }

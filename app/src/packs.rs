@@ -23,6 +23,9 @@ pub struct CompiledPacks {
     /// Bound programs by pack name and the hash of their static inputs:
     /// binding folds and indexes the statics, worth doing once per policy.
     bound: Mutex<HashMap<String, HashMap<String, Arc<Program>>>>,
+    /// Days after binding that a bound program's indexes and decision
+    /// tables answer ([`cavra_engine::BindOptions::horizon_days`]).
+    horizon_days: u32,
 }
 
 /// A pack that does not check, with its rendered diagnostics.
@@ -184,7 +187,7 @@ impl CompiledPacks {
         if !failures.is_empty() {
             return Err(LoadError::Check(failures));
         }
-        Ok(CompiledPacks { by_file, by_name, bound: Mutex::new(HashMap::new()) })
+        Ok(CompiledPacks { by_file, by_name, bound: Mutex::new(HashMap::new()), horizon_days: cavra_engine::DEFAULT_HORIZON_DAYS })
     }
 
     /// The pack at `relative` (e.g. `routing.cavra`).
@@ -220,14 +223,49 @@ impl CompiledPacks {
         json!({"packs": packs, "count": packs.len()})
     }
 
-    /// The pack already bound to the statics `key` names (a content hash).
+    /// Bound programs answer from their indexes and tables for `days` days
+    /// after binding (`cavra api --bind-horizon-days`); a cached program
+    /// nearing the end of that horizon is bound again.
+    pub fn with_horizon_days(mut self, days: u32) -> CompiledPacks {
+        self.horizon_days = days.max(1);
+        self
+    }
+
+    pub fn horizon_days(&self) -> u32 {
+        self.horizon_days
+    }
+
+    /// The pack already bound to the statics `key` names (a content hash),
+    /// unless its horizon is about to run out.
     pub fn cached(&self, pack: &Pack, key: &str) -> Option<Arc<Program>> {
-        self.lock_bound().get(pack.name()).and_then(|m| m.get(key)).cloned()
+        self.cached_at(pack, key, crate::store::wall_micros())
+    }
+
+    /// [`CompiledPacks::cached`] at the instant `now`: a program whose horizon
+    /// ends within an eighth of the horizon (at least an hour) is dropped, so
+    /// that the next request binds it again before it runs out. (Past the
+    /// horizon a program still decides correctly, only without its tables.)
+    pub fn cached_at(&self, pack: &Pack, key: &str, now: i64) -> Option<Arc<Program>> {
+        const HOUR: i64 = 3_600_000_000;
+        let margin = (i64::from(self.horizon_days) * 24 * HOUR / 8).max(HOUR);
+        let mut bound = self.lock_bound();
+        let per_pack = bound.get_mut(pack.name())?;
+        let program = per_pack.get(key)?;
+        if program.horizon().1.saturating_sub(now) <= margin {
+            per_pack.remove(key);
+            return None;
+        }
+        Some(program.clone())
     }
 
     /// Binds the pack to `statics` and keeps the program under `key`.
     pub fn bind(&self, pack: &Pack, key: String, statics: &HashMap<String, Json>) -> Result<Arc<Program>, cavra_engine::BindError> {
-        let program = Arc::new(pack.bind(statics)?);
+        self.bind_at(pack, key, statics, crate::store::wall_micros())
+    }
+
+    /// [`CompiledPacks::bind`] as if at the instant `now`.
+    pub fn bind_at(&self, pack: &Pack, key: String, statics: &HashMap<String, Json>, now: i64) -> Result<Arc<Program>, cavra_engine::BindError> {
+        let program = Arc::new(pack.bind_with(statics, cavra_engine::BindOptions::horizon_days(now, self.horizon_days))?);
         let mut bound = self.lock_bound();
         let per_pack = bound.entry(pack.name().to_string()).or_default();
         if per_pack.len() >= BOUND_PER_PACK {
@@ -264,4 +302,27 @@ fn read_folder(dir: &Path) -> Result<Vec<(String, String, String)>, String> {
 /// of the first bad byte).
 fn read_pack(path: &std::path::Path) -> Result<String, String> {
     cavra_grammar::read_rule_file(path, cavra_grammar::DEFAULT_MAX_RULE_BYTES).map_err(|e| format!("cannot read the rule pack: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CompiledPacks;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    #[test]
+    fn a_cached_program_is_bound_again_before_its_horizon_runs_out() {
+        let packs = CompiledPacks::load(None).expect("the bundled packs").with_horizon_days(2);
+        let pack = packs.file("routing.cavra").expect("the routing pack").clone();
+        let statics = HashMap::from([("policy".to_string(), json!({}))]);
+        let bound_at = 1_780_000_000 * 1_000_000;
+        let program = packs.bind_at(&pack, "k".into(), &statics, bound_at).expect("binds");
+        assert_eq!(program.horizon().1, bound_at + 48 * HOUR, "the horizon is the bind plus two days");
+        assert!(packs.cached_at(&pack, "k", bound_at + 40 * HOUR).is_some(), "eight hours left: still cached");
+        // The margin is an eighth of the horizon (six hours): with five left, bind again.
+        assert!(packs.cached_at(&pack, "k", bound_at + 43 * HOUR).is_none(), "five hours left: bound again");
+        assert!(packs.cached_at(&pack, "k", bound_at).is_none(), "and dropped from the cache");
+    }
 }

@@ -15,9 +15,10 @@ use crate::policy::{
 use crate::readiness::{schedule_report, Evidence};
 use crate::records::{Plan, PolicyRecord, ReadinessReport, ReadinessStatus};
 use crate::routing::{plan_document, PlanHeader, Router};
-use crate::store::{History, StoreProvider};
+use crate::store::{History, SaveOutcome, Store, StoreProvider};
 use cavra_engine::BindOptions;
 use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
 
 /// One plan to build.
 #[derive(Clone, Debug)]
@@ -109,18 +110,137 @@ fn episode(report: &ReadinessReport) -> Option<String> {
 pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&dyn StoreProvider>) -> Result<Plan, AppError> {
     let built = build_plan(packs, request)?;
     let mut plan = built.plan;
-    let at = micros(&plan.generated_at).unwrap_or_default();
-    let writable = store.map(|s| s.writable()).transpose()?;
-    let history = match &writable {
-        Some(store) => store.history(Some(&plan.schedule_id), at)?,
-        None => History::default(),
-    };
-    count_open(packs, &mut plan, history, at, &lifecycle::Options::default())?;
-    plan.stored = Some(writable.is_some());
-    if let Some(store) = writable {
-        store.save_plans(std::slice::from_ref(&plan), std::slice::from_ref(&built.policy_record))?;
+    match store.map(|s| s.writable()).transpose()? {
+        Some(store) => {
+            store_plans(packs, &*store, std::slice::from_mut(&mut plan), std::slice::from_ref(&built.policy_record))?;
+        }
+        None => {
+            let at = micros(&plan.generated_at).unwrap_or_default();
+            count_open(packs, &mut plan, History::default(), at, &lifecycle::Options::default())?;
+            plan.stored = Some(false);
+        }
     }
     Ok(plan)
+}
+
+/// What the plan command writes when it stores plans: each plan's pending
+/// and failed counts ([`count_open_all`]) and `stored`, then the plans, their
+/// routes and the policies they name, all in one transaction (nothing of
+/// them on an error).
+pub fn store_plans(packs: &PackSource, store: &dyn Store, plans: &mut [Plan], policies: &[PolicyRecord]) -> Result<Vec<SaveOutcome>, AppError> {
+    count_open_all(packs, store, plans)?;
+    for plan in plans.iter_mut() {
+        plan.stored = Some(true);
+    }
+    Ok(store.save_plans(plans, policies)?)
+}
+
+/// Sets each plan's pending and failed counts from its schedule's stored
+/// history as of the plan's instant, with the plan in it: what storing the
+/// plans one by one would give (each sees the plans of its schedule before
+/// it in the batch, made at or before it). Plans of distinct schedules at one
+/// instant (a batch's usual shape) read their histories together, and their
+/// lifecycles are derived together: the lifecycle of one schedule's
+/// notifications depends on that schedule's facts only.
+pub fn count_open_all(packs: &PackSource, store: &dyn Store, plans: &mut [Plan]) -> Result<(), AppError> {
+    let options = lifecycle::Options::default();
+    let at_of = |plan: &Plan| micros(&plan.generated_at).unwrap_or_default();
+    let mut seen = std::collections::HashSet::with_capacity(plans.len());
+    if !plans.iter().all(|plan| seen.insert(plan.schedule_id.as_str())) {
+        // A schedule planned twice: one by one, each with the plans of its schedule before it.
+        for i in 0..plans.len() {
+            let (before, rest) = plans.split_at_mut(i);
+            let plan = &mut rest[0];
+            let at = at_of(plan);
+            let mut history = store.history(Some(&plan.schedule_id), at)?;
+            let mut earlier: Vec<&Plan> = before.iter().filter(|p| p.schedule_id == plan.schedule_id && at_of(p) <= at).collect();
+            // The store keeps the newest decision about each notification.
+            earlier.sort_by_key(|p| at_of(p));
+            for p in earlier {
+                lifecycle::with_plan(&mut history, p);
+            }
+            count_open(packs, plan, history, at, &options)?;
+        }
+        return Ok(());
+    }
+    let mut instants: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, plan) in plans.iter().enumerate() {
+        instants.entry(at_of(plan)).or_default().push(i);
+    }
+    for (at, members) in instants {
+        let schedules: Vec<&str> = members.iter().map(|&i| plans[i].schedule_id.as_str()).collect();
+        let mut history = store.histories(&schedules, at)?;
+        let group: Vec<Plan>;
+        let group = if members.len() == plans.len() {
+            &*plans
+        } else {
+            group = members.iter().map(|&i| plans[i].clone()).collect();
+            &group
+        };
+        lifecycle::with_plans(&mut history, group);
+        let counts = open_counts(packs, history, at)?;
+        for &i in &members {
+            let plan = &mut plans[i];
+            let (pending, failed) = counts.get(plan.schedule_id.as_str()).copied().unwrap_or_default();
+            plan.pending_count = Some(pending);
+            plan.failed_count = Some(failed);
+        }
+    }
+    Ok(())
+}
+
+/// Schedules from which a batch's lifecycle is derived on every core.
+const PARALLEL_SCHEDULES: usize = 512;
+
+/// Per schedule of `history`, how many of its notifications are
+/// `pending_delivery` and `delivery_failed` at `at`. A large history is
+/// split by schedule and derived on every core: the lifecycle of a
+/// schedule's notifications depends on that schedule's facts only.
+fn open_counts(packs: &PackSource, history: History, at: i64) -> Result<HashMap<String, (usize, usize)>, AppError> {
+    let count = |history: &History| -> Result<HashMap<String, (usize, usize)>, AppError> {
+        let states = lifecycle::derive(packs, history, at, &lifecycle::Options::default())?;
+        let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+        for entry in &states.entries {
+            let slot = match entry.state.as_str() {
+                "pending_delivery" => 0,
+                "delivery_failed" => 1,
+                _ => continue,
+            };
+            let counted = counts.entry(entry.route.schedule_id.clone()).or_default();
+            if slot == 0 {
+                counted.0 += 1;
+            } else {
+                counted.1 += 1;
+            }
+        }
+        Ok(counts)
+    };
+    let schedules: HashSet<&str> = history.routes.iter().map(|r| r.schedule_id.as_str()).collect();
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if schedules.len() < PARALLEL_SCHEDULES || parts < 2 {
+        return count(&history);
+    }
+    let part_of: HashMap<String, usize> = schedules.into_iter().enumerate().map(|(i, s)| (s.to_string(), i % parts)).collect();
+    let part = |schedule: &str| part_of.get(schedule).copied().unwrap_or(0);
+    let mut split: Vec<History> = (0..parts).map(|_| History::default()).collect();
+    let History { routes, attempts, acknowledgements, healthy_plans } = history;
+    for route in routes {
+        split[part(&route.schedule_id)].routes.push(route);
+    }
+    for attempt in attempts {
+        split[part(&attempt.schedule_id)].attempts.push(attempt);
+    }
+    for ack in acknowledgements {
+        split[part(&ack.schedule_id)].acknowledgements.push(ack);
+    }
+    for healthy in healthy_plans {
+        split[part(&healthy.0)].healthy_plans.push(healthy);
+    }
+    let mut counts = HashMap::new();
+    for part in crate::routing::parallel_map(&split, count) {
+        counts.extend(part?);
+    }
+    Ok(counts)
 }
 
 /// Sets the plan's pending and failed counts from its schedule's history

@@ -142,6 +142,13 @@ pub(crate) fn bind_routing(packs: &PackSource, policy: &Json, options: BindOptio
         return Err(AppError::at_path(path.clone(), format!("routing policy: {}", lines.join("\n  "))));
     }
     let pack = packs.pack(ROUTING_PACK)?;
+    // A server's packs carry its horizon (`--bind-horizon-days`); a pinned clock needs none.
+    let options = match packs {
+        PackSource::Compiled(compiled) if options.recurrence_horizon.is_none() && options.clock.is_none() => {
+            BindOptions::horizon_days(crate::store::wall_micros(), compiled.horizon_days())
+        }
+        _ => options,
+    };
     let program = pack.bind_with(&HashMap::from([("policy".to_string(), policy.clone())]), options).map_err(|e| match &e {
         cavra_engine::BindError::Input { source, .. } => AppError::at_path(source.path.clone(), format!("routing policy: {e}")),
         _ => AppError::input(format!("routing policy: {e}")),

@@ -296,7 +296,9 @@ impl NotificationKind {
 }
 
 /// A notification plan (`cavra.go-backend-pilot.rollback-drill-notification-plan.v1`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// It serializes through [`PlanFields`], which a store also writes without
+/// the route decisions (each is stored in a row of its own).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Plan {
     pub schema_version: String,
     pub schedule_id: String,
@@ -328,18 +330,157 @@ pub struct Plan {
     pub policy_id: String,
     pub route_decisions: Vec<RouteRecord>,
     /// Empty only while the id is computed.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub plan_id: String,
     /// The schedule's notifications waiting to be delivered once this plan is
     /// made (not part of the id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub pending_count: Option<usize>,
     /// The schedule's notifications whose delivery failed (not part of the id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub failed_count: Option<usize>,
     /// Whether the plan was stored (not part of the id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub stored: Option<bool>,
+}
+
+/// A plan's JSON document, field by field in document order, borrowed.
+#[derive(Serialize)]
+pub struct PlanFields<'a> {
+    schema_version: &'a str,
+    schedule_id: &'a str,
+    generated_at: &'a str,
+    generated_by: &'a str,
+    mode: &'a str,
+    status: &'a ReadinessStatus,
+    alert_level: AlertLevel,
+    owner_routes: &'a Ordered<OwnerRoute>,
+    deliverable_route_count: usize,
+    suppressed_route_count: usize,
+    maintenance_suppressed_count: usize,
+    calendar_suppressed_count: usize,
+    healthy_suppressed_count: usize,
+    selected_providers: &'a [String],
+    acknowledgement_required_providers: &'a [String],
+    suppressed_providers: &'a [String],
+    reason: &'a str,
+    episode: Option<&'a str>,
+    policy_sources: &'a [String],
+    policy_id: &'a str,
+    route_decisions: &'a [RouteRecord],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    plan_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored: Option<bool>,
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.fields(&self.route_decisions).serialize(serializer)
+    }
+}
+
+impl Plan {
+    /// The plan's document with `route_decisions` empty: how a store keeps
+    /// it, beside a row for each route (see [`Plan::with_routes`]).
+    pub fn without_routes(&self) -> PlanFields<'_> {
+        self.fields(&[])
+    }
+
+    /// Gives a plan read back without its routes ([`Plan::without_routes`])
+    /// its routes again, in plan order, as the store lists them: their
+    /// `recorded_at` is not part of a plan's routes.
+    pub fn restore_routes(&mut self, routes: Vec<RouteRecord>) {
+        self.route_decisions = routes;
+        for route in &mut self.route_decisions {
+            route.recorded_at = None;
+        }
+    }
+
+    fn fields<'a>(&'a self, route_decisions: &'a [RouteRecord]) -> PlanFields<'a> {
+        // Every field named: a new one must be placed in the document here.
+        let Plan {
+            schema_version,
+            schedule_id,
+            generated_at,
+            generated_by,
+            mode,
+            status,
+            alert_level,
+            owner_routes,
+            deliverable_route_count,
+            suppressed_route_count,
+            maintenance_suppressed_count,
+            calendar_suppressed_count,
+            healthy_suppressed_count,
+            selected_providers,
+            acknowledgement_required_providers,
+            suppressed_providers,
+            reason,
+            episode,
+            policy_sources,
+            policy_id,
+            route_decisions: _,
+            plan_id,
+            pending_count,
+            failed_count,
+            stored,
+        } = self;
+        PlanFields {
+            schema_version,
+            schedule_id,
+            generated_at,
+            generated_by,
+            mode,
+            status,
+            alert_level: *alert_level,
+            owner_routes,
+            deliverable_route_count: *deliverable_route_count,
+            suppressed_route_count: *suppressed_route_count,
+            maintenance_suppressed_count: *maintenance_suppressed_count,
+            calendar_suppressed_count: *calendar_suppressed_count,
+            healthy_suppressed_count: *healthy_suppressed_count,
+            selected_providers,
+            acknowledgement_required_providers,
+            suppressed_providers,
+            reason,
+            episode: episode.as_deref(),
+            policy_sources,
+            policy_id,
+            route_decisions,
+            plan_id,
+            pending_count: *pending_count,
+            failed_count: *failed_count,
+            stored: *stored,
+        }
+    }
+}
+
+/// A route decision as a store lists it: with `recorded_at`, when the store
+/// wrote it (the route's own, if it has one, is replaced).
+pub struct ListedRoute<'a> {
+    pub route: &'a RouteRecord,
+    pub recorded_at: &'a str,
+}
+
+impl Serialize for ListedRoute<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `recorded_at` is the route's last field: after the rest of them.
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            #[serde(flatten)]
+            route: &'a RouteRecord,
+            recorded_at: &'a str,
+        }
+        match &self.route.recorded_at {
+            None => Listed { route: self.route, recorded_at: self.recorded_at }.serialize(serializer),
+            Some(_) => RouteRecord { recorded_at: Some(self.recorded_at.to_string()), ..self.route.clone() }.serialize(serializer),
+        }
+    }
 }
 
 impl Plan {
@@ -704,7 +845,7 @@ pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> String {
 
 /// The first 16 hex digits of SHA-256 over a record's canonical JSON.
 pub fn content_hash(record: &impl Serialize) -> String {
-    crate::hash::content_hash(&serde_json::to_value(record).unwrap_or(serde_json::Value::Null))
+    crate::hash::record_hash(record)
 }
 
 #[cfg(test)]
@@ -741,6 +882,66 @@ mod tests {
         let text = serde_json::to_string(&owners).unwrap();
         assert_eq!(text, r#"{"zeta":1,"alpha":2}"#);
         assert_eq!(serde_json::from_str::<Ordered<i32>>(&text).unwrap(), owners);
+    }
+
+    /// A plan with something of everything: owners out of key order, a
+    /// fractional minute, quotes and a line break, an escalation, ids.
+    fn plan() -> Plan {
+        let route = serde_json::json!({
+            "schedule_id": "s", "owner": "zeta \"ops\"", "escalation_owner": "lead", "provider": "teams", "action": "deliver",
+            "category": "deliver", "acknowledgement_minutes": 7.5, "reason": "notify\nzeta", "maintenance_window_id": null,
+            "owner_availability": null, "created_at": "2026-05-21T19:00:00Z", "episode": "2026-05-30T15:40:00Z", "suppressed_until": null,
+            "notification_id": "ntf_1", "escalates": "ntf_0", "alert_level": "warning", "plan_id": "plan_1", "route_id": "route_1",
+        });
+        serde_json::from_value(serde_json::json!({
+            "schema_version": "v1", "schedule_id": "s", "generated_at": "2026-05-21T19:00:00Z", "generated_by": "cli", "mode": "promoted",
+            "status": "due_soon", "alert_level": "warning",
+            "owner_routes": {"zeta \"ops\"": {"providers": ["teams"], "acknowledgement_minutes": 7.5, "escalation_owner": "lead"},
+                             "alpha": {"providers": [], "acknowledgement_minutes": 60, "escalation_owner": null}},
+            "deliverable_route_count": 1, "suppressed_route_count": 0, "maintenance_suppressed_count": 0, "calendar_suppressed_count": 0,
+            "healthy_suppressed_count": 0, "selected_providers": ["teams"], "acknowledgement_required_providers": ["teams"],
+            "suppressed_providers": [], "reason": "due \"soon\"", "episode": "2026-05-30T15:40:00Z", "policy_sources": ["schedule"],
+            "policy_id": "pol_1", "route_decisions": [route.clone(), route], "plan_id": "plan_1", "pending_count": 2, "stored": true,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn plans_hash_as_their_json_values_did() {
+        let mut plan = plan();
+        let value = |plan: &Plan| serde_json::to_value(plan).unwrap();
+        assert_eq!(content_hash(&plan), crate::hash::content_hash(&value(&plan)));
+        assert_eq!(content_hash(&plan.route_decisions[0]), crate::hash::content_hash(&serde_json::to_value(&plan.route_decisions[0]).unwrap()));
+        plan.plan_id.clear();
+        plan.route_decisions[1].acknowledgement_minutes = Some(Minutes(1e-7));
+        assert_eq!(content_hash(&plan), crate::hash::content_hash(&value(&plan)));
+    }
+
+    #[test]
+    fn a_plan_without_its_routes_reads_back_whole_once_given_them() {
+        let plan = plan();
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(text.find("\"policy_id\"") < text.find("\"route_decisions\"") && text.ends_with(r#""plan_id":"plan_1","pending_count":2,"stored":true}"#));
+        let kept = serde_json::to_string(&plan.without_routes()).unwrap();
+        assert_eq!(kept, text.replace(&serde_json::to_string(&plan.route_decisions).unwrap(), "[]"));
+        let mut read: Plan = serde_json::from_str(&kept).unwrap();
+        let listed: Vec<RouteRecord> = plan
+            .route_decisions
+            .iter()
+            .map(|route| serde_json::from_str(&serde_json::to_string(&ListedRoute { route, recorded_at: "2026-05-21T19:00:01Z" }).unwrap()).unwrap())
+            .collect();
+        assert!(listed.iter().all(|r| r.recorded_at.as_deref() == Some("2026-05-21T19:00:01Z")));
+        read.restore_routes(listed);
+        assert_eq!(serde_json::to_string(&read).unwrap(), text);
+    }
+
+    #[test]
+    fn a_listed_route_is_the_route_with_when_it_was_written() {
+        let route = plan().route_decisions.remove(0);
+        let listed = |route: &RouteRecord| serde_json::to_string(&ListedRoute { route, recorded_at: "T" }).unwrap();
+        let expected = serde_json::to_string(&RouteRecord { recorded_at: Some("T".into()), ..route.clone() }).unwrap();
+        assert_eq!(listed(&route), expected);
+        assert_eq!(listed(&RouteRecord { recorded_at: Some("earlier".into()), ..route }), expected, "its own is replaced");
     }
 
     #[test]

@@ -265,7 +265,7 @@ impl<'p> Router<'p> {
             provider,
             action: outcome.action(),
             category: outcome.category(),
-            reason: outcome.reason().cloned().unwrap_or(NULL),
+            reason: outcome.reason_value().unwrap_or(NULL),
             escalation_owner: NULL,
             acknowledgement_minutes: NULL,
             maintenance_window_id: NULL,
@@ -281,7 +281,7 @@ impl<'p> Router<'p> {
                 RouteField::SuppressedUntil => &mut route.suppressed_until,
                 RouteField::Other => continue,
             };
-            *slot = outcome.field(i).cloned().unwrap_or(NULL);
+            *slot = outcome.field_value(i).unwrap_or(NULL);
         }
         route
     }

@@ -1,7 +1,8 @@
 //! The decision-loop benchmark: one pass over 100,000 routing requests, cavra
-//! (compiled, indexed pack) against hand-written plain loops, with 500 and
-//! 5,000 maintenance windows; and the cost of compiling a large pack and of
-//! binding a policy (building the indexes).
+//! (compiled, indexed pack) against two hand-written baselines, plain loops
+//! and per-(owner, provider) segment tables (the practical limit), with 500
+//! and 5,000 maintenance windows; and the cost of compiling a large pack and
+//! of binding a policy (building the indexes).
 //!
 //! Run: `cargo bench -j2 -p cavra-benches --bench decision_loop`, then
 //! `cargo run -j2 --release -p cavra-benches --bin bench-report`.
@@ -10,7 +11,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cavra_benches::{cavra_decide, decision_loop_pack, generate, plain_decide, Prepared, WorkloadConfig, LARGE_PACK, REQUESTS};
+use cavra_benches::{cavra_decide, decision_loop_pack, generate, pair, plain_decide, Prepared, WorkloadConfig, LARGE_PACK, REQUESTS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -18,8 +19,13 @@ use std::time::Duration;
 
 fn decision_loop(c: &mut Criterion, windows: usize) {
     let p = Prepared::new(windows);
-    // Both sides agree before anything is timed (the full check is tests/equivalence.rs).
-    assert_eq!(p.run_cavra(), p.run_plain());
+    let table = p.segment_table();
+    // All three agree before anything is timed (the full check, decision by
+    // decision, is tests/equivalence.rs).
+    let plain = p.run_plain();
+    assert_eq!(p.run_cavra(), plain);
+    assert_eq!(p.run_cavra_keys(), plain);
+    assert_eq!(p.run_segments(&table), plain);
 
     let mut group = c.benchmark_group(format!("decision_loop_{windows}"));
     group.throughput(Throughput::Elements(REQUESTS as u64));
@@ -33,11 +39,28 @@ fn decision_loop(c: &mut Criterion, windows: usize) {
             }
         })
     });
+    let decider = p.program.decider("route").expect("a route decision");
+    group.bench_function("cavra_keys", |b| {
+        b.iter(|| {
+            for r in &p.workload.requests {
+                let keys = &p.keys[pair(black_box(r))];
+                black_box(decider.decide_at_with(keys, r.now, |o| o.arm_index()).expect("decides"));
+            }
+        })
+    });
     group.bench_function("plain_loops", |b| {
         b.iter(|| {
             for r in &p.workload.requests {
                 let (owner, provider, now) = black_box((p.workload.owner(r), p.workload.provider(r), r.now));
                 black_box(plain_decide(&p.plain, owner, provider, now));
+            }
+        })
+    });
+    group.bench_function("segments", |b| {
+        b.iter(|| {
+            for r in &p.workload.requests {
+                let (owner, provider, now) = black_box((p.workload.owner(r), p.workload.provider(r), r.now));
+                black_box(table.decide(owner, provider, now));
             }
         })
     });
@@ -60,11 +83,14 @@ fn compile(c: &mut Criterion) {
     group.bench_function("parse_check_compile_large", |b| {
         b.iter(|| black_box(cavra_engine::compile("large.cavra", black_box(LARGE_PACK)).expect("large.cavra checks")))
     });
-    // Binding converts the policy document to typed values and builds both indexes.
-    let policy = generate(&WorkloadConfig { requests: 0, ..WorkloadConfig::for_windows(500) }).policy;
-    let documents = HashMap::from([("policy".to_string(), policy)]);
+    // Binding converts the policy document to typed values, builds both
+    // indexes and fills the decision table.
     let pack = decision_loop_pack();
-    group.bench_function("bind_500", |b| b.iter(|| black_box(pack.bind(black_box(&documents)).expect("the policy binds"))));
+    for windows in [500, 5_000] {
+        let policy = generate(&WorkloadConfig { requests: 0, ..WorkloadConfig::for_windows(windows) }).policy;
+        let documents = HashMap::from([("policy".to_string(), policy)]);
+        group.bench_function(format!("bind_{windows}"), |b| b.iter(|| black_box(pack.bind(black_box(&documents)).expect("the policy binds"))));
+    }
     group.finish();
 }
 

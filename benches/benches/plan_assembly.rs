@@ -1,8 +1,11 @@
 //! Plan assembly: 10,000 schedules x 3 owners x 3 providers (90,000 route
 //! decisions) against 500 maintenance windows, with the bundled routing pack;
-//! then the plan documents (JSON, content-hash ids) and storing them all in
-//! one transaction: in a fresh SQLite file (`store_10000_plans`) and in a
-//! fresh PostgreSQL database (`store_10000_plans_postgres`; see
+//! then the plan documents (typed records, content-hash ids) and storing the
+//! batch as the plan command stores a plan (`cavra_app::plan::store_plans`:
+//! the lifecycle's pending and failed counts, then the plans, their routes
+//! and the policy in one transaction), each part on its own and all
+//! together: in a fresh SQLite file (`store_10000_plans`) and in a fresh
+//! PostgreSQL database (`store_10000_plans_postgres`; see
 //! `support/postgres.rs` for the server: `CAVRA_BENCH_POSTGRES_URL`, else a
 //! throwaway local cluster with fsync off; skipped without either).
 //!
@@ -16,7 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "../support/postgres.rs"]
 mod pg;
 
-use cavra_app::store::{PostgresOptions, PostgresStore, PostgresUrl, SqliteStore, Store};
+use cavra_app::store::{PostgresOptions, PostgresStore, PostgresUrl, Store};
+use cavra_benches::plan_store::{fresh_sqlite, PlanStore};
 use cavra_benches::{PlanWorkload, PLAN_SCHEDULES};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::cell::OnceCell;
@@ -56,17 +60,48 @@ fn plan_assembly(c: &mut Criterion) {
 
     let documents = w.documents(&planned);
     let dir = std::env::temp_dir().join(format!("cavra-plan-bench-{}", std::process::id()));
+    let saving = PlanStore::new(&w);
+    // The plans as the save path writes them (counts and `stored` set), for the rows alone.
+    let written = saving.as_written(&documents, &dir.join("scratch.db"));
     let mut group = c.benchmark_group("store_10000_plans");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
+    group.measurement_time(Duration::from_secs(10));
+    // The plan records with their content-hash ids, from the decided routes (all cores).
+    group.bench_function("documents_and_ids", |b| b.iter(|| black_box(w.documents(&planned))));
+    // Each store is made outside the timing, and closed (a WAL checkpoint) inside it.
     let mut run = 0;
-    group.bench_function("one_transaction", |b| {
+    group.bench_function("plan_rows_and_routes", |b| {
         b.iter_batched(
-            || {
-                run += 1;
-                SqliteStore::open(dir.join(format!("store-{run}.db"))).expect("a fresh store")
+            || fresh_sqlite(&dir, &mut run),
+            |store| black_box(store.save_plans(&written, std::slice::from_ref(&saving.policy)).expect("stored")),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("lifecycle_counts", |b| {
+        b.iter_batched(
+            || (fresh_sqlite(&dir, &mut run), documents.clone()),
+            |(store, mut plans)| {
+                saving.lifecycle_counts(&store, &mut plans);
+                black_box(plans)
             },
-            |store| black_box(store.save_plans(&documents, &[]).expect("stored")),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("save_path", |b| {
+        b.iter_batched(
+            || (fresh_sqlite(&dir, &mut run), documents.clone()),
+            |(store, mut plans)| black_box(saving.save_path(&store, &mut plans)),
+            BatchSize::PerIteration,
+        )
+    });
+    // The figure: documents, ids and the save path together.
+    group.bench_function("documents_ids_and_save_path", |b| {
+        b.iter_batched(
+            || fresh_sqlite(&dir, &mut run),
+            |store| {
+                let mut plans = w.documents(&planned);
+                black_box(saving.save_path(&store, &mut plans))
+            },
             BatchSize::PerIteration,
         )
     });
@@ -86,24 +121,28 @@ fn plan_assembly(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_10000_plans_postgres");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    group.bench_function("one_transaction", |b| {
+    let mut fresh = || {
         let server = server.get_or_init(|| {
             let server = pg::Server::start("store_10000_plans_postgres").expect("PostgreSQL was found");
             println!("store_10000_plans_postgres: {}", server.description);
             server
         });
+        if let Some(url) = previous.take() {
+            server.drop_database(&url);
+        }
+        let url = server.database("cavra_bench_store");
+        previous = Some(url.clone());
+        PostgresStore::open(&PostgresUrl::new(&url), &PostgresOptions::default()).expect("a fresh store")
+    };
+    group.bench_function("plan_rows_and_routes", |b| {
         b.iter_batched(
-            || {
-                if let Some(url) = previous.take() {
-                    server.drop_database(&url);
-                }
-                let url = server.database("cavra_bench_store");
-                previous = Some(url.clone());
-                PostgresStore::open(&PostgresUrl::new(&url), &PostgresOptions::default()).expect("a fresh store")
-            },
-            |store| black_box(store.save_plans(&documents, &[]).expect("stored")),
+            &mut fresh,
+            |store| black_box(store.save_plans(&written, std::slice::from_ref(&saving.policy)).expect("stored")),
             BatchSize::PerIteration,
         )
+    });
+    group.bench_function("save_path", |b| {
+        b.iter_batched(|| (fresh(), documents.clone()), |(store, mut plans)| black_box(saving.save_path(&store, &mut plans)), BatchSize::PerIteration)
     });
     group.finish();
     if let (Some(server), Some(url)) = (server.get(), previous) {

@@ -2,21 +2,26 @@
 //!
 //! The decision-loop workload models the routing step of the release
 //! governance service: for each request `(owner, provider, now)` decide
-//! whether a maintenance window or an owner's calendar absence suppresses the
-//! notification, or whether it is delivered. Everything is generated
-//! deterministically from a seed with a tiny built-in PRNG (no `rand`), so
-//! that benchmark runs and tests see exactly the same data.
+//! whether the provider is on the owner's route at all (else the request is
+//! skipped), then whether a maintenance window or an owner's calendar absence
+//! suppresses the notification, or whether it is delivered. Everything is
+//! generated deterministically from a seed with a tiny built-in PRNG (no
+//! `rand`), so that benchmark runs and tests see exactly the same data.
 //!
-//! Two implementations decide the same requests:
+//! Three implementations decide the same requests:
 //! - cavra: `packs/decision_loop.cavra`, compiled and bound to the policy
 //!   (the compiler turns both scans into interval indexes);
 //! - [`plain_decide`]: hand-written Rust over plain structs with plain loops,
-//!   the baseline a team would write without a rule engine.
+//!   the baseline a team would write without a rule engine;
+//! - [`SegmentTable`]: hand-written per-(owner, provider) tables of disjoint
+//!   time segments, one hash and one binary search per decision, the
+//!   practical limit for this decision.
 
 use cavra_engine::{Inputs, Outcome, Program, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The decision pack measured by the decision-loop benchmark.
 pub const DECISION_LOOP_PACK: &str = include_str!("../packs/decision_loop.cavra");
@@ -88,7 +93,8 @@ impl SplitMix64 {
 // ---- workload -------------------------------------------------------------------
 
 /// The shape of a generated policy. The mix of scopes keeps the share of
-/// suppressed requests between 20% and 40% at both sizes: there are a fixed
+/// suppressed requests among the routed ones (those whose provider is on the
+/// owner's route) between 20% and 40% at both sizes: there are a fixed
 /// number of global and provider-wide windows (freezes are rare), and the rest
 /// are scoped to 1–4 owners, and then also to 1–2 providers with probability
 /// `owner_and_provider_share` (larger policies are more finely scoped).
@@ -132,9 +138,11 @@ pub struct Request {
 pub struct Workload {
     pub config: WorkloadConfig,
     pub owners: Vec<String>,
-    /// The providers (indexes into [`PROVIDERS`]) each owner is routed to (1–3).
+    /// The providers (indexes into [`PROVIDERS`]) each owner is routed to (1–3),
+    /// also in the policy as `owner_routes`.
     pub owner_routes: Vec<Vec<u32>>,
-    /// `{"maintenance_windows": [...], "owner_calendars": {...}}`, the domain shape.
+    /// `{"owner_routes": {owner: {"providers": [...]}}, "maintenance_windows": [...], "owner_calendars": {...}}`,
+    /// the domain shape.
     pub policy: Json,
     pub requests: Vec<Request>,
 }
@@ -236,17 +244,26 @@ pub fn generate(config: &WorkloadConfig) -> Workload {
         calendars.insert(owner.clone(), json!({ "unavailable_windows": absences }));
     }
 
+    // Every owner has a route entry (1–3 providers); requests draw the provider
+    // from all five, so those whose provider is off the route are skipped
+    // (about 60%: an owner is routed to 2 of 5 providers on average).
+    let routes: Map<String, Json> = owners
+        .iter()
+        .zip(&owner_routes)
+        .map(|(owner, route)| (owner.clone(), json!({ "providers": route.iter().map(|&p| PROVIDERS[p as usize]).collect::<Vec<_>>() })))
+        .collect();
+
     let requests = (0..config.requests)
         .map(|_| {
             let owner = rng.below(OWNERS as u64) as u32;
-            let routes = &owner_routes[owner as usize];
-            let provider = routes[rng.below(routes.len() as u64) as usize];
+            let provider = rng.below(PROVIDERS.len() as u64) as u32;
             let now = SPAN_START + rng.range(0, SPAN / SECOND - 1) * SECOND;
             Request { owner, provider, now }
         })
         .collect();
 
-    Workload { config: config.clone(), owners, owner_routes, policy: json!({ "maintenance_windows": windows, "owner_calendars": calendars }), requests }
+    let policy = json!({ "owner_routes": routes, "maintenance_windows": windows, "owner_calendars": calendars });
+    Workload { config: config.clone(), owners, owner_routes, policy, requests }
 }
 
 // ---- the plain-loop baseline ------------------------------------------------------
@@ -271,6 +288,8 @@ pub struct PlainAbsence {
 /// The policy as plain structs, times in microseconds since the epoch.
 #[derive(Clone, Debug, Default)]
 pub struct PlainPolicy {
+    /// Each owner's route: the providers its notifications go to.
+    pub owner_routes: HashMap<String, Vec<String>>,
     pub maintenance_windows: Vec<PlainWindow>,
     pub owner_calendars: HashMap<String, Vec<PlainAbsence>>,
 }
@@ -282,6 +301,10 @@ fn texts(json: &Json) -> Vec<String> {
 impl PlainPolicy {
     /// Parses the domain JSON once (the same document cavra binds).
     pub fn from_json(policy: &Json) -> PlainPolicy {
+        let owner_routes = policy["owner_routes"]
+            .as_object()
+            .map(|routes| routes.iter().map(|(owner, route)| (owner.clone(), texts(&route["providers"]))).collect())
+            .unwrap_or_default();
         let maintenance_windows = policy["maintenance_windows"]
             .as_array()
             .map(|ws| {
@@ -319,39 +342,94 @@ impl PlainPolicy {
                     .collect()
             })
             .unwrap_or_default();
-        PlainPolicy { maintenance_windows, owner_calendars }
+        PlainPolicy { owner_routes, maintenance_windows, owner_calendars }
     }
 }
 
-/// A routing decision of the baseline, borrowing from the policy.
+/// The reason of a skip, as `packs/decision_loop.cavra` gives it.
+pub const NOT_ON_ROUTE_REASON: &str = "the provider is not on the owner's route";
+/// The reason of a delivery, as `packs/decision_loop.cavra` gives it.
+pub const DELIVER_REASON: &str = "no maintenance window or absence applies";
+
+/// A routing decision of the baselines, borrowing from the policy.
+/// `NotOnRoute`: the provider is not on the owner's route (or the owner has no route).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision<'p> {
+    NotOnRoute,
     Deliver,
     MaintenanceWindow { window_id: &'p str, reason: &'p str },
     OwnerCalendar { reason: &'p str },
 }
 
-impl Decision<'_> {
+impl<'p> Decision<'p> {
     pub fn action(&self) -> &'static str {
         match self {
+            Decision::NotOnRoute => "skip",
             Decision::Deliver => "deliver",
-            _ => "suppress",
+            Decision::MaintenanceWindow { .. } | Decision::OwnerCalendar { .. } => "suppress",
         }
     }
     pub fn category(&self) -> &'static str {
         match self {
+            Decision::NotOnRoute => "not_on_route",
             Decision::Deliver => "deliver",
             Decision::MaintenanceWindow { .. } => "maintenance_window",
             Decision::OwnerCalendar { .. } => "owner_calendar",
         }
     }
+    pub fn reason(&self) -> &'p str {
+        match self {
+            Decision::NotOnRoute => NOT_ON_ROUTE_REASON,
+            Decision::Deliver => DELIVER_REASON,
+            Decision::MaintenanceWindow { reason, .. } | Decision::OwnerCalendar { reason } => reason,
+        }
+    }
+    /// The outcome fields the pack gives this decision (`with { ... }`), in order.
+    pub fn fields(&self) -> Vec<(&'static str, &'p str)> {
+        match self {
+            Decision::MaintenanceWindow { window_id, .. } => vec![("maintenance_window_id", window_id)],
+            Decision::OwnerCalendar { .. } => vec![("owner_availability", "unavailable")],
+            Decision::NotOnRoute | Decision::Deliver => vec![],
+        }
+    }
     pub fn is_suppressed(&self) -> bool {
-        !matches!(self, Decision::Deliver)
+        matches!(self, Decision::MaintenanceWindow { .. } | Decision::OwnerCalendar { .. })
+    }
+    /// Everything the decision says, in the form [`said_by_cavra`] gives for an outcome.
+    pub fn said(&self) -> Said<'p> {
+        Said { action: self.action(), category: self.category(), reason: self.reason(), fields: self.fields() }
     }
 }
 
-/// The hand-written baseline: plain loops, first match in policy order.
+/// Everything a decision says (action, category, reason and every outcome
+/// field as text), so that the implementations can be compared field by field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Said<'a> {
+    pub action: &'a str,
+    pub category: &'a str,
+    pub reason: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// What a cavra outcome says. A field that is not text shows as `<not text>`,
+/// so that it differs from any baseline's field.
+pub fn said_by_cavra<'o>(outcome: &'o Outcome<'_>) -> Said<'o> {
+    Said {
+        action: outcome.action,
+        category: outcome.category,
+        reason: reason_text(outcome),
+        fields: outcome.fields().map(|(k, v)| (k, v.as_text().unwrap_or("<not text>"))).collect(),
+    }
+}
+
+/// The hand-written baseline: the owner's route first (looked up in a
+/// `HashMap`; a missing route has no providers), then plain loops, first
+/// match in policy order.
 pub fn plain_decide<'p>(policy: &'p PlainPolicy, owner: &str, provider: &str, now: i64) -> Decision<'p> {
+    match policy.owner_routes.get(owner) {
+        Some(providers) if providers.iter().any(|p| p == provider) => {}
+        _ => return Decision::NotOnRoute,
+    }
     for w in &policy.maintenance_windows {
         if w.start_at <= now
             && now < w.end_at
@@ -369,6 +447,135 @@ pub fn plain_decide<'p>(policy: &'p PlainPolicy, owner: &str, provider: &str, no
         }
     }
     Decision::Deliver
+}
+
+// ---- the segment-table baseline ---------------------------------------------------
+
+/// FxHash, the rustc hasher: one rotate, xor and multiply per 8 bytes. Not
+/// resistant to chosen keys, which is fine for a policy's own owner and
+/// provider names; written out here (a few lines) so that the baseline hashes
+/// as cheaply as the engine's `rustc-hash` maps without another dependency.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(word);
+            self.add(u64::from_le_bytes(buf));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuildHasher = BuildHasherDefault<FxHasher>;
+
+/// The practical limit for this decision, written by hand: for every
+/// (owner, provider) pair on a route, the time line cut into disjoint
+/// segments at the bounds of every window that applies to the pair and of
+/// every absence of the owner, each labelled with the decision that holds in
+/// it (adjacent equal segments merged). A decision is one hash of the pair
+/// and one binary search; a pair that is not on a route (so is skipped at
+/// every instant) is not in the table and gives [`Decision::NotOnRoute`].
+///
+/// Built so that it is obviously [`plain_decide`]: between two consecutive
+/// bounds no window or absence that matters for the pair starts or ends, so
+/// `plain_decide` gives the same decision at every instant of a segment; the
+/// table stores what it gives at the segment's start.
+pub struct SegmentTable<'p> {
+    /// Each routed pair's segments: the range of `starts` and `decisions` that is its own.
+    pairs: HashMap<(&'p str, &'p str), (u32, u32), FxBuildHasher>,
+    /// The start of each segment, ascending per pair; a pair's first segment
+    /// starts at `i64::MIN`, so some segment always contains the instant.
+    starts: Vec<i64>,
+    /// The decision of the segment at the same position in `starts`.
+    decisions: Vec<Decision<'p>>,
+}
+
+impl<'p> SegmentTable<'p> {
+    /// Builds the table once from the plain policy (not timed by the benchmark).
+    pub fn new(policy: &'p PlainPolicy) -> SegmentTable<'p> {
+        let mut table = SegmentTable { pairs: HashMap::default(), starts: Vec::new(), decisions: Vec::new() };
+        for (owner, providers) in &policy.owner_routes {
+            let absences = policy.owner_calendars.get(owner).map(Vec::as_slice).unwrap_or_default();
+            for provider in providers {
+                if table.pairs.contains_key(&(owner.as_str(), provider.as_str())) {
+                    continue; // a provider listed twice in the route
+                }
+                let applies =
+                    |w: &&PlainWindow| (w.owners.is_empty() || w.owners.contains(owner)) && (w.providers.is_empty() || w.providers.contains(provider));
+                let mut bounds: Vec<i64> = policy.maintenance_windows.iter().filter(applies).flat_map(|w| [w.start_at, w.end_at]).collect();
+                bounds.extend(absences.iter().flat_map(|u| [u.start_at, u.end_at]));
+                bounds.sort_unstable();
+                bounds.dedup();
+                let first = table.starts.len();
+                table.starts.push(i64::MIN);
+                table.decisions.push(plain_decide(policy, owner, provider, i64::MIN));
+                for start in bounds {
+                    let decision = plain_decide(policy, owner, provider, start);
+                    if table.decisions.last() != Some(&decision) {
+                        table.starts.push(start);
+                        table.decisions.push(decision);
+                    }
+                }
+                let end = u32::try_from(table.starts.len()).expect("fewer than 2^32 segments");
+                table.pairs.insert((owner, provider), (first as u32, end));
+            }
+        }
+        table
+    }
+
+    /// The decision for one request: the same as [`plain_decide`] on the policy the table was built from.
+    #[inline]
+    pub fn decide(&self, owner: &str, provider: &str, now: i64) -> Decision<'p> {
+        let Some(&(first, end)) = lookup(&self.pairs, owner, provider) else {
+            return Decision::NotOnRoute;
+        };
+        let starts = &self.starts[first as usize..end as usize];
+        // `starts[0]` is `i64::MIN <= now`, so the count is at least 1.
+        self.decisions[first as usize + starts.partition_point(|&s| s <= now) - 1]
+    }
+
+    /// The number of segments over all routed pairs (for reports and tests).
+    pub fn segments(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The number of routed (owner, provider) pairs.
+    pub fn routed_pairs(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+/// Looks a pair up with keys that live shorter than the table's: the map is
+/// covariant in its key, so it can be read as a map of shorter-lived keys
+/// (the value, two indexes, borrows nothing).
+#[inline]
+fn lookup<'m, 'a>(pairs: &'m HashMap<(&'a str, &'a str), (u32, u32), FxBuildHasher>, owner: &'a str, provider: &'a str) -> Option<&'m (u32, u32)> {
+    pairs.get(&(owner, provider))
 }
 
 // ---- cavra ---------------------------------------------------------------------------
@@ -408,6 +615,31 @@ pub fn build_inputs(program: &Program, workload: &Workload) -> Vec<Inputs> {
         .collect()
 }
 
+/// The keys of every (owner, provider) pair resolved once for the `route`
+/// decision ([`cavra_engine::Decider::keys`]), by `owner * PROVIDERS.len() + provider`:
+/// the cheap calls of a caller that decides the same pairs many times.
+pub fn build_keys(program: &Program, workload: &Workload) -> Vec<cavra_engine::Keys> {
+    let decider = program.decider("route").expect("the pack has a `route` decision");
+    let slot = |name: &str| program.input_slot(name).unwrap_or_else(|| panic!("the pack has no input `{name}`"));
+    let (owner, provider) = (slot("owner"), slot("provider"));
+    let mut keys = Vec::with_capacity(workload.owners.len() * PROVIDERS.len());
+    for o in &workload.owners {
+        for p in PROVIDERS {
+            let mut inputs = program.inputs();
+            inputs.set(owner, Value::text(o));
+            inputs.set(provider, Value::text(p));
+            keys.push(decider.keys(&inputs));
+        }
+    }
+    keys
+}
+
+/// The index of a request's pair in [`build_keys`].
+#[inline]
+pub fn pair(r: &Request) -> usize {
+    r.owner as usize * PROVIDERS.len() + r.provider as usize
+}
+
 /// Runs the `route` decision for one request.
 #[inline]
 pub fn cavra_decide<'p>(program: &'p Program, inputs: &Inputs) -> Outcome<'p> {
@@ -419,12 +651,47 @@ pub fn reason_text<'o>(outcome: &'o Outcome<'_>) -> &'o str {
     outcome.reason().and_then(Value::as_text).unwrap_or("")
 }
 
+/// How many requests each decision took, for checking that the
+/// implementations agree before timing them and for the workload's shares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub not_on_route: usize,
+    pub maintenance_window: usize,
+    pub owner_calendar: usize,
+    pub deliver: usize,
+}
+
+impl Tally {
+    /// Counts one decision by its category.
+    pub fn add(&mut self, category: &str) {
+        match category {
+            "not_on_route" => self.not_on_route += 1,
+            "maintenance_window" => self.maintenance_window += 1,
+            "owner_calendar" => self.owner_calendar += 1,
+            "deliver" => self.deliver += 1,
+            other => panic!("unknown category {other}"),
+        }
+    }
+    pub fn total(&self) -> usize {
+        self.not_on_route + self.maintenance_window + self.owner_calendar + self.deliver
+    }
+    pub fn suppressed(&self) -> usize {
+        self.maintenance_window + self.owner_calendar
+    }
+    /// The requests whose provider is on the owner's route.
+    pub fn routed(&self) -> usize {
+        self.total() - self.not_on_route
+    }
+}
+
 /// A workload with everything the benchmark needs, prepared once.
 pub struct Prepared {
     pub workload: Workload,
     pub plain: PlainPolicy,
     pub program: Program,
     pub inputs: Vec<Inputs>,
+    /// Per (owner, provider) pair ([`pair`]): its keys, resolved once.
+    pub keys: Vec<cavra_engine::Keys>,
 }
 
 impl Prepared {
@@ -433,27 +700,52 @@ impl Prepared {
         let plain = PlainPolicy::from_json(&workload.policy);
         let program = cavra_program(&workload.policy);
         let inputs = build_inputs(&program, &workload);
-        Prepared { workload, plain, program, inputs }
+        let keys = build_keys(&program, &workload);
+        Prepared { workload, plain, program, inputs, keys }
     }
 
-    /// One pass of the baseline over all requests; returns the number suppressed.
-    pub fn run_plain(&self) -> usize {
-        let mut suppressed = 0;
+    /// The segment table of the plain policy (it borrows the policy's texts).
+    pub fn segment_table(&self) -> SegmentTable<'_> {
+        SegmentTable::new(&self.plain)
+    }
+
+    /// One pass of the plain-loop baseline over all requests.
+    pub fn run_plain(&self) -> Tally {
+        let mut tally = Tally::default();
         for r in &self.workload.requests {
-            let d = plain_decide(&self.plain, self.workload.owner(r), self.workload.provider(r), r.now);
-            suppressed += d.is_suppressed() as usize;
+            tally.add(plain_decide(&self.plain, self.workload.owner(r), self.workload.provider(r), r.now).category());
         }
-        suppressed
+        tally
     }
 
-    /// One pass of cavra over all requests; returns the number suppressed.
-    pub fn run_cavra(&self) -> usize {
-        let mut suppressed = 0;
-        for inputs in &self.inputs {
-            let o = cavra_decide(&self.program, inputs);
-            suppressed += (o.action == "suppress") as usize;
+    /// One pass of the segment-table baseline over all requests.
+    pub fn run_segments(&self, table: &SegmentTable<'_>) -> Tally {
+        let mut tally = Tally::default();
+        for r in &self.workload.requests {
+            tally.add(table.decide(self.workload.owner(r), self.workload.provider(r), r.now).category());
         }
-        suppressed
+        tally
+    }
+
+    /// One pass of cavra with each pair's keys resolved ahead
+    /// (`Decider::decide_at_with`), the outcome read in place.
+    pub fn run_cavra_keys(&self) -> Tally {
+        let decider = self.program.decider("route").expect("a route decision");
+        let mut tally = Tally::default();
+        for r in &self.workload.requests {
+            let category = decider.decide_at_with(&self.keys[pair(r)], r.now, |o| o.category()).expect("the route decision evaluates");
+            tally.add(category);
+        }
+        tally
+    }
+
+    /// One pass of cavra over all requests.
+    pub fn run_cavra(&self) -> Tally {
+        let mut tally = Tally::default();
+        for inputs in &self.inputs {
+            tally.add(cavra_decide(&self.program, inputs).category);
+        }
+        tally
     }
 }
 
@@ -558,3 +850,4 @@ impl Default for PlanWorkload {
 fn schedule_id(i: usize) -> String {
     format!("drill-{i:05}")
 }
+pub mod plan_store;

@@ -85,20 +85,48 @@ fn ten_thousand_decisions_do_not_allocate() {
     let warm = program.decide("route", &inputs[0]).expect("decides");
     drop(std::hint::black_box(warm));
 
-    // Per category: maintenance_window, owner_calendar, deliver.
-    let mut arms = [0usize; 3];
+    // Per category: not_on_route, maintenance_window, owner_calendar, deliver.
+    let mut arms = [0usize; 4];
     let allocations = count_allocations(|| {
         for i in &inputs {
             let outcome = program.decide("route", std::hint::black_box(i)).expect("decides");
             arms[match outcome.category {
-                "maintenance_window" => 0,
-                "owner_calendar" => 1,
-                _ => 2,
+                "not_on_route" => 0,
+                "maintenance_window" => 1,
+                "owner_calendar" => 2,
+                _ => 3,
             }] += 1;
             std::hint::black_box(&outcome);
         }
     });
-    // All three arms ran, so every path was measured.
+    // All four arms ran, so every path was measured.
+    assert!(arms.iter().all(|&n| n > 0), "{arms:?}");
+    assert_eq!(allocations, 0, "{allocations} allocations in 10,000 decisions");
+    // ... and they came from the decision table (filled at bind), not the evaluator.
+    let size = program.table_size("route").expect("the route decision has a table");
+    assert_eq!((size.filled, size.evaluated), (size.cells, 0), "{size:?}");
+}
+
+/// The cheap calls: keys resolved once per (owner, provider), the time given
+/// per decision, the outcome read in place.
+#[test]
+fn ten_thousand_decisions_with_resolved_keys_do_not_allocate() {
+    let workload = generate(&WorkloadConfig { requests: 10_000, ..WorkloadConfig::for_windows(500) });
+    let program = cavra_program(&workload.policy);
+    let keys = cavra_benches::build_keys(&program, &workload);
+    let decider = program.decider("route").expect("a route decision");
+    let mut arms = [0usize; 4];
+    let allocations = count_allocations(|| {
+        for r in &workload.requests {
+            let category = decider.decide_at_with(&keys[cavra_benches::pair(r)], r.now, |o| o.category()).expect("decides");
+            arms[match category {
+                "not_on_route" => 0,
+                "maintenance_window" => 1,
+                "owner_calendar" => 2,
+                _ => 3,
+            }] += 1;
+        }
+    });
     assert!(arms.iter().all(|&n| n > 0), "{arms:?}");
     assert_eq!(allocations, 0, "{allocations} allocations in 10,000 decisions");
 }
@@ -112,7 +140,8 @@ fn an_interpolated_reason_allocates() {
         "pack interpolated\ninput owner: text\ndecision route {\n  otherwise => deliver reason \"notify {owner}\"\n}\n",
     )
     .unwrap_or_else(|d| panic!("{}", d.render(false)));
-    let program = pack.bind(&Default::default()).expect("binds");
+    // Without a decision table, which would build the text once.
+    let program = pack.bind_with(&Default::default(), cavra_engine::BindOptions { decision_tables: false, ..Default::default() }).expect("binds");
     let mut inputs = program.inputs();
     inputs.set(program.input_slot("owner").expect("owner"), cavra_engine::Value::text("team-001"));
     drop(program.decide("route", &inputs).expect("decides"));

@@ -1,6 +1,7 @@
-//! The benchmark packs check cleanly (no errors, no warnings).
+//! The benchmark packs check cleanly (no errors, no warnings), and the
+//! decision-loop pack gives the constant reasons the baselines use.
 
-use cavra_benches::{DECISION_LOOP_PACK, LARGE_PACK};
+use cavra_benches::{DECISION_LOOP_PACK, DELIVER_REASON, LARGE_PACK, NOT_ON_ROUTE_REASON};
 
 fn assert_clean(file: &str, source: &str) -> cavra_engine::Pack {
     let pack = cavra_engine::compile(file, source).unwrap_or_else(|d| panic!("{}", d.render(false)));
@@ -12,6 +13,9 @@ fn assert_clean(file: &str, source: &str) -> cavra_engine::Pack {
 fn decision_loop_pack_checks() {
     let pack = assert_clean("decision_loop.cavra", DECISION_LOOP_PACK);
     assert_eq!(pack.decisions().len(), 1);
+    // The baselines' constant reasons are the pack's (tests/equivalence.rs compares them decision by decision).
+    assert!(DECISION_LOOP_PACK.contains(&format!("skip not_on_route reason \"{NOT_ON_ROUTE_REASON}\"")));
+    assert!(DECISION_LOOP_PACK.contains(&format!("deliver reason \"{DELIVER_REASON}\"")));
 }
 
 #[test]

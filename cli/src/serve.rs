@@ -63,6 +63,12 @@ pub(crate) struct ApiArgs {
     /// The routing policy used when a request gives none (public-safe).
     #[arg(long, value_name = "FILE")]
     routing_policy: Option<PathBuf>,
+    /// How many days ahead a bound policy's indexes and decision tables answer (recurring
+    /// windows are expanded that far); the server binds a policy again before that runs out.
+    /// Later instants are still decided, by the full evaluator.
+    #[arg(long, env = "CAVRA_BIND_HORIZON_DAYS", value_name = "DAYS", default_value_t = cavra_engine::DEFAULT_HORIZON_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    bind_horizon_days: u32,
     /// A folder of connector plugins (repeatable); CAVRA_PLUGIN_PATH adds more.
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
@@ -150,6 +156,7 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         shutdown_grace,
         log_json: args.report.json(),
         log_requests: !args.quiet,
+        bind_horizon_days: args.bind_horizon_days,
     };
     let server = match cavra_api::Server::new(settings) {
         Ok(server) => server,

@@ -1,11 +1,15 @@
 //! The checked intermediate representation: names resolved to slots, record
 //! fields to indexes, operators specialised by type. The compiler rewrites it
-//! (folding, indexing) and the evaluator runs it.
+//! (folding, indexing) and the evaluator runs it. It stands below both: it
+//! names builtins by their registry identifiers and holds index data, but
+//! imports nothing that checks, compiles or evaluates.
 
-use crate::index::IndexedScan;
+pub use crate::builtins::Builtin;
+use crate::scan_index::ScanIndex;
 use crate::types::Ty;
 use crate::value::Value;
 use cavra_grammar::ast::{CompareOp, QuantKind, Span, TestOp};
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -70,6 +74,87 @@ pub struct Scan {
     pub key: Option<Node>,
 }
 
+/// A scan turned into an index lookup by the compiler (`index.rs` decides
+/// which scans qualify; the evaluator looks requests up).
+#[derive(Clone, Debug)]
+pub struct IndexedScan {
+    pub kind: QuantKind,
+    pub local: u32,
+    pub source: IndexSource,
+    /// The loop-invariant instant compared with the interval fields.
+    pub time: Node,
+    /// Loop-invariant keys, one per dimension.
+    pub keys: Vec<Node>,
+    pub residual: Option<Node>,
+    pub by: Option<Node>,
+    /// The original scan, used when a key or the time is not of the indexed type.
+    pub fallback: Scan,
+}
+
+#[derive(Clone, Debug)]
+pub enum IndexSource {
+    Direct(Arc<ScanIndex>),
+    /// One index per entry of a static map, chosen by a key at decision time.
+    Keyed {
+        key: Node,
+        indexes: Arc<FxHashMap<Arc<str>, ScanIndex>>,
+    },
+}
+
+impl IndexedScan {
+    /// Every index of this lookup (one, or one per entry of a keyed map).
+    fn indexes(&self) -> Vec<&ScanIndex> {
+        match &self.source {
+            IndexSource::Direct(ix) => vec![&**ix],
+            IndexSource::Keyed { indexes, .. } => indexes.values().collect(),
+        }
+    }
+
+    /// The instants in which the lookup is answered by its indexes
+    /// (recurring windows expanded), `None` when at every instant.
+    pub(crate) fn horizon(&self) -> Option<(i64, i64)> {
+        self.indexes().iter().filter_map(|ix| ix.horizon()).reduce(|(a, b), (c, d)| (a.max(c), b.min(d)))
+    }
+
+    /// The texts that dimension `dim`'s key is compared with (its buckets).
+    pub(crate) fn dimension_texts(&self, dim: usize) -> Vec<Arc<str>> {
+        self.indexes().iter().flat_map(|ix| ix.dimension_texts(dim).cloned()).collect()
+    }
+
+    /// The keys of a keyed lookup's map (none for a direct one).
+    pub(crate) fn map_keys(&self) -> Vec<Arc<str>> {
+        match &self.source {
+            IndexSource::Direct(_) => Vec::new(),
+            IndexSource::Keyed { indexes, .. } => indexes.keys().cloned().collect(),
+        }
+    }
+
+    /// Every element the lookup can give.
+    pub(crate) fn items(&self) -> Vec<&Value> {
+        self.indexes().into_iter().flat_map(|ix| ix.items().iter()).collect()
+    }
+
+    pub(crate) fn children<'a>(&'a self, f: &mut dyn FnMut(&'a Node)) {
+        f(&self.time);
+        self.keys.iter().for_each(&mut *f);
+        self.residual.iter().for_each(&mut *f);
+        self.by.iter().for_each(&mut *f);
+        if let IndexSource::Keyed { key, .. } = &self.source {
+            f(key);
+        }
+    }
+
+    pub(crate) fn children_mut(&mut self, f: &mut dyn FnMut(&mut Node)) {
+        f(&mut self.time);
+        self.keys.iter_mut().for_each(&mut *f);
+        self.residual.iter_mut().for_each(&mut *f);
+        self.by.iter_mut().for_each(&mut *f);
+        if let IndexSource::Keyed { key, .. } = &mut self.source {
+            f(key);
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InKind {
     List,
@@ -93,86 +178,6 @@ pub enum ArithOp {
     NumTimesDur,
     DurDivNum,
     DurDivDur,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    Len,
-    Lower,
-    Upper,
-    Trim,
-    StartsWith,
-    EndsWith,
-    Contains,
-    Join,
-    Sort,
-    Keys,
-    Days,
-    Hours,
-    Minutes,
-    Seconds,
-    Floor,
-    Ceil,
-    Round,
-    Abs,
-    Min,
-    Max,
-    ToText,
-    DurationDays,
-    LooksLikeUrl,
-    LooksLikeHostname,
-    LooksLikeIp,
-    LooksLikeEmail,
-    LooksLikeSecret,
-    LooksLikeSecretKey,
-    /// `active(window, t)`, lowered by the checker to
-    /// `(start_at, end_at, recurrence, t)`; any of the first three may be null.
-    Active,
-    /// `active_until(w, t)`: the end of the open period of `w` that contains `t`, else null.
-    ActiveUntil,
-}
-
-impl Builtin {
-    pub const ALL: &'static [(&'static str, Builtin)] = &[
-        ("len", Builtin::Len),
-        ("lower", Builtin::Lower),
-        ("upper", Builtin::Upper),
-        ("trim", Builtin::Trim),
-        ("starts_with", Builtin::StartsWith),
-        ("ends_with", Builtin::EndsWith),
-        ("contains", Builtin::Contains),
-        ("join", Builtin::Join),
-        ("sort", Builtin::Sort),
-        ("keys", Builtin::Keys),
-        ("days", Builtin::Days),
-        ("hours", Builtin::Hours),
-        ("minutes", Builtin::Minutes),
-        ("seconds", Builtin::Seconds),
-        ("floor", Builtin::Floor),
-        ("ceil", Builtin::Ceil),
-        ("round", Builtin::Round),
-        ("abs", Builtin::Abs),
-        ("min", Builtin::Min),
-        ("max", Builtin::Max),
-        ("text", Builtin::ToText),
-        ("duration_days", Builtin::DurationDays),
-        ("looks_like_url", Builtin::LooksLikeUrl),
-        ("looks_like_hostname", Builtin::LooksLikeHostname),
-        ("looks_like_ip", Builtin::LooksLikeIp),
-        ("looks_like_email", Builtin::LooksLikeEmail),
-        ("looks_like_secret", Builtin::LooksLikeSecret),
-        ("looks_like_secret_key", Builtin::LooksLikeSecretKey),
-        ("active", Builtin::Active),
-        ("active_until", Builtin::ActiveUntil),
-    ];
-
-    pub fn lookup(name: &str) -> Option<Builtin> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("?")
-    }
 }
 
 /// A `let` after checking.
@@ -300,7 +305,7 @@ macro_rules! borrow {
 }
 
 /// Calls `f` on every direct child node (read-only).
-pub fn children(node: &Node, f: &mut dyn FnMut(&Node)) {
+pub fn children<'a>(node: &'a Node, f: &mut dyn FnMut(&'a Node)) {
     for_each_child!(&node.kind, f, iter, children)
 }
 

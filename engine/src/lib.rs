@@ -43,15 +43,20 @@
 // `unwrap` is either real handling or an `expect` naming its invariant.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod builtins;
 mod check;
 mod compile;
 mod convert;
+mod error;
 mod eval;
+mod fold;
 mod index;
 mod ir;
+mod outcome;
 mod program;
 pub mod recurrence;
-mod safety;
+mod scan_index;
+mod table;
 pub mod time;
 mod types;
 mod value;

@@ -6,6 +6,9 @@ use crate::compile::{compile as compile_ir, Compiled};
 use crate::convert::{convert, InputError};
 use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo, Val};
 use crate::ir::*;
+use crate::outcome::{matching_arm, outcome_values, OutcomeValues, INLINE_FIELDS};
+pub use crate::table::TableSize;
+use crate::table::{outcome_for, DecisionTable, Label, Parts};
 use crate::types::Ty;
 use crate::value::Value;
 use cavra_grammar::ast::Span;
@@ -148,7 +151,8 @@ impl Pack {
             statics[slot] = Some(Value::Time(t));
             Some(slot)
         });
-        let index = options.index_scans.then(|| options.recurrence_horizon.unwrap_or_else(default_horizon));
+        let horizon = options.recurrence_horizon.unwrap_or_else(default_horizon);
+        let index = options.index_scans.then_some(horizon);
         let Compiled { lets, decisions, gates } = with_large_stack(|| compile_ir(&self.checked, &statics, index));
         let let_inputs = let_inputs(&lets, &self.checked.let_order);
         let outcome_keys = outcome_keys(&decisions, &let_inputs);
@@ -161,7 +165,7 @@ impl Pack {
             .filter(|(i, d)| !d.is_static && !d.ty.is_optional() && !matches!(d.ty, Ty::Any) && pinned != Some(*i))
             .map(|(i, _)| i as u32)
             .collect();
-        Ok(Program {
+        let mut program = Program {
             pack: self.clone(),
             lets,
             decisions,
@@ -170,7 +174,14 @@ impl Pack {
             readers,
             outcome_keys,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
-        })
+            tables: Vec::new(),
+            horizon,
+        };
+        if options.decision_tables {
+            let tables = (0..program.decisions.len()).map(|number| DecisionTable::build(&program.parts(number), &self.checked.inputs)).collect();
+            program.tables = tables;
+        }
+        Ok(program)
     }
 }
 
@@ -180,9 +191,15 @@ pub struct BindOptions {
     /// Turn scans over static lists into index lookups (on by default; off
     /// only to compare results or measure the gain).
     pub index_scans: bool,
-    /// `[from, to)` (microseconds since the epoch) in which indexes expand
-    /// recurring windows; decisions outside it scan instead (same results,
-    /// slower). Default: from 30 days before the bind to 400 days after.
+    /// Evaluate each decision that qualifies ahead into a decision table
+    /// (see `table.rs`; on by default; off only to compare results or
+    /// measure the gain). Results are the same either way.
+    pub decision_tables: bool,
+    /// `[from, to)` (microseconds since the epoch): the horizon in which
+    /// indexes expand recurring windows and decision tables answer;
+    /// decisions outside it evaluate in full instead (same results, slower).
+    /// Default: from 30 days before the bind to [`DEFAULT_HORIZON_DAYS`] after
+    /// ([`BindOptions::horizon_days`]).
     pub recurrence_horizon: Option<(i64, i64)>,
     /// Pin the clock input (`input now: time`) to this instant: it becomes a
     /// constant, so window tests are decided once, at bind time (a plan
@@ -192,11 +209,23 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { index_scans: true, recurrence_horizon: None, clock: None }
+        BindOptions { index_scans: true, decision_tables: true, recurrence_horizon: None, clock: None }
     }
 }
 
+/// Days after the bind that a program's indexes and tables answer by default.
+pub const DEFAULT_HORIZON_DAYS: u32 = 400;
+
+const DAY_MICROS: i64 = 86_400 * crate::time::MICROS_PER_SECOND;
+
 impl BindOptions {
+    /// The horizon from 30 days before `bind_time` to `days` days after it:
+    /// a long-running caller binds again before [`Program::horizon`] ends.
+    pub fn horizon_days(bind_time: i64, days: u32) -> BindOptions {
+        let to = bind_time.saturating_add(DAY_MICROS.saturating_mul(days as i64));
+        BindOptions { recurrence_horizon: Some((bind_time.saturating_sub(30 * DAY_MICROS), to)), ..BindOptions::default() }
+    }
+
     /// For decisions at one instant only: the clock is pinned to it.
     pub fn at(now: i64) -> BindOptions {
         BindOptions { clock: Some(now), ..BindOptions::around(now, now) }
@@ -210,9 +239,8 @@ impl BindOptions {
 }
 
 fn default_horizon() -> (i64, i64) {
-    const DAY: i64 = 86_400 * crate::time::MICROS_PER_SECOND;
     let now = chrono::Utc::now().timestamp_micros();
-    (now - 30 * DAY, now + 400 * DAY)
+    BindOptions::horizon_days(now, DEFAULT_HORIZON_DAYS).recurrence_horizon.unwrap_or((now, now))
 }
 
 /// A bound, compiled pack. Immutable and `Send + Sync`: share it between
@@ -232,6 +260,10 @@ pub struct Program {
     /// enough to key a memo of its outcomes (see [`Session::memoize_outcomes`]).
     outcome_keys: Vec<Vec<Option<Box<[u32]>>>>,
     slot_count: usize,
+    /// Per decision: its table, when it qualifies (`table.rs`).
+    tables: Vec<Option<DecisionTable>>,
+    /// `[from, to)`: where indexes and tables answer ([`BindOptions::recurrence_horizon`]).
+    horizon: (i64, i64),
 }
 
 /// The input slots each `let` reads, directly or through earlier lets, as
@@ -363,6 +395,24 @@ impl<'p> Session<'p> {
         }
         let env = Env { lets: &program.lets, inputs: &self.inputs.values };
         let let_count = program.lets.len();
+        if let Some(label) = program.table_label(number, &self.inputs.values) {
+            if label.dynamic == 0 {
+                return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+            }
+            // Values that repeat a key the policy never names: remembered by
+            // the inputs they read, like any arm's outcome in a session.
+            let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
+            let arm = label.arm;
+            let mut compute = || outcome_for(label, d, &env, frame);
+            let values = match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
+                (Some(memo), Some(Some(keys))) => {
+                    memo.get_or_compute(keys, env.inputs, compute).map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None }))
+                }
+                _ => compute().map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None })),
+            };
+            self.slots[let_count..].iter_mut().for_each(|s| *s = None);
+            return values;
+        }
         let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
         let result = matching_arm(d, &env, frame).and_then(|arm| {
             let mut compute = || outcome_values(d, arm, &env, frame);
@@ -370,10 +420,99 @@ impl<'p> Session<'p> {
                 (Some(memo), Some(Some(keys))) => memo.get_or_compute(keys, env.inputs, compute)?,
                 _ => Cow::Owned(compute()?),
             };
-            Ok(read(OutcomeRef { decision: d, arm, values: &values }))
+            Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None }))
         });
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
+    }
+}
+
+/// One decision of a program, looked up once ([`Program::decider`]).
+/// Deciding through it skips the lookup by name; [`Decider::keys`] resolves
+/// a request's text keys (owner, provider) once, for callers that decide the
+/// same keys many times at other instants ([`Decider::decide_at_with`]).
+#[derive(Clone, Copy)]
+pub struct Decider<'p> {
+    program: &'p Program,
+    number: usize,
+    decision: &'p DecisionIr,
+}
+
+/// A request's keys resolved once for one decision ([`Decider::keys`]): the
+/// request itself (its inputs but the time) and, when the decision has a
+/// table, the table cell its text keys select. Deciding with it at any
+/// instant ([`Decider::decide_at_with`]) needs no hashing and no inputs.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    inputs: Inputs,
+    cell: Option<usize>,
+    /// The decision's time input (the table's, else the clock's).
+    time: Option<InputSlot>,
+    /// Every required input but the time is given.
+    complete: bool,
+}
+
+impl<'p> Decider<'p> {
+    /// [`Program::decide`] without the lookup by name.
+    #[inline]
+    pub fn decide(&self, inputs: &Inputs) -> Result<Outcome<'p>, EvalError> {
+        self.program.decide_number(self.number, self.decision, inputs)
+    }
+
+    /// Decides and lends the outcome to `read` instead of copying it.
+    #[inline]
+    pub fn decide_with<R>(&self, inputs: &Inputs, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
+        let program = self.program;
+        program.check_required(inputs)?;
+        let label = program.table_label(self.number, &inputs.values);
+        self.read_label(label, inputs, read)
+    }
+
+    /// Resolves the keys of `inputs` (owner, provider, ...; the time input
+    /// is set per decision) once, for deciding them at many instants.
+    pub fn keys(&self, inputs: &Inputs) -> Keys {
+        let table = self.program.tables.get(self.number).and_then(Option::as_ref);
+        let time = table.and_then(DecisionTable::time_slot).map(|slot| InputSlot(slot as usize)).or_else(|| self.program.clock_slot());
+        let complete = self.program.required_given(inputs, time);
+        Keys { inputs: inputs.clone(), cell: table.and_then(|t| t.cell_index(&inputs.values)), time, complete }
+    }
+
+    /// Decides the request of `keys` at the instant `now` (microseconds
+    /// since the epoch; ignored by a decision without a time input) and lends
+    /// the outcome to `read`. Results are those of [`Program::decide`] with
+    /// the time input set to `now`.
+    #[inline]
+    pub fn decide_at_with<R>(&self, keys: &Keys, now: i64, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
+        let program = self.program;
+        if let (Some(cell), Some(table)) = (keys.cell, program.tables.get(self.number).and_then(Option::as_ref)) {
+            if let Some(label) = table.label_in(cell, now, || program.parts(self.number)) {
+                if label.dynamic == 0 && keys.complete {
+                    return Ok(read(OutcomeRef { decision: self.decision, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+                }
+            }
+        }
+        let mut inputs = keys.inputs.clone();
+        if let Some(slot) = keys.time {
+            inputs.set(slot, Value::Time(now));
+        }
+        self.decide_with(&inputs, read)
+    }
+
+    fn read_label<R>(&self, label: Option<&'p Label>, inputs: &Inputs, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
+        let (program, d) = (self.program, self.decision);
+        if let Some(label) = label {
+            if label.dynamic == 0 {
+                return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+            }
+            let values = program.label_values(label, d, inputs)?;
+            return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &values, program_lived: None }));
+        }
+        let env = Env { lets: &program.lets, inputs: &inputs.values };
+        program.with_frame(|frame| {
+            let arm = matching_arm(d, &env, frame)?;
+            let values = outcome_values(d, arm, &env, frame)?;
+            Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None }))
+        })
     }
 }
 
@@ -384,6 +523,9 @@ pub struct OutcomeRef<'o, 'p> {
     decision: &'p DecisionIr,
     arm: usize,
     values: &'o OutcomeValues<'p>,
+    /// The same values when they live as long as the program (a decision
+    /// table's): lent as `Cow::Borrowed` by [`OutcomeRef::reason_value`].
+    program_lived: Option<&'p OutcomeValues<'static>>,
 }
 
 impl<'o, 'p> OutcomeRef<'o, 'p> {
@@ -407,6 +549,24 @@ impl<'o, 'p> OutcomeRef<'o, 'p> {
             Some(spilled) => self.values.spill.get(spilled),
         }
     }
+    /// The reason as a value to keep: borrowed from the program wherever it
+    /// lives there (no reference count is touched, which matters when many
+    /// threads decide on one program), else a copy.
+    pub fn reason_value(&self) -> Option<Cow<'p, Value>> {
+        match self.program_lived {
+            Some(values) => values.reason.as_deref().map(Cow::Borrowed),
+            None => self.values.reason.clone(),
+        }
+    }
+
+    /// Extra field number `i` as a value to keep, like [`OutcomeRef::reason_value`].
+    pub fn field_value(&self, i: usize) -> Option<Cow<'p, Value>> {
+        match self.program_lived {
+            Some(values) => OutcomeRef { decision: self.decision, arm: self.arm, values, program_lived: None }.field(i).map(|v| Cow::Borrowed(&**v)),
+            None => self.field(i).cloned(),
+        }
+    }
+
     /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
     pub fn to_outcome(&self) -> Outcome<'p> {
         Outcome::new(self.decision, self.arm, self.values.clone())
@@ -536,6 +696,11 @@ impl Inputs {
             *v = value;
         }
     }
+
+    /// The value at `slot` (null when never set, or for another pack's slot).
+    pub fn get(&self, slot: InputSlot) -> &Value {
+        self.values.get(slot.0).unwrap_or(&crate::eval::NULL)
+    }
 }
 
 /// The result of a decision. Borrowed names come from the program, so
@@ -553,30 +718,6 @@ pub struct Outcome<'p> {
     names: &'p [(Arc<str>, Node)],
     values: OutcomeValues<'p>,
 }
-
-/// The computed part of an outcome: its reason and extra fields. Values taken
-/// from the program (constants, policy texts) are borrowed from it rather
-/// than copied, and [`Session::decide_with`] lends them without copying.
-#[derive(Debug)]
-struct OutcomeValues<'p> {
-    reason: Option<Cow<'p, Value>>,
-    /// The first `count` are the arm's first fields; the rest null.
-    fields: [Cow<'p, Value>; INLINE_FIELDS],
-    count: usize,
-    spill: Vec<Cow<'p, Value>>,
-}
-
-impl Clone for OutcomeValues<'_> {
-    /// Only the fields the arm has (a memoised outcome is cloned per decision).
-    fn clone(&self) -> Self {
-        let mut fields: [Cow<Value>; INLINE_FIELDS] = Default::default();
-        fields[..self.count].clone_from_slice(&self.fields[..self.count]);
-        let spill = if self.spill.is_empty() { Vec::new() } else { self.spill.clone() };
-        OutcomeValues { reason: self.reason.clone(), fields, count: self.count, spill }
-    }
-}
-
-const INLINE_FIELDS: usize = 4;
 
 impl<'p> Outcome<'p> {
     fn new(d: &'p DecisionIr, arm_index: usize, values: OutcomeValues<'p>) -> Outcome<'p> {
@@ -790,6 +931,12 @@ impl Program {
         r
     }
 
+    /// Whether every required input is given, counting `time` as given.
+    #[inline]
+    fn required_given(&self, inputs: &Inputs, time: Option<InputSlot>) -> bool {
+        self.required.iter().all(|&slot| time.is_some_and(|t| t.0 == slot as usize) || inputs.values.get(slot as usize).is_some_and(|v| !v.is_null()))
+    }
+
     fn check_required(&self, inputs: &Inputs) -> Result<(), EvalError> {
         for &slot in &self.required {
             if inputs.values.get(slot as usize).is_none_or(Value::is_null) {
@@ -810,10 +957,62 @@ impl Program {
 
     /// Runs a decision: the first arm whose condition holds gives the outcome.
     pub fn decide(&self, decision: &str, inputs: &Inputs) -> Result<Outcome<'_>, EvalError> {
-        let (_, d) = self.find_decision(decision)?;
+        let (number, d) = self.find_decision(decision)?;
+        self.decide_number(number, d, inputs)
+    }
+
+    #[inline]
+    fn decide_number<'p>(&'p self, number: usize, d: &'p DecisionIr, inputs: &Inputs) -> Result<Outcome<'p>, EvalError> {
         self.check_required(inputs)?;
+        if let Some(label) = self.table_label(number, &inputs.values) {
+            return Ok(Outcome::new(d, label.arm, self.label_values(label, d, inputs)?));
+        }
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| first_arm(d, &env, frame))
+    }
+
+    /// The table's outcome for `inputs`, when decision `number` has a table
+    /// that answers them.
+    #[inline]
+    fn table_label(&self, number: usize, inputs: &[Value]) -> Option<&Label> {
+        self.tables.get(number)?.as_ref()?.lookup(inputs, || self.parts(number))
+    }
+
+    fn parts(&self, number: usize) -> Parts<'_> {
+        Parts { decision: &self.decisions[number], lets: &self.lets, input_count: self.pack.checked.inputs.len(), slot_count: self.slot_count }
+    }
+
+    /// A label's values: lent from the table, the ones that repeat a key
+    /// the policy never names evaluated for this request.
+    #[inline]
+    fn label_values<'p>(&'p self, label: &'p Label, d: &'p DecisionIr, inputs: &Inputs) -> Result<OutcomeValues<'p>, EvalError> {
+        if label.dynamic == 0 {
+            return Ok(label.values.lend());
+        }
+        let env = Env { lets: &self.lets, inputs: &inputs.values };
+        self.with_frame(|frame| outcome_for(label, d, &env, frame))
+    }
+
+    /// `decision`, looked up once: for callers that decide it many times
+    /// (no name lookup per call, and text keys resolved once with
+    /// [`Decider::keys`]).
+    pub fn decider(&self, decision: &str) -> Result<Decider<'_>, EvalError> {
+        let (number, decision) = self.find_decision(decision)?;
+        Ok(Decider { program: self, number, decision })
+    }
+
+    /// `[from, to)`: the instants in which this program's indexes and
+    /// decision tables answer (outside it, decisions evaluate in full: same
+    /// results, slower). A long-running caller binds again before `to`.
+    pub fn horizon(&self) -> (i64, i64) {
+        self.horizon
+    }
+
+    /// For measurements: whether `decision` has a table, and if so what it
+    /// holds so far.
+    pub fn table_size(&self, decision: &str) -> Option<TableSize> {
+        let (number, _) = self.find_decision(decision).ok()?;
+        self.tables.get(number)?.as_ref().map(DecisionTable::size)
     }
 
     /// Like [`Program::decide`], recording each arm and condition tried.
@@ -999,36 +1198,6 @@ fn outcome<'p>(d: &'p DecisionIr, arm: usize, env: &Env<'p, '_>, frame: &mut Fra
     Ok(Outcome::new(d, arm, outcome_values(d, arm, env, frame)?))
 }
 
-/// The position of the first arm whose condition holds (`otherwise` last).
-#[inline]
-fn matching_arm<'p>(d: &'p DecisionIr, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<usize, EvalError> {
-    for (index, arm) in d.arms.iter().chain(std::iter::once(&d.otherwise)).enumerate() {
-        if truth(&arm.condition, env, frame)? {
-            return Ok(index);
-        }
-    }
-    Err(EvalError { span: d.span, message: "no arm matched".into() })
-}
-
-fn outcome_values<'p>(d: &'p DecisionIr, arm_index: usize, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<OutcomeValues<'p>, EvalError> {
-    let o = &d.arm(arm_index).outcome;
-    let reason = match &o.reason {
-        Some(n) => Some(eval(n, env, frame)?),
-        None => None,
-    };
-    let mut fields: [Cow<'p, Value>; INLINE_FIELDS] = Default::default();
-    let mut spill = Vec::new();
-    for (i, (_, node)) in o.fields.iter().enumerate() {
-        let v = eval(node, env, frame)?;
-        if i < INLINE_FIELDS {
-            fields[i] = v;
-        } else {
-            spill.push(v);
-        }
-    }
-    Ok(OutcomeValues { reason, fields, count: o.fields.len().min(INLINE_FIELDS), spill })
-}
-
 fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
     match &node.kind {
         Kind::And(a, b) => {
@@ -1061,6 +1230,12 @@ decision route {
 }
 "#;
 
+    /// The memo is what these tests check: without a table, which would answer first.
+    fn untabled(source: &str) -> super::Program {
+        let options = super::BindOptions { decision_tables: false, ..Default::default() };
+        crate::compile("notify.cavra", source).unwrap().bind_with(&Default::default(), options).unwrap()
+    }
+
     fn reason(session: &mut super::Session, slots: &[super::InputSlot], values: [&Value; 3]) -> std::sync::Arc<str> {
         for (slot, value) in slots.iter().zip(values) {
             session.set(*slot, value.clone());
@@ -1073,7 +1248,7 @@ decision route {
 
     #[test]
     fn a_memoised_outcome_is_reused_only_for_the_same_inputs() {
-        let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
+        let program = untabled(NOTIFY);
         let slots: Vec<super::InputSlot> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
         let (owner, slack, teams) = (Value::text("release-governance"), Value::text("slack"), Value::text("teams"));
         let (s1, s2) = (Value::text("drill-1"), Value::text("drill-2"));
@@ -1093,7 +1268,7 @@ decision route {
 
     #[test]
     fn an_arm_whose_outcomes_never_repeat_stops_memoising() {
-        let program = crate::compile("notify.cavra", NOTIFY).unwrap().bind(&Default::default()).unwrap();
+        let program = untabled(NOTIFY);
         let slots: Vec<super::InputSlot> = ["owner", "provider", "schedule_id"].iter().map(|n| program.input_slot(n).unwrap()).collect();
         let (owner, slack, quiet) = (Value::text("o"), Value::text("slack"), Value::text("quiet"));
         let mut session = program.session().memoize_outcomes();

@@ -133,7 +133,7 @@ proptest! {
         let pack = compile("equivalence.cavra", PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
         let docs = HashMap::from([("policy".to_string(), json!({"windows": windows, "calendars": calendars}))]);
         let indexed = pack.bind(&docs).unwrap();
-        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
+        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, decision_tables: false, ..BindOptions::default() }).unwrap();
         prop_assert_eq!(decide_all(&indexed, &requests), decide_all(&scanned, &requests));
         // A session reuses lets between requests; it must decide exactly the same.
         prop_assert_eq!(decide_all(&indexed, &requests), decide_in_session(&indexed, &requests));
@@ -160,7 +160,7 @@ proptest! {
         let (a, b) = (horizon.0.min(horizon.1), horizon.0.max(horizon.1));
         let micros = |m: i64| (SPRING + m * 60) * 1_000_000;
         let indexed = pack.bind_with(&docs, BindOptions { recurrence_horizon: Some((micros(a), micros(b))), ..BindOptions::default() }).unwrap();
-        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, ..BindOptions::default() }).unwrap();
+        let scanned = pack.bind_with(&docs, BindOptions { index_scans: false, decision_tables: false, ..BindOptions::default() }).unwrap();
         prop_assert_eq!(decide_spring(&indexed, &requests), decide_spring(&scanned, &requests));
         let at = requests[0].2;
         let same_time: Vec<_> = requests.iter().map(|&(o, p, _)| (o, p, at)).collect();

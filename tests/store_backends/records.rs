@@ -18,6 +18,7 @@ backend_tests!(
     deliveries_are_recorded_once_and_final_attempts_are_per_provider,
     retries_and_recoveries_are_recorded_once_and_read_as_of,
     a_store_in_use_closes_on_an_async_worker_thread,
+    a_plan_reads_back_byte_for_byte_without_the_routes_added_later,
 );
 
 fn stored() -> SaveOutcome {
@@ -235,4 +236,63 @@ fn a_store_in_use_closes_on_an_async_worker_thread(backend: &Backend) {
     });
     holding.recv_timeout(std::time::Duration::from_secs(30)).expect("the task holds the store");
     runtime.shutdown_timeout(std::time::Duration::from_secs(30));
+}
+
+/// A plan's row keeps no copy of its routes' text; reading puts them back in
+/// plan order, so the plan reads byte for byte as it was written, and an
+/// escalation added to it later is listed with the routes, not in the plan.
+fn a_plan_reads_back_byte_for_byte_without_the_routes_added_later(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    let [t1, t2, t3] = &fixture.plans;
+    // Its routes in another order than their ids sort in.
+    let mut reordered = t3.clone();
+    reordered.route_decisions.reverse();
+    store.save_plans(&[t1.clone(), t2.clone(), reordered.clone()], std::slice::from_ref(&fixture.policy)).unwrap();
+    let mut escalation = t2.route_decisions[0].clone();
+    escalation.escalates = Some(escalation.notification_id.clone());
+    escalation.notification_id = "ntf_escalation".into();
+    escalation.route_id = "route_escalation".into();
+    assert_eq!(store.save_routes(&[escalation]).unwrap(), SaveOutcome::Stored { routes: 1 });
+    let text = |plans: &[Plan]| plans.iter().map(|p| serde_json::to_string(p).unwrap()).collect::<Vec<_>>();
+    assert_eq!(text(&store.latest_plans(Some(micros(T2))).unwrap()), text(std::slice::from_ref(t2)));
+    assert_eq!(text(&store.latest_plans(None).unwrap()), text(&[reordered]));
+    assert_eq!(store.routes(&RouteFilter::default()).unwrap().len(), 10, "nine routes of the plans and the escalation");
+}
+
+/// PostgreSQL: a database of schema version 1 (plans with their routes in
+/// their documents) migrates to version 2 and reads its plans as written,
+/// beside the plans written after.
+mod postgres_version_1 {
+    use super::*;
+
+    #[test]
+    fn plans_written_before_version_2_are_read_as_they_were_written() {
+        let Some(backend) = Backend::postgres("store::records::postgres_version_1::read_as_written") else { return };
+        let [t1, t2, t3] = &Fixture::get().plans;
+        backend.open().save_plans(&[t1.clone(), t2.clone()], &[]).unwrap();
+        // Back to version 1, as that version wrote the plans.
+        let mut admin = backend.admin();
+        for plan in [t1, t2] {
+            let document = serde_json::to_string(plan).unwrap();
+            admin.execute("UPDATE plans SET document = $1 WHERE plan_id = $2", &[&document, &plan.plan_id]).unwrap();
+        }
+        admin
+            .batch_execute(
+                "ALTER TABLE plans DROP COLUMN routes_apart;
+                 ALTER TABLE route_decisions DROP COLUMN plan_position;
+                 UPDATE cavra_schema SET version = 1;",
+            )
+            .unwrap();
+        let store = backend.open();
+        let version: i32 = admin.query_one("SELECT version FROM cavra_schema", &[]).unwrap().get(0);
+        assert_eq!(version, 2);
+        let apart: Vec<bool> = admin.query("SELECT routes_apart FROM plans", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+        assert_eq!(apart, [false, false], "the old rows keep their documents");
+        let text = |plans: &[Plan]| plans.iter().map(|p| serde_json::to_string(p).unwrap()).collect::<Vec<_>>();
+        assert_eq!(text(&store.latest_plans(Some(micros(T2))).unwrap()), text(std::slice::from_ref(t2)));
+        store.save_plans(std::slice::from_ref(t3), &[]).unwrap();
+        assert_eq!(text(&store.latest_plans(None).unwrap()), text(std::slice::from_ref(t3)));
+        assert_eq!(text(&store.latest_plans(Some(micros(T2))).unwrap()), text(std::slice::from_ref(t2)));
+    }
 }

@@ -150,6 +150,18 @@ pub trait Store: Send + Sync {
     fn save_routes(&self, routes: &[RouteRecord]) -> Result<SaveOutcome, StoreError>;
     /// What happened to the notifications of a schedule (or of all) up to `as_of` (microseconds).
     fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError>;
+    /// [`Store::history`] of several schedules together (a batch of plans).
+    fn histories(&self, schedule_ids: &[&str], as_of: i64) -> Result<History, StoreError> {
+        let mut all = History::default();
+        for schedule_id in schedule_ids {
+            let one = self.history(Some(schedule_id), as_of)?;
+            all.routes.extend(one.routes);
+            all.attempts.extend(one.attempts);
+            all.acknowledgements.extend(one.acknowledgements);
+            all.healthy_plans.extend(one.healthy_plans);
+        }
+        Ok(all)
+    }
     /// Stored route decisions, newest first.
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError>;
     /// Stores one acknowledgement (append-only, one transaction); an `ack_id`
@@ -198,6 +210,53 @@ pub trait Store: Send + Sync {
     /// have gone away since it was opened.
     fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Plans read back row by row (a plan's id and document, then one of its
+/// routes' documents per row), each given its routes back when its row kept
+/// them apart (see `SqliteStore::save_plans`): both backends read plans so.
+pub(crate) struct PlanAssembly<'p> {
+    /// How errors name the store.
+    path: &'p str,
+    plans: Vec<Plan>,
+    /// The id of the plan being read, and its routes read so far.
+    current: Option<(String, Vec<RouteRecord>)>,
+}
+
+impl<'p> PlanAssembly<'p> {
+    pub(crate) fn new(path: &'p str) -> PlanAssembly<'p> {
+        PlanAssembly { path, plans: Vec::new(), current: None }
+    }
+
+    /// One row: a plan's id and document, and one of its routes' documents
+    /// (none for a plan whose document holds its routes, or that has none).
+    pub(crate) fn row(&mut self, plan_id: String, plan: &str, route: Option<&str>) -> Result<(), StoreError> {
+        let path = self.path;
+        let corrupt = move |source| StoreError::Corrupt { path: path.to_string(), source };
+        if self.current.as_ref().is_none_or(|(id, _)| *id != plan_id) {
+            self.close();
+            self.plans.push(serde_json::from_str(plan).map_err(corrupt)?);
+            self.current = Some((plan_id, Vec::new()));
+        }
+        if let (Some(route), Some((_, routes))) = (route, &mut self.current) {
+            routes.push(serde_json::from_str(route).map_err(corrupt)?);
+        }
+        Ok(())
+    }
+
+    /// Gives the plan being read the routes read for it.
+    fn close(&mut self) {
+        if let (Some((_, routes)), Some(plan)) = (self.current.take(), self.plans.last_mut()) {
+            if !routes.is_empty() {
+                plan.restore_routes(routes);
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Plan> {
+        self.close();
+        self.plans
     }
 }
 

@@ -28,7 +28,7 @@
 use super::postgres_tls;
 use super::postgres_url::PostgresUrl;
 use super::{wall_micros, Cause, Claim, History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
-use crate::records::{Acknowledgement, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use crate::records::{Acknowledgement, DeliveryAttempt, ListedRoute, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use postgres::types::ToSql;
 use postgres::{Client, Transaction};
 use serde::de::DeserializeOwned;
@@ -37,7 +37,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Schema migrations; migration `i` brings the database to version `i + 1`
-/// (kept in `cavra_schema`). Version 1 is the embedded store's schema 6.
+/// (kept in `cavra_schema`). Version 1 is the embedded store's schema 6,
+/// version 2 its schema 7.
 const MIGRATIONS: &[&str] = &[
     // 1: every table and index of the embedded store.
     r#"CREATE TABLE plans (
@@ -140,6 +141,13 @@ const MIGRATIONS: &[&str] = &[
          expires_at BIGINT NOT NULL
      );
      CREATE INDEX claims_expiry ON claims (expires_at);"#,
+    // 2: a plan's row no longer repeats its routes' text, as in the embedded
+    // store's schema 7: a plan written from now on keeps its document with
+    // `route_decisions` empty (`routes_apart`), each of its routes its place
+    // in the plan (`plan_position`), and reading the plan puts them back.
+    // Rows written before keep their whole document and are read as they are.
+    r#"ALTER TABLE plans ADD COLUMN routes_apart BOOLEAN NOT NULL DEFAULT FALSE;
+     ALTER TABLE route_decisions ADD COLUMN plan_position INTEGER;"#,
 ];
 
 /// The schema version this build writes in PostgreSQL.
@@ -410,12 +418,53 @@ impl PostgresStore {
         Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
     }
 
-    /// The columns of route decisions to insert, checked and encoded.
-    fn route_rows(&self, what: &str, routes: &[&RouteRecord], recorded: i64) -> Result<RouteRows, StoreError> {
+    /// [`Store::history`] of the schedules `schedules` selects (`$2` is `schedule`).
+    fn history_where(&self, schedules: &str, schedule: &(dyn ToSql + Sync), as_of: i64) -> Result<History, StoreError> {
+        let params: [&(dyn ToSql + Sync); 2] = [&as_of, schedule];
+        let mut client = self.client()?;
+        let routes = self.documents_on(
+            &mut client,
+            &format!(
+                "SELECT DISTINCT ON (notification_id) document FROM route_decisions
+                 WHERE notification_id IS NOT NULL AND created_at <= $1 AND {schedules}
+                 ORDER BY notification_id, created_at DESC, route_id DESC"
+            ),
+            &params,
+        )?;
+        let attempts = self.documents_on(
+            &mut client,
+            &format!(
+                "SELECT document FROM deliveries WHERE at <= $1 AND {schedules} AND notification_id IS NOT NULL
+                 ORDER BY at, recorded_at, completed_at, attempt"
+            ),
+            &params,
+        )?;
+        let acknowledgements = self.documents_on(
+            &mut client,
+            &format!("SELECT document FROM acknowledgements WHERE created_at <= $1 AND {schedules} ORDER BY created_at DESC, ack_id"),
+            &params,
+        )?;
+        let healthy_plans = client
+            .query(
+                &format!(
+                    "SELECT schedule_id, MAX(generated_at) FROM plans WHERE healthy AND generated_at <= $1 AND {schedules}
+                     GROUP BY schedule_id"
+                ),
+                &params,
+            )
+            .map_err(|e| self.failed(e, false))?
+            .iter()
+            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+            .collect();
+        Ok(History { routes, attempts, acknowledgements, healthy_plans })
+    }
+
+    /// The columns of route decisions to insert, checked and encoded; each
+    /// with its place in its plan, or none (a route added to a plan later).
+    fn route_rows(&self, what: &str, routes: &[(&RouteRecord, Option<i32>)], recorded: i64) -> Result<RouteRows, StoreError> {
         let recorded_text = cavra_engine::time::format_time(recorded);
         let mut rows = RouteRows::default();
-        for (i, route) in routes.iter().enumerate() {
-            let listed = RouteRecord { recorded_at: Some(recorded_text.clone()), ..(*route).clone() };
+        for (i, (route, position)) in routes.iter().enumerate() {
             rows.route_id.push(route.route_id.clone());
             rows.plan_id.push(route.plan_id.clone());
             rows.schedule_id.push(route.schedule_id.clone());
@@ -425,10 +474,11 @@ impl PostgresStore {
             rows.action.push(route.action.clone());
             rows.category.push(route.category.clone());
             rows.created_at.push(self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?);
-            rows.document.push(self.document(&listed)?);
+            rows.document.push(self.document(&ListedRoute { route, recorded_at: &recorded_text })?);
             rows.notification_id.push(Some(route.notification_id.clone()).filter(|n| !n.is_empty()));
             rows.escalates.push(route.escalates.clone());
             rows.recorded_at.push(recorded);
+            rows.plan_position.push(*position);
         }
         Ok(rows)
     }
@@ -438,9 +488,9 @@ impl PostgresStore {
     fn insert_routes(&self, tx: &mut Transaction<'_>, rows: &RouteRows, existing_ok: bool) -> Result<u64, StoreError> {
         let sql = format!(
             "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider, action, category,
-                 created_at, document, notification_id, escalates, recorded_at)
+                 created_at, document, notification_id, escalates, recorded_at, plan_position)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                 $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[]){}",
+                 $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::integer[]){}",
             if existing_ok { " ON CONFLICT (route_id) DO NOTHING" } else { "" }
         );
         let mut inserted = 0;
@@ -464,7 +514,8 @@ impl PostgresStore {
                         &&rows.document[r.clone()],
                         &&rows.notification_id[r.clone()],
                         &&rows.escalates[r.clone()],
-                        &&rows.recorded_at[r],
+                        &&rows.recorded_at[r.clone()],
+                        &&rows.plan_position[r],
                     ],
                 )
                 .map_err(|e| self.failed(e, true))?;
@@ -490,6 +541,7 @@ struct RouteRows {
     notification_id: Vec<Option<String>>,
     escalates: Vec<Option<String>>,
     recorded_at: Vec<i64>,
+    plan_position: Vec<Option<i32>>,
 }
 
 /// A plan's own columns, checked and encoded.
@@ -510,7 +562,8 @@ impl Store for PostgresStore {
             }
             rows.push(PlanRow {
                 generated_at: self.micros("plan", "generated_at", &plan.generated_at)?,
-                document: self.document(plan)?,
+                // Its routes are kept in their own rows only (schema version 2).
+                document: self.document(&plan.without_routes())?,
                 policy_id: Some(plan.policy_id.clone()).filter(|p| !p.is_empty()),
             });
         }
@@ -539,19 +592,21 @@ impl Store for PostgresStore {
             let policy_ids: Vec<Option<&str>> = chunk_rows.iter().map(|r| r.policy_id.as_deref()).collect();
             let healthy: Vec<bool> = chunk.iter().map(Plan::is_healthy).collect();
             let recorded_at = vec![recorded; chunk.len()];
+            let apart = vec![true; chunk.len()];
             let returned = tx
                 .query(
-                    "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document, policy_id, healthy, recorded_at)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::bigint[])
+                    "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document, policy_id, healthy, recorded_at, routes_apart)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::bigint[],
+                         $10::boolean[])
                      ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id",
-                    &[&ids, &schedules, &generated, &statuses, &levels, &documents, &policy_ids, &healthy, &recorded_at],
+                    &[&ids, &schedules, &generated, &statuses, &levels, &documents, &policy_ids, &healthy, &recorded_at, &apart],
                 )
                 .map_err(write)?;
             inserted.extend(returned.iter().map(|row| row.get::<_, String>(0)));
         }
         // The first of a plan id in the batch is the one stored, as in the embedded store.
         let mut outcomes = Vec::with_capacity(plans.len());
-        let mut routes: Vec<&RouteRecord> = Vec::new();
+        let mut routes: Vec<(&RouteRecord, Option<i32>)> = Vec::new();
         for plan in plans {
             if inserted.remove(&plan.plan_id) {
                 // Checked for the plans stored only, as the embedded store does;
@@ -561,7 +616,7 @@ impl Store for PostgresStore {
                         return Err(self.invalid(format!("plan: route_decisions[{i}]: `plan_id` is {}, not the plan's {}", route.plan_id, plan.plan_id)));
                     }
                 }
-                routes.extend(plan.route_decisions.iter());
+                routes.extend(plan.route_decisions.iter().enumerate().map(|(i, route)| (route, i32::try_from(i).ok())));
                 outcomes.push(SaveOutcome::Stored { routes: plan.route_decisions.len() });
             } else {
                 outcomes.push(SaveOutcome::AlreadyStored);
@@ -580,7 +635,7 @@ impl Store for PostgresStore {
 
     fn save_routes(&self, routes: &[RouteRecord]) -> Result<SaveOutcome, StoreError> {
         let recorded = wall_micros();
-        let listed: Vec<&RouteRecord> = routes.iter().collect();
+        let listed: Vec<(&RouteRecord, Option<i32>)> = routes.iter().map(|route| (route, None)).collect();
         let rows = self.route_rows("routes", &listed, recorded)?;
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(|e| self.failed(e, true))?;
@@ -590,37 +645,16 @@ impl Store for PostgresStore {
     }
 
     fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError> {
-        let params: [&(dyn ToSql + Sync); 2] = [&as_of, &schedule_id];
-        let mut client = self.client()?;
-        let routes = self.documents_on(
-            &mut client,
-            "SELECT DISTINCT ON (notification_id) document FROM route_decisions
-             WHERE notification_id IS NOT NULL AND created_at <= $1 AND ($2::text IS NULL OR schedule_id = $2)
-             ORDER BY notification_id, created_at DESC, route_id DESC",
-            &params,
-        )?;
-        let attempts = self.documents_on(
-            &mut client,
-            "SELECT document FROM deliveries WHERE at <= $1 AND ($2::text IS NULL OR schedule_id = $2) AND notification_id IS NOT NULL
-             ORDER BY at, recorded_at, completed_at, attempt",
-            &params,
-        )?;
-        let acknowledgements = self.documents_on(
-            &mut client,
-            "SELECT document FROM acknowledgements WHERE created_at <= $1 AND ($2::text IS NULL OR schedule_id = $2) ORDER BY created_at DESC, ack_id",
-            &params,
-        )?;
-        let healthy_plans = client
-            .query(
-                "SELECT schedule_id, MAX(generated_at) FROM plans WHERE healthy AND generated_at <= $1 AND ($2::text IS NULL OR schedule_id = $2)
-                 GROUP BY schedule_id",
-                &params,
-            )
-            .map_err(|e| self.failed(e, false))?
-            .iter()
-            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
-            .collect();
-        Ok(History { routes, attempts, acknowledgements, healthy_plans })
+        self.history_where("($2::text IS NULL OR schedule_id = $2)", &schedule_id, as_of)
+    }
+
+    fn histories(&self, schedule_ids: &[&str], as_of: i64) -> Result<History, StoreError> {
+        match schedule_ids {
+            [] => Ok(History::default()),
+            [one] => self.history(Some(one), as_of),
+            // One query per kind of record for them all, not four per schedule.
+            many => self.history_where("schedule_id = ANY($2)", &many, as_of),
+        }
     }
 
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError> {
@@ -658,10 +692,24 @@ impl Store for PostgresStore {
     }
 
     fn latest_plans(&self, as_of: Option<i64>) -> Result<Vec<Plan>, StoreError> {
-        self.documents(
-            "SELECT DISTINCT ON (schedule_id) document FROM plans WHERE generated_at <= $1 ORDER BY schedule_id, generated_at DESC, plan_id DESC",
-            &[&as_of.unwrap_or(i64::MAX)],
-        )
+        // A plan written without its routes is given them back, in plan order.
+        let rows = self
+            .client()?
+            .query(
+                "SELECT p.plan_id, p.document, r.document FROM (
+                     SELECT DISTINCT ON (schedule_id) plan_id, schedule_id, document, routes_apart FROM plans
+                     WHERE generated_at <= $1 ORDER BY schedule_id, generated_at DESC, plan_id DESC
+                 ) p
+                 LEFT JOIN route_decisions r ON p.routes_apart AND r.plan_id = p.plan_id AND r.plan_position IS NOT NULL
+                 ORDER BY p.schedule_id, r.plan_position",
+                &[&as_of.unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.failed(e, false))?;
+        let mut plans = super::PlanAssembly::new(&self.shown);
+        for row in &rows {
+            plans.row(row.get(0), row.get(1), row.get(2))?;
+        }
+        Ok(plans.finish())
     }
 
     fn save_trend(&self, trend: &Trend) -> Result<SaveOutcome, StoreError> {

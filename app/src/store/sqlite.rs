@@ -10,7 +10,8 @@
 //! - Times (`plans.generated_at`, `route_decisions.created_at`) are stored as
 //!   integer microseconds since the Unix epoch (UTC), so comparisons are exact
 //!   whatever offset the text was written with; the full JSON document of each
-//!   record is kept in `document`.
+//!   record is kept in `document`, except a plan's routes, which only their
+//!   own rows hold (schema 7; reading a plan puts them back).
 //! - The schema is versioned in code (`PRAGMA user_version`); [`MIGRATIONS`]
 //!   are applied in order on open, each in its own transaction.
 //! - One connection, behind a mutex, serves every thread of a process: SQLite
@@ -19,7 +20,7 @@
 
 use super::{wall_micros, Claim, History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
 
-use crate::records::{notification_id, Acknowledgement, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use crate::records::{notification_id, Acknowledgement, DeliveryAttempt, ListedRoute, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -165,6 +166,15 @@ const MIGRATIONS: &[&str] = &[
          expires_at INTEGER NOT NULL
      );
      CREATE INDEX claims_expiry ON claims (expires_at);",
+    // 7: a plan's row no longer repeats its routes' text. A plan written
+    // from now on keeps its document with `route_decisions` empty
+    // (`routes_apart = 1`), and each of its routes says where it stands in
+    // the plan (`plan_position`); reading the plan puts them back, so it
+    // reads as it was written. Rows written before keep their whole
+    // document (`routes_apart = 0`) and are read as they are; their routes,
+    // and escalations added to a plan later, have no position.
+    "ALTER TABLE plans ADD COLUMN routes_apart INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE route_decisions ADD COLUMN plan_position INTEGER;",
 ];
 
 /// The schema version this build writes.
@@ -246,6 +256,9 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", "NORMAL").map_err(open)?;
         }
         conn.pragma_update(None, "foreign_keys", true).map_err(open)?;
+        // A statement of many rows keeps a journal to undo itself alone on
+        // an error; in memory, not in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(open)?;
         Ok(())
     }
 
@@ -304,77 +317,58 @@ impl SqliteStore {
         serde_json::to_string(record).map_err(|source| StoreError::Corrupt { path: self.path.clone(), source })
     }
 
-    /// Inserts one plan and its routes inside the caller's transaction.
-    fn insert_plan(&self, tx: &rusqlite::Transaction, plan: &Plan, recorded: i64) -> Result<SaveOutcome, StoreError> {
-        if plan.plan_id.is_empty() {
-            return Err(self.invalid("plan: `plan_id` is missing"));
-        }
-        let generated_at = self.micros("plan", "generated_at", &plan.generated_at)?;
-        let document = self.document(plan)?;
-        let policy_id = Some(plan.policy_id.as_str()).filter(|p| !p.is_empty());
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document, policy_id, healthy, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (plan_id) DO NOTHING",
-            )
-            .and_then(|mut insert| {
-                insert.execute(params![
-                    plan.plan_id,
-                    plan.schedule_id,
-                    generated_at,
-                    plan.status.as_str(),
-                    plan.alert_level.as_str(),
-                    document,
-                    policy_id,
-                    plan.is_healthy(),
-                    recorded
-                ])
+    /// Route decisions as the store writes them: checked, with their
+    /// times in microseconds and their listed documents (with `recorded_at`).
+    /// `positions`: the routes are a plan's, in its order. Each failure
+    /// stays with its route: the routes of a plan already stored are not
+    /// checked (as before).
+    fn encode_routes<'r>(&self, what: &str, routes: &'r [RouteRecord], recorded_text: &str, positions: bool) -> Vec<Result<EncodedRoute<'r>, StoreError>> {
+        routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let created_at = self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?;
+                let document = self.document(&ListedRoute { route, recorded_at: recorded_text })?;
+                Ok(EncodedRoute { route, position: positions.then_some(i as i64), created_at, document })
             })
-            .map_err(|e| self.write_error(e))?;
-        if inserted == 0 {
-            // Append-only: the stored plan stays as it is.
-            return Ok(SaveOutcome::AlreadyStored);
-        }
-        for (i, route) in plan.route_decisions.iter().enumerate() {
-            if route.plan_id != plan.plan_id {
-                return Err(self.invalid(format!("plan: route_decisions[{i}]: `plan_id` is {}, not the plan's {}", route.plan_id, plan.plan_id)));
-            }
-        }
-        self.insert_routes(tx, "plan: route_decisions", &plan.route_decisions, recorded, false)?;
-        Ok(SaveOutcome::Stored { routes: plan.route_decisions.len() })
+            .collect()
     }
 
-    /// Inserts route decisions inside the caller's transaction; their listed
-    /// documents carry `recorded_at`. A route id already stored is an error
-    /// (a plan's routes are new with it) unless `existing_ok` (the same
-    /// escalation decided by two runs at one instant is one decision).
-    fn insert_routes(&self, tx: &rusqlite::Transaction, what: &str, routes: &[RouteRecord], recorded: i64, existing_ok: bool) -> Result<usize, StoreError> {
-        const INSERT: &str = "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider,
-                     action, category, created_at, document, notification_id, escalates, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-        let sql = if existing_ok { format!("{INSERT} ON CONFLICT (route_id) DO NOTHING") } else { INSERT.to_string() };
-        let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
-        let recorded_text = cavra_engine::time::format_time(recorded);
+    /// Inserts route decisions inside the caller's transaction, many rows
+    /// per statement. A route id already stored is an error (a plan's
+    /// routes are new with it) unless `existing_ok` (the same escalation
+    /// decided by two runs at one instant is one decision).
+    fn insert_routes(&self, tx: &rusqlite::Transaction, routes: &[EncodedRoute], recorded: i64, existing_ok: bool) -> Result<usize, StoreError> {
         let mut inserted = 0;
-        for (i, route) in routes.iter().enumerate() {
-            let listed = RouteRecord { recorded_at: Some(recorded_text.clone()), ..route.clone() };
-            inserted += insert
-                .execute(params![
-                    route.route_id,
-                    route.plan_id,
-                    route.schedule_id,
-                    route.owner,
-                    route.escalation_owner_or_owner(),
-                    route.provider,
-                    route.action,
-                    route.category,
-                    self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?,
-                    self.document(&listed)?,
-                    Some(route.notification_id.as_str()).filter(|n| !n.is_empty()),
-                    route.escalates,
-                    recorded,
-                ])
-                .map_err(|e| self.write_error(e))?;
+        for chunk in routes.chunks(ROUTES_PER_INSERT) {
+            let sql = rows_sql(ROUTE_INSERT, ROUTE_COLUMNS, chunk.len(), if existing_ok { " ON CONFLICT (route_id) DO NOTHING" } else { "" });
+            let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
+            let mut at = 0;
+            for row in chunk {
+                let (route, created_at, document) = (row.route, row.created_at, row.document.as_str());
+                let bind = |insert: &mut rusqlite::CachedStatement, at: &mut usize| -> rusqlite::Result<()> {
+                    let mut next = |value: &dyn rusqlite::ToSql| {
+                        *at += 1;
+                        insert.raw_bind_parameter(*at, value)
+                    };
+                    next(&route.route_id)?;
+                    next(&route.plan_id)?;
+                    next(&route.schedule_id)?;
+                    next(&route.owner)?;
+                    next(&route.escalation_owner_or_owner())?;
+                    next(&route.provider)?;
+                    next(&route.action)?;
+                    next(&route.category)?;
+                    next(&created_at)?;
+                    next(&document)?;
+                    next(&Some(route.notification_id.as_str()).filter(|n| !n.is_empty()))?;
+                    next(&route.escalates)?;
+                    next(&recorded)?;
+                    next(&row.position)
+                };
+                bind(&mut insert, &mut at).map_err(|e| self.write_error(e))?;
+            }
+            inserted += insert.raw_execute().map_err(|e| self.write_error(e))?;
         }
         Ok(inserted)
     }
@@ -386,6 +380,42 @@ impl SqliteStore {
         let inserted = insert(&tx).map_err(|e| self.write_error(e))?;
         tx.commit().map_err(|e| self.write_error(e))?;
         Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: 0 } })
+    }
+
+    /// [`Store::history`] of the schedules `schedules` selects (`?2` is `schedule`).
+    fn history_where(&self, schedules: &str, schedule: rusqlite::types::Value, as_of: i64) -> Result<History, StoreError> {
+        let bounds = || vec![as_of.into(), schedule.clone()];
+        let routes = self.documents(
+            &format!(
+                "SELECT document FROM (
+                     SELECT document, ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY created_at DESC, route_id DESC) AS newest
+                     FROM route_decisions
+                     WHERE notification_id IS NOT NULL AND created_at <= ?1 AND {schedules}
+                 ) WHERE newest = 1"
+            ),
+            bounds(),
+        )?;
+        let attempts = self.documents(
+            &format!(
+                "SELECT document FROM deliveries WHERE at <= ?1 AND {schedules} AND notification_id IS NOT NULL
+                 ORDER BY at, recorded_at, completed_at, attempt"
+            ),
+            bounds(),
+        )?;
+        let acknowledgements = self
+            .documents(&format!("SELECT document FROM acknowledgements WHERE created_at <= ?1 AND {schedules} ORDER BY created_at DESC, ack_id"), bounds())?;
+        let conn = self.conn();
+        let mut query = conn
+            .prepare_cached(&format!(
+                "SELECT schedule_id, MAX(generated_at) FROM plans WHERE healthy = 1 AND generated_at <= ?1 AND {schedules}
+                 GROUP BY schedule_id"
+            ))
+            .map_err(|e| self.read_error(e))?;
+        let healthy_plans = query
+            .query_map(params_from_iter(bounds()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.read_error(e))?;
+        Ok(History { routes, attempts, acknowledgements, healthy_plans })
     }
 
     fn documents<T: DeserializeOwned>(&self, sql: &str, values: Vec<rusqlite::types::Value>) -> Result<Vec<T>, StoreError> {
@@ -404,8 +434,28 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn save_plans(&self, plans: &[Plan], policies: &[PolicyRecord]) -> Result<Vec<SaveOutcome>, StoreError> {
         let recorded = wall_micros();
+        let recorded_text = cavra_engine::time::format_time(recorded);
+        // Everything is checked and encoded before the store is locked: a
+        // plan's document without its routes, each route's listed document.
+        let mut encoded = Vec::with_capacity(plans.len());
+        for plan in plans {
+            if plan.plan_id.is_empty() {
+                return Err(self.invalid("plan: `plan_id` is missing"));
+            }
+            let generated_at = self.micros("plan", "generated_at", &plan.generated_at)?;
+            let document = self.document(&plan.without_routes())?;
+            let routes = self.encode_routes("plan: route_decisions", &plan.route_decisions, &recorded_text, true);
+            encoded.push((generated_at, document, routes));
+        }
         let conn = self.conn();
+        // A large batch gets a page cache that holds everything it changes:
+        // with the default 2 MB, SQLite writes changed pages out to the WAL
+        // before the commit and reads them back for the next rows.
+        let bytes: usize =
+            encoded.iter().map(|(_, document, routes)| document.len() + routes.iter().map(|r| r.as_ref().map_or(0, |r| r.document.len())).sum::<usize>()).sum();
+        let _settings = BatchSettings::apply(&conn, bytes).map_err(|e| self.write_error(e))?;
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
+        // An error returns before the commit: dropping `tx` rolls everything back.
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO policies (policy_id, document) VALUES (?1, ?2) ON CONFLICT (policy_id) DO NOTHING")
@@ -414,11 +464,55 @@ impl Store for SqliteStore {
                 insert.execute(params![policy.policy_id, policy.document]).map_err(|e| self.write_error(e))?;
             }
         }
-        let mut outcomes = Vec::with_capacity(plans.len());
-        for plan in plans {
-            // An error returns before the commit: dropping `tx` rolls everything back.
-            outcomes.push(self.insert_plan(&tx, plan, recorded)?);
+        // Plans many per statement; RETURNING names the ones that were new
+        // (in a batch, the first of a plan id; a plan stored before is left as it is).
+        let mut inserted = std::collections::HashSet::with_capacity(plans.len());
+        for (chunk, rows) in plans.chunks(PLANS_PER_INSERT).zip(encoded.chunks(PLANS_PER_INSERT)) {
+            let sql = rows_sql(PLAN_INSERT, PLAN_COLUMNS, chunk.len(), " ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id");
+            let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
+            let mut at = 0;
+            for (plan, (generated_at, document, _)) in chunk.iter().zip(rows) {
+                let mut next = |value: &dyn rusqlite::ToSql| {
+                    at += 1;
+                    insert.raw_bind_parameter(at, value)
+                };
+                let policy_id = Some(plan.policy_id.as_str()).filter(|p| !p.is_empty());
+                let bound = next(&plan.plan_id)
+                    .and_then(|_| next(&plan.schedule_id))
+                    .and_then(|_| next(generated_at))
+                    .and_then(|_| next(&plan.status.as_str()))
+                    .and_then(|_| next(&plan.alert_level.as_str()))
+                    .and_then(|_| next(document))
+                    .and_then(|_| next(&policy_id))
+                    .and_then(|_| next(&plan.is_healthy()))
+                    .and_then(|_| next(&recorded))
+                    .and_then(|_| next(&true));
+                bound.map_err(|e| self.write_error(e))?;
+            }
+            let mut rows = insert.raw_query();
+            while let Some(row) = rows.next().map_err(|e| self.write_error(e))? {
+                inserted.insert(row.get::<_, String>(0).map_err(|e| self.write_error(e))?);
+            }
         }
+        let mut outcomes = Vec::with_capacity(plans.len());
+        let mut routes: Vec<EncodedRoute> = Vec::new();
+        for (plan, (_, _, encoded_routes)) in plans.iter().zip(encoded) {
+            if !inserted.remove(&plan.plan_id) {
+                // Append-only: the stored plan stays as it is.
+                outcomes.push(SaveOutcome::AlreadyStored);
+                continue;
+            }
+            for (i, route) in plan.route_decisions.iter().enumerate() {
+                if route.plan_id != plan.plan_id {
+                    return Err(self.invalid(format!("plan: route_decisions[{i}]: `plan_id` is {}, not the plan's {}", route.plan_id, plan.plan_id)));
+                }
+            }
+            outcomes.push(SaveOutcome::Stored { routes: plan.route_decisions.len() });
+            for route in encoded_routes {
+                routes.push(route?);
+            }
+        }
+        self.insert_routes(&tx, &routes, recorded, false)?;
         tx.commit().map_err(|e| self.write_error(e))?;
         Ok(outcomes)
     }
@@ -432,45 +526,28 @@ impl Store for SqliteStore {
 
     fn save_routes(&self, routes: &[RouteRecord]) -> Result<SaveOutcome, StoreError> {
         let recorded = wall_micros();
+        let encoded = self.encode_routes("routes", routes, &cavra_engine::time::format_time(recorded), false).into_iter().collect::<Result<Vec<_>, _>>()?;
         let conn = self.conn();
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate).map_err(|e| self.write_error(e))?;
-        let inserted = self.insert_routes(&tx, "routes", routes, recorded, true)?;
+        let inserted = self.insert_routes(&tx, &encoded, recorded, true)?;
         tx.commit().map_err(|e| self.write_error(e))?;
         Ok(if inserted == 0 { SaveOutcome::AlreadyStored } else { SaveOutcome::Stored { routes: inserted } })
     }
 
     fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError> {
-        let schedule: rusqlite::types::Value = schedule_id.map(str::to_string).into();
-        let bounds = || vec![as_of.into(), schedule.clone()];
-        let routes = self.documents(
-            "SELECT document FROM (
-                 SELECT document, ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY created_at DESC, route_id DESC) AS newest
-                 FROM route_decisions
-                 WHERE notification_id IS NOT NULL AND created_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2)
-             ) WHERE newest = 1",
-            bounds(),
-        )?;
-        let attempts = self.documents(
-            "SELECT document FROM deliveries WHERE at <= ?1 AND (?2 IS NULL OR schedule_id = ?2) AND notification_id IS NOT NULL
-             ORDER BY at, recorded_at, completed_at, attempt",
-            bounds(),
-        )?;
-        let acknowledgements = self.documents(
-            "SELECT document FROM acknowledgements WHERE created_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2) ORDER BY created_at DESC, ack_id",
-            bounds(),
-        )?;
-        let conn = self.conn();
-        let mut query = conn
-            .prepare_cached(
-                "SELECT schedule_id, MAX(generated_at) FROM plans WHERE healthy = 1 AND generated_at <= ?1 AND (?2 IS NULL OR schedule_id = ?2)
-                 GROUP BY schedule_id",
-            )
-            .map_err(|e| self.read_error(e))?;
-        let healthy_plans = query
-            .query_map(params_from_iter(bounds()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.read_error(e))?;
-        Ok(History { routes, attempts, acknowledgements, healthy_plans })
+        self.history_where("(?2 IS NULL OR schedule_id = ?2)", schedule_id.map(str::to_string).into(), as_of)
+    }
+
+    fn histories(&self, schedule_ids: &[&str], as_of: i64) -> Result<History, StoreError> {
+        match schedule_ids {
+            [] => Ok(History::default()),
+            [one] => self.history(Some(one), as_of),
+            // One query per kind of record for them all, not four per schedule.
+            many => {
+                let list = serde_json::to_string(many).map_err(|source| StoreError::Corrupt { path: self.path.clone(), source })?;
+                self.history_where("schedule_id IN (SELECT value FROM json_each(?2))", list.into(), as_of)
+            }
+        }
     }
 
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError> {
@@ -713,13 +790,27 @@ impl Store for SqliteStore {
     }
 
     fn latest_plans(&self, as_of: Option<i64>) -> Result<Vec<Plan>, StoreError> {
-        self.documents(
-            "SELECT p.document FROM plans p
-             WHERE p.plan_id = (SELECT q.plan_id FROM plans q WHERE q.schedule_id = p.schedule_id AND q.generated_at <= ?1
-                                ORDER BY q.generated_at DESC, q.plan_id DESC LIMIT 1)
-             ORDER BY p.schedule_id",
-            vec![as_of.unwrap_or(i64::MAX).into()],
-        )
+        // A plan written without its routes is given them back, in plan order.
+        let conn = self.conn();
+        let mut query = conn
+            .prepare_cached(
+                "SELECT p.plan_id, p.document, r.document FROM plans p
+                 LEFT JOIN route_decisions r ON p.routes_apart = 1 AND r.plan_id = p.plan_id AND r.plan_position IS NOT NULL
+                 WHERE p.plan_id = (SELECT q.plan_id FROM plans q WHERE q.schedule_id = p.schedule_id AND q.generated_at <= ?1
+                                    ORDER BY q.generated_at DESC, q.plan_id DESC LIMIT 1)
+                 ORDER BY p.schedule_id, r.plan_position",
+            )
+            .map_err(|e| self.read_error(e))?;
+        let mut rows = query.query([as_of.unwrap_or(i64::MAX)]).map_err(|e| self.read_error(e))?;
+        let mut plans = super::PlanAssembly::new(&self.path);
+        while let Some(row) = rows.next().map_err(|e| self.read_error(e))? {
+            let (plan_id, plan, route) = (row.get_ref(0), row.get_ref(1), row.get_ref(2));
+            let text = |value: rusqlite::Result<rusqlite::types::ValueRef>| value.and_then(|v| Ok(v.as_str_or_null()?.map(String::from)));
+            let (plan_id, plan, route) = (text(plan_id), text(plan), text(route));
+            let (Some(plan_id), Some(plan)) = (plan_id.map_err(|e| self.read_error(e))?, plan.map_err(|e| self.read_error(e))?) else { continue };
+            plans.row(plan_id, &plan, route.map_err(|e| self.read_error(e))?.as_deref())?;
+        }
+        Ok(plans.finish())
     }
 
     fn save_trend(&self, trend: &Trend) -> Result<SaveOutcome, StoreError> {
@@ -847,6 +938,81 @@ fn stored_next_due(plan: &serde_json::Value) -> Option<String> {
     cavra_engine::time::parse_time(&text).ok().map(cavra_engine::time::format_time)
 }
 
+/// The columns of a plan row, in the order [`SqliteStore::save_plans`] binds them.
+const PLAN_INSERT: &str =
+    "INSERT OR FAIL INTO plans (plan_id, schedule_id, generated_at, status, alert_level, document, policy_id, healthy, recorded_at, routes_apart)";
+const PLAN_COLUMNS: usize = 10;
+/// The columns of a route row, in the order [`SqliteStore::insert_routes`] binds them.
+const ROUTE_INSERT: &str = "INSERT OR FAIL INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider, action, category,
+     created_at, document, notification_id, escalates, recorded_at, plan_position)";
+const ROUTE_COLUMNS: usize = 14;
+/// Rows per INSERT: one statement per many rows opens the table and its
+/// indexes once for all of them; both stay far below SQLite's limit of
+/// 32,766 parameters. `OR FAIL` because a failed statement fails its whole
+/// transaction here: SQLite then keeps no statement journal to undo a
+/// statement alone (see [`BatchSettings`]).
+const PLANS_PER_INSERT: usize = 100;
+const ROUTES_PER_INSERT: usize = 100;
+
+/// `INSERT ... VALUES (?, ...), ... tail` for `rows` rows of `columns` parameters.
+fn rows_sql(insert: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    format!("{insert} VALUES {}{tail}", vec![row.as_str(); rows].join(", "))
+}
+
+/// The page cache SQLite keeps by default (`PRAGMA cache_size`, in KiB when negative).
+const DEFAULT_CACHE_KIB: i64 = 2000;
+
+/// How a batch of plans is written, for the length of its transaction (back
+/// to the defaults when dropped, on the connection only this batch uses):
+/// - a page cache that holds everything the batch changes: with the default
+///   2 MB, SQLite writes changed pages out to the WAL before the commit and
+///   reads them back for the next rows;
+/// - foreign keys off: a multi-row INSERT into a table with a foreign key
+///   makes SQLite keep a statement journal, a copy of every page the
+///   statement changes (measured: a third of the time of a 10,000-plan
+///   batch), to undo the statement alone. [`SqliteStore::save_plans`]
+///   checks the one reference itself (each route names its plan, written in
+///   the same transaction), and undoes a failed batch whole.
+struct BatchSettings<'c> {
+    conn: &'c Connection,
+    cache: bool,
+}
+
+impl<'c> BatchSettings<'c> {
+    /// `bytes`: about what the batch writes. The cache gets room for three
+    /// times that (rows, index entries, pages split on the way).
+    fn apply(conn: &'c Connection, bytes: usize) -> rusqlite::Result<BatchSettings<'c>> {
+        // Set outside a transaction, or SQLite ignores it.
+        conn.pragma_update(None, "foreign_keys", false)?;
+        let kib = i64::try_from(bytes / 1024).unwrap_or(i64::MAX).saturating_mul(3);
+        // The cache is only a hint: when it cannot be set, the write is slower, not wrong.
+        let cache = kib > DEFAULT_CACHE_KIB && conn.pragma_update(None, "cache_size", -kib).is_ok();
+        Ok(BatchSettings { conn, cache })
+    }
+}
+
+impl Drop for BatchSettings<'_> {
+    fn drop(&mut self) {
+        // After the transaction (dropped before this): foreign keys on for every other write.
+        let _ = self.conn.pragma_update(None, "foreign_keys", true);
+        if self.cache {
+            let _ = self.conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB);
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+    }
+}
+
+/// A route decision checked and encoded for its row.
+struct EncodedRoute<'r> {
+    route: &'r RouteRecord,
+    /// Where it stands in its plan's `route_decisions`; none for a route added later.
+    position: Option<i64>,
+    created_at: i64,
+    /// Its listed document (with `recorded_at`).
+    document: String,
+}
+
 fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -879,6 +1045,110 @@ mod tests {
         drop(store);
         // Opening again applies nothing twice.
         assert_eq!(SqliteStore::open(&path).unwrap().version().unwrap(), MIGRATIONS.len() as i64);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    /// The plans of a store as its rows hold them, by plan id, with whether the row keeps its routes apart.
+    fn plan_rows(store: &SqliteStore) -> Vec<(String, String, bool)> {
+        let conn = store.conn();
+        let mut query = conn.prepare("SELECT plan_id, document, routes_apart FROM plans ORDER BY plan_id").unwrap();
+        query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn plans_written_before_schema_7_are_read_as_they_were_written_beside_new_ones() {
+        // A store written by cavra 0.1 (tests/fixtures/store-v0.1.md), upgraded through every migration.
+        let path = temp_store("layout");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/store-v0.1.sqlite"), &path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.version().unwrap(), SCHEMA_VERSION as i64);
+        let old = plan_rows(&store);
+        assert!(!old.is_empty() && old.iter().all(|(_, document, apart)| !apart && document.contains("\"route_id\"")), "old rows keep their documents");
+        let latest = store.latest_plans(None).unwrap();
+        assert!(!latest.is_empty());
+        for plan in &latest {
+            let (_, document, _) = old.iter().find(|(id, ..)| *id == plan.plan_id).unwrap();
+            let written: Plan = serde_json::from_str(document).unwrap();
+            assert!(!written.route_decisions.is_empty());
+            assert_eq!(*plan, written, "read as the old row holds it");
+        }
+
+        // A new plan of the same schedule, later, with an extra twist in its texts: kept apart, read back byte for byte.
+        let mut plan = latest[0].clone();
+        plan.generated_at = "2026-06-01T00:00:00Z".into();
+        plan.plan_id = "plan_0000000000000001".into();
+        plan.reason = "a \"quoted\" reason\nwith a line break".into();
+        for (i, route) in plan.route_decisions.iter_mut().enumerate() {
+            route.plan_id = plan.plan_id.clone();
+            route.route_id = format!("route_{i:016x}");
+            route.created_at = plan.generated_at.clone();
+            route.reason = Some(format!("route {i} é"));
+        }
+        plan.route_decisions.reverse();
+        assert_eq!(store.save_plan(&plan).unwrap(), SaveOutcome::Stored { routes: plan.route_decisions.len() });
+        // An escalation added to the plan later is listed with the routes, never in the plan.
+        let mut escalation = plan.route_decisions[0].clone();
+        escalation.route_id = "route_escalation".into();
+        escalation.escalates = Some(escalation.notification_id.clone());
+        escalation.notification_id = "ntf_escalation".into();
+        assert_eq!(store.save_routes(std::slice::from_ref(&escalation)).unwrap(), SaveOutcome::Stored { routes: 1 });
+        let row = plan_rows(&store).into_iter().find(|(id, ..)| *id == plan.plan_id).unwrap();
+        assert!(row.2 && !row.1.contains("route_id") && row.1.contains("\"route_decisions\":[]"), "{}", row.1);
+        let read = store.latest_plans(None).unwrap();
+        let again = read.iter().find(|p| p.schedule_id == plan.schedule_id).unwrap();
+        assert_eq!(serde_json::to_string(again).unwrap(), serde_json::to_string(&plan).unwrap());
+        let listed = store.routes(&RouteFilter { since: Some(cavra_engine::time::parse_time(&plan.generated_at).unwrap()), ..RouteFilter::default() }).unwrap();
+        assert_eq!(listed.len(), plan.route_decisions.len() + 1, "the plan's routes and the escalation");
+        // As of before it, the old plan is still read from its old row.
+        let before = store.latest_plans(Some(cavra_engine::time::parse_time("2026-05-31T00:00:00Z").unwrap())).unwrap();
+        assert_eq!(before, latest);
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    /// Every route row of a store.
+    fn old_routes(store: &SqliteStore) -> usize {
+        store.conn().query_row("SELECT count(*) FROM route_decisions", [], |r| r.get::<_, i64>(0)).unwrap() as usize
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_plan_stores_nothing() {
+        let path = temp_store("bad-batch");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/store-v0.1.sqlite"), &path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let (plans, routes) = (plan_rows(&store), old_routes(&store));
+        let template = store.latest_plans(None).unwrap().remove(0);
+        let batch: Vec<Plan> = (0..250)
+            .map(|n| {
+                let mut plan = template.clone();
+                plan.plan_id = format!("plan_{n:016x}");
+                for (i, route) in plan.route_decisions.iter_mut().enumerate() {
+                    route.plan_id = plan.plan_id.clone();
+                    route.route_id = format!("route_{n:08x}{i:08x}");
+                }
+                plan
+            })
+            .collect();
+        // One bad route time in the last plan, one bad plan time, one route of another plan: each fails the whole batch.
+        let mut bad_route = batch.clone();
+        bad_route[249].route_decisions[0].created_at = "yesterday".into();
+        let mut bad_plan = batch.clone();
+        bad_plan[120].generated_at = "tomorrow".into();
+        let mut stray = batch.clone();
+        stray[200].route_decisions[0].plan_id = "plan_elsewhere".into();
+        for (broken, message) in
+            [(bad_route, "plan: route_decisions[0]: `created_at`"), (bad_plan, "plan: `generated_at`"), (stray, "`plan_id` is plan_elsewhere")]
+        {
+            let error = store.save_plans(&broken, &[]).unwrap_err().to_string();
+            assert!(error.contains(message), "{error}");
+            assert_eq!((plan_rows(&store), old_routes(&store)), (plans.clone(), routes), "nothing of the batch is kept");
+        }
+        let outcomes = store.save_plans(&batch, &[]).unwrap();
+        assert!(outcomes.iter().all(|o| *o == SaveOutcome::Stored { routes: template.route_decisions.len() }));
+        assert_eq!(old_routes(&store), routes + 250 * template.route_decisions.len());
+        drop(store);
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
     }
 

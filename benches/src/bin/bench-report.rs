@@ -1,6 +1,9 @@
 //! Prints the decision-loop benchmark results as a table, from criterion's
 //! `target/criterion/<group>/<function>/new/estimates.json` (median point
-//! estimates, nanoseconds per iteration).
+//! estimates, nanoseconds per iteration): cavra (the one-line
+//! `Program::decide`, and `Decider::decide_at_with` with each pair's keys
+//! resolved once), the plain loops and the segment tables per decision,
+//! cavra's ratio to each baseline, and the compile and bind times.
 //!
 //! Usage: `cargo run -j2 --release -p cavra-benches --bin bench-report [CRITERION_DIR]`
 //! (default: `$CARGO_TARGET_DIR/criterion`, else `<workspace>/target/criterion`).
@@ -42,21 +45,41 @@ fn main() -> ExitCode {
     let show = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into());
 
     println!("decision loop: median ns per decision ({} requests per pass)", REQUESTS as u64);
-    println!("{:>8}  {:>12}  {:>12}  {:>12}  {:>14}", "windows", "cavra", "plain_loops", "cavra/plain", "plain/cavra");
+    println!(
+        "{:>8}  {:>10}  {:>11}  {:>12}  {:>10}  {:>12}  {:>12}  {:>15}  {:>15}",
+        "windows", "cavra", "cavra_keys", "plain_loops", "segments", "cavra/plain", "plain/cavra", "cavra/segments", "keys/segments"
+    );
     for windows in [500, 5_000] {
         let group = format!("decision_loop_{windows}");
         let cavra = get(&group, "cavra").map(|ns| ns / REQUESTS);
+        let keys = get(&group, "cavra_keys").map(|ns| ns / REQUESTS);
         let plain = get(&group, "plain_loops").map(|ns| ns / REQUESTS);
+        let segments = get(&group, "segments").map(|ns| ns / REQUESTS);
         let ratio = cavra.zip(plain).map(|(c, p)| c / p);
         let speedup = cavra.zip(plain).map(|(c, p)| p / c);
-        println!("{windows:>8}  {:>12}  {:>12}  {:>12}  {:>13}x", show(cavra, 1), show(plain, 1), show(ratio, 3), show(speedup, 2));
+        // How far cavra is from the hand-written limit (1.0 would be as fast).
+        let to_limit = cavra.zip(segments).map(|(c, s)| c / s);
+        let keys_to_limit = keys.zip(segments).map(|(k, s)| k / s);
+        println!(
+            "{windows:>8}  {:>10}  {:>11}  {:>12}  {:>10}  {:>12}  {:>11}x  {:>15}  {:>15}",
+            show(cavra, 1),
+            show(keys, 1),
+            show(plain, 1),
+            show(segments, 1),
+            show(ratio, 3),
+            show(speedup, 2),
+            show(to_limit, 2),
+            show(keys_to_limit, 2)
+        );
     }
     println!();
     let lines = cavra_benches::LARGE_PACK.lines().count();
     let compile = get("compile", "parse_check_compile_large").map(|ns| ns / 1e6);
-    let bind = get("compile", "bind_500").map(|ns| ns / 1e6);
     println!("parse + check + compile large.cavra ({lines} lines): {} ms (median)", show(compile, 3));
-    println!("bind the 500-window policy (convert + build indexes): {} ms (median)", show(bind, 3));
+    for windows in [500, 5_000] {
+        let bind = get("compile", &format!("bind_{windows}")).map(|ns| ns / 1e6);
+        println!("bind the {windows}-window policy (convert, build indexes, fill the decision table): {} ms (median)", show(bind, 3));
+    }
 
     if missing.is_empty() {
         ExitCode::SUCCESS

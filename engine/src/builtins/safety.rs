@@ -22,6 +22,9 @@
 //!   e-mail addresses;
 //! * identifiers, however long, and hexadecimal digests (commit ids) are not
 //!   random-looking secrets: that takes mixed case, digits and no words.
+//!
+//! They know nothing of the engine: the builtin registry (`builtins/mod.rs`)
+//! makes each one a `looks_like_*` builtin of the language.
 
 /// Schemes that address a network (or the file system): `scheme://...` with
 /// one of these, case-insensitive, is a URL. `git+ssh` counts by its parts.
