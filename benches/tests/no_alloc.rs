@@ -3,37 +3,38 @@
 //! perform zero heap allocations.
 //!
 //! A counting global allocator wraps the system allocator; it counts only
-//! while the current thread has switched counting on, so the test harness's
-//! own threads cannot disturb the count.
+//! while the current thread has switched counting on, and each thread counts
+//! its own allocations, so neither the test harness's threads nor the other
+//! tests (one of which allocates on purpose) can disturb the count.
 
 use cavra_benches::{build_inputs, cavra_program, generate, WorkloadConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// This thread's counted allocations (a counter shared by all threads
+    /// would add another test's allocations made in the same window).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note() {
-    // `try_with`: the thread-local may already be gone while a thread exits.
+    // `try_with`: the thread-locals may already be gone while a thread exits.
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
 }
 
 // A global allocator can only be written with `unsafe` (the trait is
 // unsafe to implement, its methods unsafe to call), hence the allow here and
-// nowhere else in the crate.
+// in the bind_memory example, nowhere else in the crate.
 // SAFETY: every method forwards its arguments unchanged to `System`, which
 // upholds `GlobalAlloc`'s contract, and returns `System`'s result unchanged;
 // the callers' obligations (a non-zero layout, a pointer `System` gave out
 // with that layout) are passed on as they are. `note` neither allocates nor
-// unwinds (an atomic add behind a const-initialised thread-local), so it
+// unwinds (a counter in const-initialised thread-locals), so it
 // cannot re-enter the allocator or panic inside it.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
@@ -63,11 +64,11 @@ static GLOBAL: Counting = Counting;
 
 /// Runs `f` and returns how many allocations this thread made meanwhile.
 fn count_allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 #[test]
