@@ -13,6 +13,63 @@ fn bundled_packs_check_cleanly_and_are_formatted() {
 }
 
 #[test]
+fn a_rules_folder_is_checked_against_the_runtime_commands_pack_contracts() {
+    // The bundled folder keeps every contract.
+    let run = cavra(&["check", "--deny-warnings", "--rules", "../rules"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("checked 10 packs: 0 errors, 0 warnings"), "{}", run.stderr);
+
+    // A copy with a pack missing, one that lacks an input and a decision, a
+    // policy that is no longer static, and a misspelled `with` field.
+    let dir = cavra_tests::fresh_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("contracts"));
+    copy_dir(&cavra_tests::crate_dir().join("../rules"), &dir);
+    std::fs::remove_file(dir.join("escalation.cavra")).unwrap();
+    std::fs::write(dir.join("actions/actions.cavra"), "pack go_pilot_actions\n\ninput action_type: text\n\ndecision act {\n  otherwise => deny default\n}\n")
+        .unwrap();
+    let routing = std::fs::read_to_string(dir.join("routing.cavra")).unwrap();
+    let routing = routing.replace("static input policy: RoutingPolicy", "input policy: RoutingPolicy").replacen(
+        "{ acknowledgement_minutes:",
+        "{ acknowledgment_minutes:",
+        1,
+    );
+    std::fs::write(dir.join("routing.cavra"), routing).unwrap();
+    let rules = dir.display().to_string();
+
+    let run = cavra(&["check", "--rules", &rules]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for expected in [
+        "error[E0801]: the pack does not declare input `target`, which the runtime sets",
+        "actions/actions.cavra:1:6",
+        "= help: declare `input target: text`",
+        "error[E0803]: the pack declares no decision `action`, which the runtime asks for",
+        "error[E0802]: input `policy` is declared as `RoutingPolicy`: the runtime sets it once, from a document (static)",
+        "routing.cavra:43:1",
+        "= help: declare `static input policy: RoutingPolicy`",
+        "warning[W0804]: the runtime does not read `with` field `acknowledgment_minutes` of decision `route`",
+        "error[E0800]: the rules folder has no `escalation.cavra`, needed by the notification lifecycle",
+        "checked 9 packs: 4 errors, 1 warning",
+    ] {
+        assert!(run.stderr.contains(expected), "missing {expected:?} in:\n{}", run.stderr);
+    }
+    let run = cavra(&["check", "--rules", &rules, "--error-format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let codes: Vec<&str> = json.as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes, ["E0801", "E0803", "E0802", "W0804", "E0800"], "{}", run.stdout);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
 fn bundled_rule_tests_pass_with_full_arm_coverage() {
     let run = cavra(&["test", "../rules"]);
     assert_eq!(run.code, 0, "{}", run.stdout);

@@ -1,6 +1,6 @@
 //! Delivery end to end: the real `cavra` binary builds and stores the sample
-//! plan, loads the bundled connector plugins (built by this test) and delivers
-//! to a recording HTTP server on 127.0.0.1. Checks retries, idempotency keys,
+//! plan and delivers through its built-in connectors to a recording HTTP
+//! server on 127.0.0.1. Checks retries, idempotency keys,
 //! re-runs, process isolation, and that canary secrets from the private
 //! connector config reach no output, store or outbox.
 
@@ -158,7 +158,7 @@ fn process_isolation_delivers_through_child_processes() {
 }
 
 #[test]
-fn plugins_list_shows_the_bundled_connectors() {
+fn plugins_list_shows_the_built_in_connectors() {
     let output = Command::new(cavra_binary()).args(["plugins", "list", "--json"]).env_remove("CAVRA_PLUGIN_PATH").output().expect("run cavra");
     assert!(output.status.success());
     let report: Json = serde_json::from_slice(&output.stdout).expect("JSON");
@@ -166,4 +166,5 @@ fn plugins_list_shows_the_bundled_connectors() {
         report["loaded"].as_array().unwrap().iter().flat_map(|p| p["providers"].as_array().unwrap().iter().filter_map(Json::as_str)).collect();
     providers.sort();
     assert_eq!(providers, ["email", "outbox", "slack", "teams", "webhook"]);
+    assert!(report["loaded"].as_array().unwrap().iter().all(|p| p["origin"] == "builtin" && p["path"].is_null()), "{report:#}");
 }

@@ -165,3 +165,101 @@ fn promoted_mode_needs_every_gate_before_using_the_runtime() {
     assert_eq!(doc["selected_backend"], "builtin");
     assert_eq!(doc["fallback_reason"], "the go_backend_promotion gate is needs_attention");
 }
+
+/// Runs the built `cavra` binary (as a user would, not in-process) with
+/// `go-pilot-evaluate` and `args` after the action.
+fn evaluate_binary(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(cavra_tests::cavra_binary())
+        .args(["runtime", "go-pilot-evaluate", "execute_command", "rm -rf /", "--at", "2026-05-21T19:00:00Z"])
+        .args(args)
+        .env_remove("CAVRA_GO_BACKEND_MODE")
+        .output()
+        .expect("run cavra")
+}
+
+/// The product's documented runtime layout: a compiled policy file and a release package folder.
+fn runtime_files(test: &str) -> (String, String) {
+    let dir = cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(test));
+    let package = dir.join("go-runtime-release");
+    std::fs::create_dir_all(&package).unwrap();
+    let policy = dir.join("compiled-policy.json");
+    std::fs::write(&policy, "{\"rules\": []}\n").unwrap();
+    (policy.display().to_string(), package.display().to_string())
+}
+
+#[test]
+fn the_policy_path_and_package_dir_reach_the_runtime_and_the_evaluation() {
+    let runtimes = Runtimes::new();
+    let (policy, package) = runtime_files("runtime-files-given");
+    let output =
+        evaluate_binary(&["--mode", "enforce", "--runtime-path", &runtimes.path("echo"), "--policy-path", &policy, "--package-dir", &package, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let doc: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((doc["policy_path"].as_str(), doc["package_dir"].as_str()), (Some(policy.as_str()), Some(package.as_str())));
+    let request: Json = serde_json::from_str(doc["external_decision"]["reason"].as_str().unwrap()).unwrap();
+    assert_eq!((request["policy_path"].as_str(), request["package_dir"].as_str()), (Some(policy.as_str()), Some(package.as_str())));
+
+    // The table says what the runtime ran with.
+    let output = evaluate_binary(&["--policy-path", &policy, "--package-dir", &package]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains(&format!("  policy_path: {policy}\n  package_dir: {package}\n")), "{table}");
+
+    // Not given: both are null, in the output and in the runtime's request.
+    let output = evaluate_binary(&["--mode", "enforce", "--runtime-path", &runtimes.path("echo"), "--json"]);
+    let doc: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((&doc["policy_path"], &doc["package_dir"]), (&Json::Null, &Json::Null), "{doc:#}");
+    let request: Json = serde_json::from_str(doc["external_decision"]["reason"].as_str().unwrap()).unwrap();
+    assert_eq!((&request["policy_path"], &request["package_dir"]), (&Json::Null, &Json::Null), "{request:#}");
+}
+
+#[test]
+fn a_runtime_file_that_is_missing_of_the_wrong_kind_or_not_public_safe_is_a_usage_error_naming_its_flag() {
+    let (policy, package) = runtime_files("runtime-files-wrong");
+    let hostname_dir = PathBuf::from(&package).join("releases.internal.example.com");
+    std::fs::create_dir_all(&hostname_dir).unwrap();
+    let hostname_dir = hostname_dir.display().to_string();
+    let missing = format!("{package}/no-such-policy.json");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--policy-path", &missing], "error: --policy-path: "),
+        (&["--policy-path", &package], "error: --policy-path: "),
+        (&["--policy-path", &policy, "--package-dir", &policy], "error: --package-dir: "),
+        (&["--package-dir", &hostname_dir], "error: --package-dir: the path is not public-safe"),
+    ];
+    let expected_reason = ["no such file or folder", "not a file", "not a folder", "looks like a hostname"];
+    for ((args, head), reason) in cases.iter().zip(expected_reason) {
+        let output = evaluate_binary(&[*args, &["--json"][..]].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing is evaluated");
+        assert!(stderr.starts_with(head) && stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    // A path that is not public-safe is never quoted back.
+    let output = evaluate_binary(&["--package-dir", &hostname_dir]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("example.com"));
+}
+
+#[test]
+fn the_api_evaluates_with_the_servers_runtime_files_and_refuses_to_start_without_them() {
+    let (policy, package) = runtime_files("runtime-files-api");
+    let dir = cavra_tests::fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-files-api-store"));
+    let server = cavra_tests::http::Server::start(
+        &["--store", &dir.join("cavra.db").display().to_string(), "--policy-path", &policy, "--package-dir", &package].map(String::from),
+        &[],
+    );
+    let answer = server.post("/runtime/go-pilot/evaluate", r#"{"action_type": "execute_command", "target": "rm -rf /"}"#);
+    let doc = answer.json();
+    assert_eq!((doc["policy_path"].as_str(), doc["package_dir"].as_str()), (Some(policy.as_str()), Some(package.as_str())), "{doc:#}");
+    // A caller never names a path on the server.
+    let answer = server.post("/runtime/go-pilot/evaluate", r#"{"action_type": "execute_command", "target": "ls", "policy_path": "/etc/passwd"}"#);
+    assert_eq!(answer.status, 422);
+    drop(server);
+
+    let output = std::process::Command::new(cavra_tests::cavra_binary())
+        .args(["api", "--listen", "127.0.0.1:0", "--policy-path", &format!("{package}/missing.json")])
+        .env_remove("CAVRA_API_TOKENS")
+        .output()
+        .expect("run cavra api");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: --policy-path: ") && stderr.contains("no such file or folder"), "{stderr}");
+}

@@ -269,6 +269,9 @@ fn go_pilot_evaluate(state: &State, call: &Call) -> Result<Reply, ApiError> {
         target,
         runtime: state.settings.runtime.clone(),
         runtime_timeout: cavra_app::evaluate::DEFAULT_RUNTIME_TIMEOUT,
+        // The runtime's files are the server's, as the runtime itself is: a
+        // caller never names a path on the server.
+        files: state.settings.runtime_files.clone(),
         evidence: state.evidence(at, mode),
     };
     let doc = cavra_app::evaluate::evaluate(&state.pack_source(), &request)?;
@@ -295,7 +298,7 @@ fn plan(state: &State, call: &Call, deliver: bool) -> Result<Reply, ApiError> {
     let packs = state.pack_source();
     if !deliver {
         let store: Option<&dyn cavra_app::store::StoreProvider> = if may_write(call) { Some(&state.store) } else { None };
-        let plan = cavra_app::plan::plan_and_store(&packs, &request, store)?;
+        let plan = cavra_app::plan::plan_and_store(&packs, &request, store)?.plan;
         record_decisions(state, &plan);
         return ok(&plan);
     }

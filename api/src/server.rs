@@ -89,6 +89,10 @@ impl Server {
             }
             None => None,
         };
+        // The runtime's files are checked now, so a mistake stops the start
+        // rather than failing every evaluation.
+        let cli_flag = |f: &cavra_app::Field| format!("--{}", f.name.replace('_', "-"));
+        settings.runtime_files.checked(&PackSource::Compiled(packs.clone())).map_err(|e| e.render(cli_flag))?;
         let store = SharedStore::new(settings.store.clone());
         Ok(Server { state: State::new(settings, tokens, policy, packs, store) })
     }

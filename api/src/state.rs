@@ -30,6 +30,8 @@ pub struct Settings {
     pub plugins: PluginSettings,
     /// An external runtime for `POST /runtime/go-pilot/evaluate`.
     pub runtime: Option<PathBuf>,
+    /// The files that runtime runs with (`--policy-path`, `--package-dir`), checked at start.
+    pub runtime_files: cavra_app::evaluate::RuntimeFiles,
     /// The token file (`CAVRA_API_TOKENS`); without it, only loopback addresses are allowed.
     pub tokens: Option<PathBuf>,
     /// How long a delivery claim lasts without its heartbeat; the sweeper runs every half lease.

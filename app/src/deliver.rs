@@ -20,7 +20,10 @@ use crate::recovery::record_recoveries;
 use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
 use crate::store::{wall_micros, Store, StoreProvider};
 use cavra_engine::BindOptions;
-use cavra_plugin_host::{find_plugin_files, plugin_dirs, ConnectorConfig, DeliveryOptions, DeliveryRecord, Isolation, LoadReport, Notification, Registry};
+use cavra_plugin_host::{
+    find_plugin_files, plugin_dirs, ConnectorConfig, DeliveryOptions, DeliveryRecord, Isolation, LoadReport, Notification, Registry, Sources,
+    CONNECTOR_CONFIG_ENV,
+};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
@@ -41,51 +44,75 @@ pub const DELIVERY_SCHEMA: &str = "cavra.go-backend-pilot.rollback-drill-notific
 /// Minutes to acknowledge when a route does not say.
 const DEFAULT_ACK_MINUTES: f64 = 60.0;
 
-/// Where plugins run.
+/// Where connectors run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PluginIsolation {
-    /// The default: plugin libraries loaded from files run in a child
-    /// process, as untrusted code; connectors compiled into the binary
-    /// (there are none yet) would run in this one, as trusted code.
+    /// The default: the built-in connectors run in this process (trusted
+    /// code, compiled into cavra); plugin libraries loaded from files run
+    /// in a child process, as untrusted code.
     Auto,
-    /// Inside this process (fastest; a panic is contained, but an abort, a
-    /// crash or an `exit` takes cavra down with it).
+    /// Everything inside this process (fastest; a panic is contained, but an
+    /// abort, a crash or an `exit` in a plugin takes cavra down with it).
     InProcess,
-    /// Each plugin library in a child cavra process (an abort or crash fails only its deliveries).
+    /// Each connector, built-ins too, in a child cavra process (an abort or
+    /// crash fails only its deliveries).
     Process,
 }
 
-/// Which plugins to load and how to run them.
+/// Which connectors to load and how to run them.
 #[derive(Clone, Debug)]
 pub struct PluginSettings {
     /// Plugin folders (`--plugin-dir`); `CAVRA_PLUGIN_PATH` adds more.
     pub dirs: Vec<PathBuf>,
     pub isolation: PluginIsolation,
+    /// Providers that a plugin file may take over from a built-in connector
+    /// (`--plugin-override`); otherwise the built-in serves them.
+    pub overrides: Vec<String>,
+    /// The connector configuration file. `None` (every front end) reads the
+    /// file `CAVRA_CONNECTOR_CONFIG` names; `cavra demo` gives its own,
+    /// which sends the sample's providers to the local outbox.
+    pub connector_config: Option<PathBuf>,
 }
 
 impl PluginSettings {
-    /// The plugins: the given folders, else the bundled connectors next to the binary.
-    pub fn registry(&self) -> Registry {
-        let isolation = match self.isolation {
-            PluginIsolation::InProcess => Isolation::InProcess,
-            // Every plugin this registry loads comes from a file: `auto` isolates it.
-            // The child is this binary's hidden `plugin-child` command.
-            PluginIsolation::Process | PluginIsolation::Auto => {
-                Isolation::Process { program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cavra")), args: vec!["plugin-child".into()] }
-            }
-        };
-        let dirs = plugin_dirs(&self.dirs);
-        if !dirs.is_empty() {
-            return Registry::load(&dirs, &isolation);
+    /// Plugin folders and isolation as given, no overrides.
+    pub fn new(dirs: Vec<PathBuf>, isolation: PluginIsolation) -> PluginSettings {
+        PluginSettings { dirs, isolation, overrides: Vec::new(), connector_config: None }
+    }
+
+    /// The private connector configuration these settings name.
+    fn config(&self) -> Result<ConnectorConfig, AppError> {
+        match &self.connector_config {
+            Some(path) => ConnectorConfig::from_file(path).map_err(|e| AppError::Plugin(e.to_string())),
+            None => ConnectorConfig::from_env().map_err(|e| AppError::Plugin(format!("{CONNECTOR_CONFIG_ENV}: {e}"))),
         }
-        let bundled = bundled_dir().map(|d| vec![d]).unwrap_or_default();
-        let (files, _) = find_plugin_files(&bundled);
-        let ours: Vec<PathBuf> = files.into_iter().filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().contains("cavra_plugin_"))).collect();
-        Registry::load_files(&ours, &isolation)
+    }
+
+    /// The connectors: the built-ins, and the plugin files of the given
+    /// folders (else the plugin builds cargo leaves next to the binary,
+    /// which the built-ins shadow unless overridden).
+    pub fn registry(&self) -> Registry {
+        // The child is this binary's hidden `plugin-child` command.
+        let child = || Isolation::Process { program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cavra")), args: vec!["plugin-child".into()] };
+        let (builtin_isolation, isolation) = match self.isolation {
+            PluginIsolation::InProcess => (Isolation::InProcess, Isolation::InProcess),
+            PluginIsolation::Auto => (Isolation::InProcess, child()),
+            PluginIsolation::Process => (child(), child()),
+        };
+        let mut dirs = plugin_dirs(&self.dirs);
+        let (files, search_refusals) = if dirs.is_empty() {
+            dirs = bundled_dir().into_iter().collect();
+            let (files, _) = find_plugin_files(&dirs);
+            (files.into_iter().filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().contains("cavra_plugin_"))).collect(), Vec::new())
+        } else {
+            find_plugin_files(&dirs)
+        };
+        let builtins = crate::connectors::builtins();
+        Registry::load_sources(Sources { builtins, builtin_isolation, dirs, files, search_refusals, isolation, overrides: self.overrides.clone() })
     }
 }
 
-/// The folder of the running binary (cargo puts the bundled cdylibs there;
+/// The folder of the running binary (cargo puts the plugin builds there;
 /// test executables live one level down, in `deps/`).
 fn bundled_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -93,15 +120,22 @@ fn bundled_dir() -> Option<PathBuf> {
     Some(if dir.ends_with("deps") { dir.parent()?.to_path_buf() } else { dir.to_path_buf() })
 }
 
-/// What `plugins list` reports: the plugins loaded, refused and conflicting.
+/// What `plugins list` reports: the connectors loaded (built in or from
+/// files), the folders searched, the files refused or shadowed, conflicts,
+/// and the providers the connector configuration sends elsewhere (none when
+/// the configuration cannot be read: [`connector_config_problem`] says why).
 pub fn plugin_report(settings: &PluginSettings) -> LoadReport {
-    settings.registry().report().clone()
+    let registry = settings.registry();
+    match settings.config() {
+        Ok(config) => registry.report_for(&config),
+        Err(_) => registry.report().clone(),
+    }
 }
 
 /// Why the private connector configuration (`CAVRA_CONNECTOR_CONFIG`) cannot
 /// be used, if it cannot (the reason only: never a value of it).
-pub fn connector_config_problem() -> Option<String> {
-    ConnectorConfig::from_env().err().map(|e| format!("CAVRA_CONNECTOR_CONFIG: {e}"))
+pub fn connector_config_problem(settings: &PluginSettings) -> Option<String> {
+    settings.config().err().map(|e| e.to_string())
 }
 
 /// How a run sends: its plugins, attempts, timeout, backoff and claim lease
@@ -165,7 +199,7 @@ impl Connectors {
         warn: &mut dyn FnMut(&str),
     ) -> Result<Connectors, AppError> {
         let (plugins, options) = (&settings.plugins, settings.options());
-        let mut config = ConnectorConfig::from_env().map_err(|e| AppError::Plugin(format!("CAVRA_CONNECTOR_CONFIG: {e}")))?;
+        let mut config = plugins.config()?;
         if config.section("outbox").is_none() {
             let outbox = store.folder().join("outbox.jsonl");
             config.insert_default("outbox", json!({ "path": outbox.display().to_string() }));
@@ -224,6 +258,8 @@ impl Connectors {
             attempt
         };
         let notifications: Vec<Notification> = outgoing.iter().map(|o| o.notification.clone()).collect();
+        // Where each notification stands in the plan's order.
+        let order: HashMap<String, usize> = notifications.iter().enumerate().map(|(i, n)| (n.idempotency_key.clone(), i)).collect();
         let mut store_error = None;
         let mut attempts = Vec::new();
         // The lease is renewed before every attempt: a notification whose
@@ -251,6 +287,10 @@ impl Connectors {
             })
         })?;
         unclaimed.extend(lost.into_inner().unwrap_or_else(|p| p.into_inner()));
+        // Attempts are stored as they complete, in whatever order the
+        // providers answer; a run reports them in the plan's order, so the
+        // same run prints the same table.
+        attempts.sort_by_key(|a| (order.get(&a.notification_id).copied().unwrap_or(usize::MAX), a.record.attempt));
         match store_error {
             Some(e) => Err(AppError::Store(e)),
             None => Ok(Sent { attempts, unclaimed }),

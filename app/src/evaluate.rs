@@ -2,18 +2,24 @@
 //! action pack (`rules/actions/`), and an external runtime that may be
 //! compared (shadow) or selected (enforce, promoted) when the gates allow.
 //! A runtime that fails, times out or disagrees falls back to the built-in
-//! decision; that is never an error for the caller.
+//! decision; that is never an error for the caller. The files the runtime
+//! runs with (`policy_path`, `package_dir`) must exist and be public-safe
+//! to show: those are the caller's errors.
 
-use crate::error::AppError;
+use crate::error::{AppError, Field};
 use crate::packs::PackSource;
 use crate::readiness::{run_report, Evidence, Session, GATES};
 use crate::records::{ActionDecision, BackendEvaluation, Ordered, ReadinessStatus};
+use crate::safety::Screen;
 use cavra_engine::Value;
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const ACTIONS_PACK: &str = "actions/actions.cavra";
+pub(crate) const ACTIONS_PACK: &str = "actions/actions.cavra";
+/// The inputs evaluate sets on the action pack, and the decision it asks for (its `severity` field is read).
+pub(crate) const ACTIONS_INPUTS: [&str; 2] = ["action_type", "target"];
+pub(crate) const ACTION_DECISION: &str = "action";
 const EVALUATION_SCHEMA: &str = "cavra.go-backend-pilot.evaluation.v1";
 const DECISIONS: &[&str] = &["allow", "deny", "requires_approval"];
 /// How long an external runtime may take unless told otherwise.
@@ -29,11 +35,77 @@ pub struct EvaluateRequest {
     /// An external runtime program (request JSON on stdin, decision JSON on stdout).
     pub runtime: Option<PathBuf>,
     pub runtime_timeout: Duration,
+    /// The files the external runtime runs with.
+    pub files: RuntimeFiles,
     pub evidence: Evidence,
+}
+
+/// The files an external runtime runs with (the product's documented
+/// `--policy-path FILE --package-dir DIR`): passed to it in its request as
+/// `policy_path` and `package_dir`, and shown in the evaluation. Either may
+/// be absent.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeFiles {
+    /// The compiled policy the runtime enforces: an existing file.
+    pub policy_path: Option<PathBuf>,
+    /// The runtime's release package: an existing folder.
+    pub package_dir: Option<PathBuf>,
+}
+
+/// [`RuntimeFiles`] checked, as text: what the runtime receives and the evaluation shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShownFiles {
+    pub policy_path: Option<String>,
+    pub package_dir: Option<String>,
+}
+
+impl RuntimeFiles {
+    /// Checks that each given path exists as what it must be (a file, a
+    /// folder) and that its text is public-safe: it is printed, logged and
+    /// kept in evaluation documents, so like every document shown it must
+    /// hold no hostname, address or credential. Errors name the field.
+    pub fn checked(&self, packs: &PackSource) -> Result<ShownFiles, AppError> {
+        if self.policy_path.is_none() && self.package_dir.is_none() {
+            return Ok(ShownFiles::default());
+        }
+        let screen = Screen::load(packs)?;
+        let policy_path = self.policy_path.as_deref().map(|p| shown_path(&screen, Field::named("policy_path"), p, Kind::File)).transpose()?;
+        let package_dir = self.package_dir.as_deref().map(|p| shown_path(&screen, Field::named("package_dir"), p, Kind::Folder)).transpose()?;
+        Ok(ShownFiles { policy_path, package_dir })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Folder,
+}
+
+/// One runtime path as text, once it is known to be public-safe and to exist.
+/// Public safety is checked first, so that an error never quotes a path that
+/// must not be shown.
+fn shown_path(screen: &Screen, field: Field, path: &Path, kind: Kind) -> Result<String, AppError> {
+    let text = path.display().to_string();
+    if let Some(refusal) = screen.refusals(&Json::String(text.clone()))?.first() {
+        // The reason names the root (`$: looks like ...`); the field names it here.
+        let reason = refusal.reason.strip_prefix("$: ").unwrap_or(&refusal.reason);
+        return Err(AppError::field(field, format!("the path is not public-safe (the evaluation would show it), so nothing was evaluated: {reason}")));
+    }
+    let (wanted, found) = match (kind, std::fs::metadata(path)) {
+        (Kind::File, Ok(m)) => ("a file", m.is_file()),
+        (Kind::Folder, Ok(m)) => ("a folder", m.is_dir()),
+        (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Err(AppError::field(field, format!("{text}: no such file or folder"))),
+        (_, Err(e)) => return Err(AppError::field(field, format!("{text}: cannot be read: {e}"))),
+    };
+    if !found {
+        return Err(AppError::field(field, format!("{text}: not {wanted}")));
+    }
+    Ok(text)
 }
 
 pub fn evaluate(packs: &PackSource, request: &EvaluateRequest) -> Result<BackendEvaluation, AppError> {
     let session = Session::new(&request.evidence)?;
+    let files = request.files.checked(packs)?;
     let builtin = builtin_decision(packs, &request.action_type, &request.target)?;
 
     // In promoted mode the external runtime needs every gate to pass.
@@ -57,6 +129,7 @@ pub fn evaluate(packs: &PackSource, request: &EvaluateRequest) -> Result<Backend
         (Some(path), true) => {
             let call = json!({
                 "action_type": request.action_type, "target": request.target, "mode": session.mode, "at": session.now,
+                "policy_path": files.policy_path, "package_dir": files.package_dir,
             });
             Some(run_external(path, &call, request.runtime_timeout))
         }
@@ -84,6 +157,8 @@ pub fn evaluate(packs: &PackSource, request: &EvaluateRequest) -> Result<Backend
         schema_version: EVALUATION_SCHEMA.to_string(),
         action_type: request.action_type.clone(),
         target: request.target.clone(),
+        policy_path: files.policy_path,
+        package_dir: files.package_dir,
         backend_mode: session.mode.clone(),
         selected_backend: selected.to_string(),
         fallback_used: fallback_reason.is_some(),
@@ -101,9 +176,10 @@ pub fn evaluate(packs: &PackSource, request: &EvaluateRequest) -> Result<Backend
 fn builtin_decision(packs: &PackSource, action_type: &str, target: &str) -> Result<ActionDecision, AppError> {
     let bound = packs.bind(ACTIONS_PACK)?;
     let mut inputs = bound.inputs();
-    bound.set(&mut inputs, "action_type", Value::text(action_type))?;
-    bound.set(&mut inputs, "target", Value::text(target))?;
-    let outcome = bound.decide("action", &inputs)?;
+    let [action_type_input, target_input] = ACTIONS_INPUTS;
+    bound.set(&mut inputs, action_type_input, Value::text(action_type))?;
+    bound.set(&mut inputs, target_input, Value::text(target))?;
+    let outcome = bound.decide(ACTION_DECISION, &inputs)?;
     Ok(ActionDecision {
         decision: outcome.action.to_string(),
         rule_id: Some(outcome.category.to_string()),

@@ -16,6 +16,8 @@
 pub mod acks;
 pub mod bundled;
 pub mod claims;
+pub mod connectors;
+pub mod contracts;
 pub mod deliver;
 pub mod documents;
 pub mod error;

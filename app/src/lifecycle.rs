@@ -13,6 +13,8 @@ use cavra_engine::{InputSlot, Value};
 use std::collections::HashMap;
 
 pub(crate) const ESCALATION_PACK: &str = "escalation.cavra";
+/// The decision the lifecycle asks the escalation pack for; its `with` fields `outstanding` and `breached` (bools) are read.
+pub(crate) const ESCALATION_DECISION: &str = "escalation";
 /// Minutes to acknowledge when neither the route nor an override says.
 const DEFAULT_MINUTES: f64 = 60.0;
 /// The states of a notification that still needs something to happen.
@@ -304,7 +306,8 @@ struct Decider<'p> {
     at: i64,
 }
 
-const INPUTS: [&str; 14] = [
+/// The inputs the lifecycle sets on the escalation pack, per notification.
+pub(crate) const ESCALATION_INPUTS: [&str; 14] = [
     "now",
     "kind",
     "latest_action",
@@ -323,7 +326,7 @@ const INPUTS: [&str; 14] = [
 
 impl<'p> Decider<'p> {
     fn new(pack: &'p BoundPack, at: i64) -> Result<Decider<'p>, AppError> {
-        Ok(Decider { pack, slots: pack.slots(INPUTS)?, at })
+        Ok(Decider { pack, slots: pack.slots(ESCALATION_INPUTS)?, at })
     }
 
     fn decide(&self, facts: &Facts) -> Result<Decided, AppError> {
@@ -348,7 +351,7 @@ impl<'p> Decider<'p> {
         for (slot, value) in self.slots.iter().zip(values) {
             inputs.set(*slot, value);
         }
-        let outcome = self.pack.decide("escalation", &inputs)?;
+        let outcome = self.pack.decide(ESCALATION_DECISION, &inputs)?;
         let flag = |name: &str| matches!(outcome.field(name), Some(Value::Bool(true)));
         Ok(Decided {
             state: outcome.category.to_string(),

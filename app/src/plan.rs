@@ -107,20 +107,31 @@ fn episode(report: &ReadinessReport) -> Option<String> {
 /// Builds the plan and stores it with its policy (unless `store` is `None`:
 /// a dry run). The plan says whether it was stored, and how many of its
 /// schedule's notifications wait for delivery or failed once it is made.
-pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&dyn StoreProvider>) -> Result<Plan, AppError> {
+pub fn plan_and_store(packs: &PackSource, request: &PlanRequest, store: Option<&dyn StoreProvider>) -> Result<PlanMade, AppError> {
     let built = build_plan(packs, request)?;
     let mut plan = built.plan;
-    match store.map(|s| s.writable()).transpose()? {
+    let written = match store.map(|s| s.writable()).transpose()? {
         Some(store) => {
-            store_plans(packs, &*store, std::slice::from_mut(&mut plan), std::slice::from_ref(&built.policy_record))?;
+            let outcomes = store_plans(packs, &*store, std::slice::from_mut(&mut plan), std::slice::from_ref(&built.policy_record))?;
+            outcomes.iter().any(|o| matches!(o, SaveOutcome::Stored { .. }))
         }
         None => {
             let at = micros(&plan.generated_at).unwrap_or_default();
             count_open(packs, &mut plan, History::default(), at, &lifecycle::Options::default())?;
             plan.stored = Some(false);
+            false
         }
-    }
-    Ok(plan)
+    };
+    Ok(PlanMade { plan, written })
+}
+
+/// A plan, and whether this call wrote it: `false` for a dry run and for a
+/// plan whose id was stored before (the store is append-only, so the same
+/// plan made again writes nothing new; its `stored` is still `true`).
+#[derive(Clone, Debug)]
+pub struct PlanMade {
+    pub plan: Plan,
+    pub written: bool,
 }
 
 /// What the plan command writes when it stores plans: each plan's pending

@@ -148,14 +148,14 @@ pub struct ReadinessRequest {
 
 /// One readiness report: its pack, output schema and documents.
 pub(crate) struct ReportKind {
-    pack: &'static str,
+    pub(crate) pack: &'static str,
     schema_version: &'static str,
     /// (pack input name, which path), the first one making the report explicit.
-    documents: &'static [(&'static str, Doc)],
+    pub(crate) documents: &'static [(&'static str, Doc)],
 }
 
 #[derive(Clone, Copy)]
-enum Doc {
+pub(crate) enum Doc {
     Plan,
     Promotion,
     Rehearsal,
@@ -185,7 +185,13 @@ pub(crate) const SCHEDULE: ReportKind = ReportKind {
     schema_version: "cavra.go-backend-pilot.rollback-drill-schedule.v1",
     documents: &[("schedule", Doc::Schedule), ("history", Doc::History)],
 };
-const PRODUCTION_PACK: &str = "readiness/production.cavra";
+/// The inputs every report sets on its pack (`now`: time, `mode`: text,
+/// `explicit`: bool), beside three per document: `NAME` (the document),
+/// `NAME_path` and `NAME_error` (text).
+pub(crate) const REPORT_INPUTS: [&str; 3] = ["now", "mode", "explicit"];
+/// Settings a report pack may declare (numbers), set when it does.
+pub(crate) const REPORT_SETTINGS: [&str; 2] = ["max_age_days", "due_soon_days"];
+pub(crate) const PRODUCTION_PACK: &str = "readiness/production.cavra";
 const PRODUCTION_SCHEMA: &str = "cavra.deployment.production_readiness.v1";
 
 /// The go-backend gates in the order reports and evaluations list them:
@@ -231,10 +237,11 @@ pub(crate) fn run_report(packs: &PackSource, evidence: &Evidence, kind: &ReportK
     let bound = packs.bind(kind.pack)?;
     let gate = bound.program.pack().name().to_string();
     let mut inputs = bound.inputs();
-    bound.set(&mut inputs, "now", time_value(&session.now))?;
-    bound.set(&mut inputs, "mode", Value::text(&session.mode))?;
+    let [now, mode, explicit_input] = REPORT_INPUTS;
+    bound.set(&mut inputs, now, time_value(&session.now))?;
+    bound.set(&mut inputs, mode, Value::text(&session.mode))?;
     let explicit = kind.documents.first().is_some_and(|(_, doc)| evidence.path(*doc).is_some());
-    bound.set(&mut inputs, "explicit", Value::Bool(explicit))?;
+    bound.set(&mut inputs, explicit_input, Value::Bool(explicit))?;
     let screen = Screen::load(packs)?;
     for (name, doc) in kind.documents {
         let loaded = load_document(bound.program.pack(), name, evidence.path(*doc), &screen, evidence.limits.max_document_bytes);
@@ -242,8 +249,9 @@ pub(crate) fn run_report(packs: &PackSource, evidence: &Evidence, kind: &ReportK
         bound.set(&mut inputs, &format!("{name}_path"), loaded.path.map(|p| Value::text(&p)).unwrap_or_default())?;
         bound.set(&mut inputs, &format!("{name}_error"), loaded.error.map(|e| Value::text(&e)).unwrap_or_default())?;
     }
-    bound.set_if_declared(&mut inputs, "max_age_days", Value::Number(evidence.max_age_days));
-    bound.set_if_declared(&mut inputs, "due_soon_days", Value::Number(evidence.due_soon_days));
+    let [max_age_days, due_soon_days] = REPORT_SETTINGS;
+    bound.set_if_declared(&mut inputs, max_age_days, Value::Number(evidence.max_age_days));
+    bound.set_if_declared(&mut inputs, due_soon_days, Value::Number(evidence.due_soon_days));
     let report = bound.readiness(&gate, &inputs)?;
     Ok(report_record(kind.schema_version, session, &report))
 }

@@ -168,6 +168,10 @@ pub struct BackendEvaluation {
     pub schema_version: String,
     pub action_type: String,
     pub target: String,
+    /// The compiled policy given to the external runtime (`--policy-path`), `null` when none.
+    pub policy_path: Option<String>,
+    /// The external runtime's package folder (`--package-dir`), `null` when none.
+    pub package_dir: Option<String>,
     pub backend_mode: String,
     pub selected_backend: String,
     pub fallback_used: bool,
@@ -314,6 +318,11 @@ pub struct Plan {
     pub maintenance_suppressed_count: usize,
     pub calendar_suppressed_count: usize,
     pub healthy_suppressed_count: usize,
+    /// Suppressed routes by every category the pack produced, custom ones
+    /// included (only categories with a count). Derived from the routes, so
+    /// not part of the id (plans stored before it have none).
+    #[serde(default)]
+    pub suppressed_by_category: Option<BTreeMap<String, usize>>,
     pub selected_providers: Vec<String>,
     pub acknowledgement_required_providers: Vec<String>,
     pub suppressed_providers: Vec<String>,
@@ -360,6 +369,8 @@ pub struct PlanFields<'a> {
     maintenance_suppressed_count: usize,
     calendar_suppressed_count: usize,
     healthy_suppressed_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed_by_category: Option<&'a BTreeMap<String, usize>>,
     selected_providers: &'a [String],
     acknowledgement_required_providers: &'a [String],
     suppressed_providers: &'a [String],
@@ -417,6 +428,7 @@ impl Plan {
             maintenance_suppressed_count,
             calendar_suppressed_count,
             healthy_suppressed_count,
+            suppressed_by_category,
             selected_providers,
             acknowledgement_required_providers,
             suppressed_providers,
@@ -444,6 +456,7 @@ impl Plan {
             maintenance_suppressed_count: *maintenance_suppressed_count,
             calendar_suppressed_count: *calendar_suppressed_count,
             healthy_suppressed_count: *healthy_suppressed_count,
+            suppressed_by_category: suppressed_by_category.as_ref(),
             selected_providers,
             acknowledgement_required_providers,
             suppressed_providers,

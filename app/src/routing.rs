@@ -9,7 +9,7 @@ use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered
 use cavra_engine::{EvalError, InputSlot, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -154,6 +154,13 @@ enum RouteField {
     Other,
 }
 
+/// The inputs the plan sets on the routing pack, per route.
+pub(crate) const ROUTING_INPUTS: [&str; 5] = ["now", "schedule_id", "schedule_status", "owner", "provider"];
+/// The decision the plan asks the routing pack for.
+pub(crate) const ROUTE_DECISION: &str = "route";
+/// The `with` fields of a route decision that the plan reads (any other is ignored).
+pub(crate) const ROUTE_FIELDS: [&str; 5] = ["escalation_owner", "acknowledgement_minutes", "maintenance_window_id", "owner_availability", "suppressed_until"];
+
 impl RouteField {
     fn named(name: &str) -> RouteField {
         match name {
@@ -185,13 +192,14 @@ impl<'p> Router<'p> {
     /// `provider`) or the `route` decision.
     pub fn new(program: &'p Program) -> Result<Router<'p>, String> {
         let slot = |name: &str| program.input_slot(name).ok_or_else(|| format!("the routing pack has no input `{name}`"));
-        let arms = program.arm_fields("route").ok_or("the routing pack has no decision `route`")?;
+        let arms = program.arm_fields(ROUTE_DECISION).ok_or("the routing pack has no decision `route`")?;
+        let [now, schedule_id, schedule_status, owner, provider] = ROUTING_INPUTS;
         Ok(Router {
-            now: slot("now")?,
-            schedule_id: slot("schedule_id")?,
-            schedule_status: slot("schedule_status")?,
-            owner: slot("owner")?,
-            provider: slot("provider")?,
+            now: slot(now)?,
+            schedule_id: slot(schedule_id)?,
+            schedule_status: slot(schedule_status)?,
+            owner: slot(owner)?,
+            provider: slot(provider)?,
             arm_fields: arms.iter().map(|names| names.iter().map(|n| RouteField::named(n)).collect()).collect(),
             program,
         })
@@ -466,6 +474,8 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         maintenance_suppressed_count: count(&|r| r.category == "maintenance_window"),
         calendar_suppressed_count: count(&|r| r.category == "owner_calendar"),
         healthy_suppressed_count: count(&|r| r.category == "healthy_schedule"),
+        // Set once the id is made: it repeats what the routes say.
+        suppressed_by_category: None,
         selected_providers: delivered.clone(),
         acknowledgement_required_providers: delivered,
         suppressed_providers: providers_where("suppress"),
@@ -481,6 +491,13 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
     };
 
     plan.plan_id = format!("plan_{}", content_hash(&plan));
+    // Every category the pack produced, custom ones too (the named counts
+    // above cover the bundled pack's three only).
+    let mut by_category = BTreeMap::new();
+    for route in planned.routes.iter().filter(|r| r.action == "suppress") {
+        *by_category.entry(route.category.to_string()).or_insert(0) += 1;
+    }
+    plan.suppressed_by_category = Some(by_category);
     for route in &mut plan.route_decisions {
         route.plan_id = plan.plan_id.clone();
         route.route_id = format!("route_{}", content_hash(route));

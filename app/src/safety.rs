@@ -9,7 +9,10 @@ use crate::packs::{BoundPack, PackSource};
 use cavra_engine::{InputSlot, Inputs, Value};
 use serde_json::Value as Json;
 
-const SAFETY_PACK: &str = "public_safety.cavra";
+pub(crate) const SAFETY_PACK: &str = "public_safety.cavra";
+/// The inputs the screen sets per JSON value, and the decision it asks for (`accept`, else refused).
+pub(crate) const SAFETY_INPUTS: [&str; 3] = ["path", "key", "value"];
+pub(crate) const SAFETY_DECISION: &str = "value";
 /// How a refused object key's path is marked, so that the key is not spelled out.
 const KEY_MARK: &str = " (an object key)";
 
@@ -21,7 +24,7 @@ pub struct Screen {
 impl Screen {
     pub fn load(packs: &PackSource) -> Result<Screen, AppError> {
         let pack = packs.bind(SAFETY_PACK)?;
-        let slots = pack.slots(["path", "key", "value"])?;
+        let slots = pack.slots(SAFETY_INPUTS)?;
         Ok(Screen { pack, slots })
     }
 
@@ -48,7 +51,7 @@ impl Screen {
         inputs.set(self.slots[0], Value::text(path));
         inputs.set(self.slots[1], Value::text(key));
         inputs.set(self.slots[2], Value::text(value));
-        let outcome = self.pack.decide("value", inputs)?;
+        let outcome = self.pack.decide(SAFETY_DECISION, inputs)?;
         Ok((outcome.action != "accept").then(|| Refusal {
             path: path.strip_suffix(KEY_MARK).unwrap_or(path).to_string(),
             reason: outcome.reason().map(|r| r.to_string()).unwrap_or_else(|| format!("{path}: refused")),

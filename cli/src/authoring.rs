@@ -1,4 +1,5 @@
-//! The pack-authoring commands: `check`, `eval` and `fmt`.
+//! The pack-authoring commands: `check` (with `--rules DIR`, a rules folder
+//! against the runtime commands' pack contracts), `eval` and `fmt`.
 //!
 //! Rule files are read within a byte limit (`--max-rule-bytes`,
 //! `CAVRA_MAX_RULE_BYTES`; [`RuleLimits`]) and only when they are regular
@@ -7,10 +8,11 @@
 //! the runtime commands screen theirs before anything is bound.
 
 use crate::{exit, ErrorFormat, Io};
+use cavra_app::contracts;
 use cavra_app::documents::{clock, expand, read_json};
 use cavra_app::evaluation::{evaluate, ItemResult};
 use cavra_app::{AppError, PackSource, Refusal};
-use cavra_engine::{Diagnostics, Program};
+use cavra_engine::{Diagnostic, Diagnostics, Program, Span};
 use cavra_grammar::{ReadError, ReadErrorKind};
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -55,50 +57,101 @@ fn read_source(io: &mut Io, path: &Path, limits: RuleLimits) -> Option<String> {
     }
 }
 
-pub(crate) fn check(io: &mut Io, paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, limits: RuleLimits) -> i32 {
-    let files = match expand(paths, ".cavra") {
-        Ok(f) if f.is_empty() => {
+pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format: ErrorFormat, deny_warnings: bool, limits: RuleLimits) -> i32 {
+    let mut given = paths.to_vec();
+    given.extend(rules.map(Path::to_path_buf));
+    let files = match expand(&given, ".cavra") {
+        Ok(f) if f.is_empty() && rules.is_none() => {
             say!(io.err, "error: no .cavra files found");
             return exit::USAGE;
         }
-        Ok(f) => f,
+        Ok(mut f) => {
+            // A pack named twice (a file and its folder) is checked once.
+            f.sort();
+            f.dedup();
+            f
+        }
         Err(e) => {
             say!(io.err, "error: {e}");
             return exit::USAGE;
         }
     };
-    let (mut errors, mut warnings) = (0, 0);
-    let mut json_items = Vec::new();
+    let mut tally = Tally::default();
     for file in &files {
         let Some(source) = read_source(io, file, limits) else {
-            errors += 1;
+            tally.errors += 1;
             continue;
         };
         let name = file.display().to_string();
+        let contract = rules.and_then(|dir| file.strip_prefix(dir).ok()).and_then(|relative| contracts::contract_for(&slash_path(relative)));
         let diagnostics = match cavra_engine::compile(&name, &source) {
-            Ok(pack) => pack.warnings().clone(),
+            Ok(pack) => {
+                let mut items = pack.warnings().items.clone();
+                items.extend(contract.map(|c| contracts::check(&c, &pack)).unwrap_or_default());
+                Diagnostics::new(&name, source.as_str(), items)
+            }
             Err(d) => d,
         };
-        errors += diagnostics.error_count();
-        warnings += diagnostics.warning_count();
-        match format {
-            ErrorFormat::Human => {
-                let _ = write!(io.err, "{}", diagnostics.render(io.color));
+        tally.add(io, format, diagnostics);
+    }
+    // A pack the runtime needs that the folder lacks: the command would fail on it.
+    if let Some(dir) = rules {
+        for contract in contracts::contracts() {
+            let path = dir.join(contract.file);
+            if path.is_file() {
+                continue;
             }
-            ErrorFormat::Json => json_items.extend(diagnostics.to_json()),
+            let message = format!("the rules folder has no `{}`, needed by {}", contract.file, contract.used_by);
+            let help = "copy it from the bundled rules/ and change what you need (a rules folder replaces every bundled pack)";
+            if format == ErrorFormat::Human {
+                // No source to show: the file and the help, without a snippet.
+                say!(io.err, "error[E0800]: {message}\n  --> {}\n  = help: {help}\n", path.display());
+                tally.errors += 1;
+            } else {
+                let missing = Diagnostic::error("E0800", Span::default(), message).with_help(help);
+                tally.add(io, format, Diagnostics::new(path.display().to_string(), "", vec![missing]));
+            }
         }
     }
+    let Tally { errors, warnings, json } = tally;
     match format {
         ErrorFormat::Human => {
             say!(io.err, "checked {} pack{}: {errors} error{}, {warnings} warning{}", files.len(), plural(files.len()), plural(errors), plural(warnings))
         }
-        ErrorFormat::Json => say!(io.out, "{}", serde_json::to_string_pretty(&json_items).unwrap_or_default()),
+        ErrorFormat::Json => say!(io.out, "{}", serde_json::to_string_pretty(&json).unwrap_or_default()),
     }
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::FAILED
     } else {
         exit::OK
     }
+}
+
+/// What `check` found across its packs.
+#[derive(Default)]
+struct Tally {
+    errors: usize,
+    warnings: usize,
+    json: Vec<cavra_grammar::JsonDiagnostic>,
+}
+
+impl Tally {
+    /// Counts one pack's diagnostics and prints them (human) or keeps them (JSON, printed at the end).
+    fn add(&mut self, io: &mut Io, format: ErrorFormat, diagnostics: Diagnostics) {
+        self.errors += diagnostics.error_count();
+        self.warnings += diagnostics.warning_count();
+        match format {
+            ErrorFormat::Human => {
+                let _ = write!(io.err, "{}", diagnostics.render(io.color));
+            }
+            ErrorFormat::Json => self.json.extend(diagnostics.to_json()),
+        }
+    }
+}
+
+/// A relative path with `/` separators, as contracts name packs (`readiness/rollback.cavra`).
+fn slash_path(relative: &Path) -> String {
+    relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {
@@ -261,7 +314,11 @@ pub(crate) fn eval(io: &mut Io, args: EvalArgs, limits: RuleLimits) -> i32 {
     if args.json {
         say!(io.out, "{}", serde_json::to_string_pretty(&evaluation.to_json(&now)).unwrap_or_default());
     }
-    if evaluation.failed() {
+    // A required input left out is the caller's mistake, as an unknown one
+    // is (README, "Exit codes"); other failures are the pack's.
+    if !program.missing_inputs(&inputs).is_empty() {
+        exit::USAGE
+    } else if evaluation.failed() {
         exit::FAILED
     } else {
         exit::OK
@@ -314,7 +371,7 @@ fn print_explanation(io: &mut Io, e: &cavra_engine::Explanation) {
             TraceValue::Error(_) => "=> error",
             _ => "",
         };
-        say!(io.out, "  arm {} (line {}) {mark}", arm.arm, arm.line);
+        say!(io.out, "{}", format!("  arm {} (line {}) {mark}", arm.arm, arm.line).trim_end());
         for c in &arm.conditions {
             say!(io.out, "    {} {}  [{}:{}]", word(&c.value), c.text, c.line, c.column);
             if let TraceValue::Error(m) = &c.value {

@@ -7,26 +7,35 @@
 
 mod authoring;
 mod demo;
+mod generate;
+mod help;
 mod output;
 mod rule_tests;
 mod runtime;
 mod serve;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Exit codes shared by all commands.
+/// Exit codes shared by all commands: the README's table ("Exit codes"),
+/// checked row by row by `tests/exit_codes.rs`. Commands return these
+/// constants; application errors get theirs in [`fail`], clap's in [`run`].
 pub mod exit {
     /// Success (`eval` succeeds whatever the decision or gate status).
     pub const OK: i32 = 0;
-    /// Rule errors, failing rule tests, unformatted files, evaluation errors.
+    /// Rule errors, failing rule tests, unformatted files, a pack that fails
+    /// while deciding, a failed delivery attempt, two plugins claiming one provider.
     pub const FAILED: i32 = 1;
-    /// Bad usage or unreadable input.
+    /// The caller's mistake: bad usage (an unknown or missing flag or input),
+    /// an input that cannot be read or used, a store that cannot be reached.
     pub const USAGE: i32 = 2;
-    /// A readiness report needs attention (so CI jobs can gate on it).
+    /// A readiness report needs attention, or the escalation plan is critical
+    /// (so CI and cron jobs can gate on it).
     pub const NEEDS_ATTENTION: i32 = 3;
+    /// cavra itself failed (a bug): `main` exits with it when a command panics.
+    pub const INTERNAL: i32 = 70;
 }
 
 #[derive(Parser, Debug)]
@@ -79,8 +88,12 @@ enum Command {
     )]
     Check {
         /// Pack files or folders (searched for *.cavra).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "rules")]
         paths: Vec<PathBuf>,
+        /// A rules folder for the runtime commands' `--rules`: also checks that it holds every pack
+        /// they need, each declaring what they use (docs/language.md, "Pack contracts").
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
         error_format: ErrorFormat,
@@ -134,12 +147,16 @@ enum Command {
     /// Serve the runtime commands, rule packs and the Evidence Console over HTTP.
     #[command(after_help = serve::API_HELP)]
     Api(Box<serve::ApiArgs>),
-    /// Go-backend readiness reports, computed by the bundled readiness packs.
+    /// The go-backend commands: readiness reports, go-pilot-evaluate, and rollback-drill notifications.
+    #[command(
+        after_help = "Readiness reports and the notification plan read the public evidence documents named by their\n--*-path flags or environment variables (CAVRA_GO_ROLLBACK_PLAN, ...); decisions come from the\nbundled rule packs, or --rules DIR. Each command's --help lists its flags and shows examples.\n\nExamples:\n  cavra runtime production-readiness --mode promoted --at 2026-05-21T19:00:00Z\n  cavra runtime go-rollback-drill-notification-plan --mode promoted \\\n      --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\\n      --routing-policy examples/routing-policy.json --at 2026-05-21T19:00:00Z\n  cavra runtime go-rollback-drill-escalation-plan --json\n  cavra runtime go-pilot-evaluate execute_command 'rm -rf /'"
+    )]
     Runtime {
         #[command(subcommand)]
         command: Box<runtime::RuntimeCommand>,
     },
-    /// Connector plugins: what is found, loaded or refused, and why.
+    /// Connectors: built in or plugin files, what is loaded, shadowed or refused, and why.
+    #[command(after_help = "Examples:\n  cavra plugins list\n  cavra plugins list --json")]
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
@@ -148,7 +165,29 @@ enum Command {
     #[command(hide = true)]
     PluginChild {
         /// The plugin library.
-        path: PathBuf,
+        #[arg(required_unless_present = "builtin", conflicts_with = "builtin")]
+        path: Option<PathBuf>,
+        /// Serve the built-in connector of this name instead of a library.
+        #[arg(long, value_name = "NAME")]
+        builtin: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh or fish) for cavra's commands and flags.
+    #[command(
+        after_help = "Examples:\n  cavra completions bash > /etc/bash_completion.d/cavra\n  cavra completions zsh > ~/.zfunc/_cavra\n  cavra completions fish > ~/.config/fish/completions/cavra.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: generate::Shell,
+    },
+    /// Print the man page (roff) of cavra and its commands.
+    #[command(
+        after_help = "Without --dir, prints cavra(1) to stdout; with it, writes cavra.1 and a page per command\n(cavra-runtime-go-rollback-readiness.1, ...) into the folder.\n\nExamples:\n  cavra manpage | man -l -\n  cavra manpage --dir /usr/local/share/man/man1"
+    )]
+    Manpage {
+        /// Write a page per command into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Format packs canonically (comments are kept).
     #[command(after_help = "Examples:\n  cavra fmt rules/\n  cavra fmt --check rules/      exit 1 if a file is not formatted")]
@@ -166,9 +205,10 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PluginsCommand {
-    /// List the plugins found in --plugin-dir / CAVRA_PLUGIN_PATH (else the bundled ones), and any refused.
+    /// List the connectors: the built-in ones and the plugin files of --plugin-dir / CAVRA_PLUGIN_PATH
+    /// (else next to the binary), where each runs, the folders searched, and every file refused or shadowed.
     #[command(
-        after_help = "Exit status: 0, or 1 when two plugins claim one provider.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --json"
+        after_help = "Exit status: 0, 1 when two plugin files claim one provider, 2 when CAVRA_CONNECTOR_CONFIG cannot be read.\n\nExamples:\n  cavra plugins list\n  cavra plugins list --plugin-dir ./vendor-plugins --plugin-override slack --json"
     )]
     List(runtime::ListArgs),
 }
@@ -182,7 +222,9 @@ pub(crate) struct Io<'a> {
 
 /// Runs the CLI with `args` (including the program name) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &mut dyn Write, stderr_is_terminal: bool) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let mut command = help::laid_out(Cli::command());
+    let parsed = command.try_get_matches_from_mut(args).and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command)));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
@@ -202,7 +244,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
     };
     let mut io = Io { out, err, color };
     match cli.command {
-        Command::Check { paths, error_format, deny_warnings, limits } => authoring::check(&mut io, &paths, error_format, deny_warnings, limits),
+        Command::Check { paths, rules, error_format, deny_warnings, limits } => {
+            authoring::check(&mut io, &paths, rules.as_deref(), error_format, deny_warnings, limits)
+        }
         Command::Eval { pack, inputs, sets, decision, at, json, explain, limits } => {
             authoring::eval(&mut io, authoring::EvalArgs { pack, inputs, sets, decision, at, json, explain }, limits)
         }
@@ -211,15 +255,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         Command::Runtime { command } => runtime::run(&mut io, *command),
         Command::Api(args) => serve::run(&mut io, *args),
         Command::Plugins { command: PluginsCommand::List(args) } => runtime::list_plugins(&mut io, &args),
-        Command::PluginChild { path } => {
+        Command::PluginChild { path, builtin } => {
             let _ = io.out.flush();
-            if cavra_app::deliver::run_child(&path) == std::process::ExitCode::SUCCESS {
+            let served = match (path, builtin) {
+                (_, Some(name)) => cavra_app::connectors::run_builtin_child(&name),
+                (Some(path), None) => cavra_app::deliver::run_child(&path),
+                (None, None) => std::process::ExitCode::FAILURE,
+            };
+            if served == std::process::ExitCode::SUCCESS {
                 exit::OK
             } else {
                 exit::FAILED
             }
         }
         Command::Demo { at, store } => demo::run(&mut io, at.as_deref(), &store),
+        Command::Completions { shell } => generate::completions(&mut io, Cli::command(), shell),
+        Command::Manpage { dir } => generate::manpage(&mut io, Cli::command(), dir.as_deref()),
     }
 }
 

@@ -23,7 +23,7 @@ fn main() {
         Ok(Ok(code)) => code,
         _ => {
             eprintln!("error: cavra stopped unexpectedly; please report this with the command you ran");
-            70
+            cavra::exit::INTERNAL
         }
     };
     std::process::exit(code);

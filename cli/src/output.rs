@@ -75,6 +75,12 @@ pub(crate) fn print_evaluation(io: &mut Io, doc: &BackendEvaluation) {
     if let Some(fallback) = &doc.fallback_reason {
         say!(io.out, "  fell back to the built-in decision: {fallback}");
     }
+    // The runtime's files, when given, so the table says what the runtime ran with.
+    for (name, path) in [("policy_path", &doc.policy_path), ("package_dir", &doc.package_dir)] {
+        if let Some(path) = path {
+            say!(io.out, "  {name}: {path}");
+        }
+    }
 }
 
 pub(crate) fn print_plan(io: &mut Io, plan: &Plan) {
@@ -82,15 +88,18 @@ pub(crate) fn print_plan(io: &mut Io, plan: &Plan) {
     let rows: Vec<Vec<String>> =
         plan.route_decisions.iter().map(|r| vec![r.owner.clone(), r.provider.clone(), r.action.clone(), r.category.clone(), text(&r.reason)]).collect();
     print_columns(io, &["OWNER", "PROVIDER", "ACTION", "CATEGORY", "REASON"], &rows);
-    say!(
-        io.out,
-        "{} to deliver, {} suppressed ({} maintenance window, {} owner calendar, {} healthy schedule)",
-        plan.deliverable_route_count,
-        plan.suppressed_route_count,
-        plan.maintenance_suppressed_count,
-        plan.calendar_suppressed_count,
-        plan.healthy_suppressed_count
-    );
+    // The bundled pack's three categories always, then any other category
+    // the pack produced, so a custom suppression is never hidden.
+    let mut counts = vec![
+        format!("{} maintenance window", plan.maintenance_suppressed_count),
+        format!("{} owner calendar", plan.calendar_suppressed_count),
+        format!("{} healthy schedule", plan.healthy_suppressed_count),
+    ];
+    let named = ["maintenance_window", "owner_calendar", "healthy_schedule"];
+    for (category, count) in plan.suppressed_by_category.iter().flatten().filter(|(c, _)| !named.contains(&c.as_str())) {
+        counts.push(format!("{count} {}", category.replace('_', " ")));
+    }
+    say!(io.out, "{} to deliver, {} suppressed ({})", plan.deliverable_route_count, plan.suppressed_route_count, counts.join(", "));
 }
 
 fn route_row(r: &RouteRecord) -> Vec<String> {
@@ -225,7 +234,8 @@ pub(crate) fn print_recoveries(io: &mut Io, list: &RecoveryList) {
 }
 
 pub(crate) fn print_trends(io: &mut Io, trend: &Trend) {
-    say!(io.out, "{} suppressed route decisions", trend.suppressed_route_count);
+    let count = trend.suppressed_route_count;
+    say!(io.out, "{count} suppressed route decision{}", if count == 1 { "" } else { "s" });
     for (title, counts) in [("category", &trend.by_category), ("owner", &trend.by_owner), ("provider", &trend.by_provider), ("schedule", &trend.by_schedule)] {
         let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         if !parts.is_empty() {
@@ -250,7 +260,7 @@ pub(crate) fn print_simulation(io: &mut Io, sim: &Simulation) {
 pub(crate) fn print_delivery(io: &mut Io, result: &DeliveryResult) {
     say!(
         io.out,
-        "plan {} for {}: {} delivered, {} failed, {} escalation{} sent, {} left open ({} failed earlier) ({} attempts)",
+        "plan {} for {}: {} delivered, {} failed, {} escalation{} sent, {} left open ({} failed earlier) ({} attempt{})",
         result.plan_id,
         result.schedule_id,
         result.delivered_count,
@@ -259,7 +269,8 @@ pub(crate) fn print_delivery(io: &mut Io, result: &DeliveryResult) {
         if result.escalation_count == 1 { "" } else { "s" },
         result.skipped_count,
         result.earlier_failed_count,
-        result.attempt_count
+        result.attempt_count,
+        if result.attempt_count == 1 { "" } else { "s" }
     );
     for recovery in &result.recoveries {
         print_recovery(io, recovery);

@@ -7,7 +7,7 @@ use crate::{exit, Io};
 use cavra_app::acks::AckRequest;
 use cavra_app::deliver::{DeliverRequest, PluginIsolation, PluginSettings, SendSettings};
 use cavra_app::escalation::EscalationRequest;
-use cavra_app::evaluate::EvaluateRequest;
+use cavra_app::evaluate::{EvaluateRequest, RuntimeFiles};
 use cavra_app::history::RouteQuery;
 use cavra_app::plan::PlanRequest;
 use cavra_app::policy::Policies;
@@ -22,25 +22,70 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A readiness report's help: what the six reports share, then examples of
+/// that report alone (so `go-rollback-readiness -h` shows itself).
+macro_rules! report_help {
+    ($examples:literal) => {
+        concat!(
+            "Each path falls back to its environment variable. A report is requested when the mode is
+`promoted` or its own document path is given.
+
+Exit status: 0 when the report is ready, due_soon or not_requested; 3 when it needs attention;
+2 on a usage or configuration error.
+
+Examples:
+",
+            $examples
+        )
+    };
+}
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum RuntimeCommand {
     /// Rollback plan readiness: plan, approval, disable path and controls.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime go-rollback-readiness --mode promoted \\
+      --rollback-plan-path examples/rollback-plan.json --at 2026-05-21T19:00:00Z
+  CAVRA_GO_ROLLBACK_PLAN=examples/rollback-plan.json cavra runtime go-rollback-readiness --json"
+    ))]
     GoRollbackReadiness(ReportArgs),
     /// Promotion readiness: parity evidence, deployment and approval.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime go-promotion-readiness --mode promoted \\
+      --promotion-evidence-path examples/promotion-evidence.json --json"
+    ))]
     GoPromotionReadiness(ReportArgs),
     /// Rollback rehearsal evidence: status, fallback, recovery target, references.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime go-rollback-rehearsal --mode promoted \\
+      --rollback-plan-path examples/rollback-plan.json \\
+      --rollback-rehearsal-path examples/rollback-rehearsal.json --json"
+    ))]
     GoRollbackRehearsal(ReportArgs),
     /// Rollback drill history: the latest drill passed, is recent and met its target.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime go-rollback-drills --mode promoted \\
+      --rollback-drill-history-path examples/rollback-drills.json --at 2026-05-21T19:00:00Z
+  cavra runtime go-rollback-drills ... --rollback-drill-max-age-days 30 --json"
+    ))]
     GoRollbackDrills(ReportArgs),
     /// Rollback drill schedule: active, on cadence, not stale, routed; `due_soon` when near.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime go-rollback-drill-schedule --mode promoted \\
+      --rollback-drill-schedule-path examples/rollback-drill-schedule.json \\
+      --rollback-drill-history-path examples/rollback-drills.json --at 2026-05-21T19:00:00Z"
+    ))]
     GoRollbackDrillSchedule(ReportArgs),
     /// Production readiness: every go-backend report above, gated together.
-    #[command(after_help = REPORT_HELP)]
+    #[command(after_help = report_help!(
+"  cavra runtime production-readiness --mode promoted \\
+      --rollback-plan-path examples/rollback-plan.json \\
+      --promotion-evidence-path examples/promotion-evidence.json \\
+      --rollback-rehearsal-path examples/rollback-rehearsal.json \\
+      --rollback-drill-history-path examples/rollback-drills.json \\
+      --rollback-drill-schedule-path examples/rollback-drill-schedule.json --at 2026-05-21T19:00:00Z
+  CAVRA_GO_BACKEND_MODE=promoted cavra runtime production-readiness --json"
+    ))]
     ProductionReadiness(ReportArgs),
     /// Decide one agent action with the built-in action pack (and an external runtime when allowed).
     #[command(after_help = EVALUATE_HELP)]
@@ -72,7 +117,7 @@ pub(crate) enum RuntimeCommand {
     /// Simulate routing over a span: per owner and provider, when a due notification would be delivered or suppressed, and why.
     #[command(after_help = SIMULATE_HELP)]
     GoRollbackDrillRoutingSimulate(SimulateArgs),
-    /// Build and store the plan, then deliver its `deliver` routes through the connector plugins.
+    /// Build and store the plan, then deliver its `deliver` routes through their connectors (built in, or plugins).
     #[command(after_help = DELIVER_HELP)]
     GoRollbackDrillNotificationsDeliver(DeliverArgs),
 }
@@ -153,11 +198,16 @@ a program that reads the request JSON on stdin and prints {\"decision\", \"rule_
 \"reason\"} on stdout) is compared in shadow mode, and selected only in enforce and promoted mode; in
 promoted mode only when the promotion, rollback, rehearsal, drill history and drill schedule reports
 all pass. A runtime that fails, times out or disagrees falls back to the built-in decision.
+--policy-path (a file) and --package-dir (a folder) must exist; they are passed to the runtime in
+its request as policy_path and package_dir and shown in the evaluation (null when not given).
 
 Examples:
   cavra runtime go-pilot-evaluate execute_command 'rm -rf /' --json
   cavra runtime go-pilot-evaluate git_operation 'git push --force origin main' --mode enforce \\
-      --runtime-path ./my-runtime --json";
+      --runtime-path ./my-runtime --json
+  cavra runtime go-pilot-evaluate write_file deploy/config.yaml --mode enforce \\
+      --runtime-path /opt/cavra/go-runtime-release/bin/cavra-go-runtime \\
+      --policy-path /etc/cavra/compiled-policy.json --package-dir /opt/cavra/go-runtime-release";
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct EvaluateArgs {
@@ -171,21 +221,15 @@ pub(crate) struct EvaluateArgs {
     /// How long the external runtime may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = cavra_app::evaluate::DEFAULT_RUNTIME_TIMEOUT.as_millis() as u64)]
     runtime_timeout_ms: u64,
+    /// The compiled policy the external runtime enforces (an existing file; passed to it as `policy_path`).
+    #[arg(long, value_name = "FILE")]
+    policy_path: Option<PathBuf>,
+    /// The external runtime's release package (an existing folder; passed to it as `package_dir`).
+    #[arg(long, value_name = "DIR")]
+    package_dir: Option<PathBuf>,
     #[command(flatten)]
     report: ReportArgs,
 }
-
-const REPORT_HELP: &str = "Each path falls back to its environment variable. A report is requested when the mode is
-`promoted` or its own document path is given.
-
-Exit status: 0 when the report is ready, due_soon or not_requested; 3 when it needs attention;
-2 on a usage or configuration error.
-
-Examples:
-  cavra runtime go-rollback-rehearsal --mode promoted \\
-      --rollback-plan-path examples/rollback-plan.json \\
-      --rollback-rehearsal-path examples/rollback-rehearsal.json --json
-  CAVRA_GO_BACKEND_MODE=promoted cavra runtime production-readiness --at 2026-05-21T19:00:00Z";
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ReportArgs {
@@ -501,7 +545,7 @@ pub(crate) struct SimulateArgs {
 
 const DELIVER_HELP: &str = "Builds and stores the plan (as go-rollback-drill-notification-plan does), then sends the
 schedule's notifications in pending_delivery (this plan's deliver routes, and earlier ones whose
-suppression ended) through the plugin serving each provider, in parallel across providers, retrying
+suppression ended) through the connector serving each provider, in parallel across providers, retrying
 retryable failures (HTTP 429/5xx, connection errors, timeouts) with exponential backoff and jitter.
 Then it sends escalations of the schedule's breached notifications to their escalation owner, one per
 provider of that owner's route (else the schedule's providers); windows and calendars apply to them.
@@ -510,10 +554,13 @@ times, outcome, redacted target). A notification delivered before is never sent 
 one only by an approved retry (go-rollback-drill-delivery-retry); both are listed as skipped.
 The idempotency key providers receive is the notification id (ntf_...).
 
-Plugins: --plugin-dir and CAVRA_PLUGIN_PATH (folders separated by ':'); without either, the bundled
-connectors next to the cavra binary (files named *cavra_plugin_*). Private settings come only from
-CAVRA_CONNECTOR_CONFIG (a JSON file, {\"connectors\": {\"slack\": {\"url_env\": \"SLACK_WEBHOOK_URL\"}}});
-the outbox connector writes to .cavra/outbox.jsonl next to the store unless configured.
+Connectors: slack, teams, webhook, email and outbox are built in. Plugin files add more, from
+--plugin-dir and CAVRA_PLUGIN_PATH (folders separated by ':'); without either, files named
+*cavra_plugin_* next to the cavra binary. A built-in wins over a file claiming its provider unless
+--plugin-override names that provider. Private settings come only from CAVRA_CONNECTOR_CONFIG (a JSON
+file, {\"connectors\": {\"slack\": {\"url_env\": \"SLACK_WEBHOOK_URL\"}}}); a section's \"providers\": [...]
+sends more providers to its connector. The outbox connector writes to .cavra/outbox.jsonl next to
+the store unless configured. `cavra plugins list` shows what serves each provider.
 
 Exit status: 0 when every attempt of this run delivered, 1 when one failed (failures left by
 earlier runs are listed but do not change it), 2 on a usage or configuration error.
@@ -527,11 +574,11 @@ Examples:
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum IsolationMode {
-    /// Plugin libraries loaded from files run in a child process (connectors built into cavra would run inside it).
+    /// Built-in connectors run inside cavra; plugin libraries loaded from files run in a child process.
     Auto,
-    /// Plugins run inside cavra (fastest; a panic is contained, an abort, crash or exit is not).
+    /// Everything runs inside cavra (fastest; a panic is contained, an abort, crash or exit is not).
     InProcess,
-    /// Each plugin library runs in a child cavra process (an abort or crash fails only its deliveries).
+    /// Each connector, built-ins too, runs in a child cavra process (an abort or crash fails only its deliveries).
     Process,
 }
 
@@ -540,9 +587,16 @@ pub(crate) struct PluginArgs {
     /// A folder of connector plugins (repeatable); CAVRA_PLUGIN_PATH adds more.
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
-    /// Where plugins run.
+    /// Where connectors run; in `auto` and `process` a crashing plugin file cannot take cavra down.
     #[arg(long, value_enum, default_value_t = IsolationMode::Auto)]
     plugin_isolation: IsolationMode,
+    /// Providers that a plugin file may take over from the built-in connector serving them
+    /// (comma-separated or repeated); without it the built-in wins.
+    #[arg(long = "plugin-override", value_name = "PROVIDER[,PROVIDER]", value_delimiter = ',')]
+    plugin_overrides: Vec<String>,
+    /// Not a flag: `cavra demo` sets its own connector configuration (else CAVRA_CONNECTOR_CONFIG).
+    #[arg(skip)]
+    pub(crate) connector_config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -550,7 +604,7 @@ pub(crate) struct DeliverArgs {
     #[command(flatten)]
     plan: PlanArgs,
     #[command(flatten)]
-    plugins: PluginArgs,
+    pub(crate) plugins: PluginArgs,
     #[command(flatten)]
     attempts: AttemptArgs,
     /// Minutes to acknowledge, for every notification, when deciding which are breached
@@ -674,7 +728,12 @@ impl From<IsolationMode> for PluginIsolation {
 
 impl PluginArgs {
     pub(crate) fn settings(&self) -> PluginSettings {
-        PluginSettings { dirs: self.plugin_dirs.clone(), isolation: self.plugin_isolation.into() }
+        PluginSettings {
+            dirs: self.plugin_dirs.clone(),
+            isolation: self.plugin_isolation.into(),
+            overrides: self.plugin_overrides.clone(),
+            connector_config: self.connector_config.clone(),
+        }
     }
 }
 
@@ -723,6 +782,7 @@ fn evaluate(io: &mut Io, args: &EvaluateArgs) -> i32 {
         target: args.target.clone(),
         runtime: args.runtime_path.clone(),
         runtime_timeout: Duration::from_millis(args.runtime_timeout_ms),
+        files: RuntimeFiles { policy_path: args.policy_path.clone(), package_dir: args.package_dir.clone() },
         evidence: args.report.evidence(),
     };
     finish(io, args.report.json, cavra_app::evaluate::evaluate(&args.report.packs(), &request), output::print_evaluation)
@@ -732,7 +792,16 @@ fn plan(io: &mut Io, args: &PlanArgs) -> i32 {
     let store = args.store();
     let store: Option<&dyn cavra_app::store::StoreProvider> = if args.no_store { None } else { Some(&store) };
     let result = cavra_app::plan::plan_and_store(&args.report.packs(), &args.request("cli"), store);
-    finish(io, args.report.json, result, output::print_plan)
+    // Said in the text only: the JSON's `stored` is true either way (the plan is in the store).
+    let note = match &result {
+        Ok(made) if made.plan.stored == Some(true) && !made.written => Some("already stored: the same plan was made before, nothing new was written"),
+        _ => None,
+    };
+    let code = finish(io, args.report.json, result.map(|made| made.plan), output::print_plan);
+    if let (Some(note), false) = (note, args.report.json) {
+        crate::authoring::say!(io.out, "{note}");
+    }
+    code
 }
 
 fn routes(io: &mut Io, args: &RoutesArgs) -> i32 {
@@ -834,7 +903,7 @@ fn simulate(io: &mut Io, args: &SimulateArgs) -> i32 {
     finish(io, args.json, cavra_app::simulate::simulate(&packs, &request), output::print_simulation)
 }
 
-fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
+pub(crate) fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
     if args.plan.no_store {
         let e = AppError::field(cavra_app::Field::named("no_store"), "deliveries are always stored; plan a dry run with go-rollback-drill-notification-plan");
         return crate::fail(io, &e);
@@ -860,14 +929,15 @@ fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
 
 /// `cavra plugins list`.
 pub(crate) fn list_plugins(io: &mut Io, args: &ListArgs) -> i32 {
-    let report = cavra_app::deliver::plugin_report(&args.plugins.settings());
+    let settings = args.plugins.settings();
+    let report = cavra_app::deliver::plugin_report(&settings);
     if args.json {
         crate::authoring::say!(io.out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         let _ = write!(io.out, "{report}");
     }
     // A configuration that cannot be read would fail every delivery: say so here.
-    if let Some(problem) = cavra_app::deliver::connector_config_problem() {
+    if let Some(problem) = cavra_app::deliver::connector_config_problem(&settings) {
         crate::authoring::say!(io.err, "error: {problem}");
         return exit::USAGE;
     }

@@ -2,7 +2,7 @@
 //! into `cavra-api`'s settings; the server itself lives in `cavra-api`.
 
 use crate::authoring::say;
-use crate::runtime::{IsolationMode, ReportArgs};
+use crate::runtime::ReportArgs;
 use crate::{exit, Io};
 use clap::Args;
 use std::net::SocketAddr;
@@ -15,8 +15,15 @@ packs are compiled once at start-up; POST /v1/packs/reload recompiles them from 
 that fails to check keeps the old set running and the diagnostics are returned).
 
 Access: with CAVRA_API_TOKENS (a file of `sha256:<hex> <reader|operator> <identity>` lines; make
-one with --hash-token), reads need a reader token and changes (deliver, acknowledgements,
-escalation plan, reload) an operator token. Without tokens the server binds only to loopback.
+one with --hash-token), reads need a reader token and changes (stored plans, deliver,
+acknowledgements, retries, escalation plan, reload) an operator token. Without tokens the server
+binds only to loopback.
+
+Logs: one line per request on stderr, key=value text (--json: one JSON object per line; --quiet:
+failed requests and server events only). Bodies, documents and tokens are never logged.
+
+Evaluate: POST /runtime/go-pilot/evaluate uses the server's --runtime-path, --policy-path and
+--package-dir (checked at start), never paths from the request.
 
 Several instances: give each the same --store postgres://USER:PASSWORD@HOST/DBNAME URL; claims in
 the database make every notification delivered once across them (README, \"Running several
@@ -33,7 +40,8 @@ POST /v1/packs/{pack}/evaluate, GET /deployment/production-readiness,
 GET /runtime/go-pilot/{rollback-readiness|promotion-readiness|rollback-rehearsal|rollback-drills|rollback-drill-schedule},
 POST /runtime/go-pilot/evaluate, and under /runtime/go-pilot/rollback-drill-notifications/:
 POST plan, POST deliver, GET routes, GET suppression-trends, GET latest-plans, POST simulate,
-POST escalation-plan, GET|POST {schedule_id}/acknowledgements.
+POST escalation-plan, GET|POST retries, GET connector-recovery, GET policies/{policy_id},
+GET|POST {schedule_id}/acknowledgements.
 
 Examples:
   cavra api --listen 127.0.0.1:8000 --routing-policy examples/routing-policy.json \\
@@ -42,9 +50,14 @@ Examples:
   printf %s \"$TOKEN\" | cavra api --hash-token --role operator --identity release-lead >> tokens
   CAVRA_API_TOKENS=tokens cavra api --listen 0.0.0.0:8000
   CAVRA_STORE='postgres://cavra:PASSWORD@db.internal/cavra?sslmode=verify-full&sslrootcert=ca.pem' \\
-      cavra api --listen 0.0.0.0:8000";
+      cavra api --listen 0.0.0.0:8000
+  cavra api --runtime-path /opt/cavra/go-runtime-release/bin/cavra-go-runtime \\
+      --policy-path /etc/cavra/compiled-policy.json --package-dir /opt/cavra/go-runtime-release \\
+      --mode enforce --json";
 
 #[derive(Args, Debug)]
+// The server logs requests; it prints no report, so its --json (shared with the reports) says what it does here.
+#[command(mut_arg("json", |a| a.help("Log one JSON object per line on stderr instead of key=value text")))]
 pub(crate) struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
@@ -69,12 +82,8 @@ pub(crate) struct ApiArgs {
     #[arg(long, env = "CAVRA_BIND_HORIZON_DAYS", value_name = "DAYS", default_value_t = cavra_engine::DEFAULT_HORIZON_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     bind_horizon_days: u32,
-    /// A folder of connector plugins (repeatable); CAVRA_PLUGIN_PATH adds more.
-    #[arg(long = "plugin-dir", value_name = "DIR")]
-    plugin_dirs: Vec<PathBuf>,
-    /// Where plugins run; a crashing plugin cannot take the server down in `auto` or `process`.
-    #[arg(long, value_enum, default_value_t = IsolationMode::Auto)]
-    plugin_isolation: IsolationMode,
+    #[command(flatten)]
+    plugins: crate::runtime::PluginArgs,
     /// How long a claim on a notification lasts without its heartbeat, in seconds; a
     /// sweeper takes over expired claims every half lease.
     #[arg(long, env = "CAVRA_CLAIM_LEASE_SECS", value_name = "SECS", default_value_t = 60.0)]
@@ -90,12 +99,19 @@ pub(crate) struct ApiArgs {
     // Negative numbers parse, so that they get the clear error below rather than clap's.
     #[arg(long, env = "CAVRA_SHUTDOWN_GRACE_SECS", value_name = "SECS", default_value_t = 30.0, allow_negative_numbers = true)]
     shutdown_grace_secs: f64,
-    /// The token file (see above); without it, only loopback addresses are allowed.
+    /// The token file: lines `sha256:<hex> <reader|operator> <identity>` (see Access below);
+    /// without it, only loopback addresses are allowed.
     #[arg(long, env = "CAVRA_API_TOKENS", value_name = "FILE")]
     tokens: Option<PathBuf>,
     /// An external runtime for POST /runtime/go-pilot/evaluate (as go-pilot-evaluate --runtime-path).
     #[arg(long, value_name = "PROGRAM")]
     runtime_path: Option<PathBuf>,
+    /// The compiled policy that runtime enforces (as go-pilot-evaluate --policy-path).
+    #[arg(long, value_name = "FILE")]
+    policy_path: Option<PathBuf>,
+    /// That runtime's release package (as go-pilot-evaluate --package-dir).
+    #[arg(long, value_name = "DIR")]
+    package_dir: Option<PathBuf>,
     /// Log only failed requests and server events, not every request.
     #[arg(long)]
     quiet: bool,
@@ -147,8 +163,9 @@ pub(crate) fn run(io: &mut Io, args: ApiArgs) -> i32 {
         routing_policy: args.routing_policy.clone(),
         evidence: args.report.evidence(),
         rules: args.report.rules(),
-        plugins: cavra_app::deliver::PluginSettings { dirs: args.plugin_dirs.clone(), isolation: args.plugin_isolation.into() },
+        plugins: args.plugins.settings(),
         runtime: args.runtime_path.clone(),
+        runtime_files: cavra_app::evaluate::RuntimeFiles { policy_path: args.policy_path.clone(), package_dir: args.package_dir.clone() },
         tokens: args.tokens.clone().filter(|p| !p.as_os_str().is_empty()),
         claim_lease,
         max_body: args.max_body_bytes,

@@ -77,9 +77,15 @@ fn the_demo_runs_the_main_job_on_the_embedded_defaults() {
     assert!(stdout.contains("production_readiness.v1: ready"), "{stdout}");
     assert!(stdout.contains("release-governance   slack     suppress  maintenance_window"), "{stdout}");
     assert!(dir.join(".cavra/cavra.db").is_file(), "the plan is stored");
-    // A second run is the same plan (same time, same content): stored once, same output.
+    assert!(stdout.contains("2 delivered, 0 failed"), "{stdout}");
+    // A second run is the same plan (same time, same content): stored once,
+    // sent once, and it says so; the rest of its output is the same.
     let again = run(&dir);
     assert_eq!(again.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&again.stdout), stdout);
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("already stored: the same plan was made before, nothing new was written"), "{again}");
+    assert!(again.contains("0 delivered, 0 failed, 0 escalations sent, 3 left open (0 failed earlier) (0 attempts)"), "{again}");
+    let tail = |text: &str| text.split("# The notifications' state afterwards").nth(1).map(str::to_string);
+    assert_eq!(tail(&again), tail(&stdout), "the notifications' state is the same");
     std::fs::remove_dir_all(&dir).ok();
 }

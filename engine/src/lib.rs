@@ -66,4 +66,4 @@ pub use eval::EvalError;
 pub use program::*;
 pub use value::{MapValue, Record, Value};
 
-pub use cavra_grammar::{Diagnostic, Diagnostics, Severity};
+pub use cavra_grammar::{ast::Span, Diagnostic, Diagnostics, Severity};

@@ -55,7 +55,7 @@ fn compile_here(file: &str, source: &str) -> Result<Pack, Diagnostics> {
     let diagnostics = Diagnostics::new(file, source, diags);
     match checked {
         Some(checked) if !diagnostics.has_errors() => {
-            Ok(Pack { name: ast.name.name, file: Arc::from(file), source: Arc::from(source), checked, warnings: diagnostics })
+            Ok(Pack { name: ast.name.name, name_span: ast.name.span, file: Arc::from(file), source: Arc::from(source), checked, warnings: diagnostics })
         }
         _ => Err(diagnostics),
     }
@@ -65,6 +65,8 @@ fn compile_here(file: &str, source: &str) -> Result<Pack, Diagnostics> {
 #[derive(Clone, Debug)]
 pub struct Pack {
     name: String,
+    /// Where `pack NAME` names it.
+    name_span: Span,
     file: Arc<str>,
     source: Arc<str>,
     checked: Checked,
@@ -115,6 +117,28 @@ impl Pack {
     }
     pub fn decisions(&self) -> Vec<(&str, Vec<&str>)> {
         self.checked.decisions.iter().map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect())).collect()
+    }
+    /// The pack's text, as compiled.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// Where `pack NAME` names the pack: where a diagnostic about the pack as a whole points.
+    pub fn name_span(&self) -> Span {
+        self.name_span
+    }
+    /// Where input `name` is declared.
+    pub fn input_span(&self, name: &str) -> Option<Span> {
+        self.checked.inputs.iter().find(|i| i.name == name).map(|i| i.span)
+    }
+    /// Where decision `name` is declared.
+    pub fn decision_span(&self, name: &str) -> Option<Span> {
+        self.checked.decisions.iter().find(|d| &*d.name == name).map(|d| d.span)
+    }
+    /// Every `with` field the arms of decision `name` give, with where its value is written.
+    pub fn with_fields(&self, name: &str) -> Option<Vec<(&str, Span)>> {
+        let decision = self.checked.decisions.iter().find(|d| &*d.name == name)?;
+        let arms = decision.arms.iter().chain(std::iter::once(&decision.otherwise));
+        Some(arms.flat_map(|arm| arm.outcome.fields.iter().map(|(field, node)| (&**field, node.span))).collect())
     }
     /// Readiness gates and their checks (without the informational requested check).
     pub fn gates(&self) -> Vec<(&str, Vec<&str>)> {
@@ -929,6 +953,17 @@ impl Program {
             }
         });
         r
+    }
+
+    /// The required inputs that `inputs` lacks, in declaration order. Every
+    /// decision and gate needs them all, so a front end can tell a caller
+    /// who left one out before anything is decided.
+    pub fn missing_inputs(&self, inputs: &Inputs) -> Vec<&str> {
+        self.required
+            .iter()
+            .filter(|&&slot| inputs.values.get(slot as usize).is_none_or(Value::is_null))
+            .map(|&slot| &*self.pack.checked.inputs[slot as usize].name)
+            .collect()
     }
 
     /// Whether every required input is given, counting `time` as given.

@@ -46,14 +46,18 @@ pub struct Diagnostic {
     /// Short text printed under the caret.
     pub label: Option<String>,
     pub help: Option<String>,
+    /// Other places worth showing, each with its text (e.g. where the parser
+    /// gave up, beside the bracket that was never closed). Shown when the
+    /// lines involved are short enough to print whole.
+    pub secondary: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
     pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, code, message: bounded(message.into()), span, label: None, help: None }
+        Diagnostic { severity: Severity::Error, code, message: bounded(message.into()), span, label: None, help: None, secondary: Vec::new() }
     }
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, code, message: bounded(message.into()), span, label: None, help: None }
+        Diagnostic { severity: Severity::Warning, code, message: bounded(message.into()), span, label: None, help: None, secondary: Vec::new() }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(bounded(label.into()));
@@ -61,6 +65,10 @@ impl Diagnostic {
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(bounded(help.into()));
+        self
+    }
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.secondary.push((span, bounded(label.into())));
         self
     }
     pub fn is_error(&self) -> bool {
@@ -123,8 +131,12 @@ impl Diagnostics {
         for d in &self.items {
             let range = clamp(&self.source, d.span);
             match Excerpt::of(&self.file, &self.source, range.clone()) {
-                Some(excerpt) => emit(&mut out, color, &config, &excerpt, d, excerpt.range.clone()),
-                None => emit(&mut out, color, &config, &file, d, range),
+                // An excerpt shows the primary place only (its lines stand in for the file's).
+                Some(excerpt) => emit(&mut out, color, &config, &excerpt, d, excerpt.range.clone(), &[]),
+                None => {
+                    let secondary: Vec<(Range<usize>, &str)> = d.secondary.iter().map(|(span, text)| (clamp(&self.source, *span), text.as_str())).collect();
+                    emit(&mut out, color, &config, &file, d, range, &secondary)
+                }
             }
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -154,7 +166,15 @@ impl Diagnostics {
 }
 
 /// Renders one diagnostic with its label on `range` of `files`' source.
-fn emit<'f, F: Files<'f, FileId = ()>>(out: &mut Vec<u8>, color: bool, config: &Config, files: &'f F, d: &Diagnostic, range: Range<usize>) {
+fn emit<'f, F: Files<'f, FileId = ()>>(
+    out: &mut Vec<u8>,
+    color: bool,
+    config: &Config,
+    files: &'f F,
+    d: &Diagnostic,
+    range: Range<usize>,
+    secondary: &[(Range<usize>, &str)],
+) {
     let mut cs = match d.severity {
         Severity::Error => CsDiagnostic::error(),
         Severity::Warning => CsDiagnostic::warning(),
@@ -165,7 +185,9 @@ fn emit<'f, F: Files<'f, FileId = ()>>(out: &mut Vec<u8>, color: bool, config: &
     if let Some(text) = &d.label {
         label = label.with_message(text);
     }
-    cs = cs.with_labels(vec![label]);
+    let mut labels = vec![label];
+    labels.extend(secondary.iter().map(|(range, text)| Label::secondary((), range.clone()).with_message(*text)));
+    cs = cs.with_labels(labels);
     if let Some(help) = &d.help {
         cs = cs.with_notes(vec![format!("help: {help}")]);
     }

@@ -96,7 +96,9 @@ fn parse_within(file: &str, source: &str, budget: Budget) -> Result<Pack, Diagno
                     errors.push(limit_error(&text, &e, steps));
                     break;
                 }
-                let d = syntax_error(&text, e, lexed.unclosed_text);
+                // A bracket never closed explains the first error (later ones follow from it).
+                let unclosed_bracket = lexed.unclosed_bracket.filter(|_| errors.is_empty());
+                let d = syntax_error(&text, e, lexed.unclosed_text, unclosed_bracket);
                 let at = d.span.start;
                 errors.push(d);
                 match blank_item(&text, at) {
@@ -247,6 +249,8 @@ fn blank_item(text: &str, at: usize) -> Option<String> {
 struct Lexed {
     comments: Vec<Comment>,
     unclosed_text: Option<usize>,
+    /// The innermost `{`, `[` or `(` (outside text) still open at the end of the file.
+    unclosed_bracket: Option<(usize, u8)>,
     too_deep: Option<Diagnostic>,
 }
 
@@ -256,11 +260,14 @@ struct Lexed {
 fn scan(source: &str) -> Lexed {
     #[derive(PartialEq)]
     enum Mode {
-        Bracket,
+        /// An opening bracket and where it is.
+        Bracket(usize, u8),
         Text(usize),
         Interpolation,
     }
     let mut stack: Vec<Mode> = Vec::new();
+    // The first bracket a closer of another kind left open.
+    let mut mismatched: Option<(usize, u8)> = None;
     let mut comments = Vec::new();
     let mut words = 0usize;
     // Operators (and postfix `.x`, `[i]`) in the current clause: each adds a
@@ -273,6 +280,7 @@ fn scan(source: &str) -> Lexed {
         Lexed {
             comments: Vec::new(),
             unclosed_text: None,
+            unclosed_bracket: None,
             too_deep: Some(Diagnostic::error("E0002", Span::new(i, i + 1), format!("the rule text is nested too deeply ({what})"))
                 .with_help(format!("split the expression into `let` values (at most {MAX_NESTING} levels of brackets and {MAX_NESTED_WORDS} nested `if`, `not` or quantifiers per clause)"))),
         }
@@ -305,12 +313,20 @@ fn scan(source: &str) -> Lexed {
                 continue;
             }
             b'"' => stack.push(Mode::Text(i)),
-            b'(' | b'{' => stack.push(Mode::Bracket),
+            b'(' | b'{' => stack.push(Mode::Bracket(i, b)),
             b'[' => {
                 operators += 1;
-                stack.push(Mode::Bracket);
+                stack.push(Mode::Bracket(i, b));
             }
             b')' | b']' | b'}' => {
+                // A closer of another kind leaves the bracket open before it
+                // unclosed: that one is the mistake (`( ... }`).
+                if let Some(Mode::Bracket(at, open)) = stack.last() {
+                    if closer(*open) != b {
+                        mismatched = mismatched.or(Some((*at, *open)));
+                        stack.pop();
+                    }
+                }
                 stack.pop();
             }
             b'-' if b"([{,=<>+-*/%?:!".contains(&prev_significant) => words += 1,
@@ -370,6 +386,7 @@ fn scan(source: &str) -> Lexed {
             return Lexed {
                 comments: Vec::new(),
                 unclosed_text: None,
+                unclosed_bracket: None,
                 too_deep: Some(
                     Diagnostic::error("E0002", Span::new(i, i + 1), format!("this clause has more than {MAX_OPERATORS} operators"))
                         .with_help("split the expression into `let` values"),
@@ -379,7 +396,8 @@ fn scan(source: &str) -> Lexed {
         i += 1;
     }
     let unclosed_text = stack.iter().find_map(|m| if let Mode::Text(at) = m { Some(*at) } else { None });
-    Lexed { comments, unclosed_text, too_deep: None }
+    let unclosed_bracket = mismatched.or_else(|| stack.iter().rev().find_map(|m| if let Mode::Bracket(at, b) = m { Some((*at, *b)) } else { None }));
+    Lexed { comments, unclosed_text, unclosed_bracket, too_deep: None }
 }
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -837,7 +855,34 @@ fn ident(pair: &Pair<Rule>) -> Ident {
 
 // ---- syntax errors ------------------------------------------------------------
 
-fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Option<usize>) -> Diagnostic {
+/// The bracket that closes `open`.
+fn closer(open: u8) -> u8 {
+    match open {
+        b'{' => b'}',
+        b'[' => b']',
+        _ => b')',
+    }
+}
+
+/// The diagnostic of a parse error. When a bracket opened before the error is
+/// never closed, that is the mistake: the diagnostic points at the bracket,
+/// with a second label where the parser gave up.
+fn syntax_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Option<usize>, unclosed_bracket: Option<(usize, u8)>) -> Diagnostic {
+    let pos = error_pos(&err);
+    let d = parse_error(source, err, unclosed_text);
+    match unclosed_bracket {
+        Some((open, bracket)) if open <= pos && d.message != "this text is never closed" => {
+            let close = closer(bracket) as char;
+            Diagnostic::error("E0001", Span::new(open, open + 1), format!("this `{}` is never closed", bracket as char))
+                .with_label("opened here")
+                .with_secondary(d.span, format!("the parser gave up here: {}", d.message))
+                .with_help(format!("close it with `{close}`"))
+        }
+        _ => d,
+    }
+}
+
+fn parse_error(source: &str, err: pest::error::Error<Rule>, unclosed_text: Option<usize>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match err.location {
         InputLocation::Pos(p) => p,
@@ -1143,5 +1188,25 @@ mod tests {
         let d = parse("p.cavra", &text).unwrap_err();
         assert!(d.items[0].message.len() < 200, "{}", d.items[0].message);
         assert!(d.items[0].message.contains('…'), "{}", d.items[0].message);
+    }
+
+    #[test]
+    fn a_bracket_never_closed_is_reported_where_it_opens() {
+        // Braces and quotes inside text (and text inside an interpolation) are not brackets.
+        let pack = "pack p\ninput x: text?\nlet t = \"a {if x exists then \"{x}\" else \"}\"} b\"\ndecision d {\n  when x == \"a\" => deliver ok\n  otherwise => skip no\n\nlet y = 1\n";
+        let d = parse("p.cavra", pack).unwrap_err();
+        let first = &d.items[0];
+        assert_eq!(first.message, "this `{` is never closed");
+        assert_eq!(d.line_col(first.span.start), (4, 12));
+        assert_eq!(first.help.as_deref(), Some("close it with `}`"));
+        let (gave_up, label) = &first.secondary[0];
+        assert_eq!(d.line_col(gave_up.start), (8, 1), "{label}");
+        assert!(label.starts_with("the parser gave up here: expected"), "{label}");
+        // A closer of another kind: the bracket it cannot close is the mistake.
+        let d = parse("p.cavra", "pack p\ninput x: number\ndecision d {\n  when (x > 1 => deliver ok\n  otherwise => skip no\n}\n").unwrap_err();
+        assert_eq!((d.items[0].message.as_str(), d.line_col(d.items[0].span.start)), ("this `(` is never closed", (4, 8)));
+        // Balanced brackets leave the parser's own message.
+        let d = parse("p.cavra", "pack p\ninput x: number\ndecision d {\n  when x > => deliver ok\n  otherwise => skip no\n}\n").unwrap_err();
+        assert!(d.items[0].message.starts_with("expected"), "{}", d.items[0].message);
     }
 }

@@ -5,6 +5,7 @@ pub mod http;
 /// Throwaway PostgreSQL clusters (initdb, pg_ctl) for the PostgreSQL store's tests.
 pub mod postgres;
 pub mod provider;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,22 +91,21 @@ pub fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
 }
 
-/// `cargo test --workspace` builds the binary but not the plugins' cdylib files: build them once.
+/// The `cavra` binary, built once per test run (an integration test of
+/// another crate does not get it built by cargo). Its connectors are built
+/// in: no plugin library is needed beside it.
 pub fn cavra_binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let profile = profile_dir();
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo.current_dir(crate_dir().join("..")).args(["build", "-j2", "-p", "cavra"]);
-        for plugin in ["slack", "teams", "webhook", "email", "outbox"] {
-            cargo.args(["-p", &format!("cavra-plugin-{plugin}")]);
-        }
         cargo.arg("--target-dir").arg(profile.parent().expect("target dir"));
         if profile.ends_with("release") {
             cargo.arg("--release");
         }
         let output = cargo.output().expect("run cargo");
-        assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "building cavra failed:\n{}", String::from_utf8_lossy(&output.stderr));
         profile.join(format!("cavra{}", std::env::consts::EXE_SUFFIX))
     })
 }
@@ -136,4 +136,19 @@ pub fn aborting_fixture() -> PathBuf {
             profile.join(format!("{}cavra_fixture_aborting{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
         })
         .clone()
+}
+
+/// The documents whose examples are tested: README.md and every
+/// `docs/*.md`, relative to the repository root `root`.
+pub fn documents(root: &Path) -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| p.strip_prefix(root).expect("under the root").to_path_buf())
+        .collect();
+    docs.sort();
+    docs.insert(0, PathBuf::from("README.md"));
+    docs
 }

@@ -1,6 +1,7 @@
-//! [`export_connector!`]: turns a [`Connector`] into a loadable library.
+//! [`export_connector!`]: turns a [`Connector`] into a loadable library;
+//! [`connector_module!`]: the same module for a host that links the connector.
 //!
-//! The macro exports abi_stable's root-module symbol with a [`ConnectorModule`]
+//! The export macro exports abi_stable's root-module symbol with a [`ConnectorModule`]
 //! whose functions forward to the [`Connector`] instance. Every forwarded call
 //! runs under `catch_unwind`: a panic that crossed an `extern "C"` boundary
 //! would abort the host, so panics become `PermanentFailure("connector
@@ -28,7 +29,9 @@ pub const PANIC_MESSAGE: &str = "connector panicked";
 /// `export_connector!(MyConnector)` builds the instance with `Default`;
 /// `export_connector!(MyConnector, MyConnector::new())` with any expression,
 /// evaluated once, on first use, inside `catch_unwind`. Use it once per
-/// library, at the crate root of a `cdylib` crate.
+/// library, at the crate root of a `cdylib` crate: it exports one fixed
+/// symbol, so a crate that other crates link must not use it (see
+/// [`connector_module!`]).
 ///
 /// The crate needs no dependency but `cavra-connector-api`.
 #[macro_export]
@@ -40,40 +43,10 @@ macro_rules! export_connector {
         const _: () = {
             use $crate::__private as __cavra;
 
-            fn __cavra_construct() -> $connector {
-                $constructor
-            }
-            static __CAVRA_INSTANCE: __cavra::Instance<$connector> = __cavra::Instance::new(__cavra_construct);
-
-            extern "C" fn __cavra_name() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
-                __cavra::name(&__CAVRA_INSTANCE)
-            }
-            extern "C" fn __cavra_version() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
-                __cavra::version(&__CAVRA_INSTANCE)
-            }
-            extern "C" fn __cavra_providers() -> __cavra::RResult<__cavra::RVec<__cavra::RString>, __cavra::RString> {
-                __cavra::providers(&__CAVRA_INSTANCE)
-            }
-            extern "C" fn __cavra_validate_config(config: __cavra::RString) -> __cavra::RResult<(), __cavra::RString> {
-                __cavra::validate_config(&__CAVRA_INSTANCE, config)
-            }
-            extern "C" fn __cavra_target(config: __cavra::RString) -> __cavra::RString {
-                __cavra::target(&__CAVRA_INSTANCE, config)
-            }
-            extern "C" fn __cavra_deliver(request: __cavra::RString) -> $crate::DeliveryOutcome {
-                __cavra::deliver(&__CAVRA_INSTANCE, request)
-            }
             struct __CavraExported;
             impl __cavra::Exported for __CavraExported {
                 fn root_module() -> $crate::ConnectorModuleRef {
-                    __cavra::module(__cavra::Functions {
-                        name: __cavra_name,
-                        version: __cavra_version,
-                        providers: __cavra_providers,
-                        validate_config: __cavra_validate_config,
-                        target: __cavra_target,
-                        deliver: __cavra_deliver,
-                    })
+                    $crate::connector_module!($connector, $constructor)
                 }
             }
 
@@ -91,12 +64,85 @@ macro_rules! export_connector {
     };
 }
 
+/// The [`ConnectorModuleRef`] of a [`Connector`], without exporting it: the
+/// same functions a plugin library exports (every call under
+/// `catch_unwind`, configuration parsed from JSON), for a host that links
+/// the connector into its own binary (cavra's built-in connectors).
+/// Connectors linked this way can be many per binary, where
+/// [`export_connector!`] is one per library.
+///
+/// Evaluates to the module, built on first use and the same afterwards;
+/// the instance is built as with [`export_connector!`].
+///
+/// ```
+/// # use cavra_connector_api::{serde, CallContext, Connector, Notification, Outcome};
+/// # #[derive(serde::Deserialize)] #[serde(crate = "cavra_connector_api::serde")] pub struct Config {}
+/// # #[derive(Default)] pub struct Pager;
+/// # impl Connector for Pager {
+/// #     type Config = Config;
+/// #     fn name(&self) -> &str { "pager" }
+/// #     fn version(&self) -> &str { "1.0.0" }
+/// #     fn providers(&self) -> Vec<String> { vec!["pager".into()] }
+/// #     fn deliver(&self, _: &Notification, _: &Config, _: &CallContext) -> Outcome { Outcome::from_http_status(202) }
+/// # }
+/// pub fn module() -> cavra_connector_api::ConnectorModuleRef {
+///     cavra_connector_api::connector_module!(Pager)
+/// }
+/// assert_eq!(module().abi_major(), cavra_connector_api::ABI_MAJOR);
+/// ```
+#[macro_export]
+macro_rules! connector_module {
+    ($connector:ty) => {
+        $crate::connector_module!($connector, <$connector as ::core::default::Default>::default())
+    };
+    ($connector:ty, $constructor:expr) => {{
+        use $crate::__private as __cavra;
+
+        fn __cavra_construct() -> $connector {
+            $constructor
+        }
+        static __CAVRA_INSTANCE: __cavra::Instance<$connector> = __cavra::Instance::new(__cavra_construct);
+
+        extern "C" fn __cavra_name() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
+            __cavra::name(&__CAVRA_INSTANCE)
+        }
+        extern "C" fn __cavra_version() -> __cavra::RResult<__cavra::RString, __cavra::RString> {
+            __cavra::version(&__CAVRA_INSTANCE)
+        }
+        extern "C" fn __cavra_providers() -> __cavra::RResult<__cavra::RVec<__cavra::RString>, __cavra::RString> {
+            __cavra::providers(&__CAVRA_INSTANCE)
+        }
+        extern "C" fn __cavra_validate_config(config: __cavra::RString) -> __cavra::RResult<(), __cavra::RString> {
+            __cavra::validate_config(&__CAVRA_INSTANCE, config)
+        }
+        extern "C" fn __cavra_target(config: __cavra::RString) -> __cavra::RString {
+            __cavra::target(&__CAVRA_INSTANCE, config)
+        }
+        extern "C" fn __cavra_deliver(request: __cavra::RString) -> $crate::DeliveryOutcome {
+            __cavra::deliver(&__CAVRA_INSTANCE, request)
+        }
+        // Built once: each build leaks its prefix (abi_stable's modules are 'static).
+        static __CAVRA_MODULE: __cavra::OnceLock<$crate::ConnectorModuleRef> = __cavra::OnceLock::new();
+        *__CAVRA_MODULE.get_or_init(|| {
+            __cavra::module(__cavra::Functions {
+                name: __cavra_name,
+                version: __cavra_version,
+                providers: __cavra_providers,
+                validate_config: __cavra_validate_config,
+                target: __cavra_target,
+                deliver: __cavra_deliver,
+            })
+        })
+    }};
+}
+
 /// Support code for [`export_connector!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use super::{deliver, module, name, providers, root_header, target, validate_config, version, Exported, Functions, Instance};
     pub use abi_stable::library::LibHeader;
     pub use abi_stable::std_types::{RResult, RString, RVec};
+    pub use std::sync::OnceLock;
 }
 
 /// The module one [`export_connector!`] exports: the macro implements it for

@@ -8,6 +8,9 @@
 //! * [`Connector`]: the trait you implement, with plain Rust types.
 //! * [`export_connector!`]: exports it as a stable `abi_stable` root module
 //!   ([`ConnectorModule`]); every call is wrapped in `catch_unwind`.
+//! * [`connector_module!`]: the same module without the export, for a host
+//!   that links connectors into its binary (cavra's built-in connectors are
+//!   library crates; a thin `cdylib` crate per connector exports it).
 //! * [`Notification`]: what you deliver, with [`Notification::render_text`]
 //!   for a public-safe message.
 //! * [`Outcome`]: delivered, retryable failure (the host retries with backoff)

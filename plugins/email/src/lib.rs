@@ -20,7 +20,7 @@
 //! connection failures retryable, 5xx permanent.
 
 use cavra_connector_api::serde::Deserialize;
-use cavra_connector_api::{export_connector, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
+use cavra_connector_api::{connector_module, CallContext, ConfigError, Connector, ConnectorModuleRef, Notification, Outcome, Secret};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
@@ -183,7 +183,12 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
     }
 }
 
-export_connector!(Email);
+/// The connector's module, as a host that links it calls it (cavra's
+/// built-in `email` connector); `cavra-plugin-email` exports the same connector
+/// as a plugin library.
+pub fn module() -> ConnectorModuleRef {
+    connector_module!(Email)
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,12 @@
 //! ```
 //!
 //! Each section belongs to one connector, by provider name (or plugin name),
-//! and is the only part of the file that connector ever sees. Values are
+//! and is the only part of the file that connector ever sees. A section may
+//! also name more providers for its connector to serve (`"providers":
+//! ["slack", "teams"]`, e.g. an outbox for every provider in staging): their
+//! deliveries go to that connector with that section, whoever else serves
+//! them. The key is the host's, not the connector's: it is taken out of the
+//! section the connector sees. Values are
 //! inline or, for any key `X_env`, read from the environment variable it
 //! names and passed to the plugin as `X` (`url_env` → `url`, `token_env` →
 //! `token`, `secret_env` → `secret`, ...), at any depth of the section.
@@ -35,10 +40,15 @@ pub const CONNECTOR_CONFIG_ENV: &str = "CAVRA_CONNECTOR_CONFIG";
 /// The suffix that marks a key whose value names an environment variable.
 const ENV_SUFFIX: &str = "_env";
 
+/// The key of a section that names more providers for its connector.
+pub const PROVIDERS_KEY: &str = "providers";
+
 /// The resolved private configuration of all connectors.
 #[derive(Clone, Default)]
 pub struct ConnectorConfig {
     sections: BTreeMap<String, Value>,
+    /// Provider -> the connector (section) its `providers` key sends it to.
+    routes: BTreeMap<String, String>,
     redactor: Redactor,
     source: Option<PathBuf>,
 }
@@ -86,9 +96,16 @@ impl ConnectorConfig {
         }
         let mut config = ConnectorConfig::default();
         for (name, section) in connectors {
-            let Value::Object(section) = section else {
+            let Value::Object(mut section) = section else {
                 return Err(ConfigError::Shape { path: file(), problem: format!("connector `{name}`: its section must be a JSON object") });
             };
+            for provider in routed_providers(&name, section.remove(PROVIDERS_KEY)).map_err(|problem| ConfigError::Shape { path: file(), problem })? {
+                if let Some(other) = config.routes.get(&provider) {
+                    let problem = format!("provider `{provider}` is in the `providers` of both connector `{other}` and connector `{name}`; name it once");
+                    return Err(ConfigError::Shape { path: file(), problem });
+                }
+                config.routes.insert(provider, name.clone());
+            }
             let resolved = resolve_object(&name, "", section, &env)?;
             config.insert(name, Value::Object(resolved));
         }
@@ -116,9 +133,21 @@ impl ConnectorConfig {
     }
 
     /// The section for a delivery to `provider` through the plugin named
-    /// `plugin`: the provider's section, else the plugin's.
+    /// `plugin`: the provider's section, else the plugin's. (A provider the
+    /// configuration routes elsewhere gets that connector's section: see
+    /// [`ConnectorConfig::route`].)
     pub fn section_for(&self, provider: &str, plugin: &str) -> Option<&Value> {
         self.section(provider).or_else(|| self.section(plugin))
+    }
+
+    /// The connector whose section lists `provider` in its `providers`, if any.
+    pub fn route(&self, provider: &str) -> Option<&str> {
+        self.routes.get(provider).map(String::as_str)
+    }
+
+    /// Every provider a section's `providers` names, with its connector, sorted by provider.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes.iter().map(|(provider, connector)| (provider.as_str(), connector.as_str()))
     }
 
     /// The connector names that have a section, sorted.
@@ -147,6 +176,34 @@ impl fmt::Debug for ConnectorConfig {
             .collect();
         f.debug_struct("ConnectorConfig").field("source", &self.source).field("keys", &keys).field("redactor", &self.redactor).finish()
     }
+}
+
+/// The providers a section's `providers` key names (none when absent), each
+/// a valid provider name, once.
+fn routed_providers(connector: &str, value: Option<Value>) -> Result<Vec<String>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let shape = || format!("connector `{connector}`: `{PROVIDERS_KEY}` must be a list of provider names, such as [\"slack\", \"teams\"]");
+    let Value::Array(items) = value else {
+        return Err(shape());
+    };
+    let mut providers: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::String(provider) = item else {
+            return Err(shape());
+        };
+        let valid = !provider.is_empty() && provider.len() <= 64 && provider.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            // The value is not echoed: a mistake here may be a pasted secret.
+            return Err(format!("connector `{connector}`: `{PROVIDERS_KEY}` has an entry that is not a provider name (1-64 letters, digits, `-`, `_` or `.`)"));
+        }
+        if providers.contains(&provider) {
+            return Err(format!("connector `{connector}`: `{PROVIDERS_KEY}` names provider `{provider}` twice"));
+        }
+        providers.push(provider);
+    }
+    Ok(providers)
 }
 
 fn resolve_object(connector: &str, prefix: &str, object: Map<String, Value>, env: &impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, ConfigError> {
@@ -224,6 +281,31 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("CANARY") && debug.contains("\"url\""), "{debug}");
         assert!(!c.redactor().scrub("x CANARY-7f3a9c y CANARY-token-7f3a9c").contains("CANARY"));
+    }
+
+    #[test]
+    fn a_section_may_serve_more_providers() {
+        let c = parse(r#"{"connectors": {"outbox": {"path": "/tmp/o.jsonl", "providers": ["slack", "teams"]}, "slack": {"url_env": "HOOK"}}}"#).expect("valid");
+        assert_eq!(c.route("slack"), Some("outbox"));
+        assert_eq!(c.route("teams"), Some("outbox"));
+        assert_eq!(c.route("email"), None);
+        assert_eq!(c.routes().collect::<Vec<_>>(), [("slack", "outbox"), ("teams", "outbox")]);
+        // The connector never sees the host's key.
+        assert_eq!(c.section("outbox"), Some(&json!({"path": "/tmp/o.jsonl"})));
+        let cases = [
+            (r#"{"connectors": {"outbox": {"providers": "slack"}}}"#, "`providers` must be a list of provider names"),
+            (r#"{"connectors": {"outbox": {"providers": ["https://CANARY.example"]}}}"#, "has an entry that is not a provider name"),
+            (r#"{"connectors": {"outbox": {"providers": ["slack", "slack"]}}}"#, "names provider `slack` twice"),
+            (
+                r#"{"connectors": {"outbox": {"providers": ["slack"]}, "webhook": {"providers": ["slack"]}}}"#,
+                "provider `slack` is in the `providers` of both connector `outbox` and connector `webhook`",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("CANARY"), "{err}");
+        }
     }
 
     #[test]

@@ -246,9 +246,8 @@ impl Registry {
 
     /// What every route of one provider shares: computed once per provider.
     fn provider_context<'a>(&'a self, provider: &str, config: &'a ConnectorConfig) -> ProviderContext<'a> {
-        match self.plugin_for(provider) {
-            Ok(plugin) => {
-                let section = config.section_for(provider, &plugin.info.name);
+        match self.plugin_for(provider, config) {
+            Ok((plugin, section)) => {
                 let target = config.redactor().target(&plugin.target(section));
                 ProviderContext { plugin: Ok(plugin), section, target }
             }

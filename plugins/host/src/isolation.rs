@@ -47,6 +47,7 @@ use cavra_connector_api::{DeliveryRequest, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::builtin::{Builtin, BUILTIN_ARG};
 use crate::call::CallResult;
 use crate::interrupt::{self, ChildId};
 use crate::loader::{check_description, Description, Library};
@@ -60,7 +61,9 @@ pub enum Isolation {
     #[default]
     InProcess,
     /// One child process per plugin library: `program args… PLUGIN_PATH`,
-    /// which must call [`run_child`] (e.g. `cavra plugin-child PLUGIN_PATH`).
+    /// which must call [`run_child`] (e.g. `cavra plugin-child PLUGIN_PATH`);
+    /// for a built-in connector `program args… --builtin NAME`, which must
+    /// call [`run_builtin_child`].
     Process {
         /// The child executable.
         program: PathBuf,
@@ -172,9 +175,35 @@ struct ChildState {
     restart_at: Option<Instant>,
 }
 
-/// A plugin library served by a child process.
+/// What a child process serves: a plugin file, or a connector built into
+/// the host (the child is the host's own binary, so it has them too).
+#[derive(Clone, Debug)]
+pub(crate) enum ChildSource {
+    File(PathBuf),
+    Builtin(Builtin),
+}
+
+impl ChildSource {
+    /// Where its refusals point.
+    fn shown_path(&self) -> PathBuf {
+        match self {
+            ChildSource::File(path) => path.clone(),
+            ChildSource::Builtin(builtin) => builtin.shown_path(),
+        }
+    }
+
+    /// The arguments after `program args…` that name it to the child.
+    fn child_args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            ChildSource::File(path) => vec![path.clone().into_os_string()],
+            ChildSource::Builtin(builtin) => vec![BUILTIN_ARG.into(), builtin.name.into()],
+        }
+    }
+}
+
+/// A plugin library (or built-in connector) served by a child process.
 pub(crate) struct ChildPlugin {
-    path: PathBuf,
+    source: ChildSource,
     program: PathBuf,
     args: Vec<String>,
     /// What the first child said; restarted children must say the same.
@@ -183,11 +212,11 @@ pub(crate) struct ChildPlugin {
 }
 
 impl ChildPlugin {
-    /// Starts a child for `path` and asks it to describe the plugin.
-    pub fn start(path: &Path, program: &Path, args: &[String]) -> Result<(ChildPlugin, Description), Refusal> {
-        let refuse = |kind, reason: String| Refusal { path: path.to_owned(), kind, reason };
-        let mut plugin =
-            ChildPlugin { path: path.to_owned(), program: program.to_owned(), args: args.to_vec(), expected: None, state: Mutex::new(ChildState::default()) };
+    /// Starts a child for `source` and asks it to describe the plugin.
+    pub fn start(source: ChildSource, program: &Path, args: &[String]) -> Result<(ChildPlugin, Description), Refusal> {
+        let path = source.shown_path();
+        let refuse = |kind, reason: String| Refusal { path: path.clone(), kind, reason };
+        let mut plugin = ChildPlugin { source, program: program.to_owned(), args: args.to_vec(), expected: None, state: Mutex::new(ChildState::default()) };
         match plugin.call(&Request::Describe, CONTROL_TIMEOUT) {
             Ok(Reply::Described { description }) => {
                 check_description(&description).map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
@@ -313,7 +342,8 @@ impl ChildPlugin {
     /// Starts a child, unless deliveries are interrupted.
     fn spawn(&self) -> Result<Running, ChildFailure> {
         let cannot_start = |e: io::Error| ChildFailure::Broken(format!("cannot start the plugin process: {}", e.kind()));
-        let mut child = spawn_child(SpawnOrder { program: self.program.clone(), args: self.args.clone(), path: self.path.clone() }).map_err(cannot_start)?;
+        let mut child =
+            spawn_child(SpawnOrder { program: self.program.clone(), args: self.args.clone(), target: self.source.child_args() }).map_err(cannot_start)?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -413,11 +443,11 @@ fn stop_signal(_: ExitStatus) -> Option<&'static str> {
     None
 }
 
-/// A child process to start: `program args… path`.
+/// A child process to start: `program args… target…` (a plugin path, or `--builtin NAME`).
 struct SpawnOrder {
     program: PathBuf,
     args: Vec<String>,
-    path: PathBuf,
+    target: Vec<std::ffi::OsString>,
 }
 
 /// What the supervisor thread is handed: an order and where to send the child.
@@ -463,8 +493,13 @@ fn supervisor() -> io::Result<Sender<SpawnJob>> {
     // as long as the process, as the parent-death signal needs.
     thread::Builder::new().name("cavra-plugin-supervisor".into()).spawn(move || {
         for (order, reply) in jobs {
-            let child =
-                Command::new(&order.program).args(&order.args).arg(&order.path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn();
+            let child = Command::new(&order.program)
+                .args(&order.args)
+                .args(&order.target)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn();
             // The caller may have gone (it never gives up waiting, but should
             // it): the child would then be unreachable, so do not leave it.
             if let Err(mpsc::SendError(Ok(mut orphan))) = reply.send(child) {
@@ -485,6 +520,25 @@ fn supervisor() -> io::Result<Sender<SpawnJob>> {
 /// Anything the plugin itself prints to stdout is redirected to stderr, so it
 /// cannot corrupt the protocol.
 pub fn run_child(plugin_path: &Path) -> ExitCode {
+    serve_child(|| Library::load(plugin_path))
+}
+
+/// [`run_child`] for a connector built into this binary
+/// (`cavra plugin-child --builtin NAME`, what [`Isolation::Process`] starts
+/// for a built-in): `builtins` are the host's, `name` the one to serve.
+pub fn run_builtin_child(builtins: &[Builtin], name: &str) -> ExitCode {
+    serve_child(|| {
+        let builtin = builtins.iter().find(|b| b.name == name);
+        let refuse = |kind, reason: String| Refusal { path: PathBuf::from(format!("(built-in {name})")), kind, reason };
+        match builtin {
+            Some(builtin) => Library::from_module((builtin.module)()).map_err(|(kind, reason)| refuse(kind, reason)),
+            None => Err(refuse(RefusalKind::NotAPlugin, format!("this binary has no built-in connector `{name}`"))),
+        }
+    })
+}
+
+/// Answers requests for the connector `load` gives, until stdin closes.
+fn serve_child(load: impl FnOnce() -> Result<(Library, Description), Refusal>) -> ExitCode {
     die_with_parent();
     let Ok(mut out) = protocol_output() else {
         return ExitCode::from(2);
@@ -494,7 +548,7 @@ pub fn run_child(plugin_path: &Path) -> ExitCode {
     let Ok(requests) = watch_stdin() else {
         return ExitCode::from(2);
     };
-    let loaded = Library::load(plugin_path);
+    let loaded = load();
     // Ends when the watcher sees stdin close (and drops its sender).
     for line in requests {
         let reply = match serde_json::from_str::<Request>(line.trim_end()) {

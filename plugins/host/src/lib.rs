@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod builtin;
 mod call;
 mod config;
 mod delivery;
@@ -48,13 +49,14 @@ mod redact;
 mod refusal;
 mod registry;
 
+pub use builtin::{Builtin, BUILTIN_ARG};
 pub use cavra_connector_api::{Notification, Outcome, ABI_MAJOR, ABI_MINOR};
-pub use config::{ConnectorConfig, CONNECTOR_CONFIG_ENV};
+pub use config::{ConnectorConfig, CONNECTOR_CONFIG_ENV, PROVIDERS_KEY};
 pub use delivery::{AttemptOutcome, DeliveryOptions, DeliveryRecord};
 pub use discovery::{find_plugin_files, plugin_dirs, plugin_dirs_from, PLUGIN_EXTENSIONS, PLUGIN_PATH_ENV};
 pub use error::{ConfigError, HostError};
 pub use interrupt::{interrupt_all, interrupted};
-pub use isolation::{run_child, Isolation, PROCESS_EXITED};
+pub use isolation::{run_builtin_child, run_child, Isolation, PROCESS_EXITED};
 pub use redact::{redact_target, strip_urls, Redactor, MIN_SECRET_CHARS, REDACTED};
 pub use refusal::{Refusal, RefusalKind};
-pub use registry::{ConfigProblem, LoadReport, PluginInfo, ProviderConflict, Registry, PLUGINS_SCHEMA};
+pub use registry::{ConfigProblem, ConfiguredRoute, LoadReport, Origin, PluginInfo, ProviderConflict, Registry, RunsIn, Shadowed, Sources, PLUGINS_SCHEMA};

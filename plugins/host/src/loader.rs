@@ -1,4 +1,5 @@
-//! Loading one connector library into this process.
+//! Loading one connector library into this process (or checking the module
+//! of a connector linked into it: [`Library::from_module`]).
 //!
 //! Each file is opened with `abi_stable::library::lib_header_from_path` and
 //! its root module initialised with `init_root_module` (not
@@ -46,10 +47,18 @@ impl Library {
             let (kind, reason) = explain(&e);
             refuse(kind, reason)
         })?;
-        // abi_stable compared the version strings already; the field is a
-        // second check that does not depend on how the module was exported.
+        Library::from_module(module).map_err(|(kind, reason)| refuse(kind, reason))
+    }
+
+    /// Checks a module this process already has (a built-in connector,
+    /// linked into the binary) as [`Library::load`] checks a file's, and
+    /// asks it to describe itself.
+    pub fn from_module(module: ConnectorModuleRef) -> Result<(Library, Description), (RefusalKind, String)> {
+        // abi_stable compared the version strings of a file already; the
+        // field is a second check that does not depend on how the module was
+        // exported (and the only one for a linked module).
         if module.abi_major() != ABI_MAJOR {
-            return Err(refuse(
+            return Err((
                 RefusalKind::IncompatibleAbi,
                 format!(
                     "built against connector ABI {}.{}; this host speaks ABI {ABI_MAJOR}.x (rebuild the plugin against cavra-connector-api {ABI_MAJOR}.x)",
@@ -59,7 +68,7 @@ impl Library {
             ));
         }
         let library = Library { module };
-        let description = library.describe().map_err(|reason| refuse(RefusalKind::InitFailed, reason))?;
+        let description = library.describe().map_err(|reason| (RefusalKind::InitFailed, reason))?;
         Ok((library, description))
     }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json};
-use cavra_connector_api::{export_connector, CallContext, ConfigError, Connector, Notification, Outcome};
+use cavra_connector_api::{connector_module, CallContext, ConfigError, Connector, ConnectorModuleRef, Notification, Outcome};
 
 /// The schema string of every line.
 pub const LINE_SCHEMA: &str = "cavra.connector-outbox.v1";
@@ -126,7 +126,12 @@ fn already_written(path: &Path, key: &str) -> io::Result<bool> {
     Ok(false)
 }
 
-export_connector!(Outbox);
+/// The connector's module, as a host that links it calls it (cavra's
+/// built-in `outbox` connector); `cavra-plugin-outbox` exports the same connector
+/// as a plugin library.
+pub fn module() -> ConnectorModuleRef {
+    connector_module!(Outbox)
+}
 
 #[cfg(test)]
 mod tests {

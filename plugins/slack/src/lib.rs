@@ -11,7 +11,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
+use cavra_connector_api::{connector_module, redact_target, CallContext, ConfigError, Connector, ConnectorModuleRef, Notification, Outcome, Secret};
 use cavra_connector_http::{post_json, validate_url, JsonPost};
 
 /// `{"url": WEBHOOK_URL}`.
@@ -92,7 +92,12 @@ fn truncate(text: &str, max_chars: usize) -> String {
     out
 }
 
-export_connector!(Slack);
+/// The connector's module, as a host that links it calls it (cavra's
+/// built-in `slack` connector); `cavra-plugin-slack` exports the same connector
+/// as a plugin library.
+pub fn module() -> ConnectorModuleRef {
+    connector_module!(Slack)
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
+use cavra_connector_api::{connector_module, redact_target, CallContext, ConfigError, Connector, ConnectorModuleRef, Notification, Outcome, Secret};
 use cavra_connector_http::{post_json, validate_url, JsonPost};
 
 /// Which card format to send.
@@ -121,7 +121,12 @@ pub fn message_card(n: &Notification) -> Value {
     })
 }
 
-export_connector!(Teams);
+/// The connector's module, as a host that links it calls it (cavra's
+/// built-in `teams` connector); `cavra-plugin-teams` exports the same connector
+/// as a plugin library.
+pub fn module() -> ConnectorModuleRef {
+    connector_module!(Teams)
+}
 
 #[cfg(test)]
 mod tests {

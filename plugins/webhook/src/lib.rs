@@ -18,7 +18,7 @@
 
 use cavra_connector_api::serde::Deserialize;
 use cavra_connector_api::serde_json::{self, json, Value};
-use cavra_connector_api::{export_connector, redact_target, CallContext, ConfigError, Connector, Notification, Outcome, Secret};
+use cavra_connector_api::{connector_module, redact_target, CallContext, ConfigError, Connector, ConnectorModuleRef, Notification, Outcome, Secret};
 use cavra_connector_http::{hex, post_json, validate_url, JsonPost};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -116,7 +116,12 @@ pub fn signature(key: &[u8], body: &[u8]) -> Option<String> {
     Some(format!("sha256={}", hex(&mac.finalize().into_bytes())))
 }
 
-export_connector!(Webhook);
+/// The connector's module, as a host that links it calls it (cavra's
+/// built-in `webhook` connector); `cavra-plugin-webhook` exports the same connector
+/// as a plugin library.
+pub fn module() -> ConnectorModuleRef {
+    connector_module!(Webhook)
+}
 
 #[cfg(test)]
 mod tests {

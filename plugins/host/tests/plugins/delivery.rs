@@ -179,7 +179,7 @@ fn unknown_providers_fail_without_stopping_the_rest() {
     let config = config(json!({"connectors": {"webhook": {"url": hook.url("/w")}}}), &[]);
     let routes = vec![notification("u1", "carrier-pigeon", "ops"), notification("u2", "webhook", "ops")];
     let records = registry.deliver_all(routes, &config, &fast_options(), |_| {});
-    assert_eq!((records[0].outcome, records[0].message.as_str()), (AttemptOutcome::Failed, "no loaded plugin serves provider `carrier-pigeon`"));
+    assert_eq!((records[0].outcome, records[0].message.as_str()), (AttemptOutcome::Failed, "no loaded connector serves provider `carrier-pigeon`"));
     assert_eq!(records[1].outcome, AttemptOutcome::Delivered);
 }
 

@@ -4,6 +4,7 @@
 //! HTTP connectors talk to recording servers on 127.0.0.1. No test asserts a
 //! wall-clock duration, only counts and outcomes.
 
+mod builtins;
 mod delivery;
 mod isolation;
 mod loading;
