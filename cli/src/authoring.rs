@@ -83,11 +83,15 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format
             continue;
         };
         let name = file.display().to_string();
-        let contract = rules.and_then(|dir| file.strip_prefix(dir).ok()).and_then(|relative| contracts::contract_for(&slash_path(relative)));
+        // Checked against its contract under --rules. Elsewhere, a pack at a
+        // contract's path (`.../readiness/rollback.cavra`) is spared W0405
+        // for the inputs its contract requires, used or not.
+        let enforced = rules.and_then(|dir| contract_in(dir, file));
+        let spared = enforced.clone().or_else(|| contracts::contracts().into_iter().find(|c| file.ends_with(c.file)));
         let diagnostics = match cavra_engine::compile(&name, &source) {
             Ok(pack) => {
-                let mut items = pack.warnings().items.clone();
-                items.extend(contract.map(|c| contracts::check(&c, &pack)).unwrap_or_default());
+                let mut items = warnings_to_show(&pack, spared.as_ref());
+                items.extend(enforced.map(|c| contracts::check(&c, &pack)).unwrap_or_default());
                 Diagnostics::new(&name, source.as_str(), items)
             }
             Err(d) => d,
@@ -149,6 +153,19 @@ impl Tally {
     }
 }
 
+/// A pack's warnings, but for W0405 on the inputs its contract requires
+/// (used or not: the runtime sets them).
+fn warnings_to_show(pack: &cavra_engine::Pack, contract: Option<&contracts::Contract>) -> Vec<Diagnostic> {
+    let required: Vec<Span> = contract.iter().flat_map(|c| c.inputs.iter()).filter_map(|input| pack.input_span(&input.name)).collect();
+    pack.warnings().items.iter().filter(|d| !(d.code == "W0405" && required.contains(&d.span))).cloned().collect()
+}
+
+/// The contract of `file` if it is a pack of the rules folder `dir`.
+fn contract_in(dir: &Path, file: &Path) -> Option<contracts::Contract> {
+    let relative = file.strip_prefix(dir).ok()?;
+    contracts::contract_for(&slash_path(relative))
+}
+
 /// A relative path with `/` separators, as contracts name packs (`readiness/rollback.cavra`).
 fn slash_path(relative: &Path) -> String {
     relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
@@ -177,7 +194,9 @@ pub(crate) fn load_pack(io: &mut Io, path: &Path, limits: RuleLimits) -> Result<
     let source = read_source(io, path, limits).ok_or(exit::USAGE)?;
     match cavra_engine::compile(&path.display().to_string(), &source) {
         Ok(pack) => {
-            let _ = write!(io.err, "{}", pack.warnings().render(io.color));
+            let spared = contracts::contracts().into_iter().find(|c| path.ends_with(c.file));
+            let warnings = Diagnostics::new(pack.file(), pack.source(), warnings_to_show(&pack, spared.as_ref()));
+            let _ = write!(io.err, "{}", warnings.render(io.color));
             Ok(pack)
         }
         Err(d) => {
@@ -185,6 +204,16 @@ pub(crate) fn load_pack(io: &mut Io, path: &Path, limits: RuleLimits) -> Result<
             Err(exit::FAILED)
         }
     }
+}
+
+/// A value's JSON in at most 160 characters (`…` where it is cut).
+fn shortened(json: &str) -> String {
+    const MAX: usize = 160;
+    if json.chars().count() <= MAX {
+        return json.to_string();
+    }
+    let cut: String = json.chars().take(MAX).collect();
+    format!("{cut}…")
 }
 
 fn render_failure(io: &mut Io, d: &Diagnostics) {
@@ -376,6 +405,21 @@ fn print_explanation(io: &mut Io, e: &cavra_engine::Explanation) {
             say!(io.out, "    {} {}  [{}:{}]", word(&c.value), c.text, c.line, c.column);
             if let TraceValue::Error(m) = &c.value {
                 say!(io.out, "          {m}");
+            }
+            for l in &c.lets {
+                say!(io.out, "          {} = {}", l.name, shortened(&l.value.to_string()));
+            }
+            for el in &c.elements {
+                let settled = match (el.quantifier.as_str(), el.index) {
+                    ("all", Some(i)) => format!("fails on element {i}"),
+                    ("all", None) => "holds for every element".to_string(),
+                    ("any", None) => "no element matches".to_string(),
+                    ("first", None) => "finds no element".to_string(),
+                    (_, Some(i)) => format!("picks element {i}"),
+                    (_, None) => String::new(),
+                };
+                let element = el.element.as_ref().map(|e| format!(" {}", shortened(&e.to_string()))).unwrap_or_default();
+                say!(io.out, "          {} in {} {settled}{element}", el.quantifier, el.text);
             }
         }
     }

@@ -442,6 +442,37 @@ pub(crate) fn run_scan<'p>(scan: &'p Scan, env: &Env<'p, '_>, frame: &mut Frame<
     }
 }
 
+/// For `--explain`: the element at which a `first`, `any` or `all` scan
+/// settled (the first element that passes its filter, or for `all` the first
+/// that fails it), with its index; `None` when none did (or for another
+/// kind of scan).
+pub(crate) fn settling_element<'p>(scan: &'p Scan, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Option<(usize, Value)>> {
+    let wanted = match scan.kind {
+        QuantKind::First | QuantKind::Any => true,
+        QuantKind::All => false,
+        _ => return Ok(None),
+    };
+    let items = match eval(&scan.source, env, frame)?.into_owned() {
+        Value::List(items) => items,
+        _ => return Ok(None),
+    };
+    let slot = frame.let_count + scan.local as usize;
+    if slot >= frame.slots.len() {
+        return Ok(None);
+    }
+    for (index, item) in items.iter().enumerate() {
+        frame.slots[slot] = Some(Cow::Owned(item.clone()));
+        let passes = match &scan.filter {
+            Some(filter) => truth(filter, env, frame)?,
+            None => true,
+        };
+        if passes == wanted {
+            return Ok(Some((index, item.clone())));
+        }
+    }
+    Ok(None)
+}
+
 /// Evaluates a condition; null or a non-bool is an error naming the expression.
 pub(crate) fn truth<'p>(node: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<bool> {
     // Conditions are decided here without building a `Value::Bool` (and

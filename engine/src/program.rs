@@ -11,7 +11,7 @@ pub use crate::table::TableSize;
 use crate::table::{outcome_for, DecisionTable, Label, Parts};
 use crate::types::Ty;
 use crate::value::Value;
-use cavra_grammar::ast::Span;
+use cavra_grammar::ast::{QuantKind, Span};
 use cavra_grammar::diagnostic::line_col;
 use cavra_grammar::Diagnostics;
 use rustc_hash::FxHashMap;
@@ -845,6 +845,35 @@ pub struct ConditionTrace {
     pub line: usize,
     pub column: usize,
     pub value: TraceValue,
+    /// The `let`s the condition reads, with the values they had.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lets: Vec<LetTrace>,
+    /// Where each `first`, `any` or `all` it reads (directly or as a `let`) settled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elements: Vec<ElementTrace>,
+}
+
+/// A `let` a condition read, and its value.
+#[derive(Clone, Debug, Serialize)]
+pub struct LetTrace {
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+/// The element at which a quantifier settled.
+#[derive(Clone, Debug, Serialize)]
+pub struct ElementTrace {
+    /// The quantifier's source text.
+    pub text: String,
+    /// `first`, `any` or `all`.
+    pub quantifier: String,
+    /// The index of the element that `first`/`any` picked (the first that
+    /// passes) or `all` failed on (the first that does not); none when no
+    /// element did (`first` found nothing, `any` is false, `all` is true).
+    pub index: Option<usize>,
+    /// That element's identifying fields (`id`, `name`, `*_id`), or the
+    /// element itself when it is not a record or has none of them.
+    pub element: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -1051,6 +1080,40 @@ impl Program {
     }
 
     /// Like [`Program::decide`], recording each arm and condition tried.
+    /// What a condition read, for `explain`: its `let`s (the value each had:
+    /// those the condition did not reach are left out) and where each
+    /// quantifier it reads settled.
+    fn trace_reads<'p>(&'p self, part: &'p Node, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> (Vec<LetTrace>, Vec<ElementTrace>) {
+        let mut lets: Vec<u32> = Vec::new();
+        let mut scans: Vec<&'p Scan> = Vec::new();
+        traced_reads(part, &mut lets, &mut scans);
+        let mut traced = Vec::new();
+        for &index in &lets {
+            let Some(Some(value)) = frame.slots.get(index as usize) else { continue };
+            let value = value.to_json();
+            if let Some(def) = self.lets.get(index as usize) {
+                scans.extend(top_scan(&def.node));
+                traced.push(LetTrace { name: let_name(&self.snippet(def.span)), value });
+            }
+        }
+        let mut elements = Vec::new();
+        for scan in scans {
+            let Ok(settled) = crate::eval::settling_element(scan, env, frame) else { continue };
+            let quantifier = match scan.kind {
+                QuantKind::First => "first",
+                QuantKind::Any => "any",
+                QuantKind::All => "all",
+                _ => continue,
+            };
+            let (index, element) = match settled {
+                Some((index, element)) => (Some(index), Some(identifying(&element))),
+                None => (None, None),
+            };
+            elements.push(ElementTrace { text: self.snippet(scan.source.span), quantifier: quantifier.to_string(), index, element });
+        }
+        (traced, elements)
+    }
+
     pub fn explain(&self, decision: &str, inputs: &Inputs) -> Result<Explanation, EvalError> {
         let (_, d) = self.find_decision(decision)?;
         let mut trace = Explanation { decision: decision.to_string(), arms: Vec::new(), outcome: None, error: None };
@@ -1086,7 +1149,8 @@ impl Program {
                     }
                     let (line, column) = line_col(&self.pack.source, part.span.start);
                     if &*arm.id != "otherwise" {
-                        conditions.push(ConditionTrace { text: self.snippet(part.span), line, column, value });
+                        let (lets, elements) = if value == TraceValue::Skipped { Default::default() } else { self.trace_reads(part, &env, frame) };
+                        conditions.push(ConditionTrace { text: self.snippet(part.span), line, column, value, lets, elements });
                     }
                 }
                 let matched = result == TraceValue::True;
@@ -1241,6 +1305,53 @@ fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
         }
         _ => out.push(node),
     }
+}
+
+/// The `let`s and quantifiers a condition reads directly (a quantifier's own
+/// filter is its business).
+fn traced_reads<'p>(node: &'p Node, lets: &mut Vec<u32>, scans: &mut Vec<&'p Scan>) {
+    match &node.kind {
+        Kind::Let(i) => {
+            if !lets.contains(i) {
+                lets.push(*i);
+            }
+        }
+        Kind::Scan(scan) => scans.push(scan),
+        Kind::Indexed(ix) => scans.push(&ix.fallback),
+        _ => children(node, &mut |child| traced_reads(child, lets, scans)),
+    }
+}
+
+/// The quantifier a `let` is, if it is one (`let window = first w in ...`).
+fn top_scan(node: &Node) -> Option<&Scan> {
+    match &node.kind {
+        Kind::Scan(scan) => Some(scan),
+        Kind::Indexed(ix) => Some(&ix.fallback),
+        _ => None,
+    }
+}
+
+/// The name in `let NAME = ...`.
+fn let_name(declaration: &str) -> String {
+    let rest = declaration.trim_start().strip_prefix("let").unwrap_or(declaration).trim_start();
+    rest.split(|c: char| c == '=' || c.is_whitespace()).next().unwrap_or("").to_string()
+}
+
+/// What names an element: its `id`, `name` and `*_id` fields, or the
+/// element itself when it is not a record or has none of them.
+fn identifying(element: &Value) -> serde_json::Value {
+    let json = element.to_json();
+    if let serde_json::Value::Object(fields) = &json {
+        let named: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .filter(|(k, v)| (k.as_str() == "id" || k.as_str() == "name" || k.ends_with("_id")) && !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !named.is_empty() {
+            return serde_json::Value::Object(named);
+        }
+    }
+    json
 }
 
 #[cfg(test)]

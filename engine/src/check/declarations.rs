@@ -130,6 +130,7 @@ impl<'a> Checker<'a> {
                     }
                     self.input_names.insert(i.name.name.clone(), self.inputs.len() as u32);
                     self.inputs.push(InputDef { name: i.name.name.clone(), ty, is_static: i.is_static, span: i.span });
+                    self.input_used.push(false);
                 }
                 ast::Item::Let(l) => {
                     self.let_names.insert(l.name.name.clone(), self.let_decls.len() as u32);

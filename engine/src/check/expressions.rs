@@ -227,6 +227,9 @@ impl Checker<'_> {
         }
         if !self.const_context {
             if let Some(&slot) = self.input_names.get(&id.name) {
+                if let Some(used) = self.input_used.get_mut(slot as usize) {
+                    *used = true;
+                }
                 return (Node::new(Kind::Input(slot), span), self.inputs[slot as usize].ty.clone());
             }
             if let Some(&index) = self.let_names.get(&id.name) {

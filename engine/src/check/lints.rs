@@ -1,6 +1,11 @@
-//! Warnings: arms that can never match (`W0400`), conditions that are
-//! always false (`W0402`) and lets that are never used (`W0401`).
+//! Warnings: arms that can never match (`W0400`, or `W0404` when the arms
+//! before them cover every case), conditions that are always false
+//! (`W0402`: a constant, or tests that contradict each other) or always true
+//! (`W0403`: tests that cover every value), lets that are never used
+//! (`W0401`) and inputs that are never read (`W0405`). What tests settle is
+//! worked out in `logic.rs`.
 
+use super::logic::{covered, exhaustive, settled, Reading, Settled};
 use super::Checker;
 use crate::fold::{fold, is_closed};
 use crate::ir::*;
@@ -15,6 +20,8 @@ pub(super) struct Arms {
     seen_conditions: Vec<(String, Span)>,
     /// The first arm whose condition is always true.
     always: Option<Span>,
+    /// Each earlier arm's condition, read as tests, with its span.
+    readings: Vec<(Reading, Span)>,
 }
 
 impl Checker<'_> {
@@ -22,6 +29,8 @@ impl Checker<'_> {
     /// (a condition with an error has no meaningful value).
     pub(super) fn lint_arm(&mut self, arms: &mut Arms, condition: &Node, written: &ast::Expr) {
         let text = self.snippet(written.span);
+        let reading = Reading::of(condition, &|span| self.snippet(span));
+        let mut unreachable = true;
         if let Some(earlier) = arms.always {
             let (line, _) = line_col(self.source, earlier.start);
             self.diags.push(
@@ -36,16 +45,44 @@ impl Checker<'_> {
                     .with_label("unreachable")
                     .with_help(format!("the arm on line {line} has the same condition and matches first")),
             );
+        } else if covered(&reading, &arms.readings.iter().map(|(r, _)| r).collect::<Vec<_>>()) {
+            self.diags.push(
+                Diagnostic::warning("W0404", written.span, "this arm can never match: the arms before it cover every case it matches")
+                    .with_label("covered")
+                    .with_help(format!("{} first; remove this arm or narrow the ones before it", self.earlier_arms(arms))),
+            );
+        } else {
+            unreachable = false;
         }
         match const_bool(condition) {
             Some(true) if arms.always.is_none() => arms.always = Some(written.span),
             Some(false) => self.diags.push(Diagnostic::warning("W0402", written.span, "this condition is always false").with_label("never matches")),
-            _ => {}
+            Some(true) => {}
+            None => match settled(&reading) {
+                Some(Settled::Always) => {
+                    if !unreachable {
+                        self.diags.push(
+                            Diagnostic::warning("W0403", written.span, "this condition is always true: its tests cover every value")
+                                .with_label("always matches")
+                                .with_help("write `otherwise` instead, or fix the test that should narrow it"),
+                        );
+                    }
+                    arms.always.get_or_insert(written.span);
+                }
+                Some(Settled::Never) => self.diags.push(
+                    Diagnostic::warning("W0402", written.span, "this condition is always false: its tests contradict each other")
+                        .with_label("never matches")
+                        .with_help("no value satisfies every test it joins with `and`"),
+                ),
+                None => {}
+            },
         }
         arms.seen_conditions.push((text, written.span));
+        arms.readings.push((reading, written.span));
     }
 
-    /// `W0400` for an `otherwise` after an arm that always matches.
+    /// `W0400` for an `otherwise` after an arm that always matches; `W0404`
+    /// when the arms before it together match every case.
     pub(super) fn lint_otherwise(&mut self, arms: &Arms, span: Span) {
         if let Some(earlier) = arms.always {
             let (line, _) = line_col(self.source, earlier.start);
@@ -54,6 +91,37 @@ impl Checker<'_> {
                     .with_label("unreachable")
                     .with_help(format!("the arm on line {line} always matches first")),
             );
+        } else if exhaustive(&arms.readings.iter().map(|(r, _)| r).collect::<Vec<_>>()) {
+            self.diags.push(
+                Diagnostic::warning("W0404", span, "`otherwise` can never be reached: the arms before it cover every case")
+                    .with_label("unreachable")
+                    .with_help(format!("{} first; make the last of them `otherwise`", self.earlier_arms(arms))),
+            );
+        }
+    }
+
+    /// "the arm on line 3 matches" / "the arms on lines 3, 5 match".
+    fn earlier_arms(&self, arms: &Arms) -> String {
+        let lines: Vec<String> = arms.readings.iter().map(|(_, span)| line_col(self.source, span.start).0.to_string()).collect();
+        match lines.as_slice() {
+            [one] => format!("the arm on line {one} matches"),
+            many => format!("the arms on lines {} match", many.join(", ")),
+        }
+    }
+
+    /// `W0405` for every input no expression reads (unless named `_...`).
+    /// The packs the runtime commands run must declare what those commands
+    /// set, used or not: `cavra check` leaves those out (the pack contracts,
+    /// docs/language.md §18), which the engine does not know.
+    pub(super) fn warn_unused_inputs(&mut self) {
+        for (input, used) in self.inputs.iter().zip(&self.input_used) {
+            if !used && !input.name.starts_with('_') {
+                self.diags.push(
+                    Diagnostic::warning("W0405", input.span, format!("input `{}` is never used", input.name))
+                        .with_label("unused input")
+                        .with_help("remove it, or start its name with `_` (callers that set it would then have to stop)"),
+                );
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod diagnostics;
 mod expressions;
 mod limits;
 mod lints;
+mod logic;
 
 use crate::ir::*;
 use crate::types::{Schema, Ty};
@@ -59,6 +60,8 @@ struct Checker<'a> {
     let_state: Vec<LetState>,
     let_nodes: Vec<Option<Node>>,
     let_used: Vec<bool>,
+    /// Per input slot: whether an expression reads it.
+    input_used: Vec<bool>,
     let_order: Vec<u32>,
     /// Quantifier variables in scope, innermost last: (name, local slot, type).
     scopes: Vec<(String, u32, Ty)>,
@@ -83,6 +86,7 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
         let_state: Vec::new(),
         let_nodes: Vec::new(),
         let_used: Vec::new(),
+        input_used: Vec::new(),
         let_order: Vec::new(),
         scopes: Vec::new(),
         local_count: 0,
@@ -106,6 +110,10 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
     }
     let (decisions, gates) = c.decisions_and_gates(pack);
     c.warn_unused_lets();
+    // An expression with an error may be the one meant to read an input.
+    if !c.diags.iter().any(Diagnostic::is_error) {
+        c.warn_unused_inputs();
+    }
     if !c.diags.iter().any(Diagnostic::is_error) {
         c.bound_evaluation_depth(&decisions, &gates);
     }
