@@ -200,6 +200,12 @@ pub fn contract_for(file: &str) -> Option<Contract> {
     contracts().into_iter().find(|c| c.file == file)
 }
 
+/// The contract of a pack at `path`, by its place in a rules folder (a path
+/// ending in `readiness/rollback.cavra`), wherever that folder is.
+pub fn contract_at(path: &std::path::Path) -> Option<Contract> {
+    contracts().into_iter().find(|c| path.ends_with(c.file))
+}
+
 /// Where `pack` breaks `contract`: errors for what the runtime needs,
 /// warnings for `with` fields it never reads.
 pub fn check(contract: &Contract, pack: &Pack) -> Vec<Diagnostic> {

@@ -122,20 +122,15 @@ fn bundled_dir() -> Option<PathBuf> {
 
 /// What `plugins list` reports: the connectors loaded (built in or from
 /// files), the folders searched, the files refused or shadowed, conflicts,
-/// and the providers the connector configuration sends elsewhere (none when
-/// the configuration cannot be read: [`connector_config_problem`] says why).
-pub fn plugin_report(settings: &PluginSettings) -> LoadReport {
+/// and the providers the connector configuration sends elsewhere; with why
+/// that configuration cannot be used, if it cannot (the reason only: never a
+/// value of it; the report then names no configured provider).
+pub fn plugin_report(settings: &PluginSettings) -> (LoadReport, Option<String>) {
     let registry = settings.registry();
     match settings.config() {
-        Ok(config) => registry.report_for(&config),
-        Err(_) => registry.report().clone(),
+        Ok(config) => (registry.report_for(&config), None),
+        Err(e) => (registry.report().clone(), Some(e.to_string())),
     }
-}
-
-/// Why the private connector configuration (`CAVRA_CONNECTOR_CONFIG`) cannot
-/// be used, if it cannot (the reason only: never a value of it).
-pub fn connector_config_problem(settings: &PluginSettings) -> Option<String> {
-    settings.config().err().map(|e| e.to_string())
 }
 
 /// How a run sends: its plugins, attempts, timeout, backoff and claim lease

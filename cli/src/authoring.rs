@@ -87,7 +87,7 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format
         // contract's path (`.../readiness/rollback.cavra`) is spared W0405
         // for the inputs its contract requires, used or not.
         let enforced = rules.and_then(|dir| contract_in(dir, file));
-        let spared = enforced.clone().or_else(|| contracts::contracts().into_iter().find(|c| file.ends_with(c.file)));
+        let spared = enforced.clone().or_else(|| contracts::contract_at(file));
         let diagnostics = match cavra_engine::compile(&name, &source) {
             Ok(pack) => {
                 let mut items = warnings_to_show(&pack, spared.as_ref());
@@ -194,7 +194,7 @@ pub(crate) fn load_pack(io: &mut Io, path: &Path, limits: RuleLimits) -> Result<
     let source = read_source(io, path, limits).ok_or(exit::USAGE)?;
     match cavra_engine::compile(&path.display().to_string(), &source) {
         Ok(pack) => {
-            let spared = contracts::contracts().into_iter().find(|c| path.ends_with(c.file));
+            let spared = contracts::contract_at(path);
             let warnings = Diagnostics::new(pack.file(), pack.source(), warnings_to_show(&pack, spared.as_ref()));
             let _ = write!(io.err, "{}", warnings.render(io.color));
             Ok(pack)

@@ -930,14 +930,14 @@ pub(crate) fn deliver(io: &mut Io, args: &DeliverArgs) -> i32 {
 /// `cavra plugins list`.
 pub(crate) fn list_plugins(io: &mut Io, args: &ListArgs) -> i32 {
     let settings = args.plugins.settings();
-    let report = cavra_app::deliver::plugin_report(&settings);
+    let (report, config_problem) = cavra_app::deliver::plugin_report(&settings);
     if args.json {
         crate::authoring::say!(io.out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         let _ = write!(io.out, "{report}");
     }
     // A configuration that cannot be read would fail every delivery: say so here.
-    if let Some(problem) = cavra_app::deliver::connector_config_problem(&settings) {
+    if let Some(problem) = config_problem {
         crate::authoring::say!(io.err, "error: {problem}");
         return exit::USAGE;
     }

@@ -15,6 +15,12 @@ use cavra_connector_api::ConnectorModuleRef;
 /// the built-in connector named after it instead of a plugin file.
 pub const BUILTIN_ARG: &str = "--builtin";
 
+/// Where a refusal of the built-in connector `name` points (it has no file),
+/// whether or not this binary has it.
+pub(crate) fn shown_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("(built-in {name})"))
+}
+
 /// A connector compiled into the host.
 #[derive(Clone, Copy, Debug)]
 pub struct Builtin {
@@ -28,7 +34,7 @@ pub struct Builtin {
 impl Builtin {
     /// Where a refusal of this built-in points: it has no file.
     pub(crate) fn shown_path(&self) -> PathBuf {
-        PathBuf::from(format!("(built-in {})", self.name))
+        shown_path(self.name)
     }
 
     /// Whether `file` is this connector's own plugin build

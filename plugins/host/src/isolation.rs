@@ -47,7 +47,7 @@ use cavra_connector_api::{DeliveryRequest, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::builtin::{Builtin, BUILTIN_ARG};
+use crate::builtin::{self, Builtin, BUILTIN_ARG};
 use crate::call::CallResult;
 use crate::interrupt::{self, ChildId};
 use crate::loader::{check_description, Description, Library};
@@ -529,7 +529,7 @@ pub fn run_child(plugin_path: &Path) -> ExitCode {
 pub fn run_builtin_child(builtins: &[Builtin], name: &str) -> ExitCode {
     serve_child(|| {
         let builtin = builtins.iter().find(|b| b.name == name);
-        let refuse = |kind, reason: String| Refusal { path: PathBuf::from(format!("(built-in {name})")), kind, reason };
+        let refuse = |kind, reason: String| Refusal { path: builtin::shown_path(name), kind, reason };
         match builtin {
             Some(builtin) => Library::from_module((builtin.module)()).map_err(|(kind, reason)| refuse(kind, reason)),
             None => Err(refuse(RefusalKind::NotAPlugin, format!("this binary has no built-in connector `{name}`"))),
