@@ -17,7 +17,7 @@ fn a_rules_folder_is_checked_against_the_runtime_commands_pack_contracts() {
     // The bundled folder keeps every contract.
     let run = cavra(&["check", "--deny-warnings", "--rules", "../rules"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("checked 10 packs: 0 errors, 0 warnings"), "{}", run.stderr);
+    assert!(run.stderr.contains("checked 10 packs and 7 modules: 0 errors, 0 warnings"), "{}", run.stderr);
 
     // A copy with a pack missing, one that lacks an input and a decision, a
     // policy that is no longer static, and a misspelled `with` field.
@@ -43,11 +43,11 @@ fn a_rules_folder_is_checked_against_the_runtime_commands_pack_contracts() {
         "= help: declare `input target: text`",
         "error[E0803]: the pack declares no decision `action`, which the runtime asks for",
         "error[E0802]: input `policy` is declared as `RoutingPolicy`: the runtime sets it once, from a document (static)",
-        "routing.cavra:43:1",
+        "routing.cavra:7:1",
         "= help: declare `static input policy: RoutingPolicy`",
         "warning[W0804]: the runtime does not read `with` field `acknowledgment_minutes` of decision `route`",
         "error[E0800]: the rules folder has no `escalation.cavra`, needed by the notification lifecycle",
-        "checked 9 packs: 4 errors, 1 warning",
+        "checked 9 packs and 7 modules: 4 errors, 1 warning",
     ] {
         assert!(run.stderr.contains(expected), "missing {expected:?} in:\n{}", run.stderr);
     }

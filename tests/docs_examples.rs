@@ -3,7 +3,9 @@
 //! (what `cavra check` requires: warnings are allowed) and is printed in
 //! `cavra fmt` form (formatting it changes nothing, as `cavra fmt --check`
 //! requires). A block is a complete pack when its first line that is not a
-//! comment starts with `pack `; other blocks are fragments. A printed pack
+//! comment starts with `pack ` (or `module `); other blocks are fragments.
+//! Its `use` lines resolve as for a pack file in `docs/`: there is no module
+//! there, so the bundled ones (`rules/common/...`) are used. A printed pack
 //! that starts with the header comment of a bundled pack in `rules/` is that
 //! pack, and must be printed whole, as it is today.
 //!
@@ -22,7 +24,7 @@ fn complete_packs(markdown: &str) -> Vec<(usize, String)> {
         let body: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| l.trim() != "```").collect();
         let text = body.join("\n") + "\n";
         let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap_or("");
-        if first.starts_with("pack ") {
+        if first.starts_with("pack ") || first.starts_with("module ") {
             out.push((n + 1, text));
         }
     }
@@ -78,7 +80,8 @@ fn documented_packs_check_and_are_formatted() {
                     failures.push(format!("{name}: the pack printed as {file} differs from it:\n{}", first_difference(&pack, text, "the file:")));
                 }
             }
-            if let Err(d) = cavra_engine::compile(&name, &pack) {
+            let modules = cavra_app::modules::RuleFiles::for_file(Path::new("docs/example.cavra"), None, cavra_grammar::DEFAULT_MAX_RULE_BYTES);
+            if let Err(d) = cavra_engine::compile_with(&name, &pack, &modules) {
                 failures.push(d.render(false));
                 continue;
             }
@@ -90,7 +93,7 @@ fn documented_packs_check_and_are_formatted() {
                 }
             };
             let formatted = cavra_grammar::format(&ast, &pack);
-            if let Err(d) = cavra_engine::compile(&name, &formatted) {
+            if let Err(d) = cavra_engine::compile_with(&name, &formatted, &modules) {
                 failures.push(format!("{name}: the formatted pack no longer checks:\n{}", d.render(false)));
             } else if formatted != pack {
                 failures.push(format!(

@@ -8,15 +8,22 @@ use cavra_tests::{cavra, crate_dir, fresh_dir};
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 
-/// The bundled rules with `quiet_hours` in the routing policy type and a
-/// `weekend_quiet` arm after the maintenance window's.
+/// The bundled rules with `quiet_hours` in the routing policy type (its
+/// module, `common/routing_policy.cavra`, which the folder's routing pack
+/// reads from the folder) and a `weekend_quiet` arm after the maintenance
+/// window's.
 fn rules_with_weekend_quiet(dir: &Path) -> PathBuf {
     let rules = dir.join("rules");
     copy_dir(&crate_dir().join("../rules"), &rules);
+    let module = rules.join("common/routing_policy.cavra");
+    let policy_type = std::fs::read_to_string(&module).unwrap();
+    let field = "  owner_calendars: map<OwnerCalendar> = {}\n";
+    assert!(policy_type.contains(field), "rules/common/routing_policy.cavra changed: no {field:?}");
+    std::fs::write(&module, policy_type.replacen(field, "  owner_calendars: map<OwnerCalendar> = {}\n  quiet_hours: list<MaintenanceWindow> = []\n", 1))
+        .unwrap();
     let routing = rules.join("routing.cavra");
     let pack = std::fs::read_to_string(&routing).unwrap();
     let edits = [
-        ("  owner_calendars: map<OwnerCalendar> = {}\n", "  owner_calendars: map<OwnerCalendar> = {}\n  quiet_hours: list<MaintenanceWindow> = []\n"),
         (
             "let away = first u",
             "let quiet = first q in policy.quiet_hours where active(q, now) and (q.providers is empty or provider in q.providers)\n\nlet away = first u",

@@ -291,7 +291,7 @@ mod tests {
         for contract in contracts() {
             let key = format!("rules/{}", contract.file);
             let source = crate::bundled::get(&key).unwrap_or_else(|| panic!("{key} is bundled"));
-            let pack = cavra_engine::compile(&key, source).unwrap_or_else(|d| panic!("{}", d.render(false)));
+            let pack = cavra_engine::compile_with(&key, source, &crate::modules::RuleFiles::bundled()).unwrap_or_else(|d| panic!("{}", d.render(false)));
             let found = check(&contract, &pack);
             assert!(found.is_empty(), "{key}: {}", cavra_engine::Diagnostics::new(&key, source, found).render(false));
         }

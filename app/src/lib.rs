@@ -27,6 +27,7 @@ pub mod evaluation;
 mod hash;
 pub mod history;
 pub mod lifecycle;
+pub mod modules;
 pub mod packs;
 pub mod plan;
 pub mod policy;

@@ -5,6 +5,7 @@
 //! inputs that resolves the inputs an operation sets, once, by name.
 
 use crate::error::{pack_error, AppError};
+use crate::modules::RuleFiles;
 use cavra_engine::{Diagnostics, InputSlot, Inputs, Outcome, Pack, Program, Report, Value};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -75,22 +76,28 @@ impl PackSource {
 
     /// The pack at `relative` (e.g. `routing.cavra`), compiled.
     pub fn pack(&self, relative: &str) -> Result<Pack, AppError> {
-        let (name, source) = match self {
+        let (name, source, modules) = match self {
             PackSource::Compiled(packs) => {
                 return packs.file(relative).cloned().ok_or_else(|| AppError::Pack(format!("{relative}: no such rule pack in the loaded rules")))
             }
             PackSource::Folder(dir) => {
                 let path = dir.join(relative);
                 let text = read_pack(&path).map_err(AppError::Pack)?;
-                (path.display().to_string(), text)
+                let modules = RuleFiles::for_file(&path, Some(dir), cavra_grammar::DEFAULT_MAX_RULE_BYTES);
+                (path.display().to_string(), text, modules)
             }
             PackSource::Bundled => {
                 let key = format!("rules/{relative}");
                 let text = crate::bundled::get(&key).ok_or_else(|| AppError::Pack(format!("{key}: not bundled in this build")))?;
-                (key, text.to_string())
+                (key, text.to_string(), RuleFiles::bundled())
             }
         };
-        cavra_engine::compile(&name, &source).map_err(|d| AppError::Pack(format!("the rule pack does not check:\n{}", d.render(false))))
+        let pack =
+            cavra_engine::compile_with(&name, &source, &modules).map_err(|d| AppError::Pack(format!("the rule pack does not check:\n{}", d.render(false))))?;
+        if pack.is_module() {
+            return Err(AppError::Pack(format!("{name}: is a module (`module {}`), not a pack a command can run", pack.name())));
+        }
+        Ok(pack)
     }
 
     /// The pack at `relative` bound to no static inputs.
@@ -161,7 +168,8 @@ impl BoundPack {
 
 impl CompiledPacks {
     /// Compiles every `.cavra` file of `rules` (or of the bundled packs).
-    /// Every failing pack is reported, not only the first.
+    /// Every failing pack is reported, not only the first. Modules are
+    /// checked too, but only packs are kept (and listed).
     pub fn load(rules: Option<&Path>) -> Result<CompiledPacks, LoadError> {
         let sources = match rules {
             Some(dir) => read_folder(dir).map_err(LoadError::Read)?,
@@ -174,7 +182,12 @@ impl CompiledPacks {
         let mut by_name = BTreeMap::new();
         let mut failures = Vec::new();
         for (relative, shown, text) in sources {
-            match cavra_engine::compile(&shown, &text) {
+            let modules = match rules {
+                Some(dir) => RuleFiles::for_file(Path::new(&shown), Some(dir), cavra_grammar::DEFAULT_MAX_RULE_BYTES),
+                None => RuleFiles::bundled(),
+            };
+            match cavra_engine::compile_with(&shown, &text, &modules) {
+                Ok(pack) if pack.is_module() => {}
                 Ok(pack) => {
                     if let Some(other) = by_name.insert(pack.name().to_string(), relative.clone()) {
                         return Err(LoadError::Read(format!("{shown}: pack `{}` is also declared in {other}; pack names must be unique", pack.name())));

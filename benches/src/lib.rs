@@ -792,7 +792,8 @@ impl PlanWorkload {
         policy["owner_routes"] = Json::Object(routes);
         policy["acknowledgement_minutes"] = json!(45);
 
-        let pack = cavra_engine::compile("routing.cavra", ROUTING_PACK).unwrap_or_else(|d| panic!("{}", d.render(false)));
+        let pack = cavra_engine::compile_with("rules/routing.cavra", ROUTING_PACK, &cavra_app::modules::RuleFiles::bundled())
+            .unwrap_or_else(|d| panic!("{}", d.render(false)));
         let now = SPAN_START + 12 * DAY + 14 * HOUR;
         let documents = HashMap::from([("policy".to_string(), policy)]);
         let program = pack.bind_with(&documents, cavra_engine::BindOptions::at(now)).unwrap_or_else(|e| panic!("binding: {e}"));

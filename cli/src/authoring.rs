@@ -11,6 +11,7 @@ use crate::{exit, ErrorFormat, Io};
 use cavra_app::contracts;
 use cavra_app::documents::{clock, expand, read_json};
 use cavra_app::evaluation::{evaluate, ItemResult};
+use cavra_app::modules::{slash_path, RuleFiles};
 use cavra_app::{AppError, PackSource, Refusal};
 use cavra_engine::{Diagnostic, Diagnostics, Program, Span};
 use cavra_grammar::{ReadError, ReadErrorKind};
@@ -77,18 +78,23 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format
         }
     };
     let mut tally = Tally::default();
+    let mut modules = 0;
     for file in &files {
         let Some(source) = read_source(io, file, limits) else {
             tally.errors += 1;
             continue;
         };
+        if starts_as_module(&source) {
+            modules += 1;
+        }
         let name = file.display().to_string();
         // Checked against its contract under --rules. Elsewhere, a pack at a
         // contract's path (`.../readiness/rollback.cavra`) is spared W0405
         // for the inputs its contract requires, used or not.
         let enforced = rules.and_then(|dir| contract_in(dir, file));
         let spared = enforced.clone().or_else(|| contracts::contract_at(file));
-        let diagnostics = match cavra_engine::compile(&name, &source) {
+        let modules = RuleFiles::for_file(file, rules, limits.max_rule_bytes);
+        let diagnostics = match cavra_engine::compile_with(&name, &source, &modules) {
             Ok(pack) => {
                 let mut items = warnings_to_show(&pack, spared.as_ref());
                 items.extend(enforced.map(|c| contracts::check(&c, &pack)).unwrap_or_default());
@@ -120,7 +126,12 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format
     let Tally { errors, warnings, json } = tally;
     match format {
         ErrorFormat::Human => {
-            say!(io.err, "checked {} pack{}: {errors} error{}, {warnings} warning{}", files.len(), plural(files.len()), plural(errors), plural(warnings))
+            let packs = files.len() - modules;
+            let checked = match modules {
+                0 => format!("{packs} pack{}", plural(packs)),
+                _ => format!("{packs} pack{} and {modules} module{}", plural(packs), plural(modules)),
+            };
+            say!(io.err, "checked {checked}: {errors} error{}, {warnings} warning{}", plural(errors), plural(warnings))
         }
         ErrorFormat::Json => say!(io.out, "{}", serde_json::to_string_pretty(&json).unwrap_or_default()),
     }
@@ -129,6 +140,13 @@ pub(crate) fn check(io: &mut Io, paths: &[PathBuf], rules: Option<&Path>, format
     } else {
         exit::OK
     }
+}
+
+/// Whether a rule file's first word is `module` (counted apart from packs,
+/// whether or not it checks).
+fn starts_as_module(source: &str) -> bool {
+    let first = source.lines().map(str::trim_start).find(|l| !l.is_empty() && !l.starts_with('#'));
+    first.is_some_and(|l| l.strip_prefix("module").is_some_and(|rest| rest.starts_with(char::is_whitespace)))
 }
 
 /// What `check` found across its packs.
@@ -166,11 +184,6 @@ fn contract_in(dir: &Path, file: &Path) -> Option<contracts::Contract> {
     contracts::contract_for(&slash_path(relative))
 }
 
-/// A relative path with `/` separators, as contracts name packs (`readiness/rollback.cavra`).
-fn slash_path(relative: &Path) -> String {
-    relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
-}
-
 pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
@@ -192,7 +205,17 @@ pub(crate) struct EvalArgs {
 /// Compiles a pack file, printing its diagnostics (errors, or warnings to stderr).
 pub(crate) fn load_pack(io: &mut Io, path: &Path, limits: RuleLimits) -> Result<cavra_engine::Pack, i32> {
     let source = read_source(io, path, limits).ok_or(exit::USAGE)?;
-    match cavra_engine::compile(&path.display().to_string(), &source) {
+    let modules = RuleFiles::for_file(path, None, limits.max_rule_bytes);
+    match cavra_engine::compile_with(&path.display().to_string(), &source, &modules) {
+        Ok(pack) if pack.is_module() => {
+            say!(
+                io.err,
+                "error: {}: is a module (`module {}`): it declares types and lets for packs to import, and has no decision to run",
+                path.display(),
+                pack.name()
+            );
+            Err(exit::USAGE)
+        }
         Ok(pack) => {
             let spared = contracts::contract_at(path);
             let warnings = Diagnostics::new(pack.file(), pack.source(), warnings_to_show(&pack, spared.as_ref()));

@@ -201,6 +201,14 @@ enum Command {
         #[command(flatten)]
         limits: authoring::RuleLimits,
     },
+    /// Run the language server for editors: the Language Server Protocol on stdin and stdout.
+    #[command(after_help = "Diagnostics as you type (the codes and messages of `cavra check`), hover with types, go to
+definition (across modules), completion of fields, names, keywords and functions, the outline,
+and formatting (`cavra fmt`). Editors start it themselves: editors/vscode has a VS Code extension.
+
+Examples:
+  cavra lsp")]
+    Lsp,
 }
 
 #[derive(Subcommand, Debug)]
@@ -252,6 +260,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         }
         Command::Test { paths, verbose, limits } => rule_tests::run(&mut io, &paths, verbose, limits),
         Command::Fmt { paths, check, limits } => authoring::fmt(&mut io, &paths, check, limits),
+        Command::Lsp => match cavra_lsp::run_stdio() {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                let _ = writeln!(io.err, "error: {e}");
+                exit::FAILED
+            }
+        },
         Command::Runtime { command } => runtime::run(&mut io, *command),
         Command::Api(args) => serve::run(&mut io, *args),
         Command::Plugins { command: PluginsCommand::List(args) } => runtime::list_plugins(&mut io, &args),

@@ -32,11 +32,13 @@ fn main() {
 /// cavra's own output goes to a copy of the process's stdout, and stdout
 /// itself (fd 1) to stderr: a plugin running in this process that prints
 /// reaches the log, never the `--json` a script reads. Not for the plugin
-/// child, whose stdout is its protocol (it redirects its plugin itself).
+/// child, whose stdout is its protocol (it redirects its plugin itself), nor
+/// for `cavra lsp`, whose stdout is the language server protocol.
 #[cfg(unix)]
 fn own_stdout() -> Option<std::fs::File> {
     use std::os::fd::AsFd;
-    if std::env::args_os().nth(1).is_some_and(|a| a == "plugin-child") {
+    // `cavra lsp` speaks its protocol on stdout (and loads no plugin).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "plugin-child" || a == "lsp") {
         return None;
     }
     let saved = std::io::stdout().as_fd().try_clone_to_owned().ok()?;

@@ -6,10 +6,11 @@ use crate::authoring::{bind, say, RuleLimits};
 use crate::{exit, Io};
 use cavra_app::bundled;
 use cavra_app::documents::{expand, parse_json};
+use cavra_app::modules::{normalize, RuleFiles};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +52,8 @@ struct Expect {
     arm: Option<String>,
     reason: Option<String>,
     fields: Option<toml::Table>,
+    /// Values of lets, by name: how a module (no decision) is tested.
+    lets: Option<toml::Table>,
     status: Option<String>,
     failed: Option<Vec<String>>,
     passed: Option<Vec<String>>,
@@ -76,21 +79,6 @@ impl Source {
             }
         }
     }
-}
-
-/// `a/b/../c` -> `a/c`, without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir if out.file_name().is_some() && !out.ends_with("..") => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 #[derive(Default)]
@@ -196,7 +184,11 @@ fn run_file(io: &mut Io, source: &Source, file: &Path, verbose: bool, coverage: 
     let pack_path = normalize(&dir.join(&spec.pack));
     let pack_name = pack_path.display().to_string();
     let pack_source = source.read(&pack_path)?;
-    let pack = cavra_engine::compile(&pack_name, &pack_source).map_err(|d| format!("{}the pack does not check", d.render(false)))?;
+    let modules = match source {
+        Source::Disk(limits) => RuleFiles::for_file(&pack_path, None, limits.max_rule_bytes),
+        Source::Bundled => RuleFiles::bundled(),
+    };
+    let pack = cavra_engine::compile_with(&pack_name, &pack_source, &modules).map_err(|d| format!("{}the pack does not check", d.render(false)))?;
     let entry = coverage.declared.entry(pack_name.clone()).or_default();
     entry.0 = pack.decisions().iter().flat_map(|(d, arms)| arms.iter().map(move |a| format!("{d}/{a}"))).collect();
     entry.1 = pack.gates().iter().flat_map(|(g, checks)| checks.iter().map(move |c| format!("{g}/{c}"))).collect();
@@ -265,7 +257,18 @@ fn run_case(
     };
     let readiness = case.readiness.as_ref().or(if case.decision.is_some() { None } else { spec.readiness.as_ref() });
     let mut diffs = Vec::new();
-    if let Some(gate) = readiness {
+    for (name, want) in expect.lets.iter().flatten() {
+        let want = toml_to_json(want);
+        match program.let_value(name, &inputs) {
+            Ok(got) if got.to_json() == want => {}
+            Ok(got) => diffs.push(format!("let {name}: expected {want}, got {}", got.to_json())),
+            Err(e) => diffs.push(format!("let {name}: {}", program.render_error(&e))),
+        }
+    }
+    let tests_decision = readiness.is_some() || case.decision.is_some() || spec.decision.is_some() || expect.lets.is_none();
+    if !tests_decision {
+        // A case that only checks lets (a module's test).
+    } else if let Some(gate) = readiness {
         let report = match (program.readiness(gate, &inputs), &expect.error) {
             (Ok(r), _) => r,
             (Err(e), Some(want)) if program.render_error(&e).contains(want.as_str()) => return Ok(()),

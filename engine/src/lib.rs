@@ -43,6 +43,7 @@
 // `unwrap` is either real handling or an `expect` naming its invariant.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod analysis;
 mod builtins;
 mod check;
 mod compile;
@@ -52,6 +53,7 @@ mod eval;
 mod fold;
 mod index;
 mod ir;
+mod modules;
 mod outcome;
 mod program;
 pub mod recurrence;
@@ -63,6 +65,7 @@ mod value;
 
 pub use convert::InputError;
 pub use eval::EvalError;
+pub use modules::{MemoryModules, ModuleFile, ModuleResolver, NoModules, SourceFile};
 pub use program::*;
 pub use value::{MapValue, Record, Value};
 

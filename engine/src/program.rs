@@ -1,17 +1,18 @@
 //! The public face of the engine: a checked [`Pack`], bound into an
 //! immutable [`Program`] that decides, explains and evaluates readiness gates.
 
-use crate::check::{check, Checked};
+use crate::check::Checked;
 use crate::compile::{compile as compile_ir, Compiled};
 use crate::convert::{convert, InputError};
 use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo, Val};
 use crate::ir::*;
+use crate::modules::{check_file, CheckedFile, ModuleResolver, NoModules, SourceFile};
 use crate::outcome::{matching_arm, outcome_values, OutcomeValues, INLINE_FIELDS};
 pub use crate::table::TableSize;
 use crate::table::{outcome_for, DecisionTable, Label, Parts};
 use crate::types::Ty;
 use crate::value::Value;
-use cavra_grammar::ast::{QuantKind, Span};
+use cavra_grammar::ast::{FileKind, QuantKind, Span};
 use cavra_grammar::diagnostic::line_col;
 use cavra_grammar::Diagnostics;
 use rustc_hash::FxHashMap;
@@ -21,10 +22,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Parses and checks a pack. Errors (and any warnings) come back as
+/// Parses and checks a pack given as text alone (a `use` line is an error:
+/// see [`compile_with`]). Errors (and any warnings) come back as
 /// [`Diagnostics`]; a pack with errors can never be bound ("fail closed").
 pub fn compile(file: &str, source: &str) -> Result<Pack, Diagnostics> {
-    with_large_stack(|| compile_here(file, source))
+    compile_with(file, source, &NoModules)
+}
+
+/// Parses and checks a pack or a module, reading the modules its `use` lines
+/// name through `modules`.
+pub fn compile_with(file: &str, source: &str, modules: &dyn ModuleResolver) -> Result<Pack, Diagnostics> {
+    with_large_stack(|| compile_here(file, source, modules))
 }
 
 /// Checking and compiling recurse over the syntax tree, whose depth the
@@ -49,14 +57,20 @@ fn with_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-fn compile_here(file: &str, source: &str) -> Result<Pack, Diagnostics> {
+fn compile_here(file: &str, source: &str, modules: &dyn ModuleResolver) -> Result<Pack, Diagnostics> {
     let ast = cavra_grammar::parse(file, source)?;
-    let (checked, diags) = check(&ast, source);
-    let diagnostics = Diagnostics::new(file, source, diags);
+    let CheckedFile { ast, source: joined, files, checked, diagnostics, .. } = check_file(file, source, ast, modules, false);
     match checked {
-        Some(checked) if !diagnostics.has_errors() => {
-            Ok(Pack { name: ast.name.name, name_span: ast.name.span, file: Arc::from(file), source: Arc::from(source), checked, warnings: diagnostics })
-        }
+        Some(checked) if !diagnostics.has_errors() => Ok(Pack {
+            name: ast.name.name,
+            name_span: ast.name.span,
+            kind: ast.kind,
+            file: Arc::from(file),
+            source: Arc::from(joined),
+            files: Arc::from(files),
+            checked,
+            warnings: diagnostics,
+        }),
         _ => Err(diagnostics),
     }
 }
@@ -67,8 +81,12 @@ pub struct Pack {
     name: String,
     /// Where `pack NAME` names it.
     name_span: Span,
+    /// A pack, or a module (checked, never run: it has no decisions).
+    kind: FileKind,
     file: Arc<str>,
+    /// The pack's text, then that of each module it imports ([`Pack::files`]).
     source: Arc<str>,
+    files: Arc<[SourceFile]>,
     checked: Checked,
     warnings: Diagnostics,
 }
@@ -119,8 +137,32 @@ impl Pack {
         self.checked.decisions.iter().map(|d| (&*d.name, d.arms.iter().chain(std::iter::once(&d.otherwise)).map(|a| &*a.id).collect())).collect()
     }
     /// The pack's text, as compiled.
+    /// The pack's text, then that of each module it imports: spans index it.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Whether the file is a module (`module NAME`): commands list and run packs only.
+    pub fn is_module(&self) -> bool {
+        self.kind == FileKind::Module
+    }
+
+    /// The pack's file (first) and each module it imports, with where its text starts in [`Pack::source`].
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+
+    /// The file, 1-based line and column of a span's start.
+    pub fn locate(&self, span: Span) -> (&str, usize, usize) {
+        let at = self.files.partition_point(|f| f.start <= span.start).saturating_sub(1);
+        match self.files.get(at) {
+            Some(f) => {
+                let text = self.source.get(f.start..f.start + f.len).unwrap_or("");
+                let (line, column) = line_col(text, span.start - f.start);
+                (&f.name, line, column)
+            }
+            None => (&self.file, 1, 1),
+        }
     }
     /// Where `pack NAME` names the pack: where a diagnostic about the pack as a whole points.
     pub fn name_span(&self) -> Span {
@@ -1114,6 +1156,16 @@ impl Program {
         (traced, elements)
     }
 
+    /// The value of the `let` named `name` for these inputs: what a rule test
+    /// of a module (which has no decision) checks.
+    pub fn let_value(&self, name: &str, inputs: &Inputs) -> Result<Value, EvalError> {
+        let def = self.lets.iter().find(|def| let_name(&self.snippet(def.span)) == name);
+        let def = def.ok_or_else(|| EvalError { span: Span::default(), message: format!("the pack has no let `{name}`") })?;
+        self.check_required(inputs)?;
+        let env = Env { lets: &self.lets, inputs: &inputs.values };
+        self.with_frame(|frame| eval(&def.node, &env, frame).map(Cow::into_owned).map_err(EvalError::from))
+    }
+
     pub fn explain(&self, decision: &str, inputs: &Inputs) -> Result<Explanation, EvalError> {
         let (_, d) = self.find_decision(decision)?;
         let mut trace = Explanation { decision: decision.to_string(), arms: Vec::new(), outcome: None, error: None };
@@ -1265,14 +1317,14 @@ impl Program {
     }
 
     fn trace_error(&self, e: &EvalError) -> TraceError {
-        let (line, column) = line_col(&self.pack.source, e.span.start);
+        let (_, line, column) = self.pack.locate(e.span);
         TraceError { message: e.message.clone(), line, column, text: self.snippet(e.span) }
     }
 
     /// `could not evaluate `text` (file:line:col): message`, for messages.
     fn describe_error(&self, e: &EvalError) -> String {
-        let (line, column) = line_col(&self.pack.source, e.span.start);
-        format!("could not evaluate `{}` ({}:{line}:{column}): {}", self.snippet(e.span), self.pack.file, e.message)
+        let (file, line, column) = self.pack.locate(e.span);
+        format!("could not evaluate `{}` ({file}:{line}:{column}): {}", self.snippet(e.span), e.message)
     }
 
     /// `file:line:col: message (at `source text`)`.
@@ -1280,8 +1332,8 @@ impl Program {
         if e.span == Span::default() {
             return e.message.clone();
         }
-        let (line, column) = line_col(&self.pack.source, e.span.start);
-        format!("{}:{line}:{column}: {} (at `{}`)", self.pack.file, e.message, self.snippet(e.span))
+        let (file, line, column) = self.pack.locate(e.span);
+        format!("{file}:{line}:{column}: {} (at `{}`)", e.message, self.snippet(e.span))
     }
 }
 

@@ -13,6 +13,13 @@ use std::collections::HashMap;
 
 /// The bundled routing pack, as the plan command runs it.
 const ROUTING: &str = include_str!("../../rules/routing.cavra");
+const ROUTING_POLICY: &str = include_str!("../../rules/common/routing_policy.cavra");
+
+/// The bundled routing pack, with the module it imports.
+fn routing_pack() -> cavra_engine::Pack {
+    let modules = cavra_engine::MemoryModules::new([("rules/common/routing_policy.cavra", ROUTING_POLICY)]);
+    cavra_engine::compile_with("rules/routing.cavra", ROUTING, &modules).unwrap_or_else(|d| panic!("{}", d.render(false)))
+}
 
 /// The same domain written differently: other names, the arms in another
 /// order, the calendar checked before the windows, a status key compared
@@ -212,7 +219,7 @@ proptest! {
         requests in prop::collection::vec(request(), 1..60),
         horizon in (0i64..SPAN_MINUTES, 0i64..SPAN_MINUTES),
     ) {
-        let pack = compile("routing.cavra", ROUTING).unwrap();
+        let pack = routing_pack();
         let docs = HashMap::from([("policy".to_string(), policy)]);
         // The horizon covers only part of the requests: inside it the table answers, outside the evaluator.
         let (from, to) = (horizon.0.min(horizon.1), horizon.0.max(horizon.1));
@@ -323,7 +330,7 @@ fn rewrite(policy: &Json, quiet: &[&str]) -> Json {
 
 #[test]
 fn the_bundled_routing_pack_gets_a_table_filled_at_bind() {
-    let pack = compile("routing.cavra", ROUTING).unwrap();
+    let pack = routing_pack();
     let policy = json!({
         "owner_routes": {"release-governance": {"providers": ["slack", "teams"], "escalation_owner": "platform-lead"}},
         "maintenance_windows": [

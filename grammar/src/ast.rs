@@ -42,9 +42,42 @@ pub struct Comment {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pack {
+    /// `pack NAME` or `module NAME`.
+    pub kind: FileKind,
     pub name: Ident,
+    /// The `use` lines, in order.
+    pub uses: Vec<UseDecl>,
     pub items: Vec<Item>,
     pub comments: Vec<Comment>,
+    pub span: Span,
+}
+
+/// What a rule file is: a pack (decisions and gates a command runs) or a
+/// module (types and lets that packs import).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Pack,
+    Module,
+}
+
+impl FileKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            FileKind::Pack => "pack",
+            FileKind::Module => "module",
+        }
+    }
+}
+
+/// `use "common/approval.cavra"` or `use "common/approval.cavra" { Approval, Drill }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UseDecl {
+    /// The path as written, relative to the importing file.
+    pub path: String,
+    /// Where the quoted path is.
+    pub path_span: Span,
+    /// The names imported; `None` imports everything the module declares.
+    pub names: Option<Vec<Ident>>,
     pub span: Span,
 }
 

@@ -76,12 +76,16 @@ impl Diagnostic {
     }
 }
 
-/// The diagnostics of one source file, in source order.
+/// The diagnostics of one source file, in source order, after those of the
+/// modules it imports that do not check.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Diagnostics {
     pub file: String,
     pub source: String,
     pub items: Vec<Diagnostic>,
+    /// Imported modules with errors, each with its own file and text: their
+    /// positions are in those files, not in this one.
+    pub modules: Vec<Diagnostics>,
 }
 
 /// The JSON shape of `--error-format json`: one object per diagnostic.
@@ -101,19 +105,25 @@ pub struct JsonDiagnostic {
 impl Diagnostics {
     pub fn new(file: impl Into<String>, source: impl Into<String>, mut items: Vec<Diagnostic>) -> Self {
         items.sort_by_key(|d| (d.span.start, d.span.end));
-        Diagnostics { file: file.into(), source: source.into(), items }
+        Diagnostics { file: file.into(), source: source.into(), items, modules: Vec::new() }
+    }
+
+    /// These diagnostics, after those of imported modules that do not check.
+    pub fn with_modules(mut self, modules: Vec<Diagnostics>) -> Self {
+        self.modules = modules;
+        self
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(Diagnostic::is_error)
+        self.items.iter().any(Diagnostic::is_error) || self.modules.iter().any(Diagnostics::has_errors)
     }
 
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.is_error()).count()
+        self.items.iter().filter(|d| d.is_error()).count() + self.modules.iter().map(Diagnostics::error_count).sum::<usize>()
     }
 
     pub fn warning_count(&self) -> usize {
-        self.items.len() - self.error_count()
+        self.items.iter().filter(|d| !d.is_error()).count() + self.modules.iter().map(Diagnostics::warning_count).sum::<usize>()
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -128,6 +138,9 @@ impl Diagnostics {
         let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
         let config = Config { chars: term::Chars::ascii(), ..Config::default() };
         let mut out = Vec::new();
+        for module in &self.modules {
+            out.extend(module.render(color).into_bytes());
+        }
         for d in &self.items {
             let range = clamp(&self.source, d.span);
             match Excerpt::of(&self.file, &self.source, range.clone()) {
@@ -143,9 +156,9 @@ impl Diagnostics {
     }
 
     pub fn to_json(&self) -> Vec<JsonDiagnostic> {
-        self.items
-            .iter()
-            .map(|d| {
+        let modules = self.modules.iter().flat_map(Diagnostics::to_json);
+        modules
+            .chain(self.items.iter().map(|d| {
                 let range = clamp(&self.source, d.span);
                 let (line, column) = self.line_col(range.start);
                 let (end_line, end_column) = self.line_col(range.end);
@@ -160,7 +173,7 @@ impl Diagnostics {
                     message: d.message.clone(),
                     help: d.help.clone(),
                 }
-            })
+            }))
             .collect()
     }
 }

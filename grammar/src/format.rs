@@ -70,7 +70,8 @@ fn expr_text(expr: &Expr, src: &str) -> String {
 #[derive(Clone, Copy)]
 enum Kind<'a> {
     Root,
-    Header(&'a Ident),
+    Header(FileKind, &'a Ident),
+    Use(&'a UseDecl),
     Type(&'a TypeDecl),
     Input(&'a InputDecl),
     Let(&'a LetDecl),
@@ -93,6 +94,7 @@ impl Kind<'_> {
             Kind::Let(_) => 3,
             Kind::Decision(_) => 4,
             Kind::Readiness(_) => 5,
+            Kind::Use(_) => 6,
             _ => 0,
         }
     }
@@ -192,7 +194,10 @@ impl<'a> Formatter<'a> {
     fn tree(&self, pack: &'a Pack) -> Node<'a> {
         let mut root = Node::new(Kind::Root, 0, self.source.len());
         let header_start = self.skip_trivia(0).min(pack.name.span.start);
-        root.children.push(self.leaf(Kind::Header(&pack.name), header_start, pack.name.span.end));
+        root.children.push(self.leaf(Kind::Header(pack.kind, &pack.name), header_start, pack.name.span.end));
+        for u in &pack.uses {
+            root.children.push(self.leaf(Kind::Use(u), u.span.start, u.span.end));
+        }
         for item in &pack.items {
             let node = match item {
                 Item::Type(d) => {
@@ -300,7 +305,7 @@ impl<'a> Formatter<'a> {
                 let prev = &node.children[i - 1];
                 let mut blank = self.blank_between(prev.end, self.first_pos(child));
                 if is_root {
-                    blank |= matches!(prev.kind, Kind::Header(_)) || prev.kind.is_block() || child.kind.is_block() || prev.kind.class() != child.kind.class();
+                    blank |= matches!(prev.kind, Kind::Header(..)) || prev.kind.is_block() || child.kind.is_block() || prev.kind.class() != child.kind.class();
                 }
                 if blank {
                     self.blank();
@@ -346,17 +351,26 @@ impl<'a> Formatter<'a> {
     fn node(&mut self, node: &Node<'a>, next: Option<&Node<'a>>, indent: usize) {
         match node.kind {
             Kind::Root => self.container(node, indent),
-            Kind::Header(name) => self.push(indent, format!("pack {}", name.name)),
+            Kind::Header(kind, name) => self.push(indent, format!("{} {}", kind.keyword(), name.name)),
+            Kind::Use(u) => {
+                let path: String = u.path.chars().flat_map(|c| if matches!(c, '"' | '\\' | '{' | '}') { vec!['\\', c] } else { vec![c] }).collect();
+                let names = match &u.names {
+                    Some(names) if names.is_empty() => " {}".to_string(),
+                    Some(names) => format!(" {{ {} }}", names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    None => String::new(),
+                };
+                self.push(indent, format!("use \"{path}\"{names}"));
+            }
             Kind::Type(d) => self.block_node(node, indent, format!("type {}", d.name.name)),
             Kind::Decision(d) => self.block_node(node, indent, format!("decision {}", d.name.name)),
             Kind::Readiness(d) => self.block_node(node, indent, format!("readiness {}", d.name.name)),
             Kind::Input(d) => {
                 let stat = if d.is_static { "static " } else { "" };
-                self.push(indent, format!("{stat}input {}: {}", d.name.name, type_expr(&d.ty)));
+                self.push(indent, format!("{stat}input {}: {}", d.name.name, type_expr_text(&d.ty)));
             }
             Kind::Let(d) => self.let_decl(d, indent),
             Kind::Field(f) => {
-                let mut line = format!("{}: {}", f.name.name, type_expr(&f.ty));
+                let mut line = format!("{}: {}", f.name.name, type_expr_text(&f.ty));
                 if let Some(default) = &f.default {
                     line.push_str(" = ");
                     write_expr(default, self.source, &mut line);
@@ -458,11 +472,12 @@ fn columns(s: &str) -> usize {
 
 // ---- pieces -----------------------------------------------------------------------
 
-fn type_expr(t: &TypeExpr) -> String {
+/// A type as `fmt` writes it: `list<Window>?`.
+pub fn type_expr_text(t: &TypeExpr) -> String {
     let mut s = match &t.kind {
         TypeExprKind::Named(n) => n.name.clone(),
-        TypeExprKind::List(inner) => format!("list<{}>", type_expr(inner)),
-        TypeExprKind::Map(inner) => format!("map<{}>", type_expr(inner)),
+        TypeExprKind::List(inner) => format!("list<{}>", type_expr_text(inner)),
+        TypeExprKind::Map(inner) => format!("map<{}>", type_expr_text(inner)),
     };
     if t.optional {
         s.push('?');

@@ -51,6 +51,20 @@ pub fn parse(file: &str, source: &str) -> Result<Pack, Diagnostics> {
     parse_within(file, source, Budget { steps: step_budget(source.len()), recovery_bytes: RECOVERY_BYTES })
 }
 
+/// [`parse`], with every span offset by `start`: for a module placed at
+/// `start` in the text that a pack and its modules are checked as one. Call it
+/// for text that [`parse`] accepts; an error is reported as [`parse`] would.
+pub fn parse_at(file: &str, source: &str, start: usize) -> Result<Pack, Diagnostics> {
+    // Leading blanks are whitespace to the grammar: the spans come out offset
+    // without a pass over the tree, and the text stays valid.
+    let mut placed = " ".repeat(start);
+    placed.push_str(source);
+    // On an error, the positions that mean something are those of the text alone.
+    let mut pack = parse(file, &placed).map_err(|placed_error| parse(file, source).err().unwrap_or(placed_error))?;
+    pack.comments.clear();
+    Ok(pack)
+}
+
 /// What one parse may spend: pest's steps per parse, and the bytes all the
 /// parses of error recovery may cover.
 #[derive(Clone, Copy)]
@@ -208,7 +222,7 @@ fn header_guard(source: &str) -> Option<Diagnostic> {
         }
         let at = offset + (line.len() - trimmed.len());
         let word: String = trimmed.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        if word == "pack" {
+        if word == "pack" || word == "module" {
             return None;
         }
         // The word, or the one character (of any width) that is there instead.
@@ -222,7 +236,7 @@ fn header_guard(source: &str) -> Option<Diagnostic> {
     Some(Diagnostic::error("E0001", Span::new(source.len(), source.len()), "the file is empty: a rule file starts with `pack NAME`"))
 }
 
-const ITEM_KEYWORDS: &[&str] = &["type", "input", "static", "let", "decision", "readiness"];
+const ITEM_KEYWORDS: &[&str] = &["use", "type", "input", "static", "let", "decision", "readiness"];
 
 fn starts_item(line: &str) -> bool {
     ITEM_KEYWORDS.iter().any(|k| line.strip_prefix(k).is_some_and(|rest| rest.starts_with(char::is_whitespace)))
@@ -464,13 +478,19 @@ impl Builder {
     fn file(&mut self, pair: Pair<Rule>) -> Pack {
         let span = span_of(&pair);
         let mut name = None;
+        let mut kind = FileKind::Pack;
+        let mut uses = Vec::new();
         let mut items = Vec::new();
         for p in self.children(pair) {
             match p.as_rule() {
-                Rule::pack_header => {
+                Rule::pack_header | Rule::module_header => {
+                    if p.as_rule() == Rule::module_header {
+                        kind = FileKind::Module;
+                    }
                     let kids = self.children(p);
                     name = Some(ident(&kids[1]));
                 }
+                Rule::use_decl => uses.push(self.use_decl(p)),
                 Rule::type_decl => items.push(Item::Type(self.type_decl(p))),
                 Rule::input_decl => items.push(Item::Input(self.input_decl(p))),
                 Rule::let_decl => items.push(Item::Let(self.let_decl(p))),
@@ -479,7 +499,23 @@ impl Builder {
                 _ => {}
             }
         }
-        Pack { name: name.expect("grammar requires a pack header"), items, comments: Vec::new(), span }
+        Pack { kind, name: name.expect("grammar requires a pack header"), uses, items, comments: Vec::new(), span }
+    }
+
+    fn use_decl(&mut self, pair: Pair<Rule>) -> UseDecl {
+        let span = span_of(&pair);
+        let kids = self.children(pair);
+        let path_pair = &kids[1];
+        // A path is literal text; one with `{...}` is kept as written, and the
+        // engine refuses it with its position.
+        let parts = text_parts(path_pair.clone());
+        let path = if parts.iter().all(|p| matches!(p, TextPart::Literal(_))) {
+            parts.into_iter().filter_map(|p| if let TextPart::Literal(text) = p { Some(text) } else { None }).collect()
+        } else {
+            path_pair.as_str().trim_matches('"').to_string()
+        };
+        let names = kids.get(2).map(|names| inner(names.clone()).filter(|p| p.as_rule() == Rule::ident).map(|p| ident(&p)).collect());
+        UseDecl { path, path_span: span_of(path_pair), names, span }
     }
 
     fn type_decl(&mut self, pair: Pair<Rule>) -> TypeDecl {
@@ -1039,6 +1075,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "the end of the file",
         Rule::pack_header | Rule::kw_pack => "`pack NAME`",
+        Rule::module_header | Rule::kw_module => "`module NAME`",
+        Rule::use_decl | Rule::kw_use => "`use`",
+        Rule::use_names => "`{`",
         Rule::type_decl | Rule::kw_type => "`type`",
         Rule::input_decl | Rule::kw_input | Rule::static_mark | Rule::kw_static => "`input`",
         Rule::let_decl | Rule::kw_let => "`let`",

@@ -233,5 +233,16 @@ fn routing_pack_layout_is_kept() {
     let out = check_round_trip("routing", &source);
     assert!(out.starts_with("# Route decision"), "{out}");
     assert!(out.contains("let window = first w in policy.maintenance_windows\n  where active(w, now)\n    and (w.owners is empty or owner in w.owners)\n"));
+    assert!(out.starts_with("# Route decision for one (owner, provider) pair of a rollback-drill notification.\n# Order matters: the first matching arm wins (README, \"Notification plan\").\npack routing\n\nuse \"common/routing_policy.cavra\"\n\nstatic input"), "{out}");
+    let module = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/common/routing_policy.cavra")).unwrap();
+    let out = check_round_trip("routing_policy", &module);
+    assert!(out.contains("module routing_policy\n"), "{out}");
     assert!(out.contains("  owners: list<text> = [] # empty means every owner\n"));
+}
+
+#[test]
+fn use_lines_are_laid_out_and_escaped() {
+    let messy = "module m\nuse   \"a b/\\\"q\\\".cavra\"{X,y,}\nuse \"c.cavra\" {}\ntype X { a: text }\n";
+    let out = check_round_trip("uses", messy);
+    assert_eq!(out, "module m\n\nuse \"a b/\\\"q\\\".cavra\" { X, y }\nuse \"c.cavra\" {}\n\ntype X {\n  a: text\n}\n");
 }

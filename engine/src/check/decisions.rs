@@ -14,6 +14,22 @@ use std::sync::Arc;
 
 impl Checker<'_> {
     /// Every decision and gate, in pack order; names are shared between them.
+    /// A module offers types and lets; decisions and gates belong in the packs that import it.
+    pub(super) fn refuse_decisions_in_module(&mut self, module: &ast::Pack) {
+        for item in &module.items {
+            let (what, name) = match item {
+                ast::Item::Decision(d) => ("decision", &d.name),
+                ast::Item::Readiness(r) => ("readiness", &r.name),
+                _ => continue,
+            };
+            self.diags.push(
+                Diagnostic::error("E0904", name.span, format!("a module declares types, inputs and lets, not `{what} {}`", name.name))
+                    .with_label("not allowed in a module")
+                    .with_help(format!("move `{what} {}` into a pack that imports this module", name.name)),
+            );
+        }
+    }
+
     pub(super) fn decisions_and_gates(&mut self, pack: &ast::Pack) -> (Vec<DecisionIr>, Vec<GateIr>) {
         let mut decisions = Vec::new();
         let mut gates = Vec::new();

@@ -2,6 +2,7 @@
 //! lets, and the order in which lets are checked (dependencies first).
 
 use super::diagnostics::{defined_twice, type_mismatch};
+use super::facts::SymbolKind;
 use super::{Checker, LetState};
 use crate::eval::eval_const;
 use crate::ir::*;
@@ -32,6 +33,7 @@ impl<'a> Checker<'a> {
             first_seen.insert(&t.name.name, t.name.span);
             let id = self.schema.records.len() as u32;
             self.records.insert(t.name.name.clone(), id);
+            self.record_spans.push((t.name.span, Vec::new()));
             self.schema.records.push(RecordDef { name: t.name.name.clone(), fields: Vec::new(), names: Arc::from(Vec::new()), by_name: HashMap::default() });
         }
         for t in decls {
@@ -50,12 +52,16 @@ impl<'a> Checker<'a> {
                 let default = f.default.as_ref().and_then(|e| self.field_default(e, &ty));
                 by_name.insert(f.name.name.clone(), fields.len() as u32);
                 fields.push(FieldDef { name: f.name.name.clone(), ty, default });
+                self.record_spans[id as usize].1.push(f.name.span);
             }
             let rec = &mut self.schema.records[id as usize];
             rec.names = fields.iter().map(|f| Arc::from(f.name.as_str())).collect();
             rec.fields = fields;
             rec.by_name = by_name;
         }
+        let spans = std::mem::take(&mut self.record_spans);
+        self.note_records(&spans);
+        self.record_spans = spans;
     }
 
     fn field_default(&mut self, e: &ast::Expr, ty: &Ty) -> Option<Value> {
@@ -87,7 +93,11 @@ impl<'a> Checker<'a> {
                 "duration" => Ty::Duration,
                 "recurrence" => Ty::Recurrence,
                 other => match self.records.get(other) {
-                    Some(&id) => Ty::Record(id),
+                    Some(&id) => {
+                        let declared = self.record_spans.get(id as usize).map(|(span, _)| *span).unwrap_or_default();
+                        self.note_reference(name.span, declared, SymbolKind::Type, other, &Ty::Record(id));
+                        Ty::Record(id)
+                    }
                     None => {
                         let candidates: Vec<&str> = BUILTIN_TYPES.iter().copied().chain(self.records.keys().map(String::as_str)).collect();
                         let mut d = Diagnostic::error("E0102", name.span, format!("unknown type `{other}`")).with_label("not a type");
@@ -128,7 +138,9 @@ impl<'a> Checker<'a> {
                     if i.name.name == "now" && ty.base() != &Ty::Time && !ty.is_any() {
                         self.diags.push(type_mismatch(i.ty.span, format!("the input `now` is the clock and must be `time`, not {}", self.show(&ty))));
                     }
+                    self.note_reference(i.name.span, i.name.span, SymbolKind::Input, &i.name.name, &ty);
                     self.input_names.insert(i.name.name.clone(), self.inputs.len() as u32);
+                    self.input_spans.push(i.name.span);
                     self.inputs.push(InputDef { name: i.name.name.clone(), ty, is_static: i.is_static, span: i.span });
                     self.input_used.push(false);
                 }
@@ -207,6 +219,7 @@ impl<'a> Checker<'a> {
         if let LetState::InProgress = self.let_state[i] {
             self.let_state[i] = LetState::Done(ty.clone());
         }
+        self.note_reference(decl.name.span, decl.name.span, SymbolKind::Let, &decl.name.name, &ty);
         self.let_nodes[i] = Some(node);
         self.let_order.push(index);
         ty
@@ -214,7 +227,7 @@ impl<'a> Checker<'a> {
 }
 
 /// Names an expression refers to, minus those its own quantifiers bind.
-fn free_names<'a>(e: &'a ast::Expr, bound: &mut Vec<&'a str>, out: &mut Vec<&'a str>) {
+pub(crate) fn free_names<'a>(e: &'a ast::Expr, bound: &mut Vec<&'a str>, out: &mut Vec<&'a str>) {
     let mut walk = |x: &'a ast::Expr, bound: &mut Vec<&'a str>| free_names(x, bound, out);
     match &e.kind {
         ExprKind::Name(id) => {

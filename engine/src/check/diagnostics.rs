@@ -9,7 +9,9 @@
 //! * `E0300` decision without `otherwise`, `E0301` defined twice, `E0302` a
 //!   `let` that refers to itself;
 //! * `W0400` unreachable arm, `W0401` unused `let`, `W0402` condition always
-//!   false (`lints.rs`).
+//!   false (`lints.rs`);
+//! * `E0900`..`E0906` imports of modules (`modules.rs`), and `E0904` for a
+//!   decision or gate in a module (`decisions.rs`).
 
 use cavra_grammar::ast::Span;
 use cavra_grammar::diagnostic::{line_col, Diagnostic};

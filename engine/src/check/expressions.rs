@@ -2,6 +2,7 @@
 //! comparisons, `if` and quantifiers, each typed and lowered to IR nodes.
 
 use super::diagnostics::type_mismatch;
+use super::facts::SymbolKind;
 use super::Checker;
 use crate::ir::*;
 use crate::time::{parse_duration, parse_time_literal};
@@ -13,6 +14,12 @@ use std::sync::Arc;
 
 impl Checker<'_> {
     pub(super) fn expr(&mut self, e: &ast::Expr) -> (Node, Ty) {
+        let (node, ty) = self.expr_kind(e);
+        self.note_type(e.span, &ty);
+        (node, ty)
+    }
+
+    fn expr_kind(&mut self, e: &ast::Expr) -> (Node, Ty) {
         let span = e.span;
         let node = |kind| Node::new(kind, span);
         match &e.kind {
@@ -103,10 +110,14 @@ impl Checker<'_> {
                 match t_ty.base() {
                     Ty::Any => (node(Kind::Field(Box::new(t_node), 0)), Ty::Any),
                     Ty::Record(id) => {
-                        let rec = self.schema.record(*id);
+                        let id = *id;
+                        self.note_field_read(field.span, id);
+                        let rec = self.schema.record(id);
                         match rec.by_name.get(&field.name) {
                             Some(&idx) => {
                                 let fty = rec.fields[idx as usize].ty.clone();
+                                let declared = self.record_spans.get(id as usize).and_then(|(_, fields)| fields.get(idx as usize)).copied().unwrap_or_default();
+                                self.note_reference(field.span, declared, SymbolKind::Field, &field.name, &fty);
                                 let fty = if t_ty.is_optional() { fty.optional() } else { fty };
                                 (node(Kind::Field(Box::new(t_node), idx)), fty)
                             }
@@ -222,19 +233,26 @@ impl Checker<'_> {
 
     fn name(&mut self, id: &ast::Ident) -> (Node, Ty) {
         let span = id.span;
-        if let Some((_, slot, ty)) = self.scopes.iter().rev().find(|(n, _, _)| *n == id.name) {
-            return (Node::new(Kind::Local(*slot), span), ty.clone());
+        if let Some((_, slot, ty, declared)) = self.scopes.iter().rev().find(|(n, _, _, _)| *n == id.name) {
+            let (slot, ty, declared) = (*slot, ty.clone(), *declared);
+            self.note_reference(span, declared, SymbolKind::Variable, &id.name, &ty);
+            return (Node::new(Kind::Local(slot), span), ty);
         }
         if !self.const_context {
             if let Some(&slot) = self.input_names.get(&id.name) {
                 if let Some(used) = self.input_used.get_mut(slot as usize) {
                     *used = true;
                 }
-                return (Node::new(Kind::Input(slot), span), self.inputs[slot as usize].ty.clone());
+                let ty = self.inputs[slot as usize].ty.clone();
+                let declared = self.input_spans.get(slot as usize).copied().unwrap_or_default();
+                self.note_reference(span, declared, SymbolKind::Input, &id.name, &ty);
+                return (Node::new(Kind::Input(slot), span), ty);
             }
             if let Some(&index) = self.let_names.get(&id.name) {
                 self.let_used[index as usize] = true;
                 let ty = self.check_let(index);
+                let declared = self.let_decls[index as usize].name.span;
+                self.note_reference(span, declared, SymbolKind::Let, &id.name, &ty);
                 return (Node::new(Kind::Let(index), span), ty);
             }
         } else if self.global_names.contains(&id.name) {
@@ -243,7 +261,7 @@ impl Checker<'_> {
                     .with_help("defaults must be constants such as 60, \"text\", [] or {}"),
             );
         }
-        let mut candidates: Vec<&str> = self.scopes.iter().map(|(n, _, _)| n.as_str()).collect();
+        let mut candidates: Vec<&str> = self.scopes.iter().map(|(n, _, _, _)| n.as_str()).collect();
         if !self.const_context {
             candidates.extend(self.input_names.keys().map(String::as_str));
             candidates.extend(self.let_names.keys().map(String::as_str));
@@ -395,7 +413,8 @@ impl Checker<'_> {
         };
         let local = self.local_count;
         self.local_count += 1;
-        self.scopes.push((q.var.name.clone(), local, elem.clone()));
+        self.note_reference(q.var.span, q.var.span, SymbolKind::Variable, &q.var.name, &elem);
+        self.scopes.push((q.var.name.clone(), local, elem.clone(), q.var.span));
         let filter = q.filter.as_ref().map(|f| self.condition(f, "a `where` clause"));
         let key = q.key.as_ref().map(|k| {
             let (n, t) = self.expr(k);

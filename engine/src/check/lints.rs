@@ -126,9 +126,9 @@ impl Checker<'_> {
     }
 
     /// `W0401` for every let no expression mentions (unless named `_...`).
-    pub(super) fn warn_unused_lets(&mut self) {
+    pub(super) fn warn_unused_lets(&mut self, local_end: usize) {
         for (i, decl) in self.let_decls.iter().enumerate() {
-            if !self.let_used[i] && !decl.name.name.starts_with('_') {
+            if !self.let_used[i] && !decl.name.name.starts_with('_') && decl.span.start < local_end {
                 self.diags.push(
                     Diagnostic::warning("W0401", decl.name.span, format!("`{}` is never used", decl.name.name))
                         .with_label("unused let")

@@ -15,9 +15,13 @@ mod decisions;
 mod declarations;
 mod diagnostics;
 mod expressions;
+mod facts;
 mod limits;
 mod lints;
 mod logic;
+
+pub(crate) use declarations::free_names;
+pub use facts::{Facts, RecordFacts, Reference, SymbolKind};
 
 use crate::ir::*;
 use crate::types::{Schema, Ty};
@@ -63,17 +67,27 @@ struct Checker<'a> {
     /// Per input slot: whether an expression reads it.
     input_used: Vec<bool>,
     let_order: Vec<u32>,
-    /// Quantifier variables in scope, innermost last: (name, local slot, type).
-    scopes: Vec<(String, u32, Ty)>,
+    /// Quantifier variables in scope, innermost last: (name, local slot, type, where declared).
+    scopes: Vec<(String, u32, Ty, Span)>,
     local_count: u32,
     /// True while checking field defaults: only constants are allowed.
     const_context: bool,
     /// Names of all inputs and lets, known before types are checked.
     global_names: std::collections::HashSet<String>,
+    /// Per record type: where its name and each field's name are declared.
+    record_spans: Vec<(Span, Vec<Span>)>,
+    /// Per input slot: where its name is declared.
+    input_spans: Vec<Span>,
+    /// Kept for editors when asked for (`facts.rs`).
+    facts: Option<Facts>,
 }
 
 /// Checks a pack: the checked IR when there is no error, and every diagnostic.
-pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic>) {
+/// Declarations that start at `local_end` or later were imported from modules
+/// (`modules.rs`): they are not reported as unused, nor is any `let` of a
+/// module, since a module's lets are there to be imported. With `record`,
+/// what editors need is kept too ([`Facts`]).
+pub fn check(pack: &ast::Pack, source: &str, local_end: usize, record: bool) -> (Option<Checked>, Vec<Diagnostic>, Option<Facts>) {
     let mut c = Checker {
         source,
         diags: Vec::new(),
@@ -100,7 +114,13 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
                 _ => None,
             })
             .collect(),
+        record_spans: Vec::new(),
+        input_spans: Vec::new(),
+        facts: record.then(Facts::default),
     };
+    if pack.kind == ast::FileKind::Module {
+        c.refuse_decisions_in_module(pack);
+    }
     c.declare_types(pack);
     c.declare_inputs_and_lets(pack);
     // Dependencies first, so that checking one let never nests the checking
@@ -109,7 +129,9 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
         c.check_let(i);
     }
     let (decisions, gates) = c.decisions_and_gates(pack);
-    c.warn_unused_lets();
+    if pack.kind == ast::FileKind::Pack {
+        c.warn_unused_lets(local_end);
+    }
     // An expression with an error may be the one meant to read an input.
     if !c.diags.iter().any(Diagnostic::is_error) {
         c.warn_unused_inputs();
@@ -125,7 +147,7 @@ pub fn check(pack: &ast::Pack, source: &str) -> (Option<Checked>, Vec<Diagnostic
         .map(|(i, d)| LetDef { node: c.let_nodes[i].clone().unwrap_or_else(|| Node::constant(Value::Null, d.span)), span: d.span })
         .collect();
     let checked = Checked { schema: c.schema, inputs: c.inputs, lets, let_order: c.let_order, local_count: c.local_count, decisions, gates };
-    (if has_errors { None } else { Some(checked) }, c.diags)
+    (if has_errors { None } else { Some(checked) }, c.diags, c.facts)
 }
 
 impl Checker<'_> {
