@@ -53,6 +53,7 @@ mod fold;
 mod index;
 mod ir;
 mod outcome;
+mod probes;
 mod program;
 pub mod recurrence;
 mod scan_index;
