@@ -27,7 +27,9 @@ use crate::policy::NamedKeys;
 use crate::records::{DecidedOutcome, DecisionChange, DiffReport, Ordered};
 use crate::safety::Screen;
 use cavra_engine::time::{format_time, parse_time, MICROS_PER_SECOND};
-use cavra_engine::{BindOptions, InputInfo, Inputs, Pack, Program, Value};
+/// The packs compared, as front ends hand them over (compiled).
+pub use cavra_engine::Pack;
+use cavra_engine::{BindOptions, InputInfo, Inputs, Program, Value};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeSet, HashMap};
 
