@@ -277,7 +277,7 @@ impl Period {
 
 /// One side's pack and documents: the request's inputs, with `against`
 /// replacing them on the new side (and values given for static inputs).
-fn side_documents<'r>(request: &'r DiffRequest, side: Side) -> Vec<&'r Given> {
+fn side_documents(request: &DiffRequest, side: Side) -> Vec<&Given> {
     let pack = side_pack(request, side);
     let statics: Vec<String> = pack.inputs().into_iter().filter(|i| i.is_static).map(|i| i.name).collect();
     let mut chosen: Vec<&Given> = Vec::new();

@@ -132,12 +132,10 @@ pub(crate) fn document_instants(document: &serde_json::Value, from: i64, to: i64
         }
     };
     match document {
-        Json::String(text) => {
-            // Only text shaped like a timestamp (a date, then `T`) is tried, so prose never parses.
-            if text.len() >= 20 && text.as_bytes().get(10).is_some_and(|b| matches!(b, b'T' | b't')) {
-                if let Ok(t) = cavra_engine::time::parse_time(text) {
-                    add(t);
-                }
+        // Only text shaped like a timestamp (a date, then `T`) is tried, so prose never parses.
+        Json::String(text) if text.len() >= 20 && text.as_bytes().get(10).is_some_and(|b| matches!(b, b'T' | b't')) => {
+            if let Ok(t) = cavra_engine::time::parse_time(text) {
+                add(t);
             }
         }
         Json::Array(items) => items.iter().for_each(|item| document_instants(item, from, to, instants)),
