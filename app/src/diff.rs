@@ -16,8 +16,9 @@
 //! The keys: for a pack that reads a routing policy (`static input policy`),
 //! every owner x provider x schedule either side's policy names, unless a
 //! value is given; every other dynamic input ranges over the values given,
-//! else over the constants either pack compares it with, plus null when it
-//! is optional, or [`ANY_OTHER`] when it is required text (a value no arm
+//! else over the constants either pack compares it with (for a number, also
+//! a value between each two and one beyond each end), plus null when it is
+//! optional, or [`ANY_OTHER`] when it is required text (a value no arm
 //! names, such as a schedule status that is not `healthy`).
 
 use crate::documents::{clock, document_instants};
@@ -403,8 +404,9 @@ fn probe_values(info: &InputInfo, constants: Vec<Json>) -> Result<Vec<Json>, App
     }
     match base {
         "bool" => values = vec![Json::Bool(false), Json::Bool(true)],
+        "number" => values = number_probes(&values),
         "text" if !optional && !values.contains(&Json::String(ANY_OTHER.into())) => values.push(Json::String(ANY_OTHER.into())),
-        "text" | "number" => {}
+        "text" => {}
         _ if optional => values.clear(),
         _ => {}
     }
@@ -418,6 +420,34 @@ fn probe_values(info: &InputInfo, constants: Vec<Json>) -> Result<Vec<Json>, App
         ));
     }
     Ok(values)
+}
+
+/// The numbers a number input is examined at: each constant the packs
+/// compare it with, a number between each two neighbours, and one below
+/// and one above them all, so that every side of every comparison
+/// (`<`, `<=`, `==`, ...) is examined.
+fn number_probes(constants: &[Json]) -> Vec<Json> {
+    let mut numbers: Vec<f64> = constants.iter().filter_map(Json::as_f64).collect();
+    numbers.sort_by(f64::total_cmp);
+    numbers.dedup();
+    let (Some(&lowest), Some(&highest)) = (numbers.first(), numbers.last()) else { return Vec::new() };
+    let mut probes = vec![lowest - 1.0];
+    for (i, &n) in numbers.iter().enumerate() {
+        probes.push(n);
+        match numbers.get(i + 1) {
+            Some(&next) => probes.push((n + next) / 2.0),
+            None => probes.push(highest + 1.0),
+        }
+    }
+    probes.into_iter().filter_map(|n| serde_json::Number::from_f64(n).map(|n| Json::Number(number_shown(n)))).collect()
+}
+
+/// A whole number as an integer (`3`, not `3.0`), as the engine prints numbers.
+fn number_shown(n: serde_json::Number) -> serde_json::Number {
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => serde_json::Number::from(f as i64),
+        _ => n,
+    }
 }
 
 /// Every instant in `[from, to]` at which either side's decision can change.
@@ -686,6 +716,13 @@ decision route {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn numbers_are_examined_on_every_side_of_each_constant() {
+        let probes = number_probes(&[json!(3), json!(2.5), json!(3)]);
+        assert_eq!(probes, vec![json!(1.5), json!(2.5), json!(2.75), json!(3), json!(4)]);
+        assert!(number_probes(&[]).is_empty());
     }
 
     #[test]

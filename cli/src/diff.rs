@@ -19,8 +19,9 @@ changes: the key, the interval, and both outcomes with their reasons.
 
 Keys: for a pack that reads a routing policy (input `policy`), every owner, provider and schedule
 either side's policy names, unless given with --set. Every other per-decision input takes the values
-given with --set (repeat --set to examine several), else every constant the packs compare it with, plus
-null when it is optional, or * (any other text) when it is required text.
+given with --set (repeat --set to examine several), else every constant the packs compare it with (for
+a number, also the values between and beyond them), plus null when it is optional, or * (any other
+text) when it is required text.
 
 Instants: the times the input documents name (recurring windows expanded), the time constants of either
 pack and the period's ends, so no change between them is missed. The period is [--from, --to), by
