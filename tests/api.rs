@@ -283,6 +283,55 @@ fn concurrent_requests_all_succeed() {
 }
 
 #[test]
+fn packs_diff_serves_the_cli_report_with_paths_in_errors() {
+    let (server, _) = sample_server("diff", &[], &[]);
+    let read = |path: &str| -> Json { serde_json::from_str(&std::fs::read_to_string(repo().join(path)).expect("document")).expect("json") };
+    let (policy, later) = (read("examples/routing-policy.json"), read("tests/corpus/diff/routing-policy-freeze-until-21.json"));
+    let (from, to) = ("2026-05-21T00:00:00Z", "2026-05-23T00:00:00Z");
+    let body = json!({"inputs": {"policy": policy}, "against": {"policy": later}, "from": from, "to": to});
+    let r = server.post("/v1/packs/routing/diff", &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cli = cli_json(&[
+        "diff",
+        &repo().join("rules/routing.cavra").display().to_string(),
+        "--input",
+        &format!("policy={}", repo().join("examples/routing-policy.json").display()),
+        "--against",
+        &format!("policy={}", repo().join("tests/corpus/diff/routing-policy-freeze-until-21.json").display()),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--json",
+    ]);
+    assert_eq!(r.json(), cli, "the API's report is the CLI's");
+    assert_eq!(r.json()["change_count"], 1);
+
+    // Values to examine: a list is each of its values.
+    let body = json!({"inputs": {"policy": policy}, "against": {"policy": later}, "set": {"schedule_status": ["due_soon", "healthy"], "owner": "platform-operations"}, "from": from, "to": to});
+    let r = server.post("/v1/packs/routing/diff", &body.to_string());
+    assert_eq!((r.status, r.json()["change_count"].clone()), (200, json!(0)), "the freeze is not platform-operations': {}", r.body);
+    // A rule-test case, at its instant.
+    let case = json!({"name": "slack at the old end", "at": "2026-05-21T20:30:00Z", "inputs": {"owner": "release-governance", "provider": "slack", "schedule_id": SCHEDULE, "schedule_status": "due_soon"}});
+    let r = server.post("/v1/packs/routing/diff", &json!({"inputs": {"policy": policy}, "against": {"policy": later}, "cases": [case]}).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["changes"][0]["key"]["case"], "slack at the old end");
+
+    let mut broken = later.clone();
+    broken["maintenance_windows"][0]["end_at"] = json!("tomorrow");
+    let r = server.post("/v1/packs/routing/diff", &json!({"inputs": {"policy": policy}, "against": {"policy": broken}, "from": from}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.against.policy.maintenance_windows[0].end_at")), "{}", r.body);
+    let r = server.post("/v1/packs/routing/diff", &json!({"inputs": {"polcy": policy}}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.inputs.polcy")), "{}", r.body);
+    let r = server.post("/v1/packs/routing/diff", &json!({"against_pack": "routng"}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.against_pack")), "{}", r.body);
+    let r = server.post("/v1/packs/routing/diff", &json!({"form": from}).to_string());
+    assert_eq!((r.status, r.error()["path"].clone()), (422, json!("$.form")), "unknown fields are refused");
+    assert_eq!(server.post("/v1/packs/routng/diff", "{}").status, 404);
+    assert_eq!(server.get("/v1/packs/routing/diff").status, 405);
+}
+
+#[test]
 fn tokens_gate_reads_and_changes_and_never_leak() {
     const READER: &str = "CANARY-reader-token-0a1b2c3d4e";
     const OPERATOR: &str = "CANARY-operator-token-9f8e7d6c5b";
@@ -317,6 +366,9 @@ fn tokens_gate_reads_and_changes_and_never_leak() {
     assert_eq!((r.status, r.error()["code"].clone()), (401, json!("invalid_token")));
     assert_eq!(server.request("GET", &report, &[("Authorization", &bearer(READER))], "").status, 200);
     assert_eq!(server.get("/healthz").status, 200, "health checks need no token");
+    let diff = json!({"inputs": {"policy": {}}, "against": {"policy": {}}, "from": "2026-05-21T00:00:00Z", "to": "2026-05-22T00:00:00Z"}).to_string();
+    let r = server.request("POST", "/v1/packs/routing/diff", &[("Authorization", &bearer(READER))], &diff);
+    assert_eq!((r.status, r.json()["change_count"].clone()), (200, json!(0)), "a reader may ask what a change would do: {}", r.body);
 
     let plan = server.request("POST", &format!("{NOTIFY}/plan"), &[("Authorization", &bearer(READER))], &json!({"at": AT}).to_string());
     assert_eq!(plan.status, 200, "a plan is a dry run: readers may make one");

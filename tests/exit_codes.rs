@@ -66,6 +66,10 @@ fn every_row_of_the_exit_code_table_is_what_the_binary_does() {
     // Every route input but `owner`, and then an input the pack does not have: both the caller's mistake.
     let without_owner: Vec<&str> = [&["eval", "rules/routing.cavra"][..], &ROUTE[..2], &ROUTE[4..]].concat();
     let readiness = ["runtime", "go-rollback-readiness", "--at", "2026-05-21T19:00:00Z"];
+    // `cavra diff` on the sample policy against itself, and against a copy whose freeze ends an hour later.
+    let diff = |against: &'static str| -> Vec<&'static str> {
+        vec!["diff", "rules/routing.cavra", "--input", "policy=examples/routing-policy.json", "--against", against, "--at", "2026-05-21T00:00:00Z"]
+    };
 
     let cases: Vec<(i32, Vec<&str>)> = vec![
         (0, vec!["--help"]),
@@ -75,6 +79,7 @@ fn every_row_of_the_exit_code_table_is_what_the_binary_does() {
         (0, route(&["--explain", "--json"])),
         (0, with(&readiness, &["--mode", "promoted", "--rollback-plan-path", "examples/rollback-plan.json"])),
         (0, with(&readiness, &["--mode", "disabled"])),
+        (0, diff("policy=examples/routing-policy.json")),
         (1, vec!["check", &broken]),
         (1, vec!["eval", &broken, "--set", "owner=x"]),
         (1, vec!["fmt", "--check", &unformatted]),
@@ -105,7 +110,9 @@ fn every_row_of_the_exit_code_table_is_what_the_binary_does() {
             ],
         ),
         (2, vec!["runtime", "go-pilot-evaluate", "read_file", "README.md", "--policy-path", "examples/no-such-policy.json"]),
+        (2, diff("policy=examples/no-such-policy.json")),
         (3, with(&readiness, &["--mode", "promoted"])),
+        (3, diff("policy=tests/corpus/diff/routing-policy-freeze-until-21.json")),
         (3, with(&readiness, &["--mode", "promoted", "--rollback-plan-path", "examples/no-such-plan.json"])),
         (3, with(&["runtime", "production-readiness", "--at", "2026-05-21T19:00:00Z"], &["--mode", "promoted"])),
     ];

@@ -144,7 +144,7 @@ fn api_help_describes_its_own_flags() {
 fn completions_name_every_command_for_each_shell() {
     let bash = stdout(&["completions", "bash"]);
     assert!(bash.contains("complete -F _cavra"), "{bash}");
-    for word in ["check", "eval", "runtime", "go-rollback-readiness", "go-pilot-evaluate", "--policy-path", "completions", "manpage"] {
+    for word in ["check", "eval", "diff", "runtime", "go-rollback-readiness", "go-pilot-evaluate", "--policy-path", "completions", "manpage"] {
         assert!(bash.contains(word), "bash completion lacks {word}");
     }
     let zsh = stdout(&["completions", "zsh"]);
@@ -163,7 +163,7 @@ fn the_man_page_is_roff_naming_the_commands() {
     for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS"] {
         assert!(page.contains(section), "{section}");
     }
-    for command in ["check", "eval", "test", "fmt", "runtime", "api", "plugins", "demo", "completions", "manpage"] {
+    for command in ["check", "eval", "diff", "test", "fmt", "runtime", "api", "plugins", "demo", "completions", "manpage"] {
         assert!(page.contains(&format!("cavra\\-{command}(1)")), "the page names {command}");
     }
 

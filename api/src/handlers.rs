@@ -8,6 +8,7 @@ use crate::http::{in_query, json_reply, parse_object, typed_reply, ApiError, Fie
 use crate::state::{Call, State};
 use cavra_app::acks::AckRequest;
 use cavra_app::deliver::DeliverRequest;
+use cavra_app::diff::{DiffCase, DiffOver, DiffRequest, Given, Source};
 use cavra_app::escalation::EscalationRequest;
 use cavra_app::evaluate::EvaluateRequest;
 use cavra_app::evaluation::PackEvaluationRequest;
@@ -58,6 +59,7 @@ pub(crate) enum Endpoint {
     Packs,
     Reload,
     PackEvaluate(String),
+    PackDiff(String),
 }
 
 pub(crate) struct Route {
@@ -144,6 +146,9 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
         if let Some(pack) = rest.strip_suffix("/evaluate").filter(|p| !p.is_empty() && !p.contains('/')) {
             return route(Endpoint::PackEvaluate(pack.to_string()), "/v1/packs/{pack}/evaluate", POST);
         }
+        if let Some(pack) = rest.strip_suffix("/diff").filter(|p| !p.is_empty() && !p.contains('/')) {
+            return route(Endpoint::PackDiff(pack.to_string()), "/v1/packs/{pack}/diff", POST);
+        }
     }
     None
 }
@@ -186,6 +191,7 @@ fn blocking(state: &State, endpoint: Endpoint, call: &Call) -> Result<Reply, Api
         Endpoint::Recoveries => recoveries(state, call),
         Endpoint::Policy(id) => policy(state, &id, call),
         Endpoint::Reload => reload(state, call),
+        Endpoint::PackDiff(pack) => diff_pack(state, &pack, call),
         Endpoint::Health | Endpoint::Ready | Endpoint::Metrics | Endpoint::Console | Endpoint::Packs | Endpoint::PackEvaluate(_) => {
             Err(ApiError::internal("endpoint dispatched to the wrong pool"))
         }
@@ -502,6 +508,81 @@ fn reload(state: &State, call: &Call) -> Result<Reply, ApiError> {
             Err(e)
         }
     }
+}
+
+/// A loaded pack by its declared name, or 404 naming the loaded ones.
+fn named_pack(packs: &cavra_app::packs::CompiledPacks, name: &str) -> Result<cavra_app::diff::Pack, ApiError> {
+    packs.named(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = packs.names().collect();
+        let hint = cavra_app::evaluation::did_you_mean(name, names.iter().copied());
+        ApiError::not_found(format!("no pack `{name}`{hint}; loaded packs: {}", names.join(", ")))
+    })
+}
+
+/// The members of a body object as given values, each named `$.{member}.{name}` in errors.
+fn given_values(object: Option<Json>, member: &'static str, many: bool) -> Vec<Given> {
+    let Some(Json::Object(map)) = object else { return Vec::new() };
+    let mut given = Vec::new();
+    for (input, value) in map {
+        // In `set`, a list is the values to examine (a list value itself is written inside one: `[[...]]`).
+        let values = match value {
+            Json::Array(items) if many => items,
+            value => vec![value],
+        };
+        given.extend(values.into_iter().map(|value| Given { input: input.clone(), value, source: Source::Body(member) }));
+    }
+    given
+}
+
+/// `POST /v1/packs/{pack}/diff`: `{inputs, against, against_pack, set, decision, from, to, at, cases}`.
+/// The impact of a change: `inputs` are both sides' documents and values,
+/// `against` replaces documents on the new side, `against_pack` names a
+/// loaded pack as the new side, `set` gives the values to examine (a list:
+/// each one). Over `[from, to)`, or at each of `cases` (`{name, at, decision,
+/// inputs}`). A reader may ask: nothing is stored.
+fn diff_pack(state: &State, name: &str, call: &Call) -> Result<Reply, ApiError> {
+    let packs = state.packs();
+    let old_pack = named_pack(&packs, name)?;
+    let mut body = call.fields()?;
+    let new_pack = match body.text("against_pack")? {
+        Some(other) => named_pack(&packs, &other).map_err(|e| ApiError::invalid("$.against_pack", e.message))?,
+        None => old_pack.clone(),
+    };
+    let inputs = given_values(body.object("inputs")?, "$.inputs", false);
+    let against = given_values(body.object("against")?, "$.against", false);
+    let set = given_values(body.object("set")?, "$.set", true);
+    let decision = body.text("decision")?;
+    let (from, to, at) = (body.text("from")?, body.text("to")?, body.text("at")?);
+    let cases = body.list("cases")?;
+    body.finish(&["inputs", "against", "against_pack", "set", "decision", "from", "to", "at", "cases"])?;
+    let over = match cases {
+        Some(cases) => DiffOver::Cases(diff_cases(cases, at.as_deref())?),
+        None => DiffOver::Period { from, to, at },
+    };
+    let request = DiffRequest { old_pack, new_pack, inputs, against, set, decision, over };
+    ok(&cavra_app::diff::diff(&state.pack_source(), &request)?)
+}
+
+/// A body's `cases`: `[{name, at, decision, inputs}]`, each case's inputs by name.
+fn diff_cases(cases: Vec<Json>, at: Option<&str>) -> Result<Vec<DiffCase>, ApiError> {
+    cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let Json::Object(map) = case else { return Err(ApiError::invalid(format!("$.cases[{i}]"), "expected an object {name, at, decision, inputs}")) };
+            let mut fields = Fields::new(map);
+            let in_case = |e: ApiError| ApiError { path: e.path.map(|p| p.replacen('$', &format!("$.cases[{i}]"), 1)), ..e };
+            let name = fields.required_text("name").map_err(in_case)?;
+            let case_at = fields.text("at").map_err(in_case)?;
+            let decision = fields.text("decision").map_err(in_case)?;
+            let inputs = match fields.object("inputs").map_err(in_case)? {
+                Some(Json::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            };
+            fields.finish(&["name", "at", "decision", "inputs"]).map_err(in_case)?;
+            Ok(DiffCase { name, at: case_at.or_else(|| at.map(String::from)), decision, inputs })
+        })
+        .collect()
 }
 
 /// `POST /v1/packs/{pack}/evaluate`: `{inputs: {name: value}, decision, explain, at}`.

@@ -228,6 +228,14 @@ impl Fields {
     }
 
     /// `provider`: `"all"`, `"slack,teams"` or `["slack", "teams"]`, as the CLI's `--provider`.
+    pub(crate) fn list(&mut self, key: &str) -> Result<Option<Vec<Json>>, ApiError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Json::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(ApiError::invalid(format!("$.{key}"), format!("expected a list, got {}", kind(&other)))),
+        }
+    }
+
     pub(crate) fn providers(&mut self) -> Result<String, ApiError> {
         match self.take("provider") {
             None => Ok("all".into()),

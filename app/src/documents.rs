@@ -1,5 +1,5 @@
 //! Reading input documents at the edge, with errors that name the file and
-//! the JSON position; the clock.
+//! the JSON position; the clock; the instants a document names.
 
 use std::path::Path;
 
@@ -115,5 +115,42 @@ pub(crate) fn as_of(at: Option<&str>) -> Result<Option<i64>, crate::AppError> {
     match at.map(str::trim).filter(|a| !a.is_empty()) {
         Some(text) => cavra_engine::time::parse_time(text).map(Some).map_err(|e| crate::AppError::field(crate::Field::named("at"), e)),
         None => Ok(None),
+    }
+}
+
+/// Adds every instant in `[from, to]` that `document` names to `instants`:
+/// each RFC 3339 timestamp string, and the start and end of each occurrence
+/// in `[from, to)` of each recurrence (an object with a `time_zone`; see
+/// `cavra_engine::recurrence`). A decision that compares the clock with a
+/// document's times can change only at these instants (and the period's
+/// ends), so deciding once between each two of them misses nothing.
+pub(crate) fn document_instants(document: &serde_json::Value, from: i64, to: i64, instants: &mut std::collections::BTreeSet<i64>) {
+    use serde_json::Value as Json;
+    let mut add = |t: i64| {
+        if (from..=to).contains(&t) {
+            instants.insert(t);
+        }
+    };
+    match document {
+        // Only text shaped like a timestamp (a date, then `T`) is tried, so prose never parses.
+        Json::String(text) if text.len() >= 20 && text.as_bytes().get(10).is_some_and(|b| matches!(b, b'T' | b't')) => {
+            if let Ok(t) = cavra_engine::time::parse_time(text) {
+                add(t);
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|item| document_instants(item, from, to, instants)),
+        Json::Object(fields) => {
+            if fields.contains_key("time_zone") {
+                // A recurrence that does not read was refused when its pack was bound.
+                if let Ok(rule) = cavra_engine::recurrence::Recurrence::from_json(document) {
+                    for (start, end) in rule.occurrences(from, to) {
+                        add(start);
+                        add(end);
+                    }
+                }
+            }
+            fields.values().for_each(|value| document_instants(value, from, to, instants));
+        }
+        _ => {}
     }
 }

@@ -8,7 +8,8 @@
 //! -> decisions -> typed [`records`] -> store / output. The operations:
 //! [`readiness`], [`evaluate`] (go-pilot), [`plan`], [`history`] (routes,
 //! latest plans), [`acks`], [`escalation`], [`simulate`], [`trends`],
-//! [`deliver`], and [`evaluation`] of any pack.
+//! [`deliver`], [`evaluation`] of any pack, and [`diff`], the impact of a
+//! change to a pack or its inputs.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -19,6 +20,7 @@ pub mod claims;
 pub mod connectors;
 pub mod contracts;
 pub mod deliver;
+pub mod diff;
 pub mod documents;
 pub mod error;
 pub mod escalation;

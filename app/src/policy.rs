@@ -1,7 +1,8 @@
 //! The routing policy (README, "Notification plan"): where it comes from (a file, a document
 //! in a request, keys inside the schedule), public-safety screening, the
-//! merge, the window shape checks, binding the routing pack to it, and the
-//! owners and providers of a schedule's routes after the provider filter.
+//! merge, the window shape checks, binding the routing pack to it, the
+//! owners and providers of a schedule's routes after the provider filter, and
+//! every owner, provider and schedule a policy names.
 
 use crate::documents::{read_json_limited, Limits};
 use crate::error::{AppError, Field, Refusal};
@@ -376,6 +377,32 @@ fn owner_providers(policy: &Json, owner: &str, schedule_providers: &[String]) ->
     match policy["owner_routes"][owner].get("providers").filter(|p| p.as_array().is_some_and(|a| !a.is_empty())) {
         Some(list) => text_list(list),
         None => schedule_providers.to_vec(),
+    }
+}
+
+/// The owners, providers and schedule ids a routing policy names: its
+/// owner routes and calendars, and the owners, providers and schedule ids
+/// its maintenance windows are scoped to. Each sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NamedKeys {
+    pub owners: BTreeSet<String>,
+    pub providers: BTreeSet<String>,
+    pub schedule_ids: BTreeSet<String>,
+}
+
+impl NamedKeys {
+    /// Adds what `policy` names.
+    pub(crate) fn add(&mut self, policy: &Json) {
+        for (owner, route) in policy["owner_routes"].as_object().into_iter().flatten() {
+            self.owners.insert(owner.clone());
+            self.providers.extend(text_list(&route["providers"]));
+        }
+        self.owners.extend(policy["owner_calendars"].as_object().into_iter().flatten().map(|(owner, _)| owner.clone()));
+        for (_, window) in policy_windows(policy) {
+            self.owners.extend(text_list(&window["owners"]));
+            self.providers.extend(text_list(&window["providers"]));
+            self.schedule_ids.extend(text_list(&window["schedule_ids"]));
+        }
     }
 }
 

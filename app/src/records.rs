@@ -1,6 +1,6 @@
 //! The typed records the operations produce and the store keeps: readiness
 //! reports, plans and their route decisions, acknowledgements, delivery
-//! attempts, escalation plans, trends and simulations. Each derives
+//! attempts, escalation plans, trends, simulations and impact analyses (diffs). Each derives
 //! `Serialize` in the field order of its JSON document, so the documents
 //! users' scripts read are exactly what they were; JSON exists only there.
 //!
@@ -686,6 +686,36 @@ pub struct Simulation {
     pub to: String,
     pub assumes: String,
     pub routes: Vec<SimulatedRoute>,
+}
+
+/// What `cavra diff` found (`{"changes": [...], "change_count": N}`): every
+/// decision that differs between the two sides, per key and interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiffReport {
+    pub changes: Vec<DecisionChange>,
+    pub change_count: usize,
+}
+
+/// One key whose decision differs during `[from, to)` (for a rule-test
+/// case, `from` and `to` are both the case's instant).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecisionChange {
+    /// The inputs that make the key, by name (`owner`, `provider`,
+    /// `schedule_id`, then the other inputs examined; a case's `case` name
+    /// and the inputs it sets), in that order.
+    pub key: Ordered<serde_json::Value>,
+    pub from: String,
+    pub to: String,
+    pub old: DecidedOutcome,
+    pub new: DecidedOutcome,
+}
+
+/// A decision as the diff compares it: what it does, under which category, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DecidedOutcome {
+    pub action: String,
+    pub category: String,
+    pub reason: Option<String>,
 }
 
 /// A stored delivery attempt: the host's public-safe record plus the

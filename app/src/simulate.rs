@@ -8,12 +8,12 @@
 //! occurrence's start and end), decides once per elementary interval, and
 //! merges neighbours with the same outcome.
 
+use crate::documents::document_instants;
 use crate::error::{AppError, Field};
 use crate::packs::PackSource;
-use crate::policy::{bind_routing, check_route_count, policy_windows, provider_filter, routing_documents, schedule_routes, Policies, ROUTING_PACK};
+use crate::policy::{bind_routing, check_route_count, provider_filter, routing_documents, schedule_routes, Policies, ROUTING_PACK};
 use crate::records::{SimulatedInterval, SimulatedRoute, Simulation};
 use crate::routing::Router;
-use cavra_engine::recurrence::Recurrence;
 use cavra_engine::time::{format_time, parse_time, MICROS_PER_SECOND};
 use cavra_engine::{BindOptions, Value};
 use serde_json::Value as Json;
@@ -121,16 +121,6 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
 /// routing pack's only time-dependent inputs.
 fn change_points(policy: &Json, from: i64, to: i64) -> Vec<i64> {
     let mut cuts = BTreeSet::from([from, to]);
-    for (_, window) in policy_windows(policy) {
-        let time = |key: &str| window[key].as_str().and_then(|t| parse_time(t).ok());
-        let (start, end) = (time("start_at"), time("end_at"));
-        cuts.extend([start, end].into_iter().flatten());
-        // A bad recurrence was already refused when the policy was bound.
-        if let Ok(rule) = Recurrence::from_json(&window["recurrence"]) {
-            for (lo, hi) in rule.occurrences(from, to) {
-                cuts.extend([lo, hi]);
-            }
-        }
-    }
-    cuts.into_iter().filter(|t| (from..=to).contains(t)).collect()
+    document_instants(policy, from, to, &mut cuts);
+    cuts.into_iter().collect()
 }

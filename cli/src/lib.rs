@@ -7,6 +7,7 @@
 
 mod authoring;
 mod demo;
+mod diff;
 mod generate;
 mod help;
 mod output;
@@ -31,8 +32,8 @@ pub mod exit {
     /// The caller's mistake: bad usage (an unknown or missing flag or input),
     /// an input that cannot be read or used, a store that cannot be reached.
     pub const USAGE: i32 = 2;
-    /// A readiness report needs attention, or the escalation plan is critical
-    /// (so CI and cron jobs can gate on it).
+    /// A readiness report needs attention, the escalation plan is critical,
+    /// or `diff` found a decision that changes (so CI and cron jobs can gate on it).
     pub const NEEDS_ATTENTION: i32 = 3;
     /// cavra itself failed (a bug): `main` exits with it when a command panics.
     pub const INTERNAL: i32 = 70;
@@ -131,6 +132,9 @@ enum Command {
         #[command(flatten)]
         limits: authoring::RuleLimits,
     },
+    /// What a change to a pack or its input documents would do: every decision that changes, when, and why.
+    #[command(after_help = diff::DIFF_HELP)]
+    Diff(Box<diff::DiffArgs>),
     /// Run rule tests (*.test.toml): expected outcomes, arms and messages.
     #[command(
         after_help = "Without PATH, runs the tests of the rule packs bundled in this binary.\nPrints a line per failure with the difference, `N passed, N failed`, and the arms and\nchecks no case reached. Exit status 1 when a case fails.\n\nExamples:\n  cavra test\n  cavra test rules/\n  cavra test rules/routing.test.toml"
@@ -258,6 +262,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &
         Command::Eval { pack, inputs, sets, decision, at, json, explain, limits } => {
             authoring::eval(&mut io, authoring::EvalArgs { pack, inputs, sets, decision, at, json, explain }, limits)
         }
+        Command::Diff(args) => diff::run(&mut io, *args),
         Command::Test { paths, verbose, limits } => rule_tests::run(&mut io, &paths, verbose, limits),
         Command::Fmt { paths, check, limits } => authoring::fmt(&mut io, &paths, check, limits),
         Command::Lsp => match cavra_lsp::run_stdio() {

@@ -1,6 +1,8 @@
 //! `cavra test`: rule tests written as TOML files (`*.test.toml`) next to the
 //! packs they test. Each case gives inputs and the clock and expects an
 //! outcome (decisions) or a status and check results (readiness gates).
+//! `cavra diff --tests FILE` reads the same files for their cases' inputs
+//! and instants ([`diff_cases`]).
 
 use crate::authoring::{bind, say, RuleLimits};
 use crate::{exit, Io};
@@ -342,4 +344,45 @@ fn compare(diffs: &mut Vec<String>, what: &str, want: Option<&str>, got: Option<
             diffs.push(format!("{what}: expected {want:?}, got {got}"));
         }
     }
+}
+
+/// The decision cases of a rule-test file as `cavra diff` examines them:
+/// each case's name, instant, decision and inputs (the file's `[files]` and
+/// `[inputs]`, then the case's own). Cases of a readiness gate are left out:
+/// the diff compares decisions. The file's `pack` is not read; the packs
+/// compared are the command's.
+pub(crate) fn diff_cases(file: &Path, limits: RuleLimits) -> Result<Vec<cavra_app::diff::DiffCase>, String> {
+    let source = Source::Disk(limits);
+    let shown = file.display().to_string();
+    let spec: TestFile = toml::from_str(&source.read(file)?).map_err(|e| format!("{shown}: {}", e.to_string().trim_end()))?;
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let read_doc = |name: &str, rel: &str| -> Result<Json, String> {
+        let path = normalize(&dir.join(rel));
+        let text = source.read(&path)?;
+        parse_json(&path.display().to_string(), &text).map_err(|e| format!("{shown}: input `{name}`: {e}"))
+    };
+    let mut cases = Vec::new();
+    for case in &spec.cases {
+        let gate = case.readiness.is_some() || (case.decision.is_none() && spec.readiness.is_some());
+        if gate {
+            continue;
+        }
+        let mut inputs = serde_json::Map::new();
+        for (name, rel) in spec.files.iter().chain(&case.files) {
+            inputs.insert(name.clone(), read_doc(name, rel)?);
+        }
+        for (name, value) in spec.inputs.iter().chain(&case.inputs) {
+            inputs.insert(name.clone(), toml_to_json(value));
+        }
+        cases.push(cavra_app::diff::DiffCase {
+            name: case.name.clone(),
+            at: case.at.clone().or_else(|| spec.at.clone()),
+            decision: case.decision.clone().or_else(|| spec.decision.clone()),
+            inputs,
+        });
+    }
+    if cases.is_empty() {
+        return Err(format!("{shown}: no decision cases ([[case]] entries of a decision) to examine"));
+    }
+    Ok(cases)
 }

@@ -55,6 +55,7 @@ mod index;
 mod ir;
 mod modules;
 mod outcome;
+mod probes;
 mod program;
 pub mod recurrence;
 mod scan_index;

@@ -187,6 +187,21 @@ impl Pack {
         self.checked.gates.iter().map(|g| (&*g.name, g.checks.iter().map(|c| &*c.id).collect())).collect()
     }
 
+    /// Each dynamic input with the constants the pack compares it with
+    /// (`==`, `!=`, ordering, `in [...]`), in declaration order: the values
+    /// at which a decision can tell one text or number from another.
+    pub fn compared_constants(&self) -> Vec<(String, Vec<Value>)> {
+        let probes = crate::probes::Probes::of(&self.checked);
+        self.checked.inputs.iter().zip(probes.compared).filter(|(i, _)| !i.is_static).map(|(i, values)| (i.name.clone(), values)).collect()
+    }
+
+    /// Every time constant the pack writes (`@2026-05-21T18:00:00Z`), in
+    /// microseconds: instants at which a decision comparing the clock with
+    /// them can change.
+    pub fn time_constants(&self) -> Vec<i64> {
+        crate::probes::Probes::of(&self.checked).times
+    }
+
     /// Converts one JSON document to the declared type of input `name`.
     pub fn input_value(&self, name: &str, json: &serde_json::Value) -> Result<Value, BindError> {
         let def = self.checked.inputs.iter().find(|i| i.name == name).ok_or_else(|| BindError::Unknown(name.to_string()))?;

@@ -20,5 +20,5 @@ mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, JsonDiagnostic, Severity};
 pub use format::format;
-pub use parser::{parse, parse_at};
+pub use parser::{parse, parse_at, KEYWORDS};
 pub use source::{read_rule_file, ReadError, ReadErrorKind, DEFAULT_MAX_RULE_BYTES};

@@ -978,6 +978,53 @@ fn after_otherwise(before: &str) -> bool {
     decision.contains("otherwise")
 }
 
+/// Every word of the language: the reserved ones ([`RESERVED`]) and those
+/// that are keywords only where a clause or header puts them (`module`,
+/// `use`, `pass`, `status`, `requested`, `by` and the quantifiers). For
+/// tools, such as completion in `cavra lsp`.
+pub const KEYWORDS: &[&str] = &[
+    "pack",
+    "module",
+    "use",
+    "type",
+    "input",
+    "static",
+    "let",
+    "decision",
+    "readiness",
+    "when",
+    "otherwise",
+    "reason",
+    "with",
+    "check",
+    "else",
+    "pass",
+    "status",
+    "requested",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "empty",
+    "exists",
+    "where",
+    "by",
+    "if",
+    "then",
+    "true",
+    "false",
+    "null",
+    "first",
+    "any",
+    "all",
+    "count",
+    "filter",
+    "max",
+    "min",
+];
+
+/// Words that can never be names (the grammar's `keyword` rule).
 const RESERVED: &[&str] = &[
     "pack",
     "type",

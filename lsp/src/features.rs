@@ -10,48 +10,6 @@ use cavra_grammar::ast::{self, Item};
 use lsp_types as lsp;
 use lsp_types::{CompletionItem, CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, Position, TextEdit, Url};
 
-/// The words of the language, offered where a name may be written.
-const KEYWORDS: &[&str] = &[
-    "pack",
-    "module",
-    "use",
-    "type",
-    "input",
-    "static",
-    "let",
-    "decision",
-    "readiness",
-    "when",
-    "otherwise",
-    "reason",
-    "with",
-    "check",
-    "else",
-    "pass",
-    "status",
-    "requested",
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "empty",
-    "exists",
-    "where",
-    "by",
-    "if",
-    "then",
-    "true",
-    "false",
-    "null",
-    "first",
-    "any",
-    "all",
-    "count",
-    "filter",
-    "max",
-    "min",
-];
 const BUILT_IN_TYPES: &[&str] = &["text", "number", "bool", "time", "duration", "recurrence", "list", "map"];
 
 /// The name completion puts where the cursor is, so that a document being
@@ -178,7 +136,7 @@ pub fn completion(text: &str, position: Position, analyze: impl Fn(&str) -> Anal
     for name in analysis::builtin_names() {
         push(name, CompletionItemKind::FUNCTION, Some("built-in function".to_string()));
     }
-    for word in KEYWORDS {
+    for word in cavra_grammar::KEYWORDS {
         push(word, CompletionItemKind::KEYWORD, None);
     }
     for word in BUILT_IN_TYPES {
