@@ -224,6 +224,11 @@ fn packs_evaluate_any_loaded_pack_with_paths_in_errors() {
     let packs = server.get("/v1/packs").json();
     let names: Vec<&str> = packs["packs"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
     assert!(names.contains(&"routing") && names.contains(&"go_pilot_actions"), "{names:?}");
+    // The bundled modules (rules/common/) are checked at start-up but are not packs to run.
+    assert_eq!(names.len(), 10, "packs only, no modules: {names:?}");
+    assert!(!names.contains(&"routing_policy") && !names.contains(&"approval"), "{names:?}");
+    let r = server.post("/v1/packs/routing_policy/evaluate", &json!({"inputs": {}}).to_string());
+    assert_eq!(r.status, 404, "a module is not a pack: {}", r.body);
 
     let policy: Json = serde_json::from_str(&std::fs::read_to_string(repo().join("examples/routing-policy.json")).expect("policy")).expect("json");
     let inputs =

@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: text -> [`cavra_grammar::ast`] -> checked IR ->
 //! bound [`Program`] -> [`Outcome`] / [`Report`]. The engine knows nothing of
-//! files, HTTP or plugins.
+//! files, HTTP or plugins: a pack's `use` lines are resolved through the
+//! [`ModuleResolver`] its caller gives ([`compile_with`]; [`MemoryModules`]
+//! for modules held in memory), and [`analysis`] keeps what editors need.
 //!
 //! ```
 //! use std::collections::HashMap;
