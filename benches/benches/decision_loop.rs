@@ -83,6 +83,16 @@ fn compile(c: &mut Criterion) {
     group.bench_function("parse_check_compile_large", |b| {
         b.iter(|| black_box(cavra_engine::compile("large.cavra", black_box(LARGE_PACK)).expect("large.cavra checks")))
     });
+    // The bundled routing pack imports its document types from a module
+    // (rules/common/routing_policy.cavra); the baseline is the same text with
+    // the module's types written into the pack, as packs were before modules.
+    let modules = cavra_app::modules::RuleFiles::bundled();
+    group.bench_function("routing_with_module", |b| {
+        b.iter(|| black_box(cavra_engine::compile_with("rules/routing.cavra", black_box(cavra_benches::ROUTING_PACK), &modules).expect("routing checks")))
+    });
+    let inlined = inline_routing_module();
+    group
+        .bench_function("routing_types_inline", |b| b.iter(|| black_box(cavra_engine::compile("routing.cavra", black_box(&inlined)).expect("routing checks"))));
     // Binding converts the policy document to typed values, builds both
     // indexes and fills the decision table.
     let pack = decision_loop_pack();
@@ -92,6 +102,13 @@ fn compile(c: &mut Criterion) {
         group.bench_function(format!("bind_{windows}"), |b| b.iter(|| black_box(pack.bind(black_box(&documents)).expect("the policy binds"))));
     }
     group.finish();
+}
+
+/// The routing pack with its `use` line replaced by the module's types.
+fn inline_routing_module() -> String {
+    let module = cavra_app::bundled::get("rules/common/routing_policy.cavra").expect("the module is bundled");
+    let types = module.split_once("module routing_policy\n").map_or(module, |(_, rest)| rest);
+    cavra_benches::ROUTING_PACK.replacen("use \"common/routing_policy.cavra\"\n", types, 1)
 }
 
 criterion_group!(benches, decision_loop_500, decision_loop_5000, compile);

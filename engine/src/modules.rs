@@ -119,7 +119,8 @@ pub(crate) fn check_file(name: &str, source: &str, ast: ast::Pack, resolver: &dy
 /// What one compile has learned about modules: each is checked alone once.
 struct Session<'r> {
     resolver: &'r dyn ModuleResolver,
-    alone: HashMap<String, Alone>,
+    /// Each module checked alone: the verdict, and its `use` lines.
+    alone: HashMap<String, (Alone, Vec<ast::UseDecl>)>,
     /// The diagnostics of every module that does not check, each once.
     failed: Vec<Diagnostics>,
     /// Whether to keep the facts of the file being compiled.
@@ -341,7 +342,8 @@ impl Session<'_> {
             );
             return None;
         }
-        match self.check_alone(&file, stack) {
+        let (verdict, uses) = self.check_alone(&file, stack);
+        match verdict {
             Alone::Checks => {}
             Alone::NotAModule => {
                 diags.push(
@@ -360,11 +362,10 @@ impl Session<'_> {
                 return None;
             }
         }
-        let module_ast = cavra_grammar::parse(&file.name, &file.source).ok()?;
         stack.push(file.name.clone());
         // Its own imports first; it checked alone, so they resolve without errors.
         let mut deps = Vec::new();
-        for dep in &module_ast.uses {
+        for dep in &uses {
             if let Some(index) = self.place(cx, &file.name, dep, via, stack, &mut Vec::new()) {
                 deps.push((index, dep));
             }
@@ -394,31 +395,33 @@ impl Session<'_> {
         Some(index)
     }
 
-    /// Checks a module alone, once per compile; its errors go to `failed`.
-    fn check_alone(&mut self, file: &crate::modules::ModuleFile, stack: &mut Vec<String>) -> Alone {
-        if let Some(&known) = self.alone.get(&file.name) {
-            return known;
+    /// Checks a module alone, once per compile (its errors go to `failed`):
+    /// the verdict and the module's `use` lines.
+    fn check_alone(&mut self, file: &ModuleFile, stack: &mut Vec<String>) -> (Alone, Vec<ast::UseDecl>) {
+        if let Some(known) = self.alone.get(&file.name) {
+            return known.clone();
         }
-        let verdict = match cavra_grammar::parse(&file.name, &file.source) {
+        let known = match cavra_grammar::parse(&file.name, &file.source) {
             Err(diagnostics) => {
                 self.failed.push(diagnostics);
-                Alone::Fails
+                (Alone::Fails, Vec::new())
             }
-            Ok(ast) if ast.kind != FileKind::Module => Alone::NotAModule,
+            Ok(ast) if ast.kind != FileKind::Module => (Alone::NotAModule, Vec::new()),
             Ok(ast) => {
                 stack.push(file.name.clone());
                 let checked = self.check_with_modules(&file.name, &file.source, ast, stack);
                 stack.pop();
-                if checked.diagnostics.has_errors() {
+                let verdict = if checked.diagnostics.has_errors() {
                     self.failed.push(checked.diagnostics);
                     Alone::Fails
                 } else {
                     Alone::Checks
-                }
+                };
+                (verdict, checked.ast.uses)
             }
         };
-        self.alone.insert(file.name.clone(), verdict);
-        verdict
+        self.alone.insert(file.name.clone(), known.clone());
+        known
     }
 }
 

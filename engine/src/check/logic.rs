@@ -294,40 +294,84 @@ impl Reading {
     }
 }
 
-/// Every combination of one sample per operand of `readings`, or `None` when there are too many.
-fn assignments<'r>(readings: impl Iterator<Item = &'r Reading> + Clone) -> Option<Vec<BTreeMap<String, Option<Key>>>> {
-    let mut points: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
-    let mut opaque = BTreeSet::new();
-    for reading in readings.clone() {
-        opaque.extend(reading.opaque.iter().cloned());
-        for cube in reading.cubes.iter().flatten() {
-            for (operand, domain) in cube {
-                domain.points(points.entry(operand.clone()).or_default());
-            }
-        }
-    }
-    let mut out = vec![BTreeMap::new()];
-    for (operand, keys) in points {
-        let choices: Vec<Option<Key>> =
-            if opaque.contains(&operand) { vec![Some(Key::Other("bool:true".into())), Some(Key::Other("bool:false".into()))] } else { samples(&keys) };
-        if out.len().saturating_mul(choices.len()) > MAX_ASSIGNMENTS {
-            return None;
-        }
-        let mut next = Vec::with_capacity(out.len() * choices.len());
-        for assignment in out {
-            for choice in &choices {
-                let mut one = assignment.clone();
-                one.insert(operand.clone(), choice.clone());
-                next.push(one);
-            }
-        }
-        out = next;
-    }
-    Some(out)
+/// The operands of some readings (sorted) and the samples each one takes:
+/// every combination of one sample per operand is one case to check. The
+/// cases are walked, not stored (an odometer over the samples).
+struct Cases {
+    operands: Vec<String>,
+    choices: Vec<Vec<Option<Key>>>,
 }
 
-fn holds(cubes: &[Cube], assignment: &BTreeMap<String, Option<Key>>) -> bool {
-    cubes.iter().any(|cube| cube.iter().all(|(operand, domain)| assignment.get(operand).is_some_and(|s| domain.contains(s))))
+/// A cube with its operands as indexes into [`Cases::operands`].
+type IndexedCube<'c> = Vec<(usize, &'c Domain)>;
+
+impl Cases {
+    /// The cases of `readings`, or `None` when there are more than [`MAX_ASSIGNMENTS`].
+    fn of<'r>(readings: impl Iterator<Item = &'r Reading>) -> Option<Cases> {
+        let mut points: BTreeMap<String, BTreeSet<Key>> = BTreeMap::new();
+        let mut opaque = BTreeSet::new();
+        for reading in readings {
+            opaque.extend(reading.opaque.iter().cloned());
+            for cube in reading.cubes.iter().flatten() {
+                for (operand, domain) in cube {
+                    domain.points(points.entry(operand.clone()).or_default());
+                }
+            }
+        }
+        let mut count = 1usize;
+        let (mut operands, mut choices) = (Vec::with_capacity(points.len()), Vec::with_capacity(points.len()));
+        for (operand, keys) in points {
+            let samples =
+                if opaque.contains(&operand) { vec![Some(Key::Other("bool:true".into())), Some(Key::Other("bool:false".into()))] } else { samples(&keys) };
+            count = count.saturating_mul(samples.len());
+            if count > MAX_ASSIGNMENTS {
+                return None;
+            }
+            operands.push(operand);
+            choices.push(samples);
+        }
+        Some(Cases { operands, choices })
+    }
+
+    /// `cubes` with each operand named by its index (an operand these cases
+    /// lack gets an index past the end, which no case has: its test fails).
+    fn index<'c>(&self, cubes: &'c [Cube]) -> Vec<IndexedCube<'c>> {
+        cubes.iter().map(|cube| cube.iter().map(|(operand, domain)| (self.operands.binary_search(operand).unwrap_or(usize::MAX), domain)).collect()).collect()
+    }
+
+    /// Whether `each` holds for every case (stops at the first that fails).
+    fn all(&self, mut each: impl FnMut(&[&Option<Key>]) -> bool) -> bool {
+        let mut at = vec![0usize; self.choices.len()];
+        let mut case: Vec<&Option<Key>> = self.choices.iter().filter_map(|samples| samples.first()).collect();
+        if case.len() != self.choices.len() {
+            return true; // an operand without samples: no case at all
+        }
+        loop {
+            if !each(&case) {
+                return false;
+            }
+            let mut digit = 0;
+            loop {
+                let Some(samples) = self.choices.get(digit) else { return true };
+                at[digit] += 1;
+                match samples.get(at[digit]) {
+                    Some(sample) => {
+                        case[digit] = sample;
+                        break;
+                    }
+                    None => {
+                        at[digit] = 0;
+                        case[digit] = &samples[0];
+                        digit += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn holds(cubes: &[IndexedCube<'_>], case: &[&Option<Key>]) -> bool {
+    cubes.iter().any(|cube| cube.iter().all(|(operand, domain)| case.get(*operand).is_some_and(|sample| domain.contains(sample))))
 }
 
 /// What a reading settles by itself.
@@ -341,15 +385,16 @@ pub(super) enum Settled {
 /// (and it is more than a constant, which the folder already judges).
 pub(super) fn settled(reading: &Reading) -> Option<Settled> {
     let cubes = reading.cubes.as_ref()?;
-    let all = assignments(std::iter::once(reading))?;
+    let cases = Cases::of(std::iter::once(reading))?;
     // A constant part (an empty cube is `true`) is the folder's to judge.
     if cubes.is_empty() || cubes.iter().any(Cube::is_empty) {
         return None;
     }
-    if all.iter().all(|a| holds(cubes, a)) {
+    let cubes = cases.index(cubes);
+    if cases.all(|case| holds(&cubes, case)) {
         return Some(Settled::Always);
     }
-    if !all.iter().any(|a| holds(cubes, a)) {
+    if cases.all(|case| !holds(&cubes, case)) {
         return Some(Settled::Never);
     }
     None
@@ -362,17 +407,18 @@ pub(super) fn covered(reading: &Reading, earlier: &[&Reading]) -> bool {
     if known.is_empty() || mine.is_empty() {
         return false;
     }
-    let Some(all) = assignments(std::iter::once(reading).chain(earlier.iter().copied())) else { return false };
+    let Some(cases) = Cases::of(std::iter::once(reading).chain(earlier.iter().copied())) else { return false };
+    let mine = cases.index(mine);
+    let known: Vec<Vec<IndexedCube<'_>>> = known.iter().map(|cubes| cases.index(cubes)).collect();
     let mut matched = false;
-    for a in &all {
-        if holds(mine, a) {
-            matched = true;
-            if !known.iter().any(|cubes| holds(cubes, a)) {
-                return false;
-            }
+    let all_covered = cases.all(|case| {
+        if !holds(&mine, case) {
+            return true;
         }
-    }
-    matched
+        matched = true;
+        known.iter().any(|cubes| holds(cubes, case))
+    });
+    all_covered && matched
 }
 
 /// Whether the `readings` together match every case (each fully read).
@@ -382,6 +428,7 @@ pub(super) fn exhaustive(readings: &[&Reading]) -> bool {
         // A constant `true` arm is the folder's to judge.
         return false;
     }
-    let Some(all) = assignments(readings.iter().copied()) else { return false };
-    all.iter().all(|a| known.iter().any(|cubes| holds(cubes, a)))
+    let Some(cases) = Cases::of(readings.iter().copied()) else { return false };
+    let known: Vec<Vec<IndexedCube<'_>>> = known.iter().map(|cubes| cases.index(cubes)).collect();
+    cases.all(|case| known.iter().any(|cubes| holds(cubes, case)))
 }
