@@ -978,7 +978,7 @@ fn after_otherwise(before: &str) -> bool {
     decision.contains("otherwise")
 }
 
-/// Every word of the language: the reserved ones ([`RESERVED`]) and those
+/// Every word of the language: the reserved ones and those
 /// that are keywords only where a clause or header puts them (`module`,
 /// `use`, `pass`, `status`, `requested`, `by` and the quantifiers). For
 /// tools, such as completion in `cavra lsp`.
@@ -1024,35 +1024,13 @@ pub const KEYWORDS: &[&str] = &[
     "min",
 ];
 
-/// Words that can never be names (the grammar's `keyword` rule).
-const RESERVED: &[&str] = &[
-    "pack",
-    "type",
-    "input",
-    "static",
-    "let",
-    "decision",
-    "readiness",
-    "when",
-    "otherwise",
-    "reason",
-    "with",
-    "check",
-    "else",
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "empty",
-    "exists",
-    "where",
-    "if",
-    "then",
-    "true",
-    "false",
-    "null",
-];
+/// The words of [`KEYWORDS`] that are keywords only where a header or clause
+/// puts them; the others can never be names (the grammar's `keyword` rule).
+const CONTEXTUAL: &[&str] = &["module", "use", "pass", "status", "requested", "by", "first", "any", "all", "count", "filter", "max", "min"];
+
+fn is_reserved(word: &str) -> bool {
+    KEYWORDS.contains(&word) && !CONTEXTUAL.contains(&word)
+}
 
 fn syntax_help(source: &str, pos: usize, found: &str, expects_name: bool) -> Option<String> {
     let before = source[..pos.min(source.len())].trim_end();
@@ -1064,7 +1042,7 @@ fn syntax_help(source: &str, pos: usize, found: &str, expects_name: bool) -> Opt
         "'" => Some("text is written in double quotes: \"...\"".into()),
         "}" if before.ends_with("=>") => Some("an arm needs an outcome after `=>`, e.g. `deliver`".into()),
         "when" if after_otherwise(before) => Some("`otherwise` must be the last arm of a decision".into()),
-        w if expects_name && RESERVED.contains(&w) && declares_name(before) => Some(format!("`{w}` is a keyword and cannot be used as a name")),
+        w if expects_name && is_reserved(w) && declares_name(before) => Some(format!("`{w}` is a keyword and cannot be used as a name")),
         "@" => Some("write a timestamp as @2026-05-21, @2026-05-21T18:00:00Z or @2026-05-21T20:00:00+02:00".into()),
         "\\" => Some("the escapes in text are \\\" \\\\ \\n \\t \\r \\{ \\}".into()),
         t if t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(|c: char| c.is_ascii_alphabetic() || c == '.') => {
@@ -1214,6 +1192,14 @@ fn describe(rule: Rule) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reserved_words_are_those_the_grammar_refuses_as_names() {
+        for word in KEYWORDS {
+            let named = parse("t.cavra", &format!("pack p\nlet {word} = 1\n")).is_ok();
+            assert_eq!(named, !is_reserved(word), "`{word}` as a name");
+        }
+    }
 
     /// A valid pack of `n` `let`s, each a list of numbers.
     fn lets(n: usize) -> String {
