@@ -22,7 +22,7 @@ fn a_rules_folder_is_checked_against_the_runtime_commands_pack_contracts() {
     // A copy with a pack missing, one that lacks an input and a decision, a
     // policy that is no longer static, and a misspelled `with` field.
     let dir = cavra_tests::fresh_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("contracts"));
-    copy_dir(&cavra_tests::crate_dir().join("../rules"), &dir);
+    cavra_tests::copy_dir(&cavra_tests::crate_dir().join("../rules"), &dir);
     std::fs::remove_file(dir.join("escalation.cavra")).unwrap();
     std::fs::write(dir.join("actions/actions.cavra"), "pack go_pilot_actions\n\ninput action_type: text\n\ndecision act {\n  otherwise => deny default\n}\n")
         .unwrap();
@@ -55,18 +55,6 @@ fn a_rules_folder_is_checked_against_the_runtime_commands_pack_contracts() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let codes: Vec<&str> = json.as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
     assert_eq!(codes, ["E0801", "E0803", "E0802", "W0804", "E0800"], "{}", run.stdout);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]

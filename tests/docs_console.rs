@@ -149,18 +149,6 @@ fn matches(expected: &[&str], actual: &[&str]) -> bool {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
-    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())).flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
-        }
-    }
-}
-
 /// One document's shell session: its folder, the environment and working
 /// folder its commands left behind, and the last command's exit status.
 struct Session {
@@ -182,8 +170,8 @@ impl Session {
     fn new(root: &Path, repo: &Path, bin: &Path) -> Session {
         let root = cavra_tests::fresh_dir(root.to_path_buf());
         let work = root.join("work");
-        copy_tree(&repo.join("examples"), &work.join("examples"));
-        copy_tree(&repo.join("rules"), &work.join("rules"));
+        cavra_tests::copy_dir(&repo.join("examples"), &work.join("examples"));
+        cavra_tests::copy_dir(&repo.join("rules"), &work.join("rules"));
         let (state, home, tmp) = (root.join("state"), root.join("home"), root.join("tmp"));
         for dir in [&state, &home, &tmp] {
             std::fs::create_dir_all(dir).expect("session folder");

@@ -114,23 +114,11 @@ fn position_of(text: &str, needle: &str, nth: usize, shift: usize) -> Value {
     json!({"line": line, "character": column})
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create the folder");
-    for entry in std::fs::read_dir(from).expect("read the folder").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy a file");
-        }
-    }
-}
-
 #[test]
 fn an_editor_gets_diagnostics_hover_definitions_completion_symbols_and_formatting() {
     let dir = cavra_tests::fresh_dir(cavra_tests::crate_dir().join("../target/tmp/lsp"));
     let rules = dir.join("rules");
-    copy_dir(&cavra_tests::crate_dir().join("../rules"), &rules);
+    cavra_tests::copy_dir(&cavra_tests::crate_dir().join("../rules"), &rules);
     let pack_path = rules.join("routing.cavra");
     let bundled = std::fs::read_to_string(&pack_path).expect("the routing pack");
     // The mistake: a field the window type does not have.

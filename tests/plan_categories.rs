@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// window's.
 fn rules_with_weekend_quiet(dir: &Path) -> PathBuf {
     let rules = dir.join("rules");
-    copy_dir(&crate_dir().join("../rules"), &rules);
+    cavra_tests::copy_dir(&crate_dir().join("../rules"), &rules);
     let module = rules.join("common/routing_policy.cavra");
     let policy_type = std::fs::read_to_string(&module).unwrap();
     let field = "  owner_calendars: map<OwnerCalendar> = {}\n";
@@ -41,18 +41,6 @@ fn rules_with_weekend_quiet(dir: &Path) -> PathBuf {
     }
     std::fs::write(&routing, edited).unwrap();
     rules
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The sample policy with its change freeze moved to Saturday morning and

@@ -267,10 +267,9 @@ fn run_case(
             Err(e) => diffs.push(format!("let {name}: {}", program.render_error(&e))),
         }
     }
-    let tests_decision = readiness.is_some() || case.decision.is_some() || spec.decision.is_some() || expect.lets.is_none();
-    if !tests_decision {
-        // A case that only checks lets (a module's test).
-    } else if let Some(gate) = readiness {
+    // A case that names no decision or gate and expects lets only (a module's test) decides nothing.
+    let lets_only = expect.lets.is_some() && case.decision.is_none() && spec.decision.is_none();
+    if let Some(gate) = readiness {
         let report = match (program.readiness(gate, &inputs), &expect.error) {
             (Ok(r), _) => r,
             (Err(e), Some(want)) if program.render_error(&e).contains(want.as_str()) => return Ok(()),
@@ -298,7 +297,7 @@ fn run_case(
             let got = report.checks.iter().find(|c| &c.id == id).map(|c| c.message.as_str());
             compare(&mut diffs, &format!("message of {id}"), Some(want), got);
         }
-    } else {
+    } else if !lets_only {
         let decision = match case.decision.as_ref().or(spec.decision.as_ref()) {
             Some(d) => d.clone(),
             None => match pack.decisions().as_slice() {

@@ -4,7 +4,7 @@
 //! answers hover, go to definition and completion from it.
 
 pub use crate::check::{Facts, RecordFacts, Reference, SymbolKind};
-use crate::modules::{check_file, ModuleResolver, SourceFile};
+use crate::modules::{check_file, file_at, ModuleResolver, SourceFile};
 use cavra_grammar::ast;
 use cavra_grammar::Diagnostics;
 use std::sync::Arc;
@@ -25,9 +25,7 @@ pub struct Analysis {
 impl Analysis {
     /// The file and the offset in it of a position in [`Analysis::source`].
     pub fn locate(&self, offset: usize) -> Option<(&SourceFile, usize)> {
-        let at = self.files.partition_point(|f| f.start <= offset).checked_sub(1)?;
-        let file = &self.files[at];
-        (offset <= file.start + file.len).then_some((file, offset - file.start))
+        file_at(&self.files, offset)
     }
 }
 

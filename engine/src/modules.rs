@@ -94,6 +94,13 @@ pub struct SourceFile {
     pub len: usize,
 }
 
+/// The file of `files` (sorted by start) that holds `offset` of the combined
+/// text, and the offset within that file.
+pub(crate) fn file_at(files: &[SourceFile], offset: usize) -> Option<(&SourceFile, usize)> {
+    let file = &files[files.partition_point(|f| f.start <= offset).checked_sub(1)?];
+    (offset <= file.start + file.len).then_some((file, offset - file.start))
+}
+
 /// A file checked with the modules it imports.
 pub(crate) struct CheckedFile {
     pub ast: ast::Pack,

@@ -6,7 +6,7 @@ use crate::compile::{compile as compile_ir, Compiled};
 use crate::convert::{convert, InputError};
 use crate::eval::{eval, truth, Env, EvalError, Frame, TextMemo, Val};
 use crate::ir::*;
-use crate::modules::{check_file, CheckedFile, ModuleResolver, NoModules, SourceFile};
+use crate::modules::{check_file, file_at, CheckedFile, ModuleResolver, NoModules, SourceFile};
 use crate::outcome::{matching_arm, outcome_values, OutcomeValues, INLINE_FIELDS};
 pub use crate::table::TableSize;
 use crate::table::{outcome_for, DecisionTable, Label, Parts};
@@ -154,11 +154,9 @@ impl Pack {
 
     /// The file, 1-based line and column of a span's start.
     pub fn locate(&self, span: Span) -> (&str, usize, usize) {
-        let at = self.files.partition_point(|f| f.start <= span.start).saturating_sub(1);
-        match self.files.get(at) {
-            Some(f) => {
-                let text = self.source.get(f.start..f.start + f.len).unwrap_or("");
-                let (line, column) = line_col(text, span.start - f.start);
+        match file_at(&self.files, span.start) {
+            Some((f, offset)) => {
+                let (line, column) = line_col(self.source.get(f.start..f.start + f.len).unwrap_or(""), offset);
                 (&f.name, line, column)
             }
             None => (&self.file, 1, 1),

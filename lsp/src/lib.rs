@@ -84,10 +84,9 @@ struct Server<'c> {
 }
 
 impl Server<'_> {
-    fn send(&self, message: impl Into<Message>) -> Result<(), LspError> {
+    fn send(&self, message: impl Into<Message>) {
         // A closed channel means the client is gone: the loop ends on its own.
         let _ = self.connection.sender.send(message.into());
-        Ok(())
     }
 
     fn notification(&mut self, n: Notification) -> Result<(), LspError> {
@@ -111,19 +110,20 @@ impl Server<'_> {
             DidCloseTextDocument::METHOD => {
                 let params: lsp_types::DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
                 self.documents.remove(&params.text_document.uri);
-                return self.publish(params.text_document.uri, Vec::new());
+                self.publish(params.text_document.uri, Vec::new());
+                return Ok(());
             }
             _ => return Ok(()),
         };
         let Some(text) = self.documents.get(&uri) else { return Ok(()) };
         let analysis = analyze_document(&uri, text);
         for (target, diagnostics) in features::diagnostics(&uri, text, &analysis) {
-            self.publish(target, diagnostics)?;
+            self.publish(target, diagnostics);
         }
         Ok(())
     }
 
-    fn publish(&self, uri: Url, diagnostics: Vec<lsp_types::Diagnostic>) -> Result<(), LspError> {
+    fn publish(&self, uri: Url, diagnostics: Vec<lsp_types::Diagnostic>) {
         let params = PublishDiagnosticsParams { uri, diagnostics, version: None };
         self.send(Notification::new(PublishDiagnostics::METHOD.to_string(), params))
     }
@@ -163,13 +163,15 @@ impl Server<'_> {
             }
             other => {
                 let message = format!("cavra lsp does not answer `{other}`");
-                return self.send(Response::new_err(id, ErrorCode::MethodNotFound as i32, message));
+                self.send(Response::new_err(id, ErrorCode::MethodNotFound as i32, message));
+                return Ok(());
             }
         };
         match result {
             Some(value) => self.send(Response::new_ok(id, value)),
             None => self.send(unknown_document(id)),
         }
+        Ok(())
     }
 
     /// `answer` for an open document, as JSON (`null` when it has none).

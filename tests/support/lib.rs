@@ -51,6 +51,19 @@ pub fn fixtures(dir: &str, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Copies the folder `from` into `to` (created), with its subfolders.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())).flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+        }
+    }
+}
+
 /// Compares `actual` with the golden file; returns a readable mismatch.
 /// With `CAVRA_BLESS=1` the golden is (re)written instead.
 pub fn check_golden(golden: &Path, actual: &str) -> Result<(), String> {
