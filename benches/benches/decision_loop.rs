@@ -24,6 +24,7 @@ fn decision_loop(c: &mut Criterion, windows: usize) {
     // decision, is tests/equivalence.rs).
     let plain = p.run_plain();
     assert_eq!(p.run_cavra(), plain);
+    assert_eq!(p.run_cavra_decider(), plain);
     assert_eq!(p.run_cavra_keys(), plain);
     assert_eq!(p.run_segments(&table), plain);
 
@@ -40,6 +41,15 @@ fn decision_loop(c: &mut Criterion, windows: usize) {
         })
     });
     let decider = p.program.decider("route").expect("a route decision");
+    // Like the segment tables: the owner and provider texts hashed per
+    // request, the outcome read where it lies.
+    group.bench_function("cavra_decider", |b| {
+        b.iter(|| {
+            for inputs in &p.inputs {
+                black_box(decider.decide_with(black_box(inputs), |o| o.arm_index()).expect("decides"));
+            }
+        })
+    });
     group.bench_function("cavra_keys", |b| {
         b.iter(|| {
             for r in &p.workload.requests {

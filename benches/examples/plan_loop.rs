@@ -30,5 +30,6 @@ fn main() {
         v.sort();
         v[v.len() / 2]
     };
+    println!("decision table of `route`: {:?}", w.program.table_size("route"));
     println!("median of {passes} passes: plan_all {:?}, dropping the plans {:?} ({} schedules)", median(plan), median(drop), w.schedules.len());
 }

@@ -739,6 +739,18 @@ impl Prepared {
         tally
     }
 
+    /// One pass of cavra through a [`cavra_engine::Decider`] looked up once:
+    /// the text keys hashed per request as the segment tables do, the
+    /// outcome read in place (`Decider::decide_with`).
+    pub fn run_cavra_decider(&self) -> Tally {
+        let decider = self.program.decider("route").expect("a route decision");
+        let mut tally = Tally::default();
+        for inputs in &self.inputs {
+            tally.add(decider.decide_with(inputs, |o| o.category()).expect("the route decision evaluates"));
+        }
+        tally
+    }
+
     /// One pass of cavra over all requests.
     pub fn run_cavra(&self) -> Tally {
         let mut tally = Tally::default();

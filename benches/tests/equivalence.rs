@@ -12,6 +12,7 @@ fn check(windows: usize) {
     let table = p.segment_table();
     assert_eq!(p.workload.requests.len(), REQUESTS);
     assert_eq!(p.inputs.len(), REQUESTS);
+    let decider = p.program.decider("route").expect("a route decision");
     let mut tally = Tally::default();
     for (i, (r, inputs)) in p.workload.requests.iter().zip(&p.inputs).enumerate() {
         let (owner, provider) = (p.workload.owner(r), p.workload.provider(r));
@@ -20,6 +21,8 @@ fn check(windows: usize) {
         assert_eq!(table.decide(owner, provider, r.now), expected, "{}: segments against plain", context());
         let got = cavra_decide(&p.program, inputs);
         assert_eq!(said_by_cavra(&got), expected.said(), "{}: cavra against plain", context());
+        let lent = decider.decide_with(inputs, |o| o.to_outcome()).expect("decides");
+        assert_eq!(said_by_cavra(&lent), expected.said(), "{}: cavra's decider against plain", context());
         tally.add(expected.category());
     }
     let share = |n: usize, of: usize| n as f64 * 100.0 / of as f64;
@@ -47,6 +50,7 @@ fn check(windows: usize) {
     assert_eq!(p.run_plain(), tally);
     assert_eq!(p.run_segments(&table), tally);
     assert_eq!(p.run_cavra(), tally);
+    assert_eq!(p.run_cavra_decider(), tally);
 }
 
 #[test]

@@ -39,6 +39,14 @@
 //!
 //! program.set_input(&mut inputs, "now", &json!("2026-05-21T20:00:00Z")).unwrap(); // end is exclusive
 //! assert_eq!(program.decide("route", &inputs).unwrap().action, "deliver");
+//!
+//! // For many calls: the decision looked up once, the outcome lent in place,
+//! // and a request's keys resolved once for deciding it at other instants.
+//! let route = program.decider("route").unwrap();
+//! assert_eq!(route.decide_with(&inputs, |o| o.category()).unwrap(), "deliver");
+//! let keys = route.keys(&inputs);
+//! let at = |t: &str| cavra_engine::time::parse_time(t).unwrap();
+//! assert_eq!(route.decide_at_with(&keys, at("2026-05-21T18:30:00Z"), |o| o.category()).unwrap(), "maintenance_window");
 //! ```
 
 // A library must not panic on input it did not expect: outside tests, every

@@ -9,7 +9,7 @@ use crate::ir::*;
 use crate::modules::{check_file, file_at, CheckedFile, ModuleResolver, NoModules, SourceFile};
 use crate::outcome::{matching_arm, outcome_values, OutcomeValues, INLINE_FIELDS};
 pub use crate::table::TableSize;
-use crate::table::{outcome_for, DecisionTable, Label, Parts};
+use crate::table::{outcome_for, DecisionTable, Hit, Label, Parts};
 use crate::types::Ty;
 use crate::value::Value;
 use cavra_grammar::ast::{FileKind, QuantKind, Span};
@@ -254,11 +254,21 @@ impl Pack {
             outcome_keys,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
             tables: Vec::new(),
+            table_keys: Vec::new(),
             horizon,
         };
         if options.decision_tables {
-            let tables = (0..program.decisions.len()).map(|number| DecisionTable::build(&program.parts(number), &self.checked.inputs)).collect();
+            let tables: Vec<_> = (0..program.decisions.len()).map(|number| DecisionTable::build(&program.parts(number), &self.checked.inputs)).collect();
+            let mut table_keys = vec![Vec::new(); self.checked.inputs.len()];
+            for (number, table) in tables.iter().enumerate() {
+                for (position, slot) in table.iter().flat_map(DecisionTable::key_slots).enumerate() {
+                    if let Some(keys) = table_keys.get_mut(slot as usize) {
+                        keys.push((number as u32, position as u32));
+                    }
+                }
+            }
             program.tables = tables;
+            program.table_keys = table_keys;
         }
         Ok(program)
     }
@@ -341,6 +351,9 @@ pub struct Program {
     slot_count: usize,
     /// Per decision: its table, when it qualifies (`table.rs`).
     tables: Vec<Option<DecisionTable>>,
+    /// Per input slot: the tables that have it as a key, as (decision, key
+    /// position), whose class a session resolves again when the input changes.
+    table_keys: Vec<Vec<(u32, u32)>>,
     /// `[from, to)`: where indexes and tables answer ([`BindOptions::recurrence_horizon`]).
     horizon: (i64, i64),
 }
@@ -415,10 +428,18 @@ pub struct Session<'p> {
     /// values by the inputs they read; empty unless memoising.
     outcomes: Vec<Vec<OutcomeMemo<'p>>>,
     texts: Option<TextMemo>,
+    /// Per decision with a table, the class of each of its keys as last
+    /// resolved (`NO_CLASS`: resolve again): a key is hashed when it is set,
+    /// not at every decision (a plan sets the schedule once, the owner once
+    /// per owner).
+    classes: Vec<Vec<u32>>,
     /// The required inputs were all given when last checked, and none has
     /// become null since.
     given: bool,
 }
+
+/// A key class not resolved since its input was last set.
+const NO_CLASS: u32 = u32::MAX;
 
 impl<'p> Session<'p> {
     /// Makes equal interpolated texts share one allocation across this
@@ -454,6 +475,26 @@ impl<'p> Session<'p> {
         for &i in self.program.readers.get(slot.0).map_or(&[][..], Vec::as_slice) {
             self.slots[i as usize] = None;
         }
+        for &(number, position) in self.program.table_keys.get(slot.0).map_or(&[][..], Vec::as_slice) {
+            if let Some(class) = self.classes.get_mut(number as usize).and_then(|classes| classes.get_mut(position as usize)) {
+                *class = NO_CLASS;
+            }
+        }
+    }
+
+    /// The table's answer for decision `number` on the session's inputs,
+    /// from the key classes resolved since they were last set.
+    #[inline]
+    fn table_hit(&mut self, number: usize) -> Option<Hit<'p>> {
+        let program = self.program;
+        let table = program.tables.get(number)?.as_ref()?;
+        let classes = self.classes.get_mut(number)?;
+        for (position, class) in classes.iter_mut().enumerate() {
+            if *class == NO_CLASS {
+                *class = table.key_class(position, &self.inputs.values)?;
+            }
+        }
+        table.label_at(table.cell_of(classes), &self.inputs.values, || program.parts(number))
     }
 
     /// [`Program::decide`] on the session's inputs.
@@ -472,11 +513,13 @@ impl<'p> Session<'p> {
             program.check_required(&self.inputs)?;
             self.given = true;
         }
+        let hit = self.table_hit(number);
         let env = Env { lets: &program.lets, inputs: &self.inputs.values };
         let let_count = program.lets.len();
-        if let Some(label) = program.table_label(number, &self.inputs.values) {
-            if label.dynamic == 0 {
-                return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+        if let Some(hit) = hit {
+            let label = hit.label;
+            if !hit.dynamic {
+                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values) }));
             }
             // Values that repeat a key the policy never names: remembered by
             // the inputs they read, like any arm's outcome in a session.
@@ -564,9 +607,9 @@ impl<'p> Decider<'p> {
     pub fn decide_at_with<R>(&self, keys: &Keys, now: i64, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
         let program = self.program;
         if let (Some(cell), Some(table)) = (keys.cell, program.tables.get(self.number).and_then(Option::as_ref)) {
-            if let Some(label) = table.label_in(cell, now, || program.parts(self.number)) {
-                if label.dynamic == 0 && keys.complete {
-                    return Ok(read(OutcomeRef { decision: self.decision, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+            if let Some(hit) = table.label_in(cell, now, || program.parts(self.number)) {
+                if !hit.dynamic && keys.complete {
+                    return Ok(read(OutcomeRef { decision: self.decision, arm: hit.arm, values: &hit.label.values, program_lived: Some(&hit.label.values) }));
                 }
             }
         }
@@ -577,14 +620,16 @@ impl<'p> Decider<'p> {
         self.decide_with(&inputs, read)
     }
 
-    fn read_label<R>(&self, label: Option<&'p Label>, inputs: &Inputs, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
+    #[inline]
+    fn read_label<R>(&self, hit: Option<Hit<'p>>, inputs: &Inputs, read: impl FnOnce(OutcomeRef<'_, 'p>) -> R) -> Result<R, EvalError> {
         let (program, d) = (self.program, self.decision);
-        if let Some(label) = label {
-            if label.dynamic == 0 {
-                return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &label.values, program_lived: Some(&label.values) }));
+        if let Some(hit) = hit {
+            let label = hit.label;
+            if !hit.dynamic {
+                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values) }));
             }
-            let values = program.label_values(label, d, inputs)?;
-            return Ok(read(OutcomeRef { decision: d, arm: label.arm, values: &values, program_lived: None }));
+            let values = program.dynamic_values(label, d, inputs)?;
+            return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &values, program_lived: None }));
         }
         let env = Env { lets: &program.lets, inputs: &inputs.values };
         program.with_frame(|frame| {
@@ -648,7 +693,7 @@ impl<'o, 'p> OutcomeRef<'o, 'p> {
 
     /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
     pub fn to_outcome(&self) -> Outcome<'p> {
-        Outcome::new(self.decision, self.arm, self.values.clone())
+        Outcome::new(self.decision, self.arm, Values::Made(Box::new(self.values.clone())))
     }
 }
 
@@ -795,11 +840,30 @@ pub struct Outcome<'p> {
     pub action: &'p str,
     pub category: &'p str,
     names: &'p [(Arc<str>, Node)],
-    values: OutcomeValues<'p>,
+    values: Values<'p>,
+}
+
+/// An outcome's values: lent by a decision table that decided ahead (the
+/// outcome then copies no value), else made for this decision. Boxed, so
+/// that an `Outcome` stays small enough to return without a copy call.
+#[derive(Debug)]
+enum Values<'p> {
+    Lent(&'p OutcomeValues<'p>),
+    Made(Box<OutcomeValues<'p>>),
+}
+
+impl<'p> std::ops::Deref for Values<'p> {
+    type Target = OutcomeValues<'p>;
+    fn deref(&self) -> &OutcomeValues<'p> {
+        match self {
+            Values::Lent(values) => values,
+            Values::Made(values) => values,
+        }
+    }
 }
 
 impl<'p> Outcome<'p> {
-    fn new(d: &'p DecisionIr, arm_index: usize, values: OutcomeValues<'p>) -> Outcome<'p> {
+    fn new(d: &'p DecisionIr, arm_index: usize, values: Values<'p>) -> Outcome<'p> {
         let arm = d.arm(arm_index);
         Outcome { decision: &d.name, arm: &arm.id, arm_index, action: &arm.outcome.action, category: &arm.outcome.category, names: &arm.outcome.fields, values }
     }
@@ -979,7 +1043,8 @@ impl Program {
 
     /// A [`Session`] with all dynamic inputs null.
     pub fn session(&self) -> Session<'_> {
-        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], outcomes: Vec::new(), texts: None, given: false }
+        let classes = self.tables.iter().map(|table| table.as_ref().map_or(Vec::new(), |t| vec![NO_CLASS; t.key_slots().count()])).collect();
+        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], outcomes: Vec::new(), texts: None, classes, given: false }
     }
 
     /// Fresh dynamic inputs, all null.
@@ -1056,21 +1121,25 @@ impl Program {
         self.required.iter().all(|&slot| time.is_some_and(|t| t.0 == slot as usize) || inputs.values.get(slot as usize).is_some_and(|v| !v.is_null()))
     }
 
+    #[inline]
     fn check_required(&self, inputs: &Inputs) -> Result<(), EvalError> {
-        for &slot in &self.required {
-            if inputs.values.get(slot as usize).is_none_or(Value::is_null) {
-                let def = &self.pack.checked.inputs[slot as usize];
-                return Err(EvalError { span: def.span, message: format!("the input `{}` was not given", def.name) });
-            }
+        match self.required.iter().find(|&&slot| inputs.values.get(slot as usize).is_none_or(Value::is_null)) {
+            None => Ok(()),
+            Some(&slot) => Err(self.not_given(slot)),
         }
-        Ok(())
+    }
+
+    #[cold]
+    fn not_given(&self, slot: u32) -> EvalError {
+        let def = &self.pack.checked.inputs[slot as usize];
+        EvalError { span: def.span, message: format!("the input `{}` was not given", def.name) }
     }
 
     fn find_decision(&self, name: &str) -> Result<(usize, &DecisionIr), EvalError> {
         self.decisions
             .iter()
             .enumerate()
-            .find(|(_, d)| &*d.name == name)
+            .find(|(_, d)| crate::value::same_text(&d.name, name))
             .ok_or_else(|| EvalError { span: Span::default(), message: format!("the pack `{}` has no decision `{name}`", self.pack.name) })
     }
 
@@ -1083,8 +1152,12 @@ impl Program {
     #[inline]
     fn decide_number<'p>(&'p self, number: usize, d: &'p DecisionIr, inputs: &Inputs) -> Result<Outcome<'p>, EvalError> {
         self.check_required(inputs)?;
-        if let Some(label) = self.table_label(number, &inputs.values) {
-            return Ok(Outcome::new(d, label.arm, self.label_values(label, d, inputs)?));
+        if let Some(hit) = self.table_label(number, &inputs.values) {
+            let values = match hit.dynamic {
+                false => Values::Lent(&hit.label.values),
+                true => Values::Made(Box::new(self.dynamic_values(hit.label, d, inputs)?)),
+            };
+            return Ok(Outcome::new(d, hit.arm, values));
         }
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| first_arm(d, &env, frame))
@@ -1093,7 +1166,7 @@ impl Program {
     /// The table's outcome for `inputs`, when decision `number` has a table
     /// that answers them.
     #[inline]
-    fn table_label(&self, number: usize, inputs: &[Value]) -> Option<&Label> {
+    fn table_label(&self, number: usize, inputs: &[Value]) -> Option<Hit<'_>> {
         self.tables.get(number)?.as_ref()?.lookup(inputs, || self.parts(number))
     }
 
@@ -1101,13 +1174,10 @@ impl Program {
         Parts { decision: &self.decisions[number], lets: &self.lets, input_count: self.pack.checked.inputs.len(), slot_count: self.slot_count }
     }
 
-    /// A label's values: lent from the table, the ones that repeat a key
-    /// the policy never names evaluated for this request.
-    #[inline]
-    fn label_values<'p>(&'p self, label: &'p Label, d: &'p DecisionIr, inputs: &Inputs) -> Result<OutcomeValues<'p>, EvalError> {
-        if label.dynamic == 0 {
-            return Ok(label.values.lend());
-        }
+    /// The values of a label with dynamic positions (`label.dynamic != 0`):
+    /// the table's, with the ones that repeat a key the policy never names
+    /// evaluated for this request.
+    fn dynamic_values<'p>(&'p self, label: &'p Label, d: &'p DecisionIr, inputs: &Inputs) -> Result<OutcomeValues<'p>, EvalError> {
         let env = Env { lets: &self.lets, inputs: &inputs.values };
         self.with_frame(|frame| outcome_for(label, d, &env, frame))
     }
@@ -1359,7 +1429,7 @@ fn first_arm<'p>(d: &'p DecisionIr, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>
 
 /// The outcome of arm number `arm`, its values evaluated.
 fn outcome<'p>(d: &'p DecisionIr, arm: usize, env: &Env<'p, '_>, frame: &mut Frame<'_, 'p>) -> Result<Outcome<'p>, EvalError> {
-    Ok(Outcome::new(d, arm, outcome_values(d, arm, env, frame)?))
+    Ok(Outcome::new(d, arm, Values::Made(Box::new(outcome_values(d, arm, env, frame)?))))
 }
 
 fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -1424,6 +1494,16 @@ mod tests {
     use crate::value::Value;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// Returning an outcome copies it: kept small enough to be moved in
+    /// registers and a few stores rather than by a `memcpy` call (its values
+    /// are lent by a decision table, or boxed).
+    #[test]
+    fn an_outcome_is_small() {
+        let size = std::mem::size_of::<super::Outcome<'static>>();
+        eprintln!("Outcome: {size} bytes, OutcomeValues: {} bytes", std::mem::size_of::<super::OutcomeValues<'static>>());
+        assert!(size <= 128, "Outcome is {size} bytes");
+    }
 
     #[test]
     fn program_is_send_and_sync() {

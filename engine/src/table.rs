@@ -1,6 +1,6 @@
 //! Decision tables: a decision evaluated ahead into per-key tables of
-//! outcomes over time, so that deciding is a hash per key and one binary
-//! search instead of an evaluation.
+//! outcomes over time, so that deciding is one hash over the keys and one
+//! binary search instead of an evaluation.
 //!
 //! A decision qualifies when its dynamic inputs are text keys that are only
 //! compared for equality with static values (owners and providers as the
@@ -28,7 +28,7 @@ use crate::eval::{eval, Env, EvalError, Frame, Val};
 use crate::ir::*;
 use crate::outcome::{matching_arm, outcome_values, OutcomeValues};
 use crate::types::Ty;
-use crate::value::Value;
+use crate::value::{same_text, Value};
 use cavra_grammar::ast::{CompareOp, QuantKind};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use std::hash::{Hash, Hasher};
@@ -42,12 +42,20 @@ const EAGER_CELLS: usize = 4096;
 /// At most this many keys (and outcome values) per decision.
 const MAX_KEYS: usize = 16;
 const MAX_POSITIONS: usize = 64;
+/// At most this many cells are found through one combined hash of their keys.
+const MAX_COMBINED: usize = 1 << 16;
 /// Static values considered when working out what a key is compared with.
 const MAX_POSSIBLE: usize = 1 << 16;
 
 /// A decision that qualified, with the cells made so far.
 pub(crate) struct DecisionTable {
     keys: Vec<Key>,
+    /// The cells whose every key is a text the policy names, by one hash
+    /// over all their key texts ([`combined_hash`]): such a request costs one
+    /// hash probe, as a hand-written table keyed by (owner, provider) does,
+    /// instead of one per key. `None` when there are too many such cells or
+    /// two of them hash alike.
+    combined: Option<Combined>,
     /// The time input's slot, when the decision reads one.
     time: Option<u32>,
     /// `[from, to)`: the instants the table answers.
@@ -97,11 +105,30 @@ struct Key {
 }
 
 /// One cell: segment `k` covers `[starts[k], starts[k + 1])` (the last one up
-/// to the horizon's end) and has outcome `labels[k]` (`None`: evaluate).
+/// to the horizon's end) and has outcome `segments[k]`.
 #[derive(Debug)]
 pub(crate) struct Cell {
     starts: Box<[i64]>,
-    labels: Box<[Option<Arc<Label>>]>,
+    segments: Box<[Segment]>,
+}
+
+/// A segment's outcome (`label: None`: evaluate). The arm and whether the
+/// label has dynamic values are kept beside the label's address, so that a
+/// decision that finds a segment need not read the label itself.
+#[derive(Debug)]
+struct Segment {
+    arm: u32,
+    dynamic: bool,
+    label: Option<Arc<Label>>,
+}
+
+/// What a table answers: the arm, and the label whose values the outcome has.
+#[derive(Clone, Copy)]
+pub(crate) struct Hit<'t> {
+    pub arm: usize,
+    /// Some of the label's values are evaluated per decision (`label.dynamic != 0`).
+    pub dynamic: bool,
+    pub label: &'t Label,
 }
 
 /// An outcome decided ahead: the arm and its values.
@@ -148,8 +175,10 @@ impl DecisionTable {
         let mut instants: Vec<i64> = analysis.instants.iter().flat_map(|&t| [t, t.saturating_add(1)]).collect();
         instants.sort_unstable();
         instants.dedup();
+        let combined = Combined::of(&keys);
         let table = DecisionTable {
             keys,
+            combined,
             time: analysis.time,
             horizon,
             instants,
@@ -169,8 +198,13 @@ impl DecisionTable {
     /// The label for `inputs` (`None`: run the general evaluator), filling
     /// the cell first if no request needed it before.
     #[inline]
-    pub(crate) fn lookup<'q>(&self, inputs: &[Value], parts: impl FnOnce() -> Parts<'q>) -> Option<&Label> {
-        let index = self.cell_index(inputs)?;
+    pub(crate) fn lookup<'q>(&self, inputs: &[Value], parts: impl FnOnce() -> Parts<'q>) -> Option<Hit<'_>> {
+        self.label_at(self.cell_index(inputs)?, inputs, parts)
+    }
+
+    /// The label of cell `index` at the instant of the time input in `inputs`.
+    #[inline]
+    pub(crate) fn label_at<'q>(&self, index: usize, inputs: &[Value], parts: impl FnOnce() -> Parts<'q>) -> Option<Hit<'_>> {
         let now = match self.time {
             None => 0,
             Some(slot) => match inputs.get(slot as usize) {
@@ -181,20 +215,44 @@ impl DecisionTable {
         self.label_in(index, now, parts)
     }
 
+    /// The input slot of each key, in key order.
+    pub(crate) fn key_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keys.iter().map(|key| key.slot)
+    }
+
+    /// The class of key number `position` that `inputs` select (0: a text
+    /// the policy never names; `None`: not a text).
+    #[inline]
+    pub(crate) fn key_class(&self, position: usize, inputs: &[Value]) -> Option<u32> {
+        let key = self.keys.get(position)?;
+        match inputs.get(key.slot as usize) {
+            Some(Value::Text(text)) => Some(key.ids.get(&**text).copied().unwrap_or(0)),
+            _ => None,
+        }
+    }
+
+    /// The cell of one class per key, in key order (from [`DecisionTable::key_class`]).
+    #[inline]
+    pub(crate) fn cell_of(&self, classes: &[u32]) -> usize {
+        self.keys.iter().zip(classes).fold(0, |index, (key, &class)| index * (key.values.len() + 1) + class as usize)
+    }
+
     /// The cell the text keys of `inputs` select (`None`: a key is not text).
     #[inline]
     pub(crate) fn cell_index(&self, inputs: &[Value]) -> Option<usize> {
+        if let Some(cell) = self.combined.as_ref().and_then(|combined| combined.cell(&self.keys, inputs)) {
+            return Some(cell);
+        }
         let mut index = 0usize;
-        for key in &self.keys {
-            let Some(Value::Text(text)) = inputs.get(key.slot as usize) else { return None };
-            index = index * (key.values.len() + 1) + key.ids.get(&**text).copied().unwrap_or(0) as usize;
+        for (position, key) in self.keys.iter().enumerate() {
+            index = index * (key.values.len() + 1) + self.key_class(position, inputs)? as usize;
         }
         Some(index)
     }
 
     /// The label of cell `index` (from [`DecisionTable::cell_index`]) at `now`.
     #[inline]
-    pub(crate) fn label_in<'q>(&self, index: usize, now: i64, parts: impl FnOnce() -> Parts<'q>) -> Option<&Label> {
+    pub(crate) fn label_in<'q>(&self, index: usize, now: i64, parts: impl FnOnce() -> Parts<'q>) -> Option<Hit<'_>> {
         let cell = self.cells.get(index)?.get_or_init(|| {
             let parts = parts();
             self.fill(index, &parts, &timed_scans(&parts))
@@ -204,7 +262,8 @@ impl DecisionTable {
             Some(_) if now < self.horizon.0 || now >= self.horizon.1 => return None,
             Some(_) => cell.starts.partition_point(|&s| s <= now).checked_sub(1)?,
         };
-        cell.labels.get(k)?.as_deref()
+        let segment = cell.segments.get(k)?;
+        Some(Hit { arm: segment.arm as usize, dynamic: segment.dynamic, label: segment.label.as_deref()? })
     }
 
     /// The slot of the time input, when the decision reads one.
@@ -218,7 +277,7 @@ impl DecisionTable {
         for cell in self.cells.iter().filter_map(OnceLock::get) {
             size.filled += 1;
             size.segments += cell.starts.len();
-            size.evaluated += cell.labels.iter().filter(|l| l.is_none()).count();
+            size.evaluated += cell.segments.iter().filter(|s| s.label.is_none()).count();
         }
         size.labels = self.labels.lock().map_or(0, |labels| labels.values().map(Vec::len).sum());
         size
@@ -226,7 +285,7 @@ impl DecisionTable {
 
     /// Evaluates cell number `index` at the start of each of its segments.
     fn fill(&self, index: usize, parts: &Parts<'_>, scans: &[&IndexedScan]) -> Cell {
-        let general = || Cell { starts: Box::new([self.horizon.0]), labels: Box::new([None]) };
+        let general = || Cell { starts: Box::new([self.horizon.0]), segments: Box::new([Segment { arm: 0, dynamic: false, label: None }]) };
         let mut inputs = vec![Value::Null; parts.input_count];
         let mut other = 0u64;
         let mut rest = index;
@@ -276,7 +335,12 @@ impl DecisionTable {
                 labels.push(label.map(|l| self.intern(l)));
             }
         }
-        Cell { starts: kept_starts.into_boxed_slice(), labels: labels.into_boxed_slice() }
+        let segments = labels.into_iter().map(|label| Segment {
+            arm: label.as_ref().map_or(0, |l| l.arm as u32),
+            dynamic: label.as_ref().is_some_and(|l| l.dynamic != 0),
+            label,
+        });
+        Cell { starts: kept_starts.into_boxed_slice(), segments: segments.collect() }
     }
 
     /// The label at `inputs`, `None` when the evaluation fails (the general
@@ -316,6 +380,78 @@ impl DecisionTable {
         same.push(made.clone());
         made
     }
+}
+
+/// The cells whose every key is a text the policy names, found by one hash
+/// over the request's key texts ([`combined_hash`]).
+struct Combined {
+    /// Hash -> (cell, combination number).
+    cells: FxHashMap<u64, (u32, u32)>,
+    /// The key texts of combination `n`: `texts[n * keys..(n + 1) * keys]`.
+    texts: Vec<Arc<str>>,
+}
+
+impl Combined {
+    /// Every combination of named texts, or `None` when there are more than
+    /// [`MAX_COMBINED`] or two of them hash alike.
+    fn of(keys: &[Key]) -> Option<Combined> {
+        let count = keys.iter().try_fold(1usize, |n, key| n.checked_mul(key.values.len()).filter(|&n| n <= MAX_COMBINED))?;
+        let mut combined = Combined { cells: FxHashMap::with_capacity_and_hasher(count, Default::default()), texts: Vec::with_capacity(count * keys.len()) };
+        // Each combination of the classes 1.. of every key, counted like an odometer.
+        let mut classes = vec![1usize; keys.len()];
+        for number in 0..count {
+            let texts = keys.iter().zip(&classes).map(|(key, &class)| match &key.values[class - 1] {
+                Value::Text(text) => Some(text),
+                _ => None,
+            });
+            let hash = combined_hash(texts.clone())?;
+            let cell = keys.iter().zip(&classes).fold(0usize, |index, (key, &class)| index * (key.values.len() + 1) + class);
+            if combined.cells.insert(hash, (u32::try_from(cell).ok()?, u32::try_from(number).ok()?)).is_some() {
+                return None;
+            }
+            for text in texts {
+                combined.texts.push(text?.clone());
+            }
+            for (key, class) in keys.iter().zip(classes.iter_mut()).rev() {
+                if *class < key.values.len() {
+                    *class += 1;
+                    break;
+                }
+                *class = 1;
+            }
+        }
+        Some(combined)
+    }
+
+    /// The cell of `inputs`, when each of its keys is a text the policy names.
+    #[inline]
+    fn cell(&self, keys: &[Key], inputs: &[Value]) -> Option<usize> {
+        let mut hasher = FxHasher::default();
+        for key in keys {
+            let Some(Value::Text(text)) = inputs.get(key.slot as usize) else { return None };
+            text.hash(&mut hasher);
+        }
+        let &(cell, number) = self.cells.get(&hasher.finish())?;
+        let first = number as usize * keys.len();
+        let expected = self.texts.get(first..first + keys.len())?;
+        for (key, expected) in keys.iter().zip(expected) {
+            match inputs.get(key.slot as usize) {
+                Some(Value::Text(text)) if same_text(expected, text) => {}
+                _ => return None,
+            }
+        }
+        Some(cell as usize)
+    }
+}
+
+/// One hash over key texts, in key order (`None`: a key is not text), as
+/// [`Combined::cell`] hashes a request's.
+fn combined_hash<'t>(texts: impl Iterator<Item = Option<&'t Arc<str>>>) -> Option<u64> {
+    let mut hasher = FxHasher::default();
+    for text in texts {
+        text?.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 fn same_label(a: &Label, b: &Label) -> bool {

@@ -46,12 +46,23 @@ fn main() -> ExitCode {
 
     println!("decision loop: median ns per decision ({} requests per pass)", REQUESTS as u64);
     println!(
-        "{:>8}  {:>10}  {:>11}  {:>12}  {:>10}  {:>12}  {:>12}  {:>15}  {:>15}",
-        "windows", "cavra", "cavra_keys", "plain_loops", "segments", "cavra/plain", "plain/cavra", "cavra/segments", "keys/segments"
+        "{:>8}  {:>10}  {:>13}  {:>11}  {:>12}  {:>10}  {:>12}  {:>12}  {:>15}  {:>17}  {:>15}",
+        "windows",
+        "cavra",
+        "cavra_decider",
+        "cavra_keys",
+        "plain_loops",
+        "segments",
+        "cavra/plain",
+        "plain/cavra",
+        "cavra/segments",
+        "decider/segments",
+        "keys/segments"
     );
     for windows in [500, 5_000] {
         let group = format!("decision_loop_{windows}");
         let cavra = get(&group, "cavra").map(|ns| ns / REQUESTS);
+        let decider = get(&group, "cavra_decider").map(|ns| ns / REQUESTS);
         let keys = get(&group, "cavra_keys").map(|ns| ns / REQUESTS);
         let plain = get(&group, "plain_loops").map(|ns| ns / REQUESTS);
         let segments = get(&group, "segments").map(|ns| ns / REQUESTS);
@@ -59,16 +70,19 @@ fn main() -> ExitCode {
         let speedup = cavra.zip(plain).map(|(c, p)| p / c);
         // How far cavra is from the hand-written limit (1.0 would be as fast).
         let to_limit = cavra.zip(segments).map(|(c, s)| c / s);
+        let decider_to_limit = decider.zip(segments).map(|(d, s)| d / s);
         let keys_to_limit = keys.zip(segments).map(|(k, s)| k / s);
         println!(
-            "{windows:>8}  {:>10}  {:>11}  {:>12}  {:>10}  {:>12}  {:>11}x  {:>15}  {:>15}",
+            "{windows:>8}  {:>10}  {:>13}  {:>11}  {:>12}  {:>10}  {:>12}  {:>11}x  {:>15}  {:>17}  {:>15}",
             show(cavra, 1),
+            show(decider, 1),
             show(keys, 1),
             show(plain, 1),
             show(segments, 1),
             show(ratio, 3),
             show(speedup, 2),
             show(to_limit, 2),
+            show(decider_to_limit, 2),
             show(keys_to_limit, 2)
         );
     }
