@@ -171,16 +171,18 @@ pub fn diff(packs: &PackSource, request: &DiffRequest) -> Result<DiffReport, App
 
 /// Every name given is an input of at least one pack; `against` names static inputs only.
 fn check_names(request: &DiffRequest) -> Result<(), AppError> {
-    let declared = |name: &str| -> Option<InputInfo> { request.old_pack.inputs().into_iter().chain(request.new_pack.inputs()).find(|i| i.name == name) };
+    // Both packs' inputs, each name once (the old pack's declaration first).
+    let mut declared: Vec<InputInfo> = Vec::new();
+    for info in request.old_pack.inputs().into_iter().chain(request.new_pack.inputs()) {
+        if !declared.iter().any(|d| d.name == info.name) {
+            declared.push(info);
+        }
+    }
+    let find = |name: &str| declared.iter().find(|i| i.name == name);
     for given in request.inputs.iter().chain(&request.against).chain(&request.set) {
-        let Some(info) = declared(&given.input) else {
-            let mut names: Vec<String> = Vec::new();
-            for info in request.old_pack.inputs().into_iter().chain(request.new_pack.inputs()) {
-                if !names.contains(&info.name) {
-                    names.push(info.name);
-                }
-            }
-            let hint = crate::evaluation::did_you_mean(&given.input, names.iter().map(String::as_str));
+        let Some(info) = find(&given.input) else {
+            let names: Vec<&str> = declared.iter().map(|i| i.name.as_str()).collect();
+            let hint = crate::evaluation::did_you_mean(&given.input, names.iter().copied());
             return Err(given.error(None, &format!("the packs have no input `{}`{hint}; their inputs are: {}", given.input, names.join(", "))));
         };
         if given.input == CLOCK && !info.is_static {
@@ -188,7 +190,7 @@ fn check_names(request: &DiffRequest) -> Result<(), AppError> {
         }
     }
     for given in &request.against {
-        if declared(&given.input).is_some_and(|i| !i.is_static) {
+        if find(&given.input).is_some_and(|i| !i.is_static) {
             return Err(given
                 .error(None, "only static inputs (documents such as the policy) can differ between the sides; give per-decision inputs as values to examine"));
         }
@@ -529,12 +531,15 @@ fn over_period(request: &DiffRequest, decision: &str, period: Period) -> Result<
         Decider::new(bind_side(&request.old_pack, documents[0], options)?, documents[0])?,
         Decider::new(bind_side(&request.new_pack, documents[1], options)?, documents[1])?,
     ];
+    // Each examined input's slot in each side's program, looked up once.
+    let slots: Vec<[Option<cavra_engine::InputSlot>; 2]> =
+        examined.iter().map(|input| [0, 1].map(|side| sides[side].program.input_slot(&input.name))).collect();
     let mut changes = Vec::new();
     let mut choice = vec![0usize; examined.len()];
     for _ in 0..keys {
         for (side, decider) in sides.iter_mut().enumerate() {
-            for (input, &index) in examined.iter().zip(&choice) {
-                if let (Some(values), Some(slot)) = (&input.converted[side], decider.program.input_slot(&input.name)) {
+            for ((input, slots), &index) in examined.iter().zip(&slots).zip(&choice) {
+                if let (Some(values), Some(slot)) = (&input.converted[side], slots[side]) {
                     decider.inputs.set(slot, values[index].clone());
                 }
             }
@@ -581,7 +586,7 @@ fn over_cases(request: &DiffRequest, default_decision: &str, cases: &[DiffCase])
             }
         }
     }
-    let mut bound: HashMap<(Side, String), Option<std::sync::Arc<Program>>> = HashMap::new();
+    let mut bound: HashMap<(Side, String), Result<Program, String>> = HashMap::new();
     let mut changes = Vec::new();
     for case in cases {
         let decision = match &case.decision {
@@ -620,7 +625,7 @@ fn case_outcome(
     decision: &str,
     now: i64,
     side: Side,
-    bound: &mut HashMap<(Side, String), Option<std::sync::Arc<Program>>>,
+    bound: &mut HashMap<(Side, String), Result<Program, String>>,
 ) -> DecidedOutcome {
     let declared = pack.inputs();
     let statics: HashMap<String, Json> =
@@ -628,11 +633,10 @@ fn case_outcome(
     let mut names: Vec<&String> = statics.keys().collect();
     names.sort();
     let key = names.iter().map(|n| format!("{n}={}", crate::hash::content_hash(&statics[*n]))).collect::<Vec<_>>().join(";");
-    let program = bound.entry((side, key)).or_insert_with(|| pack.bind_with(&statics, BindOptions::around(now, now)).ok().map(std::sync::Arc::new)).clone();
-    let Some(program) = program else {
-        // Bound again only to say why: the first failure is not kept.
-        let message = pack.bind(&statics).err().map(|e| e.to_string()).unwrap_or_default();
-        return failed(message);
+    let bound = bound.entry((side, key)).or_insert_with(|| pack.bind_with(&statics, BindOptions::around(now, now)).map_err(|e| e.to_string()));
+    let program = match bound {
+        Ok(program) => program,
+        Err(message) => return failed(message.clone()),
     };
     let mut inputs = program.inputs();
     for (name, value) in values.iter().filter(|(name, _)| declared.iter().any(|i| &i.name == *name && !i.is_static)) {
@@ -643,7 +647,7 @@ fn case_outcome(
     if let Some(slot) = program.clock_slot() {
         inputs.set(slot, Value::Time(now));
     }
-    outcome_of(&program, decision, &inputs)
+    outcome_of(program, decision, &inputs)
 }
 
 #[cfg(test)]

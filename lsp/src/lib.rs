@@ -5,7 +5,7 @@
 //! ([`cavra_engine::analysis::analyze`], with its modules read as `cavra
 //! check` reads them: [`cavra_app::modules::RuleFiles`]); the answers are
 //! made from that analysis ([`features`]). The server holds no state but
-//! the open documents' text.
+//! the open documents' text and their latest analysis.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -78,9 +78,16 @@ pub fn serve(connection: &Connection) -> Result<(), LspError> {
 }
 
 struct Server<'c> {
-    /// The open documents' text, by URI.
-    documents: HashMap<Url, String>,
+    /// The open documents, by URI.
+    documents: HashMap<Url, Document>,
     connection: &'c Connection,
+}
+
+/// An open document: its text, analysed when it was opened, changed or
+/// saved (hover and definition answer from that analysis, not a new one).
+struct Document {
+    text: String,
+    analysis: Analysis,
 }
 
 impl Server<'_> {
@@ -90,22 +97,22 @@ impl Server<'_> {
     }
 
     fn notification(&mut self, n: Notification) -> Result<(), LspError> {
-        let uri = match n.method.as_str() {
+        let (uri, text) = match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
                 let params: lsp_types::DidOpenTextDocumentParams = serde_json::from_value(n.params)?;
-                self.documents.insert(params.text_document.uri.clone(), params.text_document.text);
-                params.text_document.uri
+                (params.text_document.uri, params.text_document.text)
             }
             DidChangeTextDocument::METHOD => {
                 let params: lsp_types::DidChangeTextDocumentParams = serde_json::from_value(n.params)?;
                 // Full sync: the last change is the whole text.
                 let Some(change) = params.content_changes.into_iter().last() else { return Ok(()) };
-                self.documents.insert(params.text_document.uri.clone(), change.text);
-                params.text_document.uri
+                (params.text_document.uri, change.text)
             }
             DidSaveTextDocument::METHOD => {
+                // Analysed again: a module it reads may have changed on disk.
                 let params: lsp_types::DidSaveTextDocumentParams = serde_json::from_value(n.params)?;
-                params.text_document.uri
+                let Some(document) = self.documents.remove(&params.text_document.uri) else { return Ok(()) };
+                (params.text_document.uri, document.text)
             }
             DidCloseTextDocument::METHOD => {
                 let params: lsp_types::DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
@@ -115,11 +122,11 @@ impl Server<'_> {
             }
             _ => return Ok(()),
         };
-        let Some(text) = self.documents.get(&uri) else { return Ok(()) };
-        let analysis = analyze_document(&uri, text);
-        for (target, diagnostics) in features::diagnostics(&uri, text, &analysis) {
+        let analysis = analyze_document(&uri, &text);
+        for (target, diagnostics) in features::diagnostics(&uri, &text, &analysis) {
             self.publish(target, diagnostics);
         }
+        self.documents.insert(uri, Document { text, analysis });
         Ok(())
     }
 
@@ -134,32 +141,32 @@ impl Server<'_> {
             HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams = serde_json::from_value(request.params)?;
                 let at = params.text_document_position_params;
-                self.with_document(&at.text_document.uri, |uri, text| features::hover(text, &analyze_document(uri, text), at.position))
+                self.with_document(&at.text_document.uri, |_, document| features::hover(&document.text, &document.analysis, at.position))
             }
             GotoDefinition::METHOD => {
                 let params: lsp_types::GotoDefinitionParams = serde_json::from_value(request.params)?;
                 let at = params.text_document_position_params;
-                self.with_document(&at.text_document.uri, |uri, text| {
-                    features::definition(uri, text, &analyze_document(uri, text), at.position).map(GotoDefinitionResponse::Scalar)
+                self.with_document(&at.text_document.uri, |uri, document| {
+                    features::definition(uri, &document.text, &document.analysis, at.position).map(GotoDefinitionResponse::Scalar)
                 })
             }
             Completion::METHOD => {
                 let params: lsp_types::CompletionParams = serde_json::from_value(request.params)?;
                 let at = params.text_document_position;
-                self.with_document(&at.text_document.uri, |uri, text| {
-                    CompletionResponse::Array(features::completion(text, at.position, |patched| analyze_document(uri, patched)))
+                self.with_document(&at.text_document.uri, |uri, document| {
+                    CompletionResponse::Array(features::completion(&document.text, at.position, |patched| analyze_document(uri, patched)))
                 })
             }
             DocumentSymbolRequest::METHOD => {
                 let params: lsp_types::DocumentSymbolParams = serde_json::from_value(request.params)?;
-                self.with_document(&params.text_document.uri, |uri, text| {
-                    let pack = cavra_grammar::parse(&document_name(uri), text).ok()?;
-                    Some(DocumentSymbolResponse::Nested(features::symbols(text, &pack)))
+                self.with_document(&params.text_document.uri, |uri, document| {
+                    let pack = cavra_grammar::parse(&document_name(uri), &document.text).ok()?;
+                    Some(DocumentSymbolResponse::Nested(features::symbols(&document.text, &pack)))
                 })
             }
             Formatting::METHOD => {
                 let params: lsp_types::DocumentFormattingParams = serde_json::from_value(request.params)?;
-                self.with_document(&params.text_document.uri, |uri, text| features::formatting(text, &document_name(uri)))
+                self.with_document(&params.text_document.uri, |uri, document| features::formatting(&document.text, &document_name(uri)))
             }
             other => {
                 let message = format!("cavra lsp does not answer `{other}`");
@@ -175,9 +182,9 @@ impl Server<'_> {
     }
 
     /// `answer` for an open document, as JSON (`null` when it has none).
-    fn with_document<T: serde::Serialize>(&self, uri: &Url, answer: impl FnOnce(&Url, &str) -> T) -> Option<serde_json::Value> {
-        let text = self.documents.get(uri)?;
-        Some(serde_json::to_value(answer(uri, text)).unwrap_or(serde_json::Value::Null))
+    fn with_document<T: serde::Serialize>(&self, uri: &Url, answer: impl FnOnce(&Url, &Document) -> T) -> Option<serde_json::Value> {
+        let document = self.documents.get(uri)?;
+        Some(serde_json::to_value(answer(uri, document)).unwrap_or(serde_json::Value::Null))
     }
 }
 
