@@ -81,6 +81,41 @@ impl Source {
             }
         }
     }
+
+    /// The JSON document `rel` (relative to the test file's folder `dir`) given as input `name`.
+    fn document(&self, dir: &Path, name: &str, rel: &str) -> Result<Json, String> {
+        let path = normalize(&dir.join(rel));
+        let text = self.read(&path)?;
+        parse_json(&path.display().to_string(), &text).map_err(|e| format!("input `{name}`: {e}"))
+    }
+}
+
+/// A test file's `[files]` and `[inputs]`, shared by its cases.
+fn file_inputs(spec: &TestFile, read_doc: &dyn Fn(&str, &str) -> Result<Json, String>) -> Result<serde_json::Map<String, Json>, String> {
+    let mut inputs = serde_json::Map::new();
+    for (name, rel) in &spec.files {
+        inputs.insert(name.clone(), read_doc(name, rel)?);
+    }
+    for (name, value) in &spec.inputs {
+        inputs.insert(name.clone(), toml_to_json(value));
+    }
+    Ok(inputs)
+}
+
+/// A case's inputs: its file's (`shared`), then its own files and inputs.
+fn case_inputs(
+    shared: &serde_json::Map<String, Json>,
+    case: &Case,
+    read_doc: &dyn Fn(&str, &str) -> Result<Json, String>,
+) -> Result<serde_json::Map<String, Json>, String> {
+    let mut inputs = shared.clone();
+    for (name, rel) in &case.files {
+        inputs.insert(name.clone(), read_doc(name, rel)?);
+    }
+    for (name, value) in &case.inputs {
+        inputs.insert(name.clone(), toml_to_json(value));
+    }
+    Ok(inputs)
 }
 
 #[derive(Default)]
@@ -195,18 +230,8 @@ fn run_file(io: &mut Io, source: &Source, file: &Path, verbose: bool, coverage: 
     entry.0 = pack.decisions().iter().flat_map(|(d, arms)| arms.iter().map(move |a| format!("{d}/{a}"))).collect();
     entry.1 = pack.gates().iter().flat_map(|(g, checks)| checks.iter().map(move |c| format!("{g}/{c}"))).collect();
 
-    let read_doc = |name: &str, rel: &str| -> Result<Json, String> {
-        let path = normalize(&dir.join(rel));
-        let text = source.read(&path)?;
-        parse_json(&path.display().to_string(), &text).map_err(|e| format!("input `{name}`: {e}"))
-    };
-    let mut shared = HashMap::new();
-    for (name, rel) in &spec.files {
-        shared.insert(name.clone(), read_doc(name, rel)?);
-    }
-    for (name, value) in &spec.inputs {
-        shared.insert(name.clone(), toml_to_json(value));
-    }
+    let read_doc = |name: &str, rel: &str| source.document(dir, name, rel);
+    let shared = file_inputs(&spec, &read_doc)?;
 
     let (mut passed, mut failed) = (0, 0);
     for case in &spec.cases {
@@ -237,18 +262,12 @@ fn run_case(
     pack: &cavra_engine::Pack,
     spec: &TestFile,
     case: &Case,
-    shared: &HashMap<String, Json>,
+    shared: &serde_json::Map<String, Json>,
     read_doc: &dyn Fn(&str, &str) -> Result<Json, String>,
     pack_name: &str,
     coverage: &mut Coverage,
 ) -> Result<(), Vec<String>> {
-    let mut docs = shared.clone();
-    for (name, rel) in &case.files {
-        docs.insert(name.clone(), read_doc(name, rel).map_err(|e| vec![e])?);
-    }
-    for (name, value) in &case.inputs {
-        docs.insert(name.clone(), toml_to_json(value));
-    }
+    let docs: HashMap<String, Json> = case_inputs(shared, case, read_doc).map_err(|e| vec![e])?.into_iter().collect();
     let now = cavra_app::documents::clock(case.at.as_deref().or(spec.at.as_deref())).map_err(|e| vec![crate::render_error(&e)])?;
     let expect = &case.expect;
     let bound = bind(pack, docs, &now, &HashMap::new());
@@ -355,29 +374,19 @@ pub(crate) fn diff_cases(file: &Path, limits: RuleLimits) -> Result<Vec<cavra_ap
     let shown = file.display().to_string();
     let spec: TestFile = toml::from_str(&source.read(file)?).map_err(|e| format!("{shown}: {}", e.to_string().trim_end()))?;
     let dir = file.parent().unwrap_or(Path::new(""));
-    let read_doc = |name: &str, rel: &str| -> Result<Json, String> {
-        let path = normalize(&dir.join(rel));
-        let text = source.read(&path)?;
-        parse_json(&path.display().to_string(), &text).map_err(|e| format!("{shown}: input `{name}`: {e}"))
-    };
+    let read_doc = |name: &str, rel: &str| source.document(dir, name, rel).map_err(|e| format!("{shown}: {e}"));
+    let shared = file_inputs(&spec, &read_doc)?;
     let mut cases = Vec::new();
     for case in &spec.cases {
         let gate = case.readiness.is_some() || (case.decision.is_none() && spec.readiness.is_some());
         if gate {
             continue;
         }
-        let mut inputs = serde_json::Map::new();
-        for (name, rel) in spec.files.iter().chain(&case.files) {
-            inputs.insert(name.clone(), read_doc(name, rel)?);
-        }
-        for (name, value) in spec.inputs.iter().chain(&case.inputs) {
-            inputs.insert(name.clone(), toml_to_json(value));
-        }
         cases.push(cavra_app::diff::DiffCase {
             name: case.name.clone(),
             at: case.at.clone().or_else(|| spec.at.clone()),
             decision: case.decision.clone().or_else(|| spec.decision.clone()),
-            inputs,
+            inputs: case_inputs(&shared, case, &read_doc)?,
         });
     }
     if cases.is_empty() {

@@ -106,8 +106,9 @@ pub fn definition(uri: &Url, text: &str, analysis: &Analysis, position: Position
 }
 
 /// Fields after `.`, else keywords, built-in functions and types, and the
-/// document's inputs, lets and record types.
-pub fn completion(text: &str, position: Position, analyze: impl Fn(&str) -> Analysis) -> Vec<CompletionItem> {
+/// document's inputs, lets and record types. `current` is the analysis of
+/// `text`; `analyze` analyses the patched texts completion needs.
+pub fn completion(text: &str, current: &Analysis, position: Position, analyze: impl Fn(&str) -> Analysis) -> Vec<CompletionItem> {
     let offset = LineIndex::new(text).offset(position);
     let before = &text[..offset];
     let word_start = before.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_').len();
@@ -123,8 +124,8 @@ pub fn completion(text: &str, position: Position, analyze: impl Fn(&str) -> Anal
     // The names come from the document as it was last whole; typing breaks it.
     let mut patched = text.to_string();
     patched.replace_range(word_start..offset, "");
-    let analysis = analyze(&patched);
-    let analysis = if analysis.ast.is_some() { analysis } else { analyze(text) };
+    let patched = analyze(&patched);
+    let analysis = if patched.ast.is_some() { &patched } else { current };
     for r in &analysis.facts.references {
         match r.kind {
             SymbolKind::Input => push(&r.name, CompletionItemKind::VARIABLE, Some(format!("input {}", r.ty))),

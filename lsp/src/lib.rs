@@ -154,7 +154,7 @@ impl Server<'_> {
                 let params: lsp_types::CompletionParams = serde_json::from_value(request.params)?;
                 let at = params.text_document_position;
                 self.with_document(&at.text_document.uri, |uri, document| {
-                    CompletionResponse::Array(features::completion(&document.text, at.position, |patched| analyze_document(uri, patched)))
+                    CompletionResponse::Array(features::completion(&document.text, &document.analysis, at.position, |patched| analyze_document(uri, patched)))
                 })
             }
             DocumentSymbolRequest::METHOD => {
