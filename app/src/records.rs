@@ -204,6 +204,11 @@ impl AlertLevel {
         }
     }
 
+    /// The level `as_str` names.
+    pub fn parse(text: &str) -> Option<AlertLevel> {
+        [AlertLevel::Critical, AlertLevel::Warning, AlertLevel::Healthy].into_iter().find(|level| level.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertLevel::Critical => "critical",

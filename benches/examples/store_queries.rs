@@ -18,7 +18,7 @@
 #[path = "../support/postgres.rs"]
 mod pg;
 
-use cavra_app::records::{Plan, RouteRecord};
+use cavra_app::records::Plan;
 use cavra_app::store::{PostgresOptions, PostgresStore, PostgresUrl, RouteFilter, SqliteStore, Store};
 use postgres::types::ToSql;
 use serde_json::{json, Value as Json};
@@ -28,6 +28,10 @@ const ROUTES_PER_PLAN: usize = 100;
 /// Plans per `save_plans` call (one transaction) while filling.
 const BATCH_PLANS: usize = 1_000;
 const RUNS: usize = 25;
+/// The schedule whose history (`Store::history`: latest route per
+/// notification, attempts, acknowledgements) is read, as a delivery or an
+/// acknowledgement for one schedule reads it.
+const HISTORY_SCHEDULE: &str = "schedule-123";
 
 fn plan(i: usize) -> Json {
     let at = chrono::DateTime::from_timestamp(1_780_000_000 + i as i64 * 600, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -44,6 +48,9 @@ fn plan(i: usize) -> Json {
                 "action": if suppressed { "suppress" } else { "deliver" },
                 "category": category,
                 "reason": "benchmark route", "created_at": at,
+                // The notification of (schedule, owner, provider): each plan
+                // of a schedule decides its notifications again.
+                "notification_id": format!("ntf_{:08x}{:08x}", i % 500, ((i * 7 + r) % 200) * 5 + r % 5),
             })
         })
         .collect();
@@ -95,6 +102,8 @@ fn fill(store: &dyn Store, plans: usize, server_cpu: &impl Fn() -> Option<f64>) 
 struct Figures {
     fill: Duration,
     write_ms: f64,
+    /// One schedule's history (`Store::history`): median milliseconds and routes.
+    history: (f64, usize),
     /// Per case: median milliseconds and rows returned.
     queries: Vec<(f64, usize)>,
 }
@@ -145,7 +154,9 @@ fn measure(name: &str, store: &dyn Store, plans: usize, server_cpu: impl Fn() ->
             (ms, rows)
         })
         .collect();
-    Figures { fill, write_ms, queries }
+    let history = median_ms(|| store.history(Some(HISTORY_SCHEDULE), i64::MAX).expect("history").routes.len());
+    println!("{name}: {:32} {:4} rows  {:8.3} ms median", "history of one schedule", history.1, history.0);
+    Figures { fill, write_ms, history, queries }
 }
 
 fn main() {
@@ -204,6 +215,8 @@ fn main() {
         let differs = other.filter(|(_, r)| *r != rows).map_or_else(String::new, |(_, r)| format!("  (PostgreSQL returned {r} rows!)"));
         println!("{case:34} {rows:>5}  {ms:>9.3}  {shown:>10}{differs}");
     }
+    let shown = postgres.as_ref().map_or_else(|| "skipped".to_string(), |(p, ..)| format!("{:.3}", p.history.0));
+    println!("{:34} {:>5}  {:>9.3}  {shown:>10}", "history of one schedule", sqlite.history.1, sqlite.history.0);
     let shown = postgres.as_ref().map_or_else(|| "skipped".to_string(), |(p, ..)| format!("{:.2}", p.write_ms));
     println!("{:34} {:>5}  {:>9.2}  {shown:>10}", "one more plan (100 routes, 1 tx)", "", sqlite.write_ms);
     let shown = postgres.as_ref().map_or_else(|| "skipped".to_string(), |(p, ..)| format!("{:.1} s", p.fill.as_secs_f64()));
@@ -263,11 +276,12 @@ fn explain_query(client: &mut postgres::Client, case: &str, filter: &RouteFilter
 /// The store's query beside the same SQL on a plain connection: parsed by
 /// the server each time (as the store sends it), prepared once, an empty
 /// round trip (what the pool's check of a connection on checkout costs), and
-/// the server's own execution time. The documents are parsed as the store parses them.
+/// the server's own execution time. The plain connection's rows are only
+/// fetched; the store also builds each route from its row's columns.
 fn breakdown(client: &mut postgres::Client, store: &PostgresStore, filter: &RouteFilter) -> String {
     let (sql, values) = cavra_app::store::postgres_routes_query(filter);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-    let parse = |rows: Vec<postgres::Row>| rows.iter().map(|r| serde_json::from_str(r.get(0)).expect("a route")).collect::<Vec<RouteRecord>>().len();
+    let parse = |rows: Vec<postgres::Row>| rows.len();
     let (store_ms, _) = median_ms(|| store.routes(filter).expect("query").len());
     let (text_ms, _) = median_ms(|| parse(client.query(sql.as_str(), &params).expect("query")));
     let statement = client.prepare(&sql).expect("prepare");

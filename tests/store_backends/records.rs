@@ -5,7 +5,7 @@
 use crate::backend::Backend;
 use crate::common::{micros, FIRST_ACK, FIRST_RETRY, SCHEDULE, SECOND_RETRY, T1, T2, T3};
 use crate::fixture::Fixture;
-use cavra_app::records::{Plan, PolicyRecord, RouteRecord};
+use cavra_app::records::{ListedRoute, Plan, PolicyRecord, RouteRecord};
 use cavra_app::store::{RouteFilter, SaveOutcome, SuppressedCount};
 use cavra_app::trends::{trends, TrendRequest};
 
@@ -19,6 +19,7 @@ backend_tests!(
     retries_and_recoveries_are_recorded_once_and_read_as_of,
     a_store_in_use_closes_on_an_async_worker_thread,
     a_plan_reads_back_byte_for_byte_without_the_routes_added_later,
+    routes_read_back_field_for_field_as_their_documents_were,
 );
 
 fn stored() -> SaveOutcome {
@@ -260,33 +261,120 @@ fn a_plan_reads_back_byte_for_byte_without_the_routes_added_later(backend: &Back
     assert_eq!(store.routes(&RouteFilter::default()).unwrap().len(), 10, "nine routes of the plans and the escalation");
 }
 
+/// A route row keeps the route's fields in columns, not its JSON document
+/// (SQLite schema 8, PostgreSQL 3): every read gives what the document
+/// (`ListedRoute`) gave, field for field, for every optional field absent
+/// and present, an escalation owner named or not, and times written with an
+/// offset or a fraction: in route history, by owner, in a schedule's
+/// history and in the plan read back.
+fn routes_read_back_field_for_field_as_their_documents_were(backend: &Backend) {
+    let store = backend.open();
+    let mut plan = Fixture::get().plans[1].clone();
+    plan.plan_id = "plan_00000000000000c8".into();
+    plan.generated_at = "2026-06-01T02:00:00+02:00".into();
+    let route = |fields: serde_json::Value| -> RouteRecord {
+        let mut route = serde_json::json!({
+            "schedule_id": plan.schedule_id, "owner": "owner-a", "escalation_owner": null, "provider": "slack",
+            "action": "suppress", "category": "owner_calendar", "acknowledgement_minutes": null, "reason": null,
+            "maintenance_window_id": null, "owner_availability": null, "created_at": plan.generated_at, "plan_id": plan.plan_id,
+        });
+        route.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        serde_json::from_value(route).unwrap()
+    };
+    plan.route_decisions = vec![
+        route(serde_json::json!({"route_id": "route_00000000000000a1"})),
+        route(serde_json::json!({
+            "route_id": "route_00000000000000a2", "owner": "owner-b", "escalation_owner": "lead-b", "provider": "teams",
+            "action": "deliver", "category": "deliver", "acknowledgement_minutes": 22.5, "reason": "a \"quoted\" reason\né",
+            "maintenance_window_id": "mw-1", "owner_availability": "away", "episode": "2026-06-02T00:00:00Z",
+            "suppressed_until": "2026-06-01T04:00:00.250Z", "notification_id": "ntf_00000000000000b2", "alert_level": "critical",
+        })),
+        route(serde_json::json!({
+            "route_id": "route_00000000000000a3", "escalation_owner": "owner-a", "acknowledgement_minutes": 60,
+            "notification_id": "ntf_00000000000000b3", "alert_level": "warning", "created_at": "2026-06-01T00:00:00.5Z",
+        })),
+    ];
+    // Added later, with a `recorded_at` of its own that the store's replaces.
+    let escalation = route(serde_json::json!({
+        "route_id": "route_00000000000000a4", "escalation_owner": "lead-b", "notification_id": "ntf_00000000000000b4",
+        "escalates": "ntf_00000000000000b2", "alert_level": "healthy", "recorded_at": "1999-01-01T00:00:00Z",
+    }));
+    assert_eq!(store.save_plans(std::slice::from_ref(&plan), &[]).unwrap(), [SaveOutcome::Stored { routes: 3 }]);
+    assert_eq!(store.save_routes(std::slice::from_ref(&escalation)).unwrap(), SaveOutcome::Stored { routes: 1 });
+
+    let written: Vec<&RouteRecord> = plan.route_decisions.iter().chain([&escalation]).collect();
+    let assert_as_written = |read: &[RouteRecord]| {
+        for read in read {
+            let original = written.iter().find(|r| r.route_id == read.route_id).unwrap();
+            let recorded = read.recorded_at.as_deref().expect("a stored route says when it was recorded");
+            let document = serde_json::to_string(&ListedRoute { route: original, recorded_at: recorded }).unwrap();
+            assert_eq!(serde_json::to_string(read).unwrap(), document);
+        }
+    };
+    let ids = |routes: &[RouteRecord]| routes.iter().map(|r| r.route_id.clone()).collect::<Vec<_>>();
+    let listed = store.routes(&RouteFilter::default()).unwrap();
+    // Newest first (a3 is half a second later), then by route id.
+    assert_eq!(ids(&listed), ["route_00000000000000a3", "route_00000000000000a1", "route_00000000000000a2", "route_00000000000000a4"]);
+    assert_as_written(&listed);
+    // By owner: their own routes and those that name them as escalation owner.
+    let of_lead = store.routes(&RouteFilter { owner: Some("lead-b".into()), ..RouteFilter::default() }).unwrap();
+    assert_eq!(ids(&of_lead), ["route_00000000000000a2", "route_00000000000000a4"]);
+    let of_a = store.routes(&RouteFilter { owner: Some("owner-a".into()), ..RouteFilter::default() }).unwrap();
+    assert_eq!(ids(&of_a), ["route_00000000000000a3", "route_00000000000000a1", "route_00000000000000a4"]);
+    let of_teams = store.routes(&RouteFilter { provider: Some("teams".into()), ..RouteFilter::default() }).unwrap();
+    assert_eq!(ids(&of_teams), ["route_00000000000000a2"]);
+    let history = store.history(Some(&plan.schedule_id), i64::MAX).unwrap();
+    let mut notified = ids(&history.routes);
+    notified.sort_unstable();
+    assert_eq!(notified, ["route_00000000000000a2", "route_00000000000000a3", "route_00000000000000a4"]);
+    assert_as_written(&history.routes);
+    assert_eq!(ids(&store.history(None, i64::MAX).unwrap().routes).len(), 3, "every schedule's history reads them alike");
+    let text = |plans: &[Plan]| plans.iter().map(|p| serde_json::to_string(p).unwrap()).collect::<Vec<_>>();
+    assert_eq!(text(&store.latest_plans(None).unwrap()), text(&[plan]));
+}
+
 /// PostgreSQL: a database of schema version 1 (plans with their routes in
-/// their documents) migrates to version 2 and reads its plans as written,
-/// beside the plans written after.
+/// their documents, routes in theirs) migrates to version 3 and reads its
+/// plans and routes as written, beside the plans written after.
 mod postgres_version_1 {
     use super::*;
 
     #[test]
-    fn plans_written_before_version_2_are_read_as_they_were_written() {
+    fn plans_and_routes_written_before_versions_2_and_3_are_read_as_they_were_written() {
         let Some(backend) = Backend::postgres("store::records::postgres_version_1::read_as_written") else { return };
         let [t1, t2, t3] = &Fixture::get().plans;
         backend.open().save_plans(&[t1.clone(), t2.clone()], &[]).unwrap();
-        // Back to version 1, as that version wrote the plans.
+        let routes = backend.open().routes(&RouteFilter::default()).unwrap();
+        // Back to version 1, as that version wrote the plans and routes.
         let mut admin = backend.admin();
         for plan in [t1, t2] {
             let document = serde_json::to_string(plan).unwrap();
             admin.execute("UPDATE plans SET document = $1 WHERE plan_id = $2", &[&document, &plan.plan_id]).unwrap();
         }
+        for route in &routes {
+            let document = serde_json::to_string(route).unwrap();
+            admin.execute("UPDATE route_decisions SET document = $1 WHERE route_id = $2", &[&document, &route.route_id]).unwrap();
+        }
         admin
             .batch_execute(
                 "ALTER TABLE plans DROP COLUMN routes_apart;
-                 ALTER TABLE route_decisions DROP COLUMN plan_position;
+                 ALTER TABLE route_decisions DROP COLUMN plan_position, DROP COLUMN escalation_owner_given,
+                     DROP COLUMN acknowledgement_minutes, DROP COLUMN reason, DROP COLUMN maintenance_window_id,
+                     DROP COLUMN owner_availability, DROP COLUMN created_at_text, DROP COLUMN episode,
+                     DROP COLUMN suppressed_until, DROP COLUMN alert_level;
+                 DROP INDEX route_decisions_escalation_owner;
+                 CREATE INDEX route_decisions_escalation_owner ON route_decisions (escalation_owner, created_at DESC, route_id);
+                 DROP INDEX route_decisions_notification;
+                 CREATE INDEX route_decisions_notification ON route_decisions (notification_id, created_at DESC, route_id)
+                     WHERE notification_id IS NOT NULL;
+                 CREATE INDEX route_decisions_provider ON route_decisions (provider, created_at DESC, route_id);
                  UPDATE cavra_schema SET version = 1;",
             )
             .unwrap();
         let store = backend.open();
         let version: i32 = admin.query_one("SELECT version FROM cavra_schema", &[]).unwrap().get(0);
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
+        assert_eq!(store.routes(&RouteFilter::default()).unwrap(), routes, "the old rows' routes are read from their documents");
         let apart: Vec<bool> = admin.query("SELECT routes_apart FROM plans", &[]).unwrap().iter().map(|r| r.get(0)).collect();
         assert_eq!(apart, [false, false], "the old rows keep their documents");
         let text = |plans: &[Plan]| plans.iter().map(|p| serde_json::to_string(p).unwrap()).collect::<Vec<_>>();

@@ -10,6 +10,7 @@
 mod postgres;
 mod postgres_tls;
 mod postgres_url;
+mod route_columns;
 mod sqlite;
 
 pub use postgres::{routes_query as postgres_routes_query, PostgresOptions, PostgresStore, POSTGRES_SCHEMA_VERSION};
@@ -229,18 +230,17 @@ impl<'p> PlanAssembly<'p> {
         PlanAssembly { path, plans: Vec::new(), current: None }
     }
 
-    /// One row: a plan's id and document, and one of its routes' documents
-    /// (none for a plan whose document holds its routes, or that has none).
-    pub(crate) fn row(&mut self, plan_id: String, plan: &str, route: Option<&str>) -> Result<(), StoreError> {
-        let path = self.path;
-        let corrupt = move |source| StoreError::Corrupt { path: path.to_string(), source };
+    /// One row: a plan's id and document, and one of its routes (none for
+    /// a plan whose document holds its routes, or that has none).
+    pub(crate) fn row(&mut self, plan_id: String, plan: &str, route: Option<RouteRecord>) -> Result<(), StoreError> {
         if self.current.as_ref().is_none_or(|(id, _)| *id != plan_id) {
             self.close();
-            self.plans.push(serde_json::from_str(plan).map_err(corrupt)?);
+            let path = self.path;
+            self.plans.push(serde_json::from_str(plan).map_err(|source| StoreError::Corrupt { path: path.to_string(), source })?);
             self.current = Some((plan_id, Vec::new()));
         }
         if let (Some(route), Some((_, routes))) = (route, &mut self.current) {
-            routes.push(serde_json::from_str(route).map_err(corrupt)?);
+            routes.push(route);
         }
         Ok(())
     }

@@ -27,8 +27,9 @@
 
 use super::postgres_tls;
 use super::postgres_url::PostgresUrl;
+use super::route_columns::{created_at_text, select_list, RouteColumns};
 use super::{wall_micros, Cause, Claim, History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
-use crate::records::{Acknowledgement, DeliveryAttempt, ListedRoute, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use postgres::types::ToSql;
 use postgres::{Client, Transaction};
 use serde::de::DeserializeOwned;
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 
 /// Schema migrations; migration `i` brings the database to version `i + 1`
 /// (kept in `cavra_schema`). Version 1 is the embedded store's schema 6,
-/// version 2 its schema 7.
+/// version 2 its schema 7, version 3 its schema 8.
 const MIGRATIONS: &[&str] = &[
     // 1: every table and index of the embedded store.
     r#"CREATE TABLE plans (
@@ -148,6 +149,23 @@ const MIGRATIONS: &[&str] = &[
     // Rows written before keep their whole document and are read as they are.
     r#"ALTER TABLE plans ADD COLUMN routes_apart BOOLEAN NOT NULL DEFAULT FALSE;
      ALTER TABLE route_decisions ADD COLUMN plan_position INTEGER;"#,
+    // 3: a route row keeps the route's fields in columns instead of its JSON
+    // document, and fewer index entries per route, as in the embedded
+    // store's schema 8 (see `route_columns.rs` and that migration).
+    r#"ALTER TABLE route_decisions ADD COLUMN escalation_owner_given BOOLEAN;
+     ALTER TABLE route_decisions ADD COLUMN acknowledgement_minutes DOUBLE PRECISION;
+     ALTER TABLE route_decisions ADD COLUMN reason TEXT;
+     ALTER TABLE route_decisions ADD COLUMN maintenance_window_id TEXT COLLATE "C";
+     ALTER TABLE route_decisions ADD COLUMN owner_availability TEXT COLLATE "C";
+     ALTER TABLE route_decisions ADD COLUMN created_at_text TEXT COLLATE "C";
+     ALTER TABLE route_decisions ADD COLUMN episode TEXT COLLATE "C";
+     ALTER TABLE route_decisions ADD COLUMN suppressed_until TEXT COLLATE "C";
+     ALTER TABLE route_decisions ADD COLUMN alert_level TEXT COLLATE "C";
+     DROP INDEX route_decisions_provider;
+     DROP INDEX route_decisions_escalation_owner;
+     CREATE INDEX route_decisions_escalation_owner ON route_decisions (escalation_owner, created_at DESC, route_id) WHERE escalation_owner <> owner;
+     DROP INDEX route_decisions_notification;
+     CREATE INDEX route_decisions_notification ON route_decisions (notification_id) WHERE notification_id IS NOT NULL;"#,
 ];
 
 /// The schema version this build writes in PostgreSQL.
@@ -412,6 +430,61 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Route decisions selected with [`select_list`] first.
+    fn stored_routes(&self, client: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<RouteRecord>, StoreError> {
+        let rows = client.query(sql, params).map_err(|e| self.failed(e, false))?;
+        let mut routes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            routes.extend(self.read_route(row, 0)?);
+        }
+        Ok(routes)
+    }
+
+    /// The route whose [`select_list`] starts at column `first`: from its
+    /// document (a row written before schema 3) or its columns; none when
+    /// they are null (a join that matched no route).
+    fn read_route(&self, row: &postgres::Row, first: usize) -> Result<Option<RouteRecord>, StoreError> {
+        let corrupt = |message: String| StoreError::Corrupt { path: self.shown.clone(), source: serde::de::Error::custom(message) };
+        match row.try_get::<_, Option<&str>>(first).map_err(|e| self.failed(e, false))? {
+            None => Ok(None),
+            Some(document) if !document.is_empty() => {
+                serde_json::from_str(document).map(Some).map_err(|source| StoreError::Corrupt { path: self.shown.clone(), source })
+            }
+            Some(_) => {
+                let at = first + 1;
+                let get = |i: usize| row.try_get::<_, String>(at + i);
+                let maybe = |i: usize| row.try_get::<_, Option<String>>(at + i);
+                let columns = (|| -> Result<RouteColumns, postgres::Error> {
+                    Ok(RouteColumns {
+                        route_id: get(0)?,
+                        plan_id: get(1)?,
+                        schedule_id: get(2)?,
+                        owner: get(3)?,
+                        escalation_owner: get(4)?,
+                        escalation_owner_given: row.try_get(at + 5)?,
+                        provider: get(6)?,
+                        action: get(7)?,
+                        category: get(8)?,
+                        acknowledgement_minutes: row.try_get(at + 9)?,
+                        reason: maybe(10)?,
+                        maintenance_window_id: maybe(11)?,
+                        owner_availability: maybe(12)?,
+                        created_at: row.try_get(at + 13)?,
+                        created_at_text: maybe(14)?,
+                        episode: maybe(15)?,
+                        suppressed_until: maybe(16)?,
+                        notification_id: maybe(17)?,
+                        escalates: maybe(18)?,
+                        alert_level: maybe(19)?,
+                        recorded_at: row.try_get(at + 20)?,
+                    })
+                })()
+                .map_err(|e| self.failed(e, false))?;
+                columns.record().map(Some).map_err(corrupt)
+            }
+        }
+    }
+
     /// Runs one statement in its own transaction (autocommit): 1 row means stored.
     fn insert_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<SaveOutcome, StoreError> {
         let inserted = self.client()?.execute(sql, params).map_err(|e| self.failed(e, true))?;
@@ -422,12 +495,13 @@ impl PostgresStore {
     fn history_where(&self, schedules: &str, schedule: &(dyn ToSql + Sync), as_of: i64) -> Result<History, StoreError> {
         let params: [&(dyn ToSql + Sync); 2] = [&as_of, schedule];
         let mut client = self.client()?;
-        let routes = self.documents_on(
+        let routes = self.stored_routes(
             &mut client,
             &format!(
-                "SELECT DISTINCT ON (notification_id) document FROM route_decisions
+                "SELECT DISTINCT ON (notification_id) {} FROM route_decisions
                  WHERE notification_id IS NOT NULL AND created_at <= $1 AND {schedules}
-                 ORDER BY notification_id, created_at DESC, route_id DESC"
+                 ORDER BY notification_id, created_at DESC, route_id DESC",
+                select_list("")
             ),
             &params,
         )?;
@@ -461,8 +535,7 @@ impl PostgresStore {
 
     /// The columns of route decisions to insert, checked and encoded; each
     /// with its place in its plan, or none (a route added to a plan later).
-    fn route_rows(&self, what: &str, routes: &[(&RouteRecord, Option<i32>)], recorded: i64) -> Result<RouteRows, StoreError> {
-        let recorded_text = cavra_engine::time::format_time(recorded);
+    fn route_rows<'r>(&self, what: &str, routes: &[(&'r RouteRecord, Option<i32>)], recorded: i64) -> Result<RouteRows<'r>, StoreError> {
         let mut rows = RouteRows::default();
         for (i, (route, position)) in routes.iter().enumerate() {
             rows.route_id.push(route.route_id.clone());
@@ -473,12 +546,21 @@ impl PostgresStore {
             rows.provider.push(route.provider.clone());
             rows.action.push(route.action.clone());
             rows.category.push(route.category.clone());
-            rows.created_at.push(self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?);
-            rows.document.push(self.document(&ListedRoute { route, recorded_at: &recorded_text })?);
+            let created_at = self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?;
+            rows.created_at.push(created_at);
             rows.notification_id.push(Some(route.notification_id.clone()).filter(|n| !n.is_empty()));
             rows.escalates.push(route.escalates.clone());
             rows.recorded_at.push(recorded);
             rows.plan_position.push(*position);
+            rows.escalation_owner_given.push(route.escalation_owner.is_some());
+            rows.acknowledgement_minutes.push(route.acknowledgement_minutes.map(|m| m.0));
+            rows.reason.push(route.reason.as_deref());
+            rows.maintenance_window_id.push(route.maintenance_window_id.as_deref());
+            rows.owner_availability.push(route.owner_availability.as_deref());
+            rows.created_at_text.push(created_at_text(route, created_at));
+            rows.episode.push(route.episode.as_deref());
+            rows.suppressed_until.push(route.suppressed_until.as_deref());
+            rows.alert_level.push(route.alert_level.map(AlertLevel::as_str));
         }
         Ok(rows)
     }
@@ -488,9 +570,17 @@ impl PostgresStore {
     fn insert_routes(&self, tx: &mut Transaction<'_>, rows: &RouteRows, existing_ok: bool) -> Result<u64, StoreError> {
         let sql = format!(
             "INSERT INTO route_decisions (route_id, plan_id, schedule_id, owner, escalation_owner, provider, action, category,
-                 created_at, document, notification_id, escalates, recorded_at, plan_position)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                 $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::integer[]){}",
+                 created_at, document, notification_id, escalates, recorded_at, plan_position, escalation_owner_given, acknowledgement_minutes,
+                 reason, maintenance_window_id, owner_availability, created_at_text, episode, suppressed_until, alert_level)
+             SELECT route_id, plan_id, schedule_id, owner, escalation_owner, provider, action, category, created_at, '', notification_id,
+                 escalates, recorded_at, plan_position, escalation_owner_given, acknowledgement_minutes, reason, maintenance_window_id,
+                 owner_availability, created_at_text, episode, suppressed_until, alert_level
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                 $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::integer[], $14::boolean[], $15::float8[], $16::text[],
+                 $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+                 AS row (route_id, plan_id, schedule_id, owner, escalation_owner, provider, action, category, created_at, notification_id,
+                     escalates, recorded_at, plan_position, escalation_owner_given, acknowledgement_minutes, reason, maintenance_window_id,
+                     owner_availability, created_at_text, episode, suppressed_until, alert_level){}",
             if existing_ok { " ON CONFLICT (route_id) DO NOTHING" } else { "" }
         );
         let mut inserted = 0;
@@ -511,11 +601,19 @@ impl PostgresStore {
                         &&rows.action[r.clone()],
                         &&rows.category[r.clone()],
                         &&rows.created_at[r.clone()],
-                        &&rows.document[r.clone()],
                         &&rows.notification_id[r.clone()],
                         &&rows.escalates[r.clone()],
                         &&rows.recorded_at[r.clone()],
-                        &&rows.plan_position[r],
+                        &&rows.plan_position[r.clone()],
+                        &&rows.escalation_owner_given[r.clone()],
+                        &&rows.acknowledgement_minutes[r.clone()],
+                        &&rows.reason[r.clone()],
+                        &&rows.maintenance_window_id[r.clone()],
+                        &&rows.owner_availability[r.clone()],
+                        &&rows.created_at_text[r.clone()],
+                        &&rows.episode[r.clone()],
+                        &&rows.suppressed_until[r.clone()],
+                        &&rows.alert_level[r],
                     ],
                 )
                 .map_err(|e| self.failed(e, true))?;
@@ -527,7 +625,7 @@ impl PostgresStore {
 
 /// Route decisions as columns, for one `unnest` insert per batch.
 #[derive(Default)]
-struct RouteRows {
+struct RouteRows<'r> {
     route_id: Vec<String>,
     plan_id: Vec<String>,
     schedule_id: Vec<String>,
@@ -537,11 +635,19 @@ struct RouteRows {
     action: Vec<String>,
     category: Vec<String>,
     created_at: Vec<i64>,
-    document: Vec<String>,
     notification_id: Vec<Option<String>>,
     escalates: Vec<Option<String>>,
     recorded_at: Vec<i64>,
     plan_position: Vec<Option<i32>>,
+    escalation_owner_given: Vec<bool>,
+    acknowledgement_minutes: Vec<Option<f64>>,
+    reason: Vec<Option<&'r str>>,
+    maintenance_window_id: Vec<Option<&'r str>>,
+    owner_availability: Vec<Option<&'r str>>,
+    created_at_text: Vec<Option<&'r str>>,
+    episode: Vec<Option<&'r str>>,
+    suppressed_until: Vec<Option<&'r str>>,
+    alert_level: Vec<Option<&'static str>>,
 }
 
 /// A plan's own columns, checked and encoded.
@@ -645,7 +751,13 @@ impl Store for PostgresStore {
     }
 
     fn history(&self, schedule_id: Option<&str>, as_of: i64) -> Result<History, StoreError> {
-        self.history_where("($2::text IS NULL OR schedule_id = $2)", &schedule_id, as_of)
+        // Two statements, not `($2 IS NULL OR schedule_id = $2)`: a generic
+        // plan of that condition cannot use the schedule's index (see the
+        // embedded store).
+        match schedule_id {
+            Some(schedule) => self.history_where("schedule_id = $2", &schedule, as_of),
+            None => self.history_where("$2::text IS NULL", &schedule_id, as_of),
+        }
     }
 
     fn histories(&self, schedule_ids: &[&str], as_of: i64) -> Result<History, StoreError> {
@@ -660,7 +772,7 @@ impl Store for PostgresStore {
     fn routes(&self, filter: &RouteFilter) -> Result<Vec<RouteRecord>, StoreError> {
         let (sql, values) = routes_query(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-        self.documents(&sql, &params)
+        self.stored_routes(&mut *self.client()?, &sql, &params)
     }
 
     fn save_acknowledgement(&self, ack: &Acknowledgement) -> Result<SaveOutcome, StoreError> {
@@ -696,18 +808,22 @@ impl Store for PostgresStore {
         let rows = self
             .client()?
             .query(
-                "SELECT p.plan_id, p.document, r.document FROM (
+                &format!(
+                    "SELECT p.plan_id, p.document, {} FROM (
                      SELECT DISTINCT ON (schedule_id) plan_id, schedule_id, document, routes_apart FROM plans
                      WHERE generated_at <= $1 ORDER BY schedule_id, generated_at DESC, plan_id DESC
                  ) p
                  LEFT JOIN route_decisions r ON p.routes_apart AND r.plan_id = p.plan_id AND r.plan_position IS NOT NULL
                  ORDER BY p.schedule_id, r.plan_position",
+                    select_list("r.")
+                ),
                 &[&as_of.unwrap_or(i64::MAX)],
             )
             .map_err(|e| self.failed(e, false))?;
         let mut plans = super::PlanAssembly::new(&self.shown);
         for row in &rows {
-            plans.row(row.get(0), row.get(1), row.get(2))?;
+            let route = self.read_route(row, 2)?;
+            plans.row(row.get(0), row.get(1), route)?;
         }
         Ok(plans.finish())
     }
@@ -926,21 +1042,28 @@ pub fn routes_query(filter: &RouteFilter) -> (String, Vec<Box<dyn ToSql + Sync>>
     let sql = match given(&filter.owner) {
         None => {
             let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-            format!("SELECT document FROM route_decisions{filter}{ORDER} LIMIT {} OFFSET {}", placeholder(Box::new(limit)), placeholder(Box::new(offset)))
+            format!(
+                "SELECT {} FROM route_decisions{filter}{ORDER} LIMIT {} OFFSET {}",
+                select_list(""),
+                placeholder(Box::new(limit)),
+                placeholder(Box::new(offset))
+            )
         }
         Some(owner) => {
             // `owner = $ OR escalation_owner = $` as two index-ordered
-            // branches, each cut at the page's end, then merged.
+            // branches, each cut at the page's end, then merged. The second
+            // says `escalation_owner <> owner` as its index does.
             let rest: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
             let owner = placeholder(Box::new(owner.to_string()));
             let enough = placeholder(Box::new(limit.saturating_add(offset)));
             let (limit, offset) = (placeholder(Box::new(limit)), placeholder(Box::new(offset)));
+            let columns = select_list("");
             format!(
-                "SELECT document FROM (\
-                   (SELECT document, created_at, route_id FROM route_decisions WHERE owner = {owner}{rest}{ORDER} LIMIT {enough}) \
+                "SELECT {columns} FROM (\
+                   (SELECT {columns} FROM route_decisions WHERE owner = {owner}{rest}{ORDER} LIMIT {enough}) \
                    UNION ALL \
-                   (SELECT document, created_at, route_id FROM route_decisions \
-                    WHERE escalation_owner = {owner} AND owner <> {owner}{rest}{ORDER} LIMIT {enough})\
+                   (SELECT {columns} FROM route_decisions \
+                    WHERE escalation_owner = {owner} AND escalation_owner <> owner{rest}{ORDER} LIMIT {enough})\
                  ) AS matched{ORDER} LIMIT {limit} OFFSET {offset}"
             )
         }
