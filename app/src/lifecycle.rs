@@ -23,6 +23,12 @@ pub const OPEN_STATES: &[&str] = &["suppressed", "pending_delivery", "delivery_f
 /// The state of a notification whose stored facts could not be decided: listed, with its problem.
 pub const UNKNOWN_STATE: &str = "unknown";
 
+/// Whether a notification in `state` still needs something to happen (an
+/// undecidable one is kept open, so it is never hidden).
+fn is_open(state: &str) -> bool {
+    OPEN_STATES.contains(&state) || state == UNKNOWN_STATE
+}
+
 /// One notification (or escalation) and its state as of the lifecycle's instant.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -57,7 +63,7 @@ impl Entry {
     }
 
     pub fn is_open(&self) -> bool {
-        OPEN_STATES.contains(&self.state.as_str()) || self.state == UNKNOWN_STATE
+        is_open(&self.state)
     }
 
     /// `{at, outcome, status_code}` of the last attempt.
@@ -133,6 +139,53 @@ pub fn with_plans(history: &mut History, plans: &[Plan]) {
 
 /// Decides the state of every notification of `history` at `at`.
 pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options) -> Result<Lifecycle, AppError> {
+    let mut entries: Vec<Entry> = Vec::with_capacity(history.routes.len());
+    decide_each(packs, history, at, options, |decision| {
+        let Decision { route, alert_level, decided, delivered_at, minutes, escalation_owner, ack, last, problem } = decision;
+        entries.push(Entry {
+            route: route.clone(),
+            alert_level,
+            state: decided.state,
+            recommended_action: decided.action,
+            reason: decided.reason,
+            outstanding: decided.outstanding,
+            breached: decided.breached,
+            delivered_at,
+            acknowledgement_minutes: minutes,
+            escalation_owner,
+            acknowledgement_state: ack.map(|a| a.acknowledgement_state.clone()),
+            last_attempt: last.cloned(),
+            problem,
+        });
+    })?;
+    Ok(Lifecycle { at, entries })
+}
+
+/// The state of every notification of `history` at `at`, as [`derive`]
+/// decides it, without making its entry: `each` gets the route (the newest
+/// decision about the notification) and the state. Counting a batch's open
+/// notifications needs no more, and copies nothing.
+pub fn states<'h>(packs: &PackSource, history: &'h History, at: i64, mut each: impl FnMut(&'h RouteRecord, &str)) -> Result<(), AppError> {
+    decide_each(packs, history, at, &Options::default(), |decision| each(decision.route, &decision.decided.state))
+}
+
+/// One notification as decided, before [`derive`] makes its entry.
+struct Decision<'h> {
+    route: &'h RouteRecord,
+    alert_level: AlertLevel,
+    decided: Decided,
+    delivered_at: Option<i64>,
+    minutes: f64,
+    escalation_owner: String,
+    ack: Option<&'h Acknowledgement>,
+    last: Option<&'h DeliveryAttempt>,
+    problem: Option<String>,
+}
+
+/// Decides every notification of `history` at `at` in a stable order
+/// (schedule, episode, owner, provider; escalations after the rest), each
+/// handed to `each` as it is decided.
+fn decide_each<'h>(packs: &PackSource, history: &'h History, at: i64, options: &Options, mut each: impl FnMut(Decision<'h>)) -> Result<(), AppError> {
     let pack = packs.bind(ESCALATION_PACK)?;
     let decider = Decider::new(&pack, at)?;
     let mut routes: Vec<&RouteRecord> = history.routes.iter().collect();
@@ -158,8 +211,8 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
         siblings.entry((&route.schedule_id, &route.owner, &route.provider)).or_default().push(route);
     }
 
-    let mut entries: Vec<Entry> = Vec::with_capacity(routes.len());
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // Whether each notification decided so far is open (an escalation of a closed one is closed too).
+    let mut open: HashMap<&str, bool> = HashMap::with_capacity(routes.len());
     for route in routes {
         let id = route.notification_id.as_str();
         let alert_level = route.alert_level.unwrap_or(AlertLevel::Warning);
@@ -195,7 +248,7 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
             superseded: siblings
                 .get(&(route.schedule_id.as_str(), route.owner.as_str(), route.provider.as_str()))
                 .is_some_and(|others| others.iter().any(|other| succeeds(other, route) && first_success(&other.notification_id).is_some())),
-            escalated_notification_closed: route.escalates.as_ref().is_some_and(|parent| index.get(parent).is_none_or(|&i| !entries[i].is_open())),
+            escalated_notification_closed: route.escalates.as_ref().is_some_and(|parent| open.get(parent.as_str()).is_none_or(|open| !open)),
             minutes,
             owner: &route.owner,
             escalation_owner: &escalation_owner,
@@ -210,24 +263,10 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
                 breached: false,
             }
         });
-        index.insert(id.to_string(), entries.len());
-        entries.push(Entry {
-            route: route.clone(),
-            alert_level,
-            state: decided.state,
-            recommended_action: decided.action,
-            reason: decided.reason,
-            outstanding: decided.outstanding,
-            breached: decided.breached,
-            delivered_at,
-            acknowledgement_minutes: minutes,
-            escalation_owner,
-            acknowledgement_state: ack.map(|a| a.acknowledgement_state.clone()),
-            last_attempt: last.cloned(),
-            problem,
-        });
+        open.insert(id, is_open(&decided.state));
+        each(Decision { route, alert_level, decided, delivered_at, minutes, escalation_owner, ack, last, problem });
     }
-    Ok(Lifecycle { at, entries })
+    Ok(())
 }
 
 /// The newest acknowledgement that answers the notification, made at or

@@ -209,22 +209,13 @@ const PARALLEL_SCHEDULES: usize = 512;
 /// schedule's notifications depends on that schedule's facts only.
 fn open_counts(packs: &PackSource, history: History, at: i64) -> Result<HashMap<String, (usize, usize)>, AppError> {
     let count = |history: &History| -> Result<HashMap<String, (usize, usize)>, AppError> {
-        let states = lifecycle::derive(packs, history, at, &lifecycle::Options::default())?;
-        let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
-        for entry in &states.entries {
-            let slot = match entry.state.as_str() {
-                "pending_delivery" => 0,
-                "delivery_failed" => 1,
-                _ => continue,
-            };
-            let counted = counts.entry(entry.route.schedule_id.clone()).or_default();
-            if slot == 0 {
-                counted.0 += 1;
-            } else {
-                counted.1 += 1;
-            }
-        }
-        Ok(counts)
+        let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+        lifecycle::states(packs, history, at, |route, state| match state {
+            "pending_delivery" => counts.entry(&route.schedule_id).or_default().0 += 1,
+            "delivery_failed" => counts.entry(&route.schedule_id).or_default().1 += 1,
+            _ => {}
+        })?;
+        Ok(counts.into_iter().map(|(schedule, counted)| (schedule.to_string(), counted)).collect())
     };
     let schedules: HashSet<&str> = history.routes.iter().map(|r| r.schedule_id.as_str()).collect();
     let parts = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -7,8 +7,10 @@
 //! cluster with fsync off: see `support/postgres.rs`) with the same plans
 //! (10,000 plans of 100 routes each by default), through the batched
 //! `Store::save_plans` path, 1,000 plans (one transaction) per call; then
-//! times one more plan write (one transaction, median of 25) and each kind of
-//! filtered query (median of 25 runs) on both. The PostgreSQL database gets
+//! times one more plan write (one transaction, median of 25), each kind of
+//! filtered query and one schedule's history (`Store::history`, what each
+//! delivery, acknowledgement and retry of a schedule reads) (medians of 25
+//! runs) on both. The PostgreSQL database gets
 //! `VACUUM (ANALYZE)` after the fill (autovacuum would soon do the same after
 //! a bulk load; done first, it stays out of the timings). The PostgreSQL plan
 //! of each query is checked with EXPLAIN (the SQL rebuilt here as

@@ -56,3 +56,45 @@ fn plan_all_decides_like_plan_and_like_decide() {
     // The workload exercises every arm.
     assert!(delivered > 0 && windows > 0 && calendars > 0 && healthy > 0, "{delivered} {windows} {calendars} {healthy}");
 }
+
+/// The plan command's counts for a whole batch (`count_open_all`: the
+/// history split by schedule across the cores, each notification's state
+/// decided without making its lifecycle entry) are what the lifecycle
+/// derived in full says of each plan's schedule. 1,200 of the workload's
+/// plans: enough to be split across the cores (from 512 schedules on).
+#[test]
+fn a_batchs_counts_are_what_the_full_lifecycle_says() {
+    use cavra_app::lifecycle;
+    use cavra_app::store::History;
+    use cavra_benches::plan_store::{fresh_sqlite, PlanStore};
+    use std::collections::HashMap;
+    let w = PlanWorkload::new();
+    let router = Router::new(&w.program).expect("the routing inputs");
+    let mut plans = w.documents(&router.plan_all(w.now, &w.schedules[..1200]));
+    let saving = PlanStore::new(&w);
+    let dir = std::env::temp_dir().join(format!("cavra-batch-counts-{}", std::process::id()));
+    let store = fresh_sqlite(&dir, &mut 0);
+    saving.lifecycle_counts(&store, &mut plans);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut history = History::default();
+    lifecycle::with_plans(&mut history, &plans);
+    let full = lifecycle::derive(&saving.packs, &history, w.now, &lifecycle::Options::default()).expect("derives");
+    let mut derived: HashMap<&str, (usize, usize)> = HashMap::new();
+    for entry in &full.entries {
+        let counts = derived.entry(entry.route.schedule_id.as_str()).or_default();
+        match entry.state.as_str() {
+            "pending_delivery" => counts.0 += 1,
+            "delivery_failed" => counts.1 += 1,
+            _ => {}
+        }
+    }
+    let mut pending = 0;
+    for plan in &plans {
+        let (p, f) = derived.get(plan.schedule_id.as_str()).copied().unwrap_or_default();
+        assert_eq!((plan.pending_count, plan.failed_count), (Some(p), Some(f)), "{}", plan.schedule_id);
+        pending += p;
+    }
+    assert!(pending > 0, "the batch has pending notifications to count");
+}

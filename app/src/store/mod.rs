@@ -215,7 +215,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Plans read back row by row (a plan's id and document, then one of its
-/// routes' documents per row), each given its routes back when its row kept
+/// routes per row), each given its routes back when its row kept
 /// them apart (see `SqliteStore::save_plans`): both backends read plans so.
 pub(crate) struct PlanAssembly<'p> {
     /// How errors name the store.
