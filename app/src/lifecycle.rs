@@ -204,6 +204,7 @@ fn decide_each<'h>(packs: &PackSource, history: &'h History, at: i64, options: &
         attempts.entry(attempt.notification_id.as_str()).or_default().push(attempt);
     }
     let first_success = |id: &str| attempts.get(id).and_then(|list| list.iter().find(|a| a.record.is_delivered()).copied());
+    let acks = Answers::new(&history.acknowledgements);
     let healthy: HashMap<&str, i64> = history.healthy_plans.iter().map(|(s, t)| (s.as_str(), *t)).collect();
     // The notifications to the same owner on the same provider of a schedule: a successor is among them.
     let mut siblings: HashMap<(&str, &str, &str), Vec<&RouteRecord>> = HashMap::new();
@@ -235,7 +236,7 @@ fn decide_each<'h>(packs: &PackSource, history: &'h History, at: i64, options: &
             minutes = DEFAULT_MINUTES;
             format!("stored acknowledgement_minutes: {p}; {DEFAULT_MINUTES} used")
         });
-        let ack = delivered_at.and_then(|delivered| answering_ack(&history.acknowledgements, route, first, delivered));
+        let ack = delivered_at.and_then(|delivered| acks.answering(route, first, delivered));
         let planned_at = micros(&route.created_at).unwrap_or(i64::MIN);
         let facts = Facts {
             kind: route.kind(),
@@ -269,22 +270,43 @@ fn decide_each<'h>(packs: &PackSource, history: &'h History, at: i64, options: &
     Ok(())
 }
 
-/// The newest acknowledgement that answers the notification, made at or
-/// after its first successful delivery. Acknowledgements name the
-/// notifications they answer; older ones, made before notifications had ids,
-/// answer every notification of their schedule and provider (and their
-/// plan, when they name one).
-fn answering_ack<'h>(acks: &'h [Acknowledgement], route: &RouteRecord, first: Option<&DeliveryAttempt>, delivered: i64) -> Option<&'h Acknowledgement> {
-    acks.iter()
-        .filter(|a| match &a.notification_ids {
-            Some(ids) => ids.contains(&route.notification_id),
-            None => {
-                a.schedule_id == route.schedule_id
-                    && a.provider == route.provider
-                    && a.plan_id.as_ref().is_none_or(|p| first.is_some_and(|f| f.record.plan_id == *p))
+/// A history's acknowledgements found by what they answer, each with its
+/// place in the history (newest first): those that name notifications under
+/// each id they name, the older ones that name none under their schedule and
+/// provider. A batch decides tens of thousands of notifications against
+/// every acknowledgement of its schedules; each looks up its own.
+struct Answers<'h> {
+    named: HashMap<&'h str, Vec<(usize, &'h Acknowledgement)>>,
+    unnamed: HashMap<(&'h str, &'h str), Vec<(usize, &'h Acknowledgement)>>,
+}
+
+impl<'h> Answers<'h> {
+    fn new(acks: &'h [Acknowledgement]) -> Answers<'h> {
+        let mut answers = Answers { named: HashMap::new(), unnamed: HashMap::new() };
+        for (place, ack) in acks.iter().enumerate() {
+            match &ack.notification_ids {
+                Some(ids) => ids.iter().for_each(|id| answers.named.entry(id.as_str()).or_default().push((place, ack))),
+                None => answers.unnamed.entry((ack.schedule_id.as_str(), ack.provider.as_str())).or_default().push((place, ack)),
             }
-        })
-        .find(|a| micros(&a.created_at).is_some_and(|t| t >= delivered))
+        }
+        answers
+    }
+
+    /// The newest acknowledgement that answers the notification, made at or
+    /// after its first successful delivery. Acknowledgements name the
+    /// notifications they answer; older ones, made before notifications had
+    /// ids, answer every notification of their schedule and provider (and
+    /// their plan, when they name one).
+    fn answering(&self, route: &RouteRecord, first: Option<&DeliveryAttempt>, delivered: i64) -> Option<&'h Acknowledgement> {
+        let named = self.named.get(route.notification_id.as_str()).into_iter().flatten();
+        let unnamed = self
+            .unnamed
+            .get(&(route.schedule_id.as_str(), route.provider.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|(_, a)| a.plan_id.as_ref().is_none_or(|p| first.is_some_and(|f| f.record.plan_id == *p)));
+        named.chain(unnamed).filter(|(_, a)| micros(&a.created_at).is_some_and(|t| t >= delivered)).min_by_key(|(place, _)| *place).map(|(_, a)| *a)
+    }
 }
 
 /// Whether `later` succeeds `earlier`, a notification to the same owner on
@@ -413,6 +435,52 @@ mod tests {
             "created_at": "2026-05-21T19:00:00Z", "episode": episode, "notification_id": id, "alert_level": level,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_answering_acknowledgement_is_the_newest_match_after_delivery_as_a_scan_of_all_finds_it() {
+        // Acknowledgements newest first, as the store lists them: named ones
+        // (of one notification or several), older unnamed ones (some scoped
+        // to a plan), for two providers, before and after the delivery.
+        let acks: Vec<Acknowledgement> = (0..48)
+            .map(|i| {
+                let ids = match i % 4 {
+                    0 => Some(vec![format!("ntf_{}", i % 3)]),
+                    1 => Some(vec!["ntf_0".to_string(), format!("ntf_{}", 1 + i % 2)]),
+                    _ => None,
+                };
+                serde_json::from_value(serde_json::json!({
+                    "schema_version": "v1", "schedule_id": if i % 7 == 0 { "other" } else { "s" },
+                    "provider": if i % 5 == 0 { "slack" } else { "teams" }, "acknowledged_by": "lead",
+                    "acknowledgement_state": format!("state_{i}"), "plan_id": if i % 6 == 3 { Some("plan_x") } else { None },
+                    "external_ref": null, "notes": null, "created_at": format!("2026-05-21T{:02}:00:00Z", 23 - i / 2),
+                    "notification_ids": ids,
+                }))
+                .unwrap()
+            })
+            .collect();
+        let scan = |route: &RouteRecord, delivered: i64| {
+            acks.iter()
+                .filter(|a| match &a.notification_ids {
+                    Some(ids) => ids.contains(&route.notification_id),
+                    None => a.schedule_id == route.schedule_id && a.provider == route.provider && a.plan_id.is_none(),
+                })
+                .find(|a| micros(&a.created_at).is_some_and(|t| t >= delivered))
+        };
+        let answers = Answers::new(&acks);
+        let mut found = 0;
+        for id in ["ntf_0", "ntf_1", "ntf_2", "ntf_9"] {
+            for provider in ["teams", "slack"] {
+                for hour in [0, 5, 12, 20, 23] {
+                    let route = RouteRecord { provider: provider.into(), ..route(id, "2026-05-30T15:40:00Z", AlertLevel::Warning) };
+                    let delivered = micros(&format!("2026-05-21T{hour:02}:30:00Z")).unwrap();
+                    let expected = scan(&route, delivered).map(|a| &a.acknowledgement_state);
+                    assert_eq!(answers.answering(&route, None, delivered).map(|a| &a.acknowledgement_state), expected, "{id} {provider} {hour}");
+                    found += usize::from(expected.is_some());
+                }
+            }
+        }
+        assert!(found > 10, "most notifications have an answer: {found}");
     }
 
     #[test]
