@@ -1501,7 +1501,6 @@ mod tests {
     #[test]
     fn an_outcome_is_small() {
         let size = std::mem::size_of::<super::Outcome<'static>>();
-        eprintln!("Outcome: {size} bytes, OutcomeValues: {} bytes", std::mem::size_of::<super::OutcomeValues<'static>>());
         assert!(size <= 128, "Outcome is {size} bytes");
     }
 

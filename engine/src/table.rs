@@ -104,6 +104,20 @@ struct Key {
     other: Value,
 }
 
+impl Key {
+    /// Its classes: one per named text, and "other" (0).
+    fn classes(&self) -> usize {
+        self.values.len() + 1
+    }
+
+    /// Cell number `index` with this key's `class` appended: a cell's
+    /// number has one digit per key, in key order, in base `classes`.
+    #[inline]
+    fn append(&self, index: usize, class: usize) -> usize {
+        index * self.classes() + class
+    }
+}
+
 /// One cell: segment `k` covers `[starts[k], starts[k + 1])` (the last one up
 /// to the horizon's end) and has outcome `segments[k]`.
 #[derive(Debug)]
@@ -234,7 +248,7 @@ impl DecisionTable {
     /// The cell of one class per key, in key order (from [`DecisionTable::key_class`]).
     #[inline]
     pub(crate) fn cell_of(&self, classes: &[u32]) -> usize {
-        self.keys.iter().zip(classes).fold(0, |index, (key, &class)| index * (key.values.len() + 1) + class as usize)
+        self.keys.iter().zip(classes).fold(0, |index, (key, &class)| key.append(index, class as usize))
     }
 
     /// The cell the text keys of `inputs` select (`None`: a key is not text).
@@ -245,7 +259,7 @@ impl DecisionTable {
         }
         let mut index = 0usize;
         for (position, key) in self.keys.iter().enumerate() {
-            index = index * (key.values.len() + 1) + self.key_class(position, inputs)? as usize;
+            index = key.append(index, self.key_class(position, inputs)? as usize);
         }
         Some(index)
     }
@@ -290,7 +304,7 @@ impl DecisionTable {
         let mut other = 0u64;
         let mut rest = index;
         for (position, key) in self.keys.iter().enumerate().rev() {
-            let classes = key.values.len() + 1;
+            let classes = key.classes();
             let class = rest % classes;
             rest /= classes;
             inputs[key.slot as usize] = match class.checked_sub(1) {
@@ -405,7 +419,7 @@ impl Combined {
                 _ => None,
             });
             let hash = combined_hash(texts.clone())?;
-            let cell = keys.iter().zip(&classes).fold(0usize, |index, (key, &class)| index * (key.values.len() + 1) + class);
+            let cell = keys.iter().zip(&classes).fold(0usize, |index, (key, &class)| key.append(index, class));
             if combined.cells.insert(hash, (u32::try_from(cell).ok()?, u32::try_from(number).ok()?)).is_some() {
                 return None;
             }
@@ -426,12 +440,11 @@ impl Combined {
     /// The cell of `inputs`, when each of its keys is a text the policy names.
     #[inline]
     fn cell(&self, keys: &[Key], inputs: &[Value]) -> Option<usize> {
-        let mut hasher = FxHasher::default();
-        for key in keys {
-            let Some(Value::Text(text)) = inputs.get(key.slot as usize) else { return None };
-            text.hash(&mut hasher);
-        }
-        let &(cell, number) = self.cells.get(&hasher.finish())?;
+        let texts = keys.iter().map(|key| match inputs.get(key.slot as usize) {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        });
+        let &(cell, number) = self.cells.get(&combined_hash(texts)?)?;
         let first = number as usize * keys.len();
         let expected = self.texts.get(first..first + keys.len())?;
         for (key, expected) in keys.iter().zip(expected) {
@@ -444,8 +457,10 @@ impl Combined {
     }
 }
 
-/// One hash over key texts, in key order (`None`: a key is not text), as
-/// [`Combined::cell`] hashes a request's.
+/// One hash over key texts, in key order (`None`: a key is not text): of
+/// the named combinations when the table is built, of a request's keys when
+/// it is looked up ([`Combined::cell`]).
+#[inline]
 fn combined_hash<'t>(texts: impl Iterator<Item = Option<&'t Arc<str>>>) -> Option<u64> {
     let mut hasher = FxHasher::default();
     for text in texts {

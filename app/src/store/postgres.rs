@@ -450,38 +450,7 @@ impl PostgresStore {
             Some(document) if !document.is_empty() => {
                 serde_json::from_str(document).map(Some).map_err(|source| StoreError::Corrupt { path: self.shown.clone(), source })
             }
-            Some(_) => {
-                let at = first + 1;
-                let get = |i: usize| row.try_get::<_, String>(at + i);
-                let maybe = |i: usize| row.try_get::<_, Option<String>>(at + i);
-                let columns = (|| -> Result<RouteColumns, postgres::Error> {
-                    Ok(RouteColumns {
-                        route_id: get(0)?,
-                        plan_id: get(1)?,
-                        schedule_id: get(2)?,
-                        owner: get(3)?,
-                        escalation_owner: get(4)?,
-                        escalation_owner_given: row.try_get(at + 5)?,
-                        provider: get(6)?,
-                        action: get(7)?,
-                        category: get(8)?,
-                        acknowledgement_minutes: row.try_get(at + 9)?,
-                        reason: maybe(10)?,
-                        maintenance_window_id: maybe(11)?,
-                        owner_availability: maybe(12)?,
-                        created_at: row.try_get(at + 13)?,
-                        created_at_text: maybe(14)?,
-                        episode: maybe(15)?,
-                        suppressed_until: maybe(16)?,
-                        notification_id: maybe(17)?,
-                        escalates: maybe(18)?,
-                        alert_level: maybe(19)?,
-                        recorded_at: row.try_get(at + 20)?,
-                    })
-                })()
-                .map_err(|e| self.failed(e, false))?;
-                columns.record().map(Some).map_err(corrupt)
-            }
+            Some(_) => route_columns_at(row, first + 1).map_err(|e| self.failed(e, false))?.record().map(Some).map_err(corrupt),
         }
     }
 
@@ -621,6 +590,34 @@ impl PostgresStore {
         }
         Ok(inserted)
     }
+}
+
+/// A route's columns from column `at` on (after its document), as
+/// [`PostgresStore::insert_routes`] wrote them.
+fn route_columns_at(row: &postgres::Row, at: usize) -> Result<RouteColumns, postgres::Error> {
+    Ok(RouteColumns {
+        route_id: row.try_get(at)?,
+        plan_id: row.try_get(at + 1)?,
+        schedule_id: row.try_get(at + 2)?,
+        owner: row.try_get(at + 3)?,
+        escalation_owner: row.try_get(at + 4)?,
+        escalation_owner_given: row.try_get(at + 5)?,
+        provider: row.try_get(at + 6)?,
+        action: row.try_get(at + 7)?,
+        category: row.try_get(at + 8)?,
+        acknowledgement_minutes: row.try_get(at + 9)?,
+        reason: row.try_get(at + 10)?,
+        maintenance_window_id: row.try_get(at + 11)?,
+        owner_availability: row.try_get(at + 12)?,
+        created_at: row.try_get(at + 13)?,
+        created_at_text: row.try_get(at + 14)?,
+        episode: row.try_get(at + 15)?,
+        suppressed_until: row.try_get(at + 16)?,
+        notification_id: row.try_get(at + 17)?,
+        escalates: row.try_get(at + 18)?,
+        alert_level: row.try_get(at + 19)?,
+        recorded_at: row.try_get(at + 20)?,
+    })
 }
 
 /// Route decisions as columns, for one `unnest` insert per batch.
