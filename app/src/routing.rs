@@ -6,7 +6,7 @@
 //! `rules/routing.cavra`.
 
 use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
-use cavra_engine::{EvalError, InputSlot, OutcomeRef, Program, Session, Value};
+use cavra_engine::{EvalError, InputSlot, KeptOutcome, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,25 +34,79 @@ pub struct OwnerProviders {
     pub providers: Vec<Arc<str>>,
 }
 
-/// One route's decision, as the routing pack made it. It borrows the names
-/// from the program and the request, and the values the pack took from the
-/// policy (window ids and reasons, escalation owners) from the program,
-/// rather than counting references to them: the threads of
-/// [`Router::plan_all`] share both, and a shared count is a cache line every
-/// core writes.
-#[derive(Clone, Debug)]
+/// One route's decision, as the routing pack made it: the owner and provider
+/// it was asked for and the outcome, read through its accessors. The outcome
+/// is kept as the engine lends it ([`OutcomeRef::keep`]): a decision table's
+/// label stays in the program, values the session remembers (a reason that
+/// names an owner the policy does not) are shared with it. A batch of
+/// 90,000 routes then copies no value and writes a quarter of the memory a
+/// record of values would.
 pub struct RouteDecision<'a> {
     pub owner: &'a str,
     pub provider: &'a str,
-    pub action: &'a str,
-    pub category: &'a str,
-    pub reason: Cow<'a, Value>,
-    pub escalation_owner: Cow<'a, Value>,
-    pub acknowledgement_minutes: Cow<'a, Value>,
-    pub maintenance_window_id: Cow<'a, Value>,
-    pub owner_availability: Cow<'a, Value>,
+    outcome: KeptOutcome<'a>,
+}
+
+impl<'a> RouteDecision<'a> {
+    fn new(outcome: OutcomeRef<'_, 'a>, owner: &'a str, provider: &'a str) -> RouteDecision<'a> {
+        RouteDecision { owner, provider, outcome: outcome.keep() }
+    }
+
+    pub fn action(&self) -> &'a str {
+        self.outcome.action()
+    }
+
+    pub fn category(&self) -> &'a str {
+        self.outcome.category()
+    }
+
+    /// The reason (null when the arm gives none).
+    pub fn reason(&self) -> &Value {
+        self.outcome.reason().unwrap_or(&Value::Null)
+    }
+
+    /// Extra field `name` of the route's arm (null when it has none). The
+    /// plan reads [`ROUTE_FIELDS`]; any other field is the pack's own.
+    pub fn field(&self, name: &str) -> &Value {
+        self.outcome.field_named(name).unwrap_or(&Value::Null)
+    }
+
+    /// Extra field `name`, to keep beyond the route: borrowed from the
+    /// program where it lives there, else a copy.
+    fn kept(&self, name: &str) -> Cow<'a, Value> {
+        self.outcome.field_value_named(name).unwrap_or(Cow::Owned(Value::Null))
+    }
+
+    pub fn escalation_owner(&self) -> &Value {
+        self.field("escalation_owner")
+    }
+    pub fn acknowledgement_minutes(&self) -> &Value {
+        self.field("acknowledgement_minutes")
+    }
+    pub fn maintenance_window_id(&self) -> &Value {
+        self.field("maintenance_window_id")
+    }
+    pub fn owner_availability(&self) -> &Value {
+        self.field("owner_availability")
+    }
     /// When the suppression ends (a time), else null.
-    pub suppressed_until: Cow<'a, Value>,
+    pub fn suppressed_until(&self) -> &Value {
+        self.field("suppressed_until")
+    }
+}
+
+impl std::fmt::Debug for RouteDecision<'_> {
+    /// The values, wherever they are kept (a lent and a made outcome of
+    /// the same decision print alike).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut route = f.debug_struct("RouteDecision");
+        route.field("owner", &self.owner).field("provider", &self.provider).field("action", &self.action()).field("category", &self.category());
+        route.field("reason", self.reason());
+        for name in ROUTE_FIELDS {
+            route.field(name, self.field(name));
+        }
+        route.finish()
+    }
 }
 
 /// An owner's acknowledgement minutes and escalation owner under the policy.
@@ -63,7 +117,7 @@ pub struct OwnerSettings<'a> {
     pub escalation_owner: Cow<'a, Value>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct PlannedRoutes<'a> {
     pub routes: Vec<RouteDecision<'a>>,
     pub owners: Vec<OwnerSettings<'a>>,
@@ -143,17 +197,6 @@ impl<'a> PlanBatch<'a> {
     }
 }
 
-/// Which route field each extra field of an arm fills.
-#[derive(Clone, Copy, Debug)]
-enum RouteField {
-    EscalationOwner,
-    AcknowledgementMinutes,
-    MaintenanceWindowId,
-    OwnerAvailability,
-    SuppressedUntil,
-    Other,
-}
-
 /// The inputs the plan sets on the routing pack, per route.
 pub(crate) const ROUTING_INPUTS: [&str; 5] = ["now", "schedule_id", "schedule_status", "owner", "provider"];
 /// The decision the plan asks the routing pack for.
@@ -161,20 +204,7 @@ pub(crate) const ROUTE_DECISION: &str = "route";
 /// The `with` fields of a route decision that the plan reads (any other is ignored).
 pub(crate) const ROUTE_FIELDS: [&str; 5] = ["escalation_owner", "acknowledgement_minutes", "maintenance_window_id", "owner_availability", "suppressed_until"];
 
-impl RouteField {
-    fn named(name: &str) -> RouteField {
-        match name {
-            "escalation_owner" => RouteField::EscalationOwner,
-            "acknowledgement_minutes" => RouteField::AcknowledgementMinutes,
-            "maintenance_window_id" => RouteField::MaintenanceWindowId,
-            "owner_availability" => RouteField::OwnerAvailability,
-            "suppressed_until" => RouteField::SuppressedUntil,
-            _ => RouteField::Other,
-        }
-    }
-}
-
-/// The routing program with its input slots and outcome fields resolved once.
+/// The routing program with its input slots resolved once.
 pub struct Router<'p> {
     program: &'p Program,
     now: InputSlot,
@@ -182,8 +212,6 @@ pub struct Router<'p> {
     schedule_status: InputSlot,
     owner: InputSlot,
     provider: InputSlot,
-    /// Per arm of the `route` decision (see [`cavra_engine::Outcome::arm_index`]).
-    arm_fields: Vec<Vec<RouteField>>,
 }
 
 impl<'p> Router<'p> {
@@ -192,7 +220,7 @@ impl<'p> Router<'p> {
     /// `provider`) or the `route` decision.
     pub fn new(program: &'p Program) -> Result<Router<'p>, String> {
         let slot = |name: &str| program.input_slot(name).ok_or_else(|| format!("the routing pack has no input `{name}`"));
-        let arms = program.arm_fields(ROUTE_DECISION).ok_or("the routing pack has no decision `route`")?;
+        program.arm_fields(ROUTE_DECISION).ok_or("the routing pack has no decision `route`")?;
         let [now, schedule_id, schedule_status, owner, provider] = ROUTING_INPUTS;
         Ok(Router {
             now: slot(now)?,
@@ -200,7 +228,6 @@ impl<'p> Router<'p> {
             schedule_status: slot(schedule_status)?,
             owner: slot(owner)?,
             provider: slot(provider)?,
-            arm_fields: arms.iter().map(|names| names.iter().map(|n| RouteField::named(n)).collect()).collect(),
             program,
         })
     }
@@ -243,55 +270,21 @@ impl<'p> Router<'p> {
             for provider in &owner.providers {
                 let text = worker.texts.get(provider);
                 worker.session.set(self.provider, text);
-                // Built straight into its place: a route is a few hundred bytes to move.
-                worker.session.decide_with("route", |outcome| routes.push(self.route(outcome, owner, provider)))?;
+                worker.session.decide_with(ROUTE_DECISION, |outcome| routes.push(RouteDecision::new(outcome, &owner.owner, provider)))?;
             }
+            let settings = |route: &RouteDecision<'a>| (route.kept("acknowledgement_minutes"), route.kept("escalation_owner"));
             let (acknowledgement_minutes, escalation_owner) = match routes.get(first) {
-                Some(route) => (route.acknowledgement_minutes.clone(), route.escalation_owner.clone()),
-                _ => {
+                Some(route) => settings(route),
+                None => {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
                     worker.session.set(self.provider, Value::text(""));
-                    let route = worker.session.decide_with("route", |outcome| self.route(outcome, owner, ""))?;
-                    (route.acknowledgement_minutes, route.escalation_owner)
+                    worker.session.decide_with(ROUTE_DECISION, |outcome| settings(&RouteDecision::new(outcome, &owner.owner, "")))?
                 }
             };
             owners.push(OwnerSettings { owner: &owner.owner, acknowledgement_minutes, escalation_owner });
         }
         Ok(())
-    }
-
-    /// The route decision an outcome of the `route` decision makes.
-    #[inline]
-    fn route<'a>(&self, outcome: OutcomeRef<'_, 'p>, owner: &'a OwnerProviders, provider: &'a str) -> RouteDecision<'a>
-    where
-        'p: 'a,
-    {
-        const NULL: Cow<Value> = Cow::Owned(Value::Null);
-        let mut route = RouteDecision {
-            owner: &owner.owner,
-            provider,
-            action: outcome.action(),
-            category: outcome.category(),
-            reason: outcome.reason_value().unwrap_or(NULL),
-            escalation_owner: NULL,
-            acknowledgement_minutes: NULL,
-            maintenance_window_id: NULL,
-            owner_availability: NULL,
-            suppressed_until: NULL,
-        };
-        for (i, field) in self.arm_fields.get(outcome.arm_index()).map_or(&[][..], Vec::as_slice).iter().enumerate() {
-            let slot = match field {
-                RouteField::EscalationOwner => &mut route.escalation_owner,
-                RouteField::AcknowledgementMinutes => &mut route.acknowledgement_minutes,
-                RouteField::MaintenanceWindowId => &mut route.maintenance_window_id,
-                RouteField::OwnerAvailability => &mut route.owner_availability,
-                RouteField::SuppressedUntil => &mut route.suppressed_until,
-                RouteField::Other => continue,
-            };
-            *slot = outcome.field_value(i).unwrap_or(NULL);
-        }
-        route
     }
 
     /// The routes of many schedules at `now`, split across the machine's
@@ -442,7 +435,7 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         .collect();
     let alert_level = AlertLevel::of(header.status);
     // A healthy schedule's routes notify nobody: they have no notification.
-    let healthy = alert_level == AlertLevel::Healthy && !planned.routes.iter().any(|r| r.action == "deliver");
+    let healthy = alert_level == AlertLevel::Healthy && !planned.routes.iter().any(|r| r.action() == "deliver");
     let routes: Vec<RouteRecord> = planned
         .routes
         .iter()
@@ -457,7 +450,7 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
     let providers_where = |action: &str| -> Vec<String> {
-        planned.routes.iter().filter(|r| r.action == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().map(String::from).collect()
+        planned.routes.iter().filter(|r| r.action() == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().map(String::from).collect()
     };
     let delivered = providers_where("deliver");
     let mut plan = Plan {
@@ -469,11 +462,11 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         status: header.status.clone(),
         alert_level,
         owner_routes: Ordered(owner_routes),
-        deliverable_route_count: count(&|r| r.action == "deliver"),
-        suppressed_route_count: count(&|r| r.action == "suppress"),
-        maintenance_suppressed_count: count(&|r| r.category == "maintenance_window"),
-        calendar_suppressed_count: count(&|r| r.category == "owner_calendar"),
-        healthy_suppressed_count: count(&|r| r.category == "healthy_schedule"),
+        deliverable_route_count: count(&|r| r.action() == "deliver"),
+        suppressed_route_count: count(&|r| r.action() == "suppress"),
+        maintenance_suppressed_count: count(&|r| r.category() == "maintenance_window"),
+        calendar_suppressed_count: count(&|r| r.category() == "owner_calendar"),
+        healthy_suppressed_count: count(&|r| r.category() == "healthy_schedule"),
         // Set once the id is made: it repeats what the routes say.
         suppressed_by_category: None,
         selected_providers: delivered.clone(),
@@ -494,8 +487,8 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
     // Every category the pack produced, custom ones too (the named counts
     // above cover the bundled pack's three only).
     let mut by_category = BTreeMap::new();
-    for route in planned.routes.iter().filter(|r| r.action == "suppress") {
-        *by_category.entry(route.category.to_string()).or_insert(0) += 1;
+    for route in planned.routes.iter().filter(|r| r.action() == "suppress") {
+        *by_category.entry(route.category().to_string()).or_insert(0) += 1;
     }
     plan.suppressed_by_category = Some(by_category);
     for route in &mut plan.route_decisions {
@@ -511,17 +504,17 @@ pub fn route_record(r: &RouteDecision, schedule_id: &str, created_at: &str, epis
     RouteRecord {
         schedule_id: schedule_id.to_string(),
         owner: r.owner.to_string(),
-        escalation_owner: text(&r.escalation_owner),
+        escalation_owner: text(r.escalation_owner()),
         provider: r.provider.to_string(),
-        action: r.action.to_string(),
-        category: r.category.to_string(),
-        acknowledgement_minutes: minutes(&r.acknowledgement_minutes),
-        reason: text(&r.reason),
-        maintenance_window_id: text(&r.maintenance_window_id),
-        owner_availability: text(&r.owner_availability),
+        action: r.action().to_string(),
+        category: r.category().to_string(),
+        acknowledgement_minutes: minutes(r.acknowledgement_minutes()),
+        reason: text(r.reason()),
+        maintenance_window_id: text(r.maintenance_window_id()),
+        owner_availability: text(r.owner_availability()),
         created_at: created_at.to_string(),
         episode: episode.map(String::from),
-        suppressed_until: match &*r.suppressed_until {
+        suppressed_until: match r.suppressed_until() {
             Value::Time(t) => Some(cavra_engine::time::format_time(*t)),
             _ => None,
         },
@@ -613,7 +606,7 @@ decision route {
                         assert_eq!(quiet.escalation_owner.as_text(), Some("quiet"));
                         assert_eq!(*quiet.acknowledgement_minutes, Value::Number(30.0));
                     }
-                    assert_eq!(view.routes[1].reason.as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner)));
+                    assert_eq!(view.routes[1].reason().as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner)));
                 }
                 (Err(e), Err(single)) => {
                     assert_eq!(*e, single, "schedule {i}");

@@ -88,14 +88,14 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
             let interval = SimulatedInterval {
                 start_at: format_time(start),
                 end_at: format_time(end),
-                action: r.action.to_string(),
-                category: r.category.to_string(),
-                reason: text(&r.reason),
-                maintenance_window_id: text(&r.maintenance_window_id),
-                owner_availability: text(&r.owner_availability),
+                action: r.action().to_string(),
+                category: r.category().to_string(),
+                reason: text(r.reason()),
+                maintenance_window_id: text(r.maintenance_window_id()),
+                owner_availability: text(r.owner_availability()),
             };
             // Microseconds while summing; minutes at the end.
-            *(if r.action == "deliver" { &mut timeline.delivered_minutes } else { &mut timeline.suppressed_minutes }) += end - start;
+            *(if r.action() == "deliver" { &mut timeline.delivered_minutes } else { &mut timeline.suppressed_minutes }) += end - start;
             match timeline.intervals.last_mut() {
                 Some(last) if last.same_outcome(&interval) => last.end_at = interval.end_at,
                 _ => timeline.intervals.push(interval),

@@ -42,9 +42,12 @@ fn plan_all_decides_like_plan_and_like_decide() {
                 inputs.set(slot("provider"), Value::Text(provider.clone()));
                 let outcome = program.decide("route", &inputs).expect("decides");
                 let route = routes.next().expect("one route per owner and provider");
-                assert_eq!((route.action, route.category), (outcome.action, outcome.category), "schedule {i}");
-                assert_eq!(Some(&*route.reason), outcome.reason(), "schedule {i}");
-                match route.category {
+                assert_eq!((route.action(), route.category()), (outcome.action, outcome.category), "schedule {i}");
+                assert_eq!(route.reason(), outcome.reason().unwrap_or(&Value::Null), "schedule {i}");
+                for (name, value) in outcome.fields() {
+                    assert_eq!(route.field(name), value, "schedule {i}, field {name}");
+                }
+                match route.category() {
                     "deliver" => delivered += 1,
                     "maintenance_window" => windows += 1,
                     "owner_calendar" => calendars += 1,

@@ -519,7 +519,7 @@ impl<'p> Session<'p> {
         if let Some(hit) = hit {
             let label = hit.label;
             if !hit.dynamic {
-                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values) }));
+                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values), shared: None }));
             }
             // Values that repeat a key the policy never names: remembered by
             // the inputs they read, like any arm's outcome in a session.
@@ -527,10 +527,10 @@ impl<'p> Session<'p> {
             let arm = label.arm;
             let mut compute = || outcome_for(label, d, &env, frame);
             let values = match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
-                (Some(memo), Some(Some(keys))) => {
-                    memo.get_or_compute(keys, env.inputs, compute).map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None }))
-                }
-                _ => compute().map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None })),
+                (Some(memo), Some(Some(keys))) => memo
+                    .get_or_compute(keys, env.inputs, compute)
+                    .map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None, shared: Some(&v) })),
+                _ => compute().map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None, shared: None })),
             };
             self.slots[let_count..].iter_mut().for_each(|s| *s = None);
             return values;
@@ -538,11 +538,13 @@ impl<'p> Session<'p> {
         let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
         let result = matching_arm(d, &env, frame).and_then(|arm| {
             let mut compute = || outcome_values(d, arm, &env, frame);
-            let values = match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
-                (Some(memo), Some(Some(keys))) => memo.get_or_compute(keys, env.inputs, compute)?,
-                _ => Cow::Owned(compute()?),
-            };
-            Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None }))
+            match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
+                (Some(memo), Some(Some(keys))) => {
+                    let values = memo.get_or_compute(keys, env.inputs, compute)?;
+                    Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None, shared: Some(&values) }))
+                }
+                _ => Ok(read(OutcomeRef { decision: d, arm, values: &compute()?, program_lived: None, shared: None })),
+            }
         });
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
@@ -609,7 +611,13 @@ impl<'p> Decider<'p> {
         if let (Some(cell), Some(table)) = (keys.cell, program.tables.get(self.number).and_then(Option::as_ref)) {
             if let Some(hit) = table.label_in(cell, now, || program.parts(self.number)) {
                 if !hit.dynamic && keys.complete {
-                    return Ok(read(OutcomeRef { decision: self.decision, arm: hit.arm, values: &hit.label.values, program_lived: Some(&hit.label.values) }));
+                    return Ok(read(OutcomeRef {
+                        decision: self.decision,
+                        arm: hit.arm,
+                        values: &hit.label.values,
+                        program_lived: Some(&hit.label.values),
+                        shared: None,
+                    }));
                 }
             }
         }
@@ -626,16 +634,16 @@ impl<'p> Decider<'p> {
         if let Some(hit) = hit {
             let label = hit.label;
             if !hit.dynamic {
-                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values) }));
+                return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &label.values, program_lived: Some(&label.values), shared: None }));
             }
             let values = program.dynamic_values(label, d, inputs)?;
-            return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &values, program_lived: None }));
+            return Ok(read(OutcomeRef { decision: d, arm: hit.arm, values: &values, program_lived: None, shared: None }));
         }
         let env = Env { lets: &program.lets, inputs: &inputs.values };
         program.with_frame(|frame| {
             let arm = matching_arm(d, &env, frame)?;
             let values = outcome_values(d, arm, &env, frame)?;
-            Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None }))
+            Ok(read(OutcomeRef { decision: d, arm, values: &values, program_lived: None, shared: None }))
         })
     }
 }
@@ -650,6 +658,8 @@ pub struct OutcomeRef<'o, 'p> {
     /// The same values when they live as long as the program (a decision
     /// table's): lent as `Cow::Borrowed` by [`OutcomeRef::reason_value`].
     program_lived: Option<&'p OutcomeValues<'static>>,
+    /// The same values when a session remembers them: kept by sharing.
+    shared: Option<&'o Arc<OutcomeValues<'p>>>,
 }
 
 impl<'o, 'p> OutcomeRef<'o, 'p> {
@@ -686,14 +696,96 @@ impl<'o, 'p> OutcomeRef<'o, 'p> {
     /// Extra field number `i` as a value to keep, like [`OutcomeRef::reason_value`].
     pub fn field_value(&self, i: usize) -> Option<Cow<'p, Value>> {
         match self.program_lived {
-            Some(values) => OutcomeRef { decision: self.decision, arm: self.arm, values, program_lived: None }.field(i).map(|v| Cow::Borrowed(&**v)),
+            Some(values) => {
+                OutcomeRef { decision: self.decision, arm: self.arm, values, program_lived: None, shared: None }.field(i).map(|v| Cow::Borrowed(&**v))
+            }
             None => self.field(i).cloned(),
         }
+    }
+
+    /// Extra field `name` (the arm's `with { name: ... }`), if the arm has one.
+    pub fn field_named(&self, name: &str) -> Option<&'o Cow<'p, Value>> {
+        self.field(self.field_position(name)?)
+    }
+
+    /// The position of extra field `name` in the arm's `with { ... }`.
+    fn field_position(&self, name: &str) -> Option<usize> {
+        self.decision.arm(self.arm).outcome.fields.iter().position(|(n, _)| crate::value::same_text(n, name))
+    }
+
+    /// The outcome, kept beyond this call without copying a value: a
+    /// decision table's label stays borrowed from the program, values a
+    /// session remembers are shared with it, and only values made for this
+    /// call alone are moved into a shared allocation. A caller that keeps
+    /// many outcomes (a plan's routes) holds a few pointers per outcome.
+    pub fn keep(&self) -> KeptOutcome<'p> {
+        let values = match (self.program_lived, self.shared) {
+            (Some(values), _) => KeptValues::Lent(values),
+            (None, Some(shared)) => KeptValues::Shared(shared.clone()),
+            (None, None) => KeptValues::Shared(Arc::new(self.values.clone())),
+        };
+        KeptOutcome { decision: self.decision, arm: self.arm, values }
     }
 
     /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
     pub fn to_outcome(&self) -> Outcome<'p> {
         Outcome::new(self.decision, self.arm, Values::Made(Box::new(self.values.clone())))
+    }
+}
+
+/// A decision's outcome kept beyond the call that lent it
+/// ([`OutcomeRef::keep`]): the names from the program, the values borrowed
+/// from the program or shared with the session that made them.
+#[derive(Clone)]
+pub struct KeptOutcome<'p> {
+    decision: &'p DecisionIr,
+    arm: usize,
+    values: KeptValues<'p>,
+}
+
+#[derive(Clone)]
+enum KeptValues<'p> {
+    Lent(&'p OutcomeValues<'static>),
+    Shared(Arc<OutcomeValues<'p>>),
+}
+
+impl<'p> KeptOutcome<'p> {
+    fn outcome(&self) -> OutcomeRef<'_, 'p> {
+        let (values, program_lived) = match &self.values {
+            KeptValues::Lent(values) => (*values, Some(*values)),
+            KeptValues::Shared(values) => (&**values, None),
+        };
+        OutcomeRef { decision: self.decision, arm: self.arm, values, program_lived, shared: None }
+    }
+
+    /// The position of the arm that matched, as [`Outcome::arm_index`].
+    pub fn arm_index(&self) -> usize {
+        self.arm
+    }
+    pub fn action(&self) -> &'p str {
+        self.outcome().action()
+    }
+    pub fn category(&self) -> &'p str {
+        self.outcome().category()
+    }
+    /// The reason, if the arm gives one.
+    pub fn reason(&self) -> Option<&Value> {
+        self.outcome().reason().map(|v| &**v)
+    }
+    /// Extra field `name`, if the arm has one.
+    pub fn field_named(&self, name: &str) -> Option<&Value> {
+        self.outcome().field_named(name).map(|v| &**v)
+    }
+    /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
+    pub fn to_outcome(&self) -> Outcome<'p> {
+        self.outcome().to_outcome()
+    }
+
+    /// Extra field `name` as a value to keep, like [`OutcomeRef::field_value`]:
+    /// borrowed from the program where it lives there, else a copy.
+    pub fn field_value_named(&self, name: &str) -> Option<Cow<'p, Value>> {
+        let outcome = self.outcome();
+        outcome.field_value(outcome.field_position(name)?)
     }
 }
 
@@ -724,7 +816,8 @@ struct MemoEntry<'p> {
     /// never read, only held.
     #[allow(dead_code)]
     held: [Value; MEMO_KEYS],
-    values: OutcomeValues<'p>,
+    /// Shared with the outcomes a caller keeps ([`OutcomeRef::keep`]).
+    values: Arc<OutcomeValues<'p>>,
 }
 
 impl<'p> OutcomeMemo<'p> {
@@ -739,13 +832,14 @@ impl<'p> OutcomeMemo<'p> {
         slots: &[u32],
         inputs: &[Value],
         compute: impl FnOnce() -> Result<OutcomeValues<'p>, EvalError>,
-    ) -> Result<Cow<'_, OutcomeValues<'p>>, EvalError> {
+    ) -> Result<Cow<'_, Arc<OutcomeValues<'p>>>, EvalError> {
         use std::collections::hash_map::Entry;
+        let made = |values| Cow::Owned(Arc::new(values));
         if self.off {
             if !self.entries.is_empty() {
                 self.entries = FxHashMap::default();
             }
-            return compute().map(Cow::Owned);
+            return compute().map(made);
         }
         let filled = self.entries.len();
         let repeats = |hits: u32, lookups: u32, share: u32| hits >= lookups / share;
@@ -754,7 +848,7 @@ impl<'p> OutcomeMemo<'p> {
                 // These outcomes rarely repeat: stop paying for the memo.
                 self.off = true;
                 self.entries = FxHashMap::default();
-                return compute().map(Cow::Owned);
+                return compute().map(made);
             }
             self.entries.clear();
             (self.lookups, self.hits) = (0, 0);
@@ -781,21 +875,21 @@ impl<'p> OutcomeMemo<'p> {
         if give_up {
             // The entries go at the next call, when this borrow has ended.
             self.off = true;
-            return Ok(Cow::Owned(values));
+            return Ok(made(values));
         }
         let mut held: [Value; MEMO_KEYS] = Default::default();
         for (h, slot) in held.iter_mut().zip(slots) {
             *h = value(slot).clone();
         }
-        let made = MemoEntry { key, held, values };
-        let made = match entry {
+        let entry_made = MemoEntry { key, held, values: Arc::new(values) };
+        let kept = match entry {
             Entry::Occupied(mut occupied) => {
-                occupied.insert(made);
+                occupied.insert(entry_made);
                 occupied.into_mut()
             }
-            Entry::Vacant(vacant) => vacant.insert(made),
+            Entry::Vacant(vacant) => vacant.insert(entry_made),
         };
-        Ok(Cow::Borrowed(&made.values))
+        Ok(Cow::Borrowed(&kept.values))
     }
 }
 

@@ -178,9 +178,12 @@ fn outcome_json(result: Result<cavra_engine::Outcome<'_>, cavra_engine::EvalErro
     result.map(|o| o.to_json()).unwrap_or_else(|e| json!({"error": e.message}))
 }
 
-/// Every request three ways: `Program::decide`, a `Decider` with the keys
-/// resolved ahead and the time given per decision, and one session in order.
-fn decide_three_ways(program: &Program, decision: &str, requests: &[Inputs]) -> [Vec<Json>; 3] {
+/// Every request four ways: `Program::decide`, a `Decider` with the keys
+/// resolved ahead and the time given per decision, one session in order,
+/// and that session's outcomes kept (`OutcomeRef::keep`) and read only
+/// after every request was decided (a kept outcome outlives the session's
+/// memory of it).
+fn decide_four_ways(program: &Program, decision: &str, requests: &[Inputs]) -> [Vec<Json>; 4] {
     let decided = requests.iter().map(|inputs| outcome_json(program.decide(decision, inputs))).collect();
     let decider = program.decider(decision).unwrap();
     let time = program.clock_slot().or_else(|| program.input_slot("at")).unwrap();
@@ -203,7 +206,19 @@ fn decide_three_ways(program: &Program, decision: &str, requests: &[Inputs]) -> 
             outcome_json(session.decide(decision))
         })
         .collect();
-    [decided, keyed, in_session]
+    let mut session = program.session().share_texts().memoize_outcomes();
+    let kept: Vec<_> = requests
+        .iter()
+        .map(|inputs| {
+            for slot in &slots {
+                session.set(*slot, inputs.get(*slot).clone());
+            }
+            session.decide_with(decision, |o| o.keep())
+        })
+        .collect();
+    drop(session);
+    let kept = kept.into_iter().map(|k| k.map(|k| k.to_outcome().to_json()).unwrap_or_else(|e| json!({"error": e.message}))).collect();
+    [decided, keyed, in_session, kept]
 }
 
 fn reference(pack: &Pack, docs: &HashMap<String, Json>) -> Program {
@@ -228,8 +243,8 @@ proptest! {
         prop_assert!(size.is_some_and(|s| s.evaluated == 0), "the routing decision should get a table: {:?}", size);
         let plain = reference(&pack, &docs);
         let inputs: Vec<Inputs> = requests.iter().map(|r| routing_inputs(&tabled, *r)).collect();
-        let expected = decide_three_ways(&plain, "route", &inputs)[0].clone();
-        for (way, got) in decide_three_ways(&tabled, "route", &inputs).iter().enumerate() {
+        let expected = decide_four_ways(&plain, "route", &inputs)[0].clone();
+        for (way, got) in decide_four_ways(&tabled, "route", &inputs).iter().enumerate() {
             prop_assert_eq!(got, &expected, "way {}", way);
         }
         // With the clock pinned (the plan command), at the first request's instant.
@@ -237,8 +252,8 @@ proptest! {
         let same_time: Vec<Inputs> = requests.iter().map(|&(o, p, s, st, _)| routing_inputs(&tabled, (o, p, s, st, first))).collect();
         let pinned = pack.bind_with(&docs, BindOptions::at(micros(first))).unwrap();
         prop_assert!(pinned.table_size("route").is_some(), "the pinned routing decision should get a table");
-        let expected = decide_three_ways(&plain, "route", &same_time)[0].clone();
-        for (way, got) in decide_three_ways(&pinned, "route", &same_time).iter().enumerate() {
+        let expected = decide_four_ways(&plain, "route", &same_time)[0].clone();
+        for (way, got) in decide_four_ways(&pinned, "route", &same_time).iter().enumerate() {
             prop_assert_eq!(got, &expected, "pinned, way {}", way);
         }
     }
@@ -267,8 +282,8 @@ proptest! {
                 inputs
             })
             .collect();
-        let expected = decide_three_ways(&plain, "route", &inputs)[0].clone();
-        for (way, got) in decide_three_ways(&tabled, "route", &inputs).iter().enumerate() {
+        let expected = decide_four_ways(&plain, "route", &inputs)[0].clone();
+        for (way, got) in decide_four_ways(&tabled, "route", &inputs).iter().enumerate() {
             prop_assert_eq!(got, &expected, "way {}", way);
         }
     }
