@@ -147,10 +147,10 @@ impl Routing<'_> {
         };
         let planned = self.router.plan(self.now, &schedule).map_err(|e| self.pack.render_error(&e))?;
         let settings = planned.owners.first();
-        let minutes = settings.and_then(|s| match *s.acknowledgement_minutes {
+        let minutes = settings.and_then(|s| match *s.acknowledgement_minutes() {
             Value::Number(n) => Some(n),
             _ => None,
         });
-        Ok((minutes, settings.and_then(|s| s.escalation_owner.as_text().map(String::from))))
+        Ok((minutes, settings.and_then(|s| s.escalation_owner().as_text().map(String::from))))
     }
 }

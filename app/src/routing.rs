@@ -8,7 +8,6 @@
 use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
 use cavra_engine::{EvalError, InputSlot, KeptOutcome, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -71,12 +70,6 @@ impl<'a> RouteDecision<'a> {
         self.outcome.field_named(name).unwrap_or(&Value::Null)
     }
 
-    /// Extra field `name`, to keep beyond the route: borrowed from the
-    /// program where it lives there, else a copy.
-    fn kept(&self, name: &str) -> Cow<'a, Value> {
-        self.outcome.field_value_named(name).unwrap_or(Cow::Owned(Value::Null))
-    }
-
     pub fn escalation_owner(&self) -> &Value {
         self.field("escalation_owner")
     }
@@ -109,12 +102,31 @@ impl std::fmt::Debug for RouteDecision<'_> {
     }
 }
 
-/// An owner's acknowledgement minutes and escalation owner under the policy.
-#[derive(Clone, Debug)]
+/// An owner's acknowledgement minutes and escalation owner under the
+/// policy: those its routes give, which do not depend on the provider (kept
+/// as the owner's first route keeps its outcome).
 pub struct OwnerSettings<'a> {
     pub owner: &'a str,
-    pub acknowledgement_minutes: Cow<'a, Value>,
-    pub escalation_owner: Cow<'a, Value>,
+    outcome: KeptOutcome<'a>,
+}
+
+impl OwnerSettings<'_> {
+    pub fn acknowledgement_minutes(&self) -> &Value {
+        self.outcome.field_named("acknowledgement_minutes").unwrap_or(&Value::Null)
+    }
+    pub fn escalation_owner(&self) -> &Value {
+        self.outcome.field_named("escalation_owner").unwrap_or(&Value::Null)
+    }
+}
+
+impl std::fmt::Debug for OwnerSettings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerSettings")
+            .field("owner", &self.owner)
+            .field("acknowledgement_minutes", self.acknowledgement_minutes())
+            .field("escalation_owner", self.escalation_owner())
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -272,17 +284,16 @@ impl<'p> Router<'p> {
                 worker.session.set(self.provider, text);
                 worker.session.decide_with(ROUTE_DECISION, |outcome| routes.push(RouteDecision::new(outcome, &owner.owner, provider)))?;
             }
-            let settings = |route: &RouteDecision<'a>| (route.kept("acknowledgement_minutes"), route.kept("escalation_owner"));
-            let (acknowledgement_minutes, escalation_owner) = match routes.get(first) {
-                Some(route) => settings(route),
+            let outcome = match routes.get(first) {
+                Some(route) => route.outcome.clone(),
                 None => {
                     // Every provider was filtered out: the settings do not
                     // depend on the provider, so ask the pack with none.
                     worker.session.set(self.provider, Value::text(""));
-                    worker.session.decide_with(ROUTE_DECISION, |outcome| settings(&RouteDecision::new(outcome, &owner.owner, "")))?
+                    worker.session.decide_with(ROUTE_DECISION, |outcome| outcome.keep())?
                 }
             };
-            owners.push(OwnerSettings { owner: &owner.owner, acknowledgement_minutes, escalation_owner });
+            owners.push(OwnerSettings { owner: &owner.owner, outcome });
         }
         Ok(())
     }
@@ -427,8 +438,8 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         .map(|(settings, owner)| {
             let route = OwnerRoute {
                 providers: owner.configured.iter().map(|p| p.to_string()).collect(),
-                acknowledgement_minutes: minutes(&settings.acknowledgement_minutes),
-                escalation_owner: text(&settings.escalation_owner),
+                acknowledgement_minutes: minutes(settings.acknowledgement_minutes()),
+                escalation_owner: text(settings.escalation_owner()),
             };
             (settings.owner.to_string(), route)
         })
@@ -603,8 +614,8 @@ decision route {
                     assert_eq!(view.routes.len(), 4);
                     assert_eq!(view.owners.len(), s.owners.len());
                     if let Some(quiet) = view.owners.iter().find(|o| o.owner == "quiet") {
-                        assert_eq!(quiet.escalation_owner.as_text(), Some("quiet"));
-                        assert_eq!(*quiet.acknowledgement_minutes, Value::Number(30.0));
+                        assert_eq!(quiet.escalation_owner().as_text(), Some("quiet"));
+                        assert_eq!(*quiet.acknowledgement_minutes(), Value::Number(30.0));
                     }
                     assert_eq!(view.routes[1].reason().as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner)));
                 }

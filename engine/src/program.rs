@@ -780,13 +780,6 @@ impl<'p> KeptOutcome<'p> {
     pub fn to_outcome(&self) -> Outcome<'p> {
         self.outcome().to_outcome()
     }
-
-    /// Extra field `name` as a value to keep, like [`OutcomeRef::field_value`]:
-    /// borrowed from the program where it lives there, else a copy.
-    pub fn field_value_named(&self, name: &str) -> Option<Cow<'p, Value>> {
-        let outcome = self.outcome();
-        outcome.field_value(outcome.field_position(name)?)
-    }
 }
 
 /// One arm's recent outcome values, keyed by the values of the inputs the
