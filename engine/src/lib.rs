@@ -47,6 +47,16 @@
 //! let keys = route.keys(&inputs);
 //! let at = |t: &str| cavra_engine::time::parse_time(t).unwrap();
 //! assert_eq!(route.decide_at_with(&keys, at("2026-05-21T18:30:00Z"), |o| o.category()).unwrap(), "maintenance_window");
+//!
+//! // Many related decisions in a session; an outcome kept beyond the call
+//! // (a plan keeps one per route) is borrowed from the program or shared
+//! // with the session, not copied, and outlives the session.
+//! let mut session = program.session();
+//! session.set(program.input_slot("owner").unwrap(), cavra_engine::Value::text("release-governance"));
+//! session.set(program.input_slot("now").unwrap(), cavra_engine::Value::Time(at("2026-05-21T18:30:00Z")));
+//! let kept = session.decide_with("route", |o| o.keep()).unwrap();
+//! drop(session);
+//! assert_eq!((kept.category(), kept.reason().and_then(|r| r.as_text())), ("maintenance_window", Some("change freeze")));
 //! ```
 
 // A library must not panic on input it did not expect: outside tests, every
