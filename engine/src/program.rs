@@ -874,13 +874,13 @@ impl<'p> OutcomeMemo<'p> {
         for (h, slot) in held.iter_mut().zip(slots) {
             *h = value(slot).clone();
         }
-        let entry_made = MemoEntry { key, held, values: Arc::new(values) };
+        let new_entry = MemoEntry { key, held, values: Arc::new(values) };
         let kept = match entry {
             Entry::Occupied(mut occupied) => {
-                occupied.insert(entry_made);
+                occupied.insert(new_entry);
                 occupied.into_mut()
             }
-            Entry::Vacant(vacant) => vacant.insert(entry_made),
+            Entry::Vacant(vacant) => vacant.insert(new_entry),
         };
         Ok(Cow::Borrowed(&kept.values))
     }
