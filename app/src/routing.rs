@@ -232,7 +232,7 @@ impl<'p> Router<'p> {
     /// `provider`) or the `route` decision.
     pub fn new(program: &'p Program) -> Result<Router<'p>, String> {
         let slot = |name: &str| program.input_slot(name).ok_or_else(|| format!("the routing pack has no input `{name}`"));
-        program.arm_fields(ROUTE_DECISION).ok_or("the routing pack has no decision `route`")?;
+        program.decider(ROUTE_DECISION).map_err(|_| "the routing pack has no decision `route`")?;
         let [now, schedule_id, schedule_status, owner, provider] = ROUTING_INPUTS;
         Ok(Router {
             now: slot(now)?,
