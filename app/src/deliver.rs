@@ -569,7 +569,7 @@ fn decide_escalations(packs: &PackSource, built: &BuiltPlan, states: &Lifecycle,
         let planned = router.plan(at, &schedule).map_err(|e| routing.render_error(&e))?;
         for decision in planned.routes.iter() {
             let mut route = route_record(decision, &parent.route.schedule_id, &at_text, parent.route.episode.as_deref());
-            route.notification_id = escalation_id(parent.id(), &owner, decision.provider);
+            route.notification_id = escalation_id(parent.id(), &owner, decision.provider());
             route.escalates = Some(parent.id().to_string());
             route.alert_level = Some(parent.alert_level);
             if route.delivers() {

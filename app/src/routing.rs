@@ -41,14 +41,25 @@ pub struct OwnerProviders {
 /// 90,000 routes then copies no value and writes under a third of the memory a
 /// record of values would.
 pub struct RouteDecision<'a> {
-    pub owner: &'a str,
-    pub provider: &'a str,
+    // The request's own texts, by one pointer each.
+    owner: &'a Arc<str>,
+    provider: &'a Arc<str>,
     outcome: KeptOutcome<'a>,
 }
 
 impl<'a> RouteDecision<'a> {
-    fn new(outcome: OutcomeRef<'_, 'a>, owner: &'a str, provider: &'a str) -> RouteDecision<'a> {
+    fn new(outcome: OutcomeRef<'_, 'a>, owner: &'a Arc<str>, provider: &'a Arc<str>) -> RouteDecision<'a> {
         RouteDecision { owner, provider, outcome: outcome.keep() }
+    }
+
+    /// The owner the route was asked for.
+    pub fn owner(&self) -> &'a str {
+        self.owner
+    }
+
+    /// The provider the route was asked for.
+    pub fn provider(&self) -> &'a str {
+        self.provider
     }
 
     pub fn action(&self) -> &'a str {
@@ -106,11 +117,14 @@ impl std::fmt::Debug for RouteDecision<'_> {
 /// policy: those its routes give, which do not depend on the provider (kept
 /// as the owner's first route keeps its outcome).
 pub struct OwnerSettings<'a> {
-    pub owner: &'a str,
+    owner: &'a Arc<str>,
     outcome: KeptOutcome<'a>,
 }
 
-impl OwnerSettings<'_> {
+impl<'a> OwnerSettings<'a> {
+    pub fn owner(&self) -> &'a str {
+        self.owner
+    }
     pub fn acknowledgement_minutes(&self) -> &Value {
         self.outcome.field_named("acknowledgement_minutes").unwrap_or(&Value::Null)
     }
@@ -279,11 +293,12 @@ impl<'p> Router<'p> {
             let text = worker.texts.get(&owner.owner);
             worker.session.set(self.owner, text);
             let first = routes.len();
-            for provider in &owner.providers {
-                let text = worker.texts.get(provider);
-                worker.session.set(self.provider, text);
-                worker.session.decide_with(ROUTE_DECISION, |outcome| routes.push(RouteDecision::new(outcome, &owner.owner, provider)))?;
-            }
+            // The owner's providers in one call: the table row of the owner
+            // is found once, and each provider is looked up in it.
+            let providers = &owner.providers;
+            worker
+                .session
+                .decide_each(ROUTE_DECISION, self.provider, providers, |i, outcome| routes.push(RouteDecision::new(outcome, &owner.owner, &providers[i])))?;
             let outcome = match routes.get(first) {
                 Some(route) => route.outcome.clone(),
                 None => {
@@ -300,7 +315,7 @@ impl<'p> Router<'p> {
 
     /// The routes of many schedules at `now`, split across the machine's
     /// cores. The program is shared; each thread has its own session, its
-    /// own copies of the owner and provider texts, and its own storage.
+    /// own copies of the owner texts, and its own storage.
     /// Results are in the order of `schedules`, and the same as
     /// [`Router::plan`] gives for each.
     pub fn plan_all<'a>(&self, now: i64, schedules: &'a [ScheduleRoutes]) -> PlanBatch<'a>
@@ -345,7 +360,8 @@ impl ScheduleRoutes {
 }
 
 /// One thread's planning state: a session reused across schedules, and a
-/// thread-local copy of each owner and provider text it has set as an input.
+/// thread-local copy of each owner text it has set as an input (providers
+/// are not set: `Session::decide_each` looks them up by their address).
 struct Worker<'p> {
     session: Session<'p>,
     texts: LocalTexts,
@@ -465,7 +481,7 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         .collect();
     let count = |pred: &dyn Fn(&RouteDecision) -> bool| planned.routes.iter().filter(|r| pred(r)).count();
     let providers_where = |action: &str| -> Vec<String> {
-        planned.routes.iter().filter(|r| r.action() == action).map(|r| r.provider).collect::<BTreeSet<_>>().into_iter().map(String::from).collect()
+        planned.routes.iter().filter(|r| r.action() == action).map(|r| r.provider()).collect::<BTreeSet<_>>().into_iter().map(String::from).collect()
     };
     let delivered = providers_where("deliver");
     let mut plan = Plan {
@@ -518,9 +534,9 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
 pub fn route_record(r: &RouteDecision, schedule_id: &str, created_at: &str, episode: Option<&str>) -> RouteRecord {
     RouteRecord {
         schedule_id: schedule_id.to_string(),
-        owner: r.owner.to_string(),
+        owner: r.owner().to_string(),
         escalation_owner: text(r.escalation_owner()),
-        provider: r.provider.to_string(),
+        provider: r.provider().to_string(),
         action: r.action().to_string(),
         category: r.category().to_string(),
         acknowledgement_minutes: minutes(r.acknowledgement_minutes()),
@@ -601,7 +617,7 @@ decision route {
     #[test]
     fn a_route_decision_is_a_few_pointers() {
         let size = std::mem::size_of::<RouteDecision<'static>>();
-        assert!(size <= 64, "RouteDecision is {size} bytes");
+        assert!(size <= 40, "RouteDecision is {size} bytes");
     }
 
     #[test]
@@ -626,11 +642,11 @@ decision route {
                     assert_eq!(format!("{:?}", view.owners), format!("{:?}", single.owners), "schedule {i}");
                     assert_eq!(view.routes.len(), 4);
                     assert_eq!(view.owners.len(), s.owners.len());
-                    if let Some(quiet) = view.owners.iter().find(|o| o.owner == "quiet") {
+                    if let Some(quiet) = view.owners.iter().find(|o| o.owner() == "quiet") {
                         assert_eq!(quiet.escalation_owner().as_text(), Some("quiet"));
                         assert_eq!(*quiet.acknowledgement_minutes(), Value::Number(30.0));
                     }
-                    assert_eq!(view.routes[1].reason().as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner)));
+                    assert_eq!(view.routes[1].reason().as_text(), Some(&*format!("notify {} on teams", view.routes[1].owner())));
                 }
                 (Err(e), Err(single)) => {
                     assert_eq!(*e, single, "schedule {i}");

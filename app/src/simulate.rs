@@ -76,8 +76,8 @@ pub fn simulate(packs: &PackSource, request: &SimulateRequest) -> Result<Simulat
                 .routes
                 .iter()
                 .map(|r| SimulatedRoute {
-                    owner: r.owner.to_string(),
-                    provider: r.provider.to_string(),
+                    owner: r.owner().to_string(),
+                    provider: r.provider().to_string(),
                     delivered_minutes: 0,
                     suppressed_minutes: 0,
                     intervals: Vec::new(),

@@ -9,7 +9,7 @@ use crate::ir::*;
 use crate::modules::{check_file, file_at, CheckedFile, ModuleResolver, NoModules, SourceFile};
 use crate::outcome::{matching_arm, outcome_values, OutcomeValues, INLINE_FIELDS};
 pub use crate::table::TableSize;
-use crate::table::{outcome_for, DecisionTable, Hit, Label, Parts};
+use crate::table::{outcome_for, ClassCache, DecisionTable, Hit, Label, Parts, TableRow};
 use crate::types::Ty;
 use crate::value::Value;
 use cavra_grammar::ast::{FileKind, QuantKind, Span};
@@ -250,6 +250,7 @@ impl Pack {
             decisions,
             gates,
             required,
+            reader_bits: readers.iter().map(|lets| lets.iter().fold(0, |bits, &i| bits | 1 << i.min(63))).collect(),
             readers,
             outcome_keys,
             slot_count: self.checked.lets.len() + self.checked.local_count as usize,
@@ -345,6 +346,9 @@ pub struct Program {
     /// Per input slot: the lets that read it, directly or through earlier
     /// lets, which a session forgets when the input changes.
     readers: Vec<Vec<u32>>,
+    /// Per input slot: its `readers` as bits (let `i` is bit `min(i, 63)`),
+    /// to tell at once whether a session has any of them to forget.
+    reader_bits: Vec<u64>,
     /// Per decision and arm: the input slots its outcome reads, when few
     /// enough to key a memo of its outcomes (see [`Session::memoize_outcomes`]).
     outcome_keys: Vec<Vec<Option<Box<[u32]>>>>,
@@ -433,6 +437,16 @@ pub struct Session<'p> {
     /// not at every decision (a plan sets the schedule once, the owner once
     /// per owner).
     classes: Vec<Vec<u32>>,
+    /// Per input slot, when memoising: the classes [`Session::decide_each`]
+    /// found for the texts it was asked for, by their address, in the first
+    /// table that has the input as a key (a plan's providers: a few texts
+    /// asked for again and again; keys set one at a time are hashed).
+    class_caches: Vec<(u32, ClassCache)>,
+    /// Lets that may hold a value, as [`Program::reader_bits`] counts them:
+    /// all once an evaluation has run, less those forgotten since. A
+    /// decision a table answers computes no let, so setting its inputs
+    /// then has nothing to forget and skips the readers.
+    maybe_filled: u64,
     /// The required inputs were all given when last checked, and none has
     /// become null since.
     given: bool,
@@ -458,6 +472,7 @@ impl<'p> Session<'p> {
     /// out not to repeat stop memoising by themselves.
     pub fn memoize_outcomes(mut self) -> Self {
         self.outcomes = self.program.outcome_keys.iter().map(|arms| arms.iter().map(|_| OutcomeMemo::default()).collect()).collect();
+        self.class_caches = self.program.table_keys.iter().map(|keys| (keys.first().map_or(u32::MAX, |&(number, _)| number), ClassCache::default())).collect();
         self
     }
 
@@ -472,8 +487,13 @@ impl<'p> Session<'p> {
             self.given = false;
         }
         *current = value;
-        for &i in self.program.readers.get(slot.0).map_or(&[][..], Vec::as_slice) {
-            self.slots[i as usize] = None;
+        let bits = self.program.reader_bits.get(slot.0).copied().unwrap_or(0);
+        if bits & self.maybe_filled != 0 {
+            for &i in self.program.readers.get(slot.0).map_or(&[][..], Vec::as_slice) {
+                self.slots[i as usize] = None;
+            }
+            // Bit 63 also stands for lets this input does not reach: kept.
+            self.maybe_filled &= !(bits & !(1 << 63));
         }
         for &(number, position) in self.program.table_keys.get(slot.0).map_or(&[][..], Vec::as_slice) {
             if let Some(class) = self.classes.get_mut(number as usize).and_then(|classes| classes.get_mut(position as usize)) {
@@ -525,16 +545,24 @@ impl<'p> Session<'p> {
             // the inputs they read, like any arm's outcome in a session.
             let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
             let arm = label.arm;
-            let mut compute = || outcome_for(label, d, &env, frame);
+            let mut evaluated = false;
+            let mut compute = || {
+                evaluated = true;
+                outcome_for(label, d, &env, frame)
+            };
             let values = match (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(arm)), program.outcome_keys[number].get(arm)) {
                 (Some(memo), Some(Some(keys))) => memo
                     .get_or_compute(keys, env.inputs, compute)
                     .map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None, shared: Some(&v) })),
                 _ => compute().map(|v| read(OutcomeRef { decision: d, arm, values: &v, program_lived: None, shared: None })),
             };
-            self.slots[let_count..].iter_mut().for_each(|s| *s = None);
+            if evaluated {
+                self.maybe_filled = u64::MAX;
+                self.slots[let_count..].iter_mut().for_each(|s| *s = None);
+            }
             return values;
         }
+        self.maybe_filled = u64::MAX;
         let frame = &mut Frame { slots: &mut self.slots, let_count, texts: self.texts.as_mut() };
         let result = matching_arm(d, &env, frame).and_then(|arm| {
             let mut compute = || outcome_values(d, arm, &env, frame);
@@ -549,6 +577,116 @@ impl<'p> Session<'p> {
         self.slots[let_count..].iter_mut().for_each(|s| *s = None);
         result
     }
+}
+
+impl<'p> Session<'p> {
+    /// Decides `decision` once for each text in `texts` as the input `slot`
+    /// (the other inputs as set) and lends each outcome to `read` with the
+    /// text's index: the results of setting `slot` to each text in turn and
+    /// calling [`Session::decide_with`], stopping at the first error. When
+    /// `slot` is a key of the decision's table, the other keys are resolved
+    /// once for all the texts, and a text's outcome costs the lookup of its
+    /// class and one table cell, without setting the input: a plan asks
+    /// this once per owner, for the owner's providers. Afterwards `slot` is
+    /// unset (null), as before a request gives it.
+    pub fn decide_each(
+        &mut self,
+        decision: &str,
+        slot: InputSlot,
+        texts: &[Arc<str>],
+        mut read: impl FnMut(usize, OutcomeRef<'_, 'p>),
+    ) -> Result<(), EvalError> {
+        let program = self.program;
+        let (number, d) = program.find_decision(decision)?;
+        let row = self.table_row(number, slot);
+        // Values made in full for one text that do not read `slot` (a reason
+        // that names the schedule, not the provider), by the label they were
+        // made from: the same for every text with that label in this call.
+        let mut made: Option<(&'p Label, KeptOutcome<'p>)> = None;
+        let mut result = Ok(());
+        for (i, text) in texts.iter().enumerate() {
+            // The outcome of this text, found without deciding in full; else
+            // the label of its cell, if the table has one.
+            let found = 'found: {
+                let Some((table, row)) = &row else { break 'found Err(None) };
+                let cache = class_cache(&mut self.class_caches, Some(slot.0), number);
+                let Some(hit) = table.label_in_row(row, text, cache, &self.inputs.values, || program.parts(number)) else { break 'found Err(None) };
+                if !hit.dynamic {
+                    let values = &hit.label.values;
+                    break 'found Ok(OutcomeRef { decision: d, arm: hit.arm, values, program_lived: Some(values), shared: None });
+                }
+                if let Some((label, kept)) = &made {
+                    if std::ptr::eq(*label, hit.label) {
+                        break 'found Ok(kept.outcome());
+                    }
+                }
+                // Values the session remembers for this text (by its
+                // address, as the memo keys any text).
+                let keys = program.outcome_keys[number].get(hit.arm).and_then(Option::as_deref);
+                let inputs = &self.inputs.values;
+                let identity = |s: u32| match s as usize == slot.0 {
+                    true => (3, Arc::as_ptr(text) as *const u8 as u64),
+                    false => inputs.get(s as usize).unwrap_or(&Value::Null).identity(),
+                };
+                if let (Some(memo), Some(keys)) = (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(hit.arm)), keys) {
+                    if let Some(values) = memo.find(keys, identity) {
+                        break 'found Ok(OutcomeRef { decision: d, arm: hit.arm, values, program_lived: None, shared: Some(values) });
+                    }
+                }
+                Err(keys.is_some_and(|keys| !keys.contains(&(slot.0 as u32))).then_some(hit.label))
+            };
+            // Else decided in full (and kept, so that `read` is called in one
+            // place and inlined there: the common outcomes are found above).
+            let alone;
+            let outcome = match found {
+                Ok(outcome) => outcome,
+                Err(label) => {
+                    self.set(slot, Value::Text(text.clone()));
+                    match (self.decide_with(decision, |outcome| outcome.keep()), label) {
+                        (Err(e), _) => {
+                            result = Err(e);
+                            break;
+                        }
+                        (Ok(kept), Some(label)) => made.insert((label, kept)).1.outcome(),
+                        (Ok(kept), None) => {
+                            alone = kept;
+                            alone.outcome()
+                        }
+                    }
+                }
+            };
+            read(i, outcome);
+        }
+        self.set(slot, Value::Null);
+        result
+    }
+
+    /// For [`Session::decide_each`]: decision `number`'s table and the row
+    /// of its cells that the session's inputs select with `slot` left to
+    /// vary, when `slot` is one of its keys and every other required input
+    /// is given.
+    fn table_row(&mut self, number: usize, slot: InputSlot) -> Option<(&'p DecisionTable, TableRow)> {
+        let program = self.program;
+        let table = program.tables.get(number)?.as_ref()?;
+        let &(_, position) = program.table_keys.get(slot.0)?.iter().find(|(n, _)| *n as usize == number)?;
+        if !program.required.iter().all(|&r| r as usize == slot.0 || self.inputs.values.get(r as usize).is_some_and(|v| !v.is_null())) {
+            return None;
+        }
+        let classes = self.classes.get_mut(number)?;
+        for (at, class) in classes.iter_mut().enumerate() {
+            if at != position as usize && *class == NO_CLASS {
+                *class = table.key_class(at, &self.inputs.values)?;
+            }
+        }
+        Some((table, table.row(classes, position as usize)))
+    }
+}
+
+/// The session's class cache of input `slot` (`Session::class_caches`), when
+/// it is kept for decision `number`'s table.
+#[inline]
+fn class_cache(caches: &mut [(u32, ClassCache)], slot: Option<usize>, number: usize) -> Option<&mut ClassCache> {
+    caches.get_mut(slot?).filter(|(table, _)| *table as usize == number).map(|(_, cache)| cache)
 }
 
 /// One decision of a program, looked up once ([`Program::decider`]).
@@ -719,12 +857,13 @@ impl<'o, 'p> OutcomeRef<'o, 'p> {
     /// call alone are moved into a shared allocation. A caller that keeps
     /// many outcomes (a plan's routes) holds a few pointers per outcome.
     pub fn keep(&self) -> KeptOutcome<'p> {
+        let arm = self.arm as u32;
         let values = match (self.program_lived, self.shared) {
-            (Some(values), _) => KeptValues::Lent(values),
-            (None, Some(shared)) => KeptValues::Shared(shared.clone()),
-            (None, None) => KeptValues::Shared(Arc::new(self.values.clone())),
+            (Some(values), _) => KeptValues::Lent(arm, values),
+            (None, Some(shared)) => KeptValues::Shared(arm, shared.clone()),
+            (None, None) => KeptValues::Shared(arm, Arc::new(self.values.clone())),
         };
-        KeptOutcome { decision: self.decision, arm: self.arm, values }
+        KeptOutcome { decision: self.decision, values }
     }
 
     /// The outcome, with its values copied (borrowed ones stay borrowed from the program).
@@ -739,28 +878,31 @@ impl<'o, 'p> OutcomeRef<'o, 'p> {
 #[derive(Clone)]
 pub struct KeptOutcome<'p> {
     decision: &'p DecisionIr,
-    arm: usize,
     values: KeptValues<'p>,
 }
 
+/// The arm's position beside the values' address: the tag fits in the
+/// position's spare bytes, so a kept outcome is three words (a plan keeps
+/// one per route).
 #[derive(Clone)]
 enum KeptValues<'p> {
-    Lent(&'p OutcomeValues<'static>),
-    Shared(Arc<OutcomeValues<'p>>),
+    Lent(u32, &'p OutcomeValues<'static>),
+    Shared(u32, Arc<OutcomeValues<'p>>),
 }
 
 impl<'p> KeptOutcome<'p> {
+    /// The outcome as it was lent (kept again, it shares the same values).
     fn outcome(&self) -> OutcomeRef<'_, 'p> {
-        let (values, program_lived) = match &self.values {
-            KeptValues::Lent(values) => (*values, Some(*values)),
-            KeptValues::Shared(values) => (&**values, None),
+        let (arm, values, program_lived, shared) = match &self.values {
+            KeptValues::Lent(arm, values) => (*arm, *values, Some(*values), None),
+            KeptValues::Shared(arm, values) => (*arm, &**values, None, Some(values)),
         };
-        OutcomeRef { decision: self.decision, arm: self.arm, values, program_lived, shared: None }
+        OutcomeRef { decision: self.decision, arm: arm as usize, values, program_lived, shared }
     }
 
     /// The position of the arm that matched, as [`Outcome::arm_index`].
     pub fn arm_index(&self) -> usize {
-        self.arm
+        self.outcome().arm
     }
     pub fn action(&self) -> &'p str {
         self.outcome().action()
@@ -815,9 +957,37 @@ struct MemoEntry<'p> {
 
 impl<'p> OutcomeMemo<'p> {
     const CAPACITY: usize = 4096;
+
     /// With this many entries, an arm with fewer than one hit in sixteen
     /// lookups stops memoising (at capacity: fewer than one in four).
     const TRIAL: usize = 256;
+
+    /// The key of the values `identity` gives for `slots`, and its hash.
+    #[inline]
+    fn key(slots: &[u32], identity: impl Fn(u32) -> (u8, u64)) -> (MemoKey, u64) {
+        let mut key: MemoKey = Default::default();
+        let mut hash = 0u64;
+        for (k, &slot) in key.iter_mut().zip(slots) {
+            *k = identity(slot);
+            hash = (hash.rotate_left(5) ^ k.1 ^ k.0 as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        (key, hash)
+    }
+
+    /// The values remembered for the inputs `identity` gives, if any; a
+    /// miss computes nothing and is not counted (the caller then decides
+    /// through [`OutcomeMemo::get_or_compute`], which counts it).
+    #[inline]
+    fn find(&mut self, slots: &[u32], identity: impl Fn(u32) -> (u8, u64)) -> Option<&Arc<OutcomeValues<'p>>> {
+        if self.off {
+            return None;
+        }
+        let (key, hash) = Self::key(slots, identity);
+        let entry = self.entries.get(&hash).filter(|entry| entry.key == key)?;
+        self.lookups += 1;
+        self.hits += 1;
+        Some(&entry.values)
+    }
 
     /// `slots`: the inputs the outcome reads (at most [`MEMO_KEYS`]).
     fn get_or_compute(
@@ -848,12 +1018,7 @@ impl<'p> OutcomeMemo<'p> {
         }
         let give_up = filled == Self::TRIAL && !repeats(self.hits, self.lookups, 16);
         let value = |slot: &u32| inputs.get(*slot as usize).unwrap_or(&Value::Null);
-        let mut key: MemoKey = Default::default();
-        let mut hash = 0u64;
-        for (k, slot) in key.iter_mut().zip(slots) {
-            *k = value(slot).identity();
-            hash = (hash.rotate_left(5) ^ k.1 ^ k.0 as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
+        let (key, hash) = Self::key(slots, |slot| value(&slot).identity());
         self.lookups += 1;
         // One lookup either way: the entry found, or the place for a new one
         // (a hash collision with another key replaces that entry).
@@ -1131,7 +1296,17 @@ impl Program {
     /// A [`Session`] with all dynamic inputs null.
     pub fn session(&self) -> Session<'_> {
         let classes = self.tables.iter().map(|table| table.as_ref().map_or(Vec::new(), |t| vec![NO_CLASS; t.key_slots().count()])).collect();
-        Session { program: self, inputs: self.inputs(), slots: vec![None; self.slot_count], outcomes: Vec::new(), texts: None, classes, given: false }
+        Session {
+            program: self,
+            inputs: self.inputs(),
+            slots: vec![None; self.slot_count],
+            outcomes: Vec::new(),
+            texts: None,
+            classes,
+            class_caches: Vec::new(),
+            maybe_filled: 0,
+            given: false,
+        }
     }
 
     /// Fresh dynamic inputs, all null.

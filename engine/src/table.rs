@@ -155,6 +155,49 @@ pub(crate) struct Label {
     pub dynamic: u64,
 }
 
+/// The classes of one key by the address of the text they were found for:
+/// a session that looks up the same few providers again and again (a plan's,
+/// shared by all its schedules) then compares an address instead of hashing
+/// the text. Each entry holds its text, so the address cannot be reused for
+/// another text while the entry lives.
+pub(crate) struct ClassCache {
+    entries: Box<[(Option<Arc<str>>, u32)]>,
+}
+
+impl Default for ClassCache {
+    fn default() -> ClassCache {
+        ClassCache { entries: (0..Self::WAYS).map(|_| (None, 0)).collect() }
+    }
+}
+
+impl ClassCache {
+    /// More than a plan's providers; a text whose entry another holds is hashed.
+    const WAYS: usize = 64;
+
+    #[inline]
+    fn class(&mut self, text: &Arc<str>, find: impl FnOnce(&str) -> u32) -> u32 {
+        // Address bits above an allocation's alignment.
+        let way = (Arc::as_ptr(text) as *const u8 as usize >> 4) % Self::WAYS;
+        let Some(entry) = self.entries.get_mut(way) else { return find(text) };
+        match &entry.0 {
+            Some(cached) if Arc::ptr_eq(cached, text) => entry.1,
+            _ => {
+                let class = find(text);
+                *entry = (Some(text.clone()), class);
+                class
+            }
+        }
+    }
+}
+
+/// The cells of a table whose keys but one are fixed ([`DecisionTable::row`]):
+/// the varying key's class `c` selects cell `first + c * stride`.
+pub(crate) struct TableRow {
+    first: usize,
+    stride: usize,
+    position: usize,
+}
+
 /// What the table needs from the program to fill a cell.
 pub(crate) struct Parts<'p> {
     pub decision: &'p DecisionIr,
@@ -243,6 +286,36 @@ impl DecisionTable {
             Some(Value::Text(text)) => Some(key.ids.get(&**text).copied().unwrap_or(0)),
             _ => None,
         }
+    }
+
+    /// The cells that `classes` select when the key at `position` varies
+    /// (its own class in `classes` is ignored).
+    pub(crate) fn row(&self, classes: &[u32], position: usize) -> TableRow {
+        let classes = classes.iter().enumerate().map(|(at, &class)| if at == position { 0 } else { class as usize });
+        let first = self.keys.iter().zip(classes).fold(0, |index, (key, class)| key.append(index, class));
+        let stride = self.keys.iter().skip(position + 1).fold(1usize, |stride, key| stride.saturating_mul(key.classes()));
+        TableRow { first, stride, position }
+    }
+
+    /// The label of `row`'s cell for `text` at the instant of the time input
+    /// in `inputs` (`None`: run the general evaluator). `cache`: the
+    /// session's classes of texts it looked up before, by address.
+    #[inline]
+    pub(crate) fn label_in_row<'q>(
+        &self,
+        row: &TableRow,
+        text: &Arc<str>,
+        cache: Option<&mut ClassCache>,
+        inputs: &[Value],
+        parts: impl FnOnce() -> Parts<'q>,
+    ) -> Option<Hit<'_>> {
+        let key = self.keys.get(row.position)?;
+        let find = |text: &str| key.ids.get(text).copied().unwrap_or(0);
+        let class = match cache {
+            Some(cache) => cache.class(text, find),
+            None => find(text),
+        };
+        self.label_at(row.first + class as usize * row.stride, inputs, parts)
     }
 
     /// The cell of one class per key, in key order (from [`DecisionTable::key_class`]).

@@ -10,6 +10,7 @@ use cavra_engine::{compile, BindOptions, Inputs, Pack, Program, Value};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The bundled routing pack, as the plan command runs it.
 const ROUTING: &str = include_str!("../../rules/routing.cavra");
@@ -182,8 +183,10 @@ fn outcome_json(result: Result<cavra_engine::Outcome<'_>, cavra_engine::EvalErro
 /// resolved ahead and the time given per decision, one session in order,
 /// and that session's outcomes kept (`OutcomeRef::keep`) and read only
 /// after every request was decided (a kept outcome outlives the session's
-/// memory of it).
-fn decide_four_ways(program: &Program, decision: &str, requests: &[Inputs]) -> [Vec<Json>; 4] {
+/// memory of it). Fifth, one session in order asks `Session::decide_each`
+/// for every provider (and one no policy names) in place of the request's
+/// `each` input: per request, the outcomes of all of them.
+fn decide_five_ways(program: &Program, decision: &str, requests: &[Inputs], each: &str) -> [Vec<Json>; 5] {
     let decided = requests.iter().map(|inputs| outcome_json(program.decide(decision, inputs))).collect();
     let decider = program.decider(decision).unwrap();
     let time = program.clock_slot().or_else(|| program.input_slot("at")).unwrap();
@@ -218,7 +221,39 @@ fn decide_four_ways(program: &Program, decision: &str, requests: &[Inputs]) -> [
         .collect();
     drop(session);
     let kept = kept.into_iter().map(|k| k.map(|k| k.to_outcome().to_json()).unwrap_or_else(|e| json!({"error": e.message}))).collect();
-    [decided, keyed, in_session, kept]
+    // The same texts for every request, as a plan shares its providers.
+    let texts: Vec<Arc<str>> = PROVIDERS.iter().chain(["pager-nobody-names"].iter()).map(|&p| Arc::from(p)).collect();
+    let each = program.input_slot(each).expect("the varying input");
+    let mut session = program.session().share_texts().memoize_outcomes();
+    let each_provider = requests
+        .iter()
+        .map(|inputs| {
+            for slot in slots.iter().filter(|&&slot| slot != each) {
+                session.set(*slot, inputs.get(*slot).clone());
+            }
+            let mut outcomes = vec![Json::Null; texts.len()];
+            match session.decide_each(decision, each, &texts, |i, o| outcomes[i] = o.to_outcome().to_json()) {
+                // Those decided before the error, then the error.
+                Err(e) => Json::Array(outcomes.into_iter().take_while(|o| !o.is_null()).chain([json!({"error": e.message})]).collect()),
+                Ok(()) => Json::Array(outcomes),
+            }
+        })
+        .collect();
+    [decided, keyed, in_session, kept, each_provider]
+}
+
+/// Ways 0-3 of [`decide_five_ways`] on `program` against `Program::decide` on
+/// `plain`, and the fifth way against the fifth on `plain`, whose every
+/// provider's outcome is `Program::decide`'s (checked on the request's own).
+fn same_five_ways(program: &Program, plain: &Program, requests: &[Inputs], each: &str, provider_of: impl Fn(usize) -> usize) -> Result<(), TestCaseError> {
+    let expected = decide_five_ways(plain, "route", requests, each);
+    for (r, outcomes) in expected[4].iter().enumerate() {
+        prop_assert_eq!(&outcomes[provider_of(r)], &expected[0][r], "request {}: decide_each on the plain scan", r);
+    }
+    for (way, got) in decide_five_ways(program, "route", requests, each).iter().enumerate() {
+        prop_assert_eq!(got, &expected[if way == 4 { 4 } else { 0 }], "way {}", way);
+    }
+    Ok(())
 }
 
 fn reference(pack: &Pack, docs: &HashMap<String, Json>) -> Program {
@@ -243,19 +278,13 @@ proptest! {
         prop_assert!(size.is_some_and(|s| s.evaluated == 0), "the routing decision should get a table: {:?}", size);
         let plain = reference(&pack, &docs);
         let inputs: Vec<Inputs> = requests.iter().map(|r| routing_inputs(&tabled, *r)).collect();
-        let expected = decide_four_ways(&plain, "route", &inputs)[0].clone();
-        for (way, got) in decide_four_ways(&tabled, "route", &inputs).iter().enumerate() {
-            prop_assert_eq!(got, &expected, "way {}", way);
-        }
+        same_five_ways(&tabled, &plain, &inputs, "provider", |r| requests[r].1)?;
         // With the clock pinned (the plan command), at the first request's instant.
         let first = requests[0].4;
         let same_time: Vec<Inputs> = requests.iter().map(|&(o, p, s, st, _)| routing_inputs(&tabled, (o, p, s, st, first))).collect();
         let pinned = pack.bind_with(&docs, BindOptions::at(micros(first))).unwrap();
         prop_assert!(pinned.table_size("route").is_some(), "the pinned routing decision should get a table");
-        let expected = decide_four_ways(&plain, "route", &same_time)[0].clone();
-        for (way, got) in decide_four_ways(&pinned, "route", &same_time).iter().enumerate() {
-            prop_assert_eq!(got, &expected, "pinned, way {}", way);
-        }
+        same_five_ways(&pinned, &plain, &same_time, "provider", |r| requests[r].1)?;
     }
 
     #[test]
@@ -282,10 +311,7 @@ proptest! {
                 inputs
             })
             .collect();
-        let expected = decide_four_ways(&plain, "route", &inputs)[0].clone();
-        for (way, got) in decide_four_ways(&tabled, "route", &inputs).iter().enumerate() {
-            prop_assert_eq!(got, &expected, "way {}", way);
-        }
+        same_five_ways(&tabled, &plain, &inputs, "channel", |r| requests[r].1)?;
     }
 }
 
