@@ -657,7 +657,10 @@ impl<'p> Session<'p> {
             };
             read(i, outcome);
         }
-        self.set(slot, Value::Null);
+        // Set only where an outcome was decided in full.
+        if self.inputs.values.get(slot.0).is_some_and(|v| !v.is_null()) {
+            self.set(slot, Value::Null);
+        }
         result
     }
 

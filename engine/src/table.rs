@@ -102,6 +102,9 @@ struct Key {
     values: Vec<Value>,
     /// A text the policy never compares this key with: stands for "other".
     other: Value,
+    /// What one class of this key adds to a cell's number: the product of
+    /// the classes of the keys after it.
+    stride: usize,
 }
 
 impl Key {
@@ -226,12 +229,18 @@ impl DecisionTable {
                 other.push('\u{0}');
             }
             let ids = texts.iter().enumerate().map(|(i, t)| (t.clone(), i as u32 + 1)).collect();
-            keys.push(Key { slot: *slot, ids, values: texts.into_iter().map(Value::Text).collect(), other: Value::text(&other) });
+            keys.push(Key { slot: *slot, ids, values: texts.into_iter().map(Value::Text).collect(), other: Value::text(&other), stride: 1 });
         }
         let horizon = if analysis.time.is_some() { analysis.horizon } else { (i64::MIN, i64::MAX) };
         let mut instants: Vec<i64> = analysis.instants.iter().flat_map(|&t| [t, t.saturating_add(1)]).collect();
         instants.sort_unstable();
         instants.dedup();
+        // Cells are numbered with one digit per key, in base `classes`.
+        let mut stride = 1;
+        for key in keys.iter_mut().rev() {
+            key.stride = stride;
+            stride *= key.classes();
+        }
         let combined = Combined::of(&keys);
         let table = DecisionTable {
             keys,
@@ -291,10 +300,13 @@ impl DecisionTable {
     /// The cells that `classes` select when the key at `position` varies
     /// (its own class in `classes` is ignored).
     pub(crate) fn row(&self, classes: &[u32], position: usize) -> TableRow {
-        let classes = classes.iter().enumerate().map(|(at, &class)| if at == position { 0 } else { class as usize });
-        let first = self.keys.iter().zip(classes).fold(0, |index, (key, class)| key.append(index, class));
-        let stride = self.keys.iter().skip(position + 1).fold(1usize, |stride, key| stride.saturating_mul(key.classes()));
-        TableRow { first, stride, position }
+        let mut first = 0;
+        for (at, (key, &class)) in self.keys.iter().zip(classes).enumerate() {
+            if at != position {
+                first += class as usize * key.stride;
+            }
+        }
+        TableRow { first, stride: self.keys.get(position).map_or(0, |key| key.stride), position }
     }
 
     /// The label of `row`'s cell for `text` at the instant of the time input
