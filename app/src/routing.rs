@@ -368,9 +368,12 @@ struct Worker<'p> {
 }
 
 impl<'p> Worker<'p> {
-    /// `many`: the worker plans many schedules (texts are worth sharing).
+    /// `many`: the worker plans many schedules (outcomes and owner texts
+    /// are worth remembering). Texts the session makes are not shared
+    /// (`Session::share_texts`): the outcomes that repeat are remembered
+    /// whole, and the ones made anew name one schedule each.
     fn new(program: &'p Program, many: bool) -> Worker<'p> {
-        let session = if many { program.session().share_texts().memoize_outcomes() } else { program.session() };
+        let session = if many { program.session().memoize_outcomes() } else { program.session() };
         Worker { session, texts: LocalTexts { copies: many.then(FxHashMap::default) } }
     }
 }
@@ -426,9 +429,15 @@ fn parallel_blocks<'a, T: Sync, S, R: Send>(items: &'a [T], init: impl Fn() -> S
             done.push((i, f(&mut state, block)));
         }
     };
+    // The calling thread is one of the workers: one thread fewer to start,
+    // and its allocator keeps the memory it freed in the call before.
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
+        let mut done = run();
+        for worker in workers {
+            done.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
     });
     results.sort_unstable_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()

@@ -55,6 +55,12 @@
 //! session.set(program.input_slot("owner").unwrap(), cavra_engine::Value::text("release-governance"));
 //! session.set(program.input_slot("now").unwrap(), cavra_engine::Value::Time(at("2026-05-21T18:30:00Z")));
 //! let kept = session.decide_with("route", |o| o.keep()).unwrap();
+//! // One decision per text of one input, the others as set (a plan asks
+//! // this for every provider of an owner); the input is left unset.
+//! let owners: Vec<std::sync::Arc<str>> = vec!["release-governance".into(), "payments".into()];
+//! let mut categories = vec![""; owners.len()];
+//! session.decide_each("route", program.input_slot("owner").unwrap(), &owners, |i, o| categories[i] = o.category()).unwrap();
+//! assert_eq!(categories, ["maintenance_window", "deliver"]);
 //! drop(session);
 //! assert_eq!((kept.category(), kept.reason().and_then(|r| r.as_text())), ("maintenance_window", Some("change freeze")));
 //! ```
