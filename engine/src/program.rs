@@ -1848,4 +1848,44 @@ decision route {
         assert!(!session.outcomes[0][0].off);
         assert_eq!(&*reason(&mut session, &slots, [&owner, &slack, &quiet]), "schedule quiet is quiet");
     }
+
+    /// `decide_each` against one decision per provider, on a table whose
+    /// quiet arm names the schedule (a key no policy names: made per call).
+    #[test]
+    fn decide_each_decides_like_one_call_per_text_and_leaves_its_input_unset() {
+        let source = NOTIFY.replace(r#"schedule_id == "quiet""#, r#"schedule_id != "loud""#);
+        let program = crate::compile("notify.cavra", &source).unwrap().bind(&Default::default()).unwrap();
+        assert!(program.table_size("route").is_some(), "the decision should get a table");
+        let [owner, provider, schedule] = ["owner", "provider", "schedule_id"].map(|n| program.input_slot(n).unwrap());
+        let providers: Vec<std::sync::Arc<str>> = vec!["slack".into(), "teams".into(), "slack".into()];
+        let mut session = program.session().memoize_outcomes();
+        session.set(owner, Value::text("release-governance"));
+        // A required input not given: the first text's error, nothing read.
+        let mut read = 0;
+        let error = session.decide_each("route", provider, &providers, |_, _| read += 1).unwrap_err();
+        assert!(error.message.contains("schedule_id") && read == 0, "{}", error.message);
+        for (schedule_id, category) in [("drill-7", "healthy_schedule"), ("loud", "deliver")] {
+            session.set(schedule, Value::text(schedule_id));
+            let mut kept = Vec::new();
+            session.decide_each("route", provider, &providers, |i, o| kept.push((i, o.keep()))).unwrap();
+            let mut inputs = program.inputs();
+            inputs.set(owner, Value::text("release-governance"));
+            inputs.set(schedule, Value::text(schedule_id));
+            for (i, outcome) in &kept {
+                inputs.set(provider, Value::Text(providers[*i].clone()));
+                let expected = program.decide("route", &inputs).unwrap();
+                assert_eq!((outcome.category(), outcome.reason()), (category, expected.reason()));
+                assert_eq!(outcome.to_outcome().to_json(), expected.to_json());
+            }
+            assert_eq!(kept.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
+            if category == "healthy_schedule" {
+                // Made once for the call: the reason does not read the provider.
+                let reasons: Vec<_> = kept.iter().map(|(_, o)| o.reason().and_then(Value::as_text).map(|t| t as *const str)).collect();
+                assert!(reasons[0].is_some() && reasons.iter().all(|r| *r == reasons[0]), "{reasons:?}");
+            }
+        }
+        // The input is unset afterwards, as before a request gives it.
+        let error = session.decide("route").unwrap_err();
+        assert!(error.message.contains("provider"), "{}", error.message);
+    }
 }
