@@ -441,7 +441,7 @@ pub struct Session<'p> {
     /// found for the texts it was asked for, by their address, in the first
     /// table that has the input as a key (a plan's providers: a few texts
     /// asked for again and again; keys set one at a time are hashed).
-    class_caches: Vec<(u32, ClassCache)>,
+    class_caches: Vec<Option<(u32, ClassCache)>>,
     /// Lets that may hold a value, as [`Program::reader_bits`] counts them:
     /// all once an evaluation has run, less those forgotten since. A
     /// decision a table answers computes no let, so setting its inputs
@@ -472,7 +472,7 @@ impl<'p> Session<'p> {
     /// out not to repeat stop memoising by themselves.
     pub fn memoize_outcomes(mut self) -> Self {
         self.outcomes = self.program.outcome_keys.iter().map(|arms| arms.iter().map(|_| OutcomeMemo::default()).collect()).collect();
-        self.class_caches = self.program.table_keys.iter().map(|keys| (keys.first().map_or(u32::MAX, |&(number, _)| number), ClassCache::default())).collect();
+        self.class_caches = self.program.table_keys.iter().map(|keys| keys.first().map(|&(number, _)| (number, ClassCache::default()))).collect();
         self
     }
 
@@ -514,7 +514,7 @@ impl<'p> Session<'p> {
                 *class = table.key_class(position, &self.inputs.values)?;
             }
         }
-        table.label_at(table.cell_of(classes), &self.inputs.values, || program.parts(number))
+        table.label_at(table.cell_of(classes.iter().copied()), &self.inputs.values, || program.parts(number))
     }
 
     /// [`Program::decide`] on the session's inputs.
@@ -609,7 +609,7 @@ impl<'p> Session<'p> {
             // the label of its cell, if the table has one.
             let found = 'found: {
                 let Some((table, row)) = &row else { break 'found Err(None) };
-                let cache = class_cache(&mut self.class_caches, Some(slot.0), number);
+                let cache = class_cache(&mut self.class_caches, slot, number);
                 let Some(hit) = table.label_in_row(row, text, cache, &self.inputs.values, || program.parts(number)) else { break 'found Err(None) };
                 if !hit.dynamic {
                     let values = &hit.label.values;
@@ -625,7 +625,7 @@ impl<'p> Session<'p> {
                 let keys = program.outcome_keys[number].get(hit.arm).and_then(Option::as_deref);
                 let inputs = &self.inputs.values;
                 let identity = |s: u32| match s as usize == slot.0 {
-                    true => (3, Arc::as_ptr(text) as *const u8 as u64),
+                    true => Value::text_identity(text),
                     false => inputs.get(s as usize).unwrap_or(&Value::Null).identity(),
                 };
                 if let (Some(memo), Some(keys)) = (self.outcomes.get_mut(number).and_then(|arms| arms.get_mut(hit.arm)), keys) {
@@ -672,7 +672,7 @@ impl<'p> Session<'p> {
         let program = self.program;
         let table = program.tables.get(number)?.as_ref()?;
         let &(_, position) = program.table_keys.get(slot.0)?.iter().find(|(n, _)| *n as usize == number)?;
-        if !program.required.iter().all(|&r| r as usize == slot.0 || self.inputs.values.get(r as usize).is_some_and(|v| !v.is_null())) {
+        if !program.required_given(&self.inputs, Some(slot)) {
             return None;
         }
         let classes = self.classes.get_mut(number)?;
@@ -688,8 +688,8 @@ impl<'p> Session<'p> {
 /// The session's class cache of input `slot` (`Session::class_caches`), when
 /// it is kept for decision `number`'s table.
 #[inline]
-fn class_cache(caches: &mut [(u32, ClassCache)], slot: Option<usize>, number: usize) -> Option<&mut ClassCache> {
-    caches.get_mut(slot?).filter(|(table, _)| *table as usize == number).map(|(_, cache)| cache)
+fn class_cache(caches: &mut [Option<(u32, ClassCache)>], slot: InputSlot, number: usize) -> Option<&mut ClassCache> {
+    caches.get_mut(slot.0)?.as_mut().filter(|(table, _)| *table as usize == number).map(|(_, cache)| cache)
 }
 
 /// One decision of a program, looked up once ([`Program::decider`]).
@@ -1380,10 +1380,11 @@ impl Program {
             .collect()
     }
 
-    /// Whether every required input is given, counting `time` as given.
+    /// Whether every required input is given, counting `except` as given
+    /// (the time a `Decider` sets per call, the input `decide_each` varies).
     #[inline]
-    fn required_given(&self, inputs: &Inputs, time: Option<InputSlot>) -> bool {
-        self.required.iter().all(|&slot| time.is_some_and(|t| t.0 == slot as usize) || inputs.values.get(slot as usize).is_some_and(|v| !v.is_null()))
+    fn required_given(&self, inputs: &Inputs, except: Option<InputSlot>) -> bool {
+        self.required.iter().all(|&slot| except.is_some_and(|e| e.0 == slot as usize) || inputs.values.get(slot as usize).is_some_and(|v| !v.is_null()))
     }
 
     #[inline]

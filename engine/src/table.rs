@@ -103,7 +103,8 @@ struct Key {
     /// A text the policy never compares this key with: stands for "other".
     other: Value,
     /// What one class of this key adds to a cell's number: the product of
-    /// the classes of the keys after it.
+    /// the classes of the keys after it (a cell's number has one digit per
+    /// key, in key order, each in base `classes`).
     stride: usize,
 }
 
@@ -113,11 +114,10 @@ impl Key {
         self.values.len() + 1
     }
 
-    /// Cell number `index` with this key's `class` appended: a cell's
-    /// number has one digit per key, in key order, in base `classes`.
+    /// What this key's `class` adds to a cell's number.
     #[inline]
-    fn append(&self, index: usize, class: usize) -> usize {
-        index * self.classes() + class
+    fn digit(&self, class: usize) -> usize {
+        class * self.stride
     }
 }
 
@@ -235,7 +235,6 @@ impl DecisionTable {
         let mut instants: Vec<i64> = analysis.instants.iter().flat_map(|&t| [t, t.saturating_add(1)]).collect();
         instants.sort_unstable();
         instants.dedup();
-        // Cells are numbered with one digit per key, in base `classes`.
         let mut stride = 1;
         for key in keys.iter_mut().rev() {
             key.stride = stride;
@@ -300,13 +299,8 @@ impl DecisionTable {
     /// The cells that `classes` select when the key at `position` varies
     /// (its own class in `classes` is ignored).
     pub(crate) fn row(&self, classes: &[u32], position: usize) -> TableRow {
-        let mut first = 0;
-        for (at, (key, &class)) in self.keys.iter().zip(classes).enumerate() {
-            if at != position {
-                first += class as usize * key.stride;
-            }
-        }
-        TableRow { first, stride: self.keys.get(position).map_or(0, |key| key.stride), position }
+        let classes = classes.iter().enumerate().map(|(at, &class)| if at == position { 0 } else { class });
+        TableRow { first: self.cell_of(classes), stride: self.keys.get(position).map_or(0, |key| key.stride), position }
     }
 
     /// The label of `row`'s cell for `text` at the instant of the time input
@@ -332,8 +326,8 @@ impl DecisionTable {
 
     /// The cell of one class per key, in key order (from [`DecisionTable::key_class`]).
     #[inline]
-    pub(crate) fn cell_of(&self, classes: &[u32]) -> usize {
-        self.keys.iter().zip(classes).fold(0, |index, (key, &class)| key.append(index, class as usize))
+    pub(crate) fn cell_of(&self, classes: impl IntoIterator<Item = u32>) -> usize {
+        self.keys.iter().zip(classes).map(|(key, class)| key.digit(class as usize)).sum()
     }
 
     /// The cell the text keys of `inputs` select (`None`: a key is not text).
@@ -344,7 +338,7 @@ impl DecisionTable {
         }
         let mut index = 0usize;
         for (position, key) in self.keys.iter().enumerate() {
-            index = key.append(index, self.key_class(position, inputs)? as usize);
+            index += key.digit(self.key_class(position, inputs)? as usize);
         }
         Some(index)
     }
@@ -504,7 +498,7 @@ impl Combined {
                 _ => None,
             });
             let hash = combined_hash(texts.clone())?;
-            let cell = keys.iter().zip(&classes).fold(0usize, |index, (key, &class)| key.append(index, class));
+            let cell = keys.iter().zip(&classes).map(|(key, &class)| key.digit(class)).sum::<usize>();
             if combined.cells.insert(hash, (u32::try_from(cell).ok()?, u32::try_from(number).ok()?)).is_some() {
                 return None;
             }

@@ -94,7 +94,7 @@ impl Value {
             Value::Null => (0, 0),
             Value::Bool(b) => (1, *b as u64),
             Value::Number(n) => (2, n.to_bits()),
-            Value::Text(t) => (3, Arc::as_ptr(t) as *const u8 as u64),
+            Value::Text(t) => Value::text_identity(t),
             Value::Time(t) => (4, *t as u64),
             Value::Duration(d) => (5, *d as u64),
             Value::Recurrence(r) => (6, Arc::as_ptr(r) as u64),
@@ -102,6 +102,12 @@ impl Value {
             Value::Map(m) => (8, Arc::as_ptr(m) as u64),
             Value::Record(r) => (9, Arc::as_ptr(r) as u64),
         }
+    }
+
+    /// [`Value::identity`] of `Value::Text(text)`, without making the value.
+    #[inline]
+    pub(crate) fn text_identity(text: &Arc<str>) -> (u8, u64) {
+        (3, Arc::as_ptr(text) as *const u8 as u64)
     }
 
     pub fn is_null(&self) -> bool {
