@@ -106,7 +106,7 @@ fn canonical(value: &Json, out: &mut String) {
 }
 
 /// A JSON string literal, escaped as serde_json escapes it.
-fn quoted(text: &str, out: &mut String) {
+pub(crate) fn quoted(text: &str, out: &mut String) {
     if plain(text) {
         out.push('"');
         out.push_str(text);
@@ -118,7 +118,9 @@ fn quoted(text: &str, out: &mut String) {
 
 /// Whether a text needs no escaping in a JSON string.
 fn plain(text: &str) -> bool {
-    text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+    // Every byte looked at, without a branch each: the loop is vectorised
+    // (with `all`, which stops at the first, it took 7 instructions a byte).
+    text.bytes().fold(true, |plain, b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'))
 }
 
 /// Writes canonical JSON from `Serialize` calls. An object's entries are

@@ -31,6 +31,7 @@ pub mod history;
 pub mod lifecycle;
 pub mod modules;
 pub mod packs;
+pub mod parallel;
 pub mod plan;
 pub mod policy;
 pub mod readiness;

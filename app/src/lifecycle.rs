@@ -234,7 +234,7 @@ struct Decision<'h> {
 /// handed to `each` as it is decided.
 fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, options: &Options, mut each: impl FnMut(Decision<'h>)) -> Result<(), AppError> {
     let pack = packs.bind(ESCALATION_PACK)?;
-    let decider = Decider::new(&pack, at)?;
+    let mut decider = Decider::new(&pack, at)?;
     let mut routes: Vec<&'h RouteRecord> = history.routes.clone();
     routes.sort_by(|a, b| {
         (a.escalates.is_some(), &a.schedule_id, &a.episode, &a.owner, &a.provider, &a.notification_id).cmp(&(
@@ -399,6 +399,28 @@ struct Facts<'a> {
     escalation_owner: &'a str,
 }
 
+impl Facts<'_> {
+    /// Every fact in bytes, each text after its length, each optional value
+    /// after whether it is there: two notifications with the same key are
+    /// decided alike.
+    fn key(&self, key: &mut Vec<u8>) {
+        let time = |key: &mut Vec<u8>, t: Option<i64>| {
+            key.push(u8::from(t.is_some()));
+            key.extend_from_slice(&t.unwrap_or_default().to_le_bytes());
+        };
+        for text in [self.kind.as_str(), self.latest_action, self.acknowledgement.map_or("", |(state, _)| state), self.owner, self.escalation_owner] {
+            key.extend_from_slice(&text.len().to_le_bytes());
+            key.extend_from_slice(text.as_bytes());
+        }
+        time(key, self.suppressed_until);
+        time(key, self.delivered_at);
+        time(key, self.acknowledgement.map(|(_, at)| at));
+        key.extend([self.last_attempt_failed, self.closed_by_healthy_plan, self.superseded, self.escalated_notification_closed].map(u8::from));
+        key.extend_from_slice(&self.minutes.to_bits().to_le_bytes());
+    }
+}
+
+#[derive(Clone)]
 struct Decided {
     state: String,
     action: String,
@@ -407,11 +429,17 @@ struct Decided {
     breached: bool,
 }
 
-/// The escalation pack with its input slots resolved once.
+/// The escalation pack with its input slots resolved once, and what it
+/// decided for each set of facts: the notifications of a batch repeat a
+/// few sets (a fresh plan's are undelivered, unacknowledged, due alike),
+/// and a decision is a function of its inputs.
 struct Decider<'p> {
     pack: &'p BoundPack,
     slots: [InputSlot; 14],
     at: i64,
+    decided: FxHashMap<Vec<u8>, Decided>,
+    /// Scratch for the key of the facts being decided.
+    key: Vec<u8>,
 }
 
 /// The inputs the lifecycle sets on the escalation pack, per notification.
@@ -434,10 +462,21 @@ pub(crate) const ESCALATION_INPUTS: [&str; 14] = [
 
 impl<'p> Decider<'p> {
     fn new(pack: &'p BoundPack, at: i64) -> Result<Decider<'p>, AppError> {
-        Ok(Decider { pack, slots: pack.slots(ESCALATION_INPUTS)?, at })
+        Ok(Decider { pack, slots: pack.slots(ESCALATION_INPUTS)?, at, decided: FxHashMap::default(), key: Vec::new() })
     }
 
-    fn decide(&self, facts: &Facts) -> Result<Decided, AppError> {
+    fn decide(&mut self, facts: &Facts) -> Result<Decided, AppError> {
+        self.key.clear();
+        facts.key(&mut self.key);
+        if let Some(decided) = self.decided.get(self.key.as_slice()) {
+            return Ok(decided.clone());
+        }
+        let decided = self.decide_now(facts)?;
+        self.decided.insert(self.key.clone(), decided.clone());
+        Ok(decided)
+    }
+
+    fn decide_now(&self, facts: &Facts) -> Result<Decided, AppError> {
         let time = |t: Option<i64>| t.map(Value::Time).unwrap_or_default();
         let values = [
             Value::Time(self.at),

@@ -236,7 +236,7 @@ fn open_counts(packs: &PackSource, history: lifecycle::HistoryView<'_>, at: i64)
         split[part(healthy.0)].healthy_plans.push(healthy);
     }
     let mut counts = HashMap::new();
-    for part in crate::routing::parallel_map(&split, count) {
+    for part in crate::parallel::parallel_map(&split, count) {
         counts.extend(part?);
     }
     Ok(counts)

@@ -837,7 +837,7 @@ impl PlanWorkload {
     pub fn documents(&self, planned: &cavra_app::routing::PlanBatch) -> Vec<cavra_app::records::Plan> {
         let generated_at = rfc3339(self.now);
         let pairs: Vec<_> = self.schedules.iter().zip(planned.iter().map(|p| p.expect("decides"))).collect();
-        cavra_app::routing::parallel_map(&pairs, |(s, p)| {
+        cavra_app::parallel::parallel_map(&pairs, |(s, p)| {
             let status = cavra_app::records::ReadinessStatus::parse(&s.status);
             let header = cavra_app::routing::PlanHeader {
                 generated_at: &generated_at,

@@ -187,15 +187,24 @@ fn a_plan_and_its_routes_are_written_in_one_transaction(backend: &Backend) {
     store_plan(&store, T1);
     let before = routes(&store, &[]);
     let plan = dry_plan(T2);
-    // The second route repeats the first route's id: its insert fails after
-    // the plan row and the first route were written.
+    // The second route repeats the first route's id, and its time is
+    // written another way (`+00:00`), so that SQLite, too, keeps the
+    // routes a row each: the second route's insert fails after the plan
+    // row and the first route were written.
     let mut broken = plan.clone();
     let first_id = broken["route_decisions"][0]["route_id"].clone();
     broken["route_decisions"][1]["route_id"] = first_id;
+    broken["route_decisions"][1]["created_at"] = T2.replace('Z', "+00:00").into();
     let opened = backend.open();
     let error = opened.save_plan(&typed(&broken)).unwrap_err().to_string();
     assert!(error.starts_with(&format!("cannot write the store {}: ", backend.shown())), "{error}");
     assert_eq!(routes(&store, &[]), before, "nothing of the failed plan is kept");
+    // Routes that share their plan's time repeat an id: refused too (in
+    // SQLite, whose plan row keeps such routes, before anything is written).
+    let mut repeated = plan.clone();
+    repeated["route_decisions"][2]["route_id"] = repeated["route_decisions"][0]["route_id"].clone();
+    assert!(opened.save_plan(&typed(&repeated)).is_err());
+    assert_eq!(routes(&store, &[]), before, "nothing of the refused plan is kept");
     // The plan row was rolled back too: the intact plan is stored in full.
     assert_eq!(opened.save_plan(&typed(&plan)).unwrap(), SaveOutcome::Stored { routes: 3 });
     assert_eq!(routes(&store, &[]).len(), 6);
@@ -210,9 +219,11 @@ fn a_plan_and_its_routes_are_written_in_one_transaction(backend: &Backend) {
 fn a_batch_of_plans_is_stored_whole_or_not_at_all(backend: &Backend) {
     let [t1, t2, t3] = &Fixture::get().plans;
     let store = backend.open();
-    // The last plan's second route repeats its first route's id.
+    // The last plan's second route repeats its first route's id (its time
+    // written another way, so that both backends write a row per route).
     let mut broken = t3.clone();
     broken.route_decisions[1].route_id = broken.route_decisions[0].route_id.clone();
+    broken.route_decisions[1].created_at = broken.route_decisions[1].created_at.replace('Z', "+00:00");
     let error = store.save_plans(&[t1.clone(), t2.clone(), broken], &[]).unwrap_err().to_string();
     assert!(error.starts_with(&format!("cannot write the store {}: ", backend.shown())), "{error}");
     assert!(store.latest_plans(None).unwrap().is_empty() && store.routes(&RouteFilter::default()).unwrap().is_empty(), "none of the batch is kept");
@@ -251,6 +262,12 @@ fn a_batch_larger_than_one_statement_is_stored_whole_or_not_at_all(backend: &Bac
     let first_route = plans[0].route_decisions[0].route_id.clone();
     plans.last_mut().unwrap().route_decisions[0].route_id = first_route;
     assert!(store.save_plans(&plans, &[]).is_err(), "the last plan's route repeats the first plan's route id");
+    assert!(store.latest_plans(None).unwrap().is_empty(), "nothing of the batch is kept");
+    // The last plan's route names another plan: found once every plan row of the batch is written.
+    let mut plans = many_plans(PLANS);
+    plans.last_mut().unwrap().route_decisions[0].plan_id = "plan_elsewhere".into();
+    let error = store.save_plans(&plans, &[]).unwrap_err().to_string();
+    assert!(error.contains("`plan_id` is plan_elsewhere"), "{error}");
     assert!(store.latest_plans(None).unwrap().is_empty(), "nothing of the batch is kept");
     let plans = many_plans(PLANS);
     let outcomes = store.save_plans(&plans, &[]).unwrap();

@@ -7,6 +7,7 @@
 //! lazily, and shared ([`SharedStore`], the API). The trait is synchronous;
 //! the API calls it on blocking threads.
 
+mod plan_routes;
 mod postgres;
 mod postgres_tls;
 mod postgres_url;

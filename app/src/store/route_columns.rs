@@ -9,7 +9,7 @@ use crate::records::{AlertLevel, Minutes, RouteRecord};
 
 /// The columns a route is read from, in this order: its document (empty
 /// from the column layout on), then its fields.
-const READ_COLUMNS: [&str; 22] = [
+pub(crate) const READ_COLUMNS: [&str; 22] = [
     "document",
     "route_id",
     "plan_id",
