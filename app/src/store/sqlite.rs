@@ -26,6 +26,7 @@ use super::plan_routes;
 use super::route_columns::{created_at_text, select_list, RouteColumns};
 use crate::records::{notification_id, Acknowledgement, AlertLevel, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rustc_hash::FxHashSet;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -217,8 +218,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE plans ADD COLUMN routes TEXT;
      ALTER TABLE plans ADD COLUMN routes_at INTEGER;
      ALTER TABLE plans ADD COLUMN routes_at_text TEXT;
-     CREATE INDEX plans_routes_recent ON plans (routes_at DESC, plan_id) WHERE routes_at IS NOT NULL;
-     CREATE INDEX plans_routes_schedule ON plans (schedule_id, routes_at DESC, plan_id) WHERE routes_at IS NOT NULL;
+     CREATE INDEX plans_routes_recent ON plans (routes_at DESC) WHERE routes_at IS NOT NULL;
+     CREATE INDEX plans_routes_schedule ON plans (schedule_id, routes_at DESC) WHERE routes_at IS NOT NULL;
      CREATE TABLE plan_people (
          person TEXT NOT NULL,
          routes_at INTEGER NOT NULL,
@@ -589,8 +590,8 @@ impl Store for SqliteStore {
         // Routes in their plan's row have no row of their own whose key
         // would refuse a route id given twice: the batch is checked here.
         // (A route id is a hash over its plan's id, which the store keeps once.)
-        let mut plan_ids = std::collections::HashSet::with_capacity(plans.len());
-        let mut route_ids = std::collections::HashSet::new();
+        let mut plan_ids = FxHashSet::with_capacity_and_hasher(plans.len(), Default::default());
+        let mut route_ids = FxHashSet::default();
         for (plan, encoding) in plans.iter().zip(crate::parallel::parallel_map(plans, |plan| self.encode_plan(plan))) {
             let encoding = encoding?;
             if matches!(encoding.routes, PlanRoutes::InRow { .. }) && plan_ids.insert(plan.plan_id.as_str()) {
@@ -620,7 +621,7 @@ impl Store for SqliteStore {
         }
         // Plans many per statement; RETURNING names the ones that were new
         // (in a batch, the first of a plan id; a plan stored before is left as it is).
-        let mut inserted = std::collections::HashSet::with_capacity(plans.len());
+        let mut inserted = FxHashSet::with_capacity_and_hasher(plans.len(), Default::default());
         for (chunk, rows) in plans.chunks(PLANS_PER_INSERT).zip(encoded.chunks(PLANS_PER_INSERT)) {
             let sql = rows_sql(PLAN_INSERT, PLAN_COLUMNS, chunk.len(), " ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id");
             let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
