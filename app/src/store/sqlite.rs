@@ -13,7 +13,9 @@
 //!   record is kept in `document`, except a plan's routes, which only their
 //!   own rows hold (schema 7; reading a plan puts them back), and a route's,
 //!   whose fields are its row's columns (schema 8; rows written before keep
-//!   their documents).
+//!   their documents). From schema 9 a plan keeps its routes in its own row
+//!   (`plan_routes.rs`), with a row per person and per category they name;
+//!   every read of routes reads both layouts.
 //! - The schema is versioned in code (`PRAGMA user_version`); [`MIGRATIONS`]
 //!   are applied in order on open, each in its own transaction.
 //! - One connection, behind a mutex, serves every thread of a process: SQLite
@@ -211,10 +213,10 @@ const MIGRATIONS: &[&str] = &[
     // array in `routes` (`routes_apart = 2`), their shared time in
     // `routes_at`, and a row per person and per (action, category) the
     // plan's routes name, with the positions of those routes in the array,
-    // for the route history's filters. Instead of a
-    // route row and seven index entries per route (storing the 10,000-plan
-    // batch of the benchmarks took 1.4 s, most of it there). Rows written
-    // before stay as they are; history reads both layouts.
+    // for the route history's filters. Instead of a route row and seven
+    // index entries per route (storing the 10,000-plan batch of the
+    // benchmarks took 1.4 s, most of it there). Rows written before stay as
+    // they are; history reads both layouts.
     "ALTER TABLE plans ADD COLUMN routes TEXT;
      ALTER TABLE plans ADD COLUMN routes_at INTEGER;
      ALTER TABLE plans ADD COLUMN routes_at_text TEXT;
@@ -295,15 +297,15 @@ impl SqliteStore {
         let conn = self.conn();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
         if writable {
-            // journal_mode answers with the mode now in effect. Switching a
-            // new file to WAL needs it alone: two processes creating one store
-            // together get SQLITE_BUSY at once (the busy handler is not asked),
-            // so wait for the other as the busy timeout would.
             // A new store's pages (an existing one keeps its own): a plan's
             // row with its routes takes about 2.4 KB, one to a 4 KB page
             // (SQLite's default); six fit in 16 KB, and the 10,000-plan
             // batch is written in 0.7 times the time.
             conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(open)?;
+            // journal_mode answers with the mode now in effect. Switching a
+            // new file to WAL needs it alone: two processes creating one store
+            // together get SQLITE_BUSY at once (the busy handler is not asked),
+            // so wait for the other as the busy timeout would.
             let started = std::time::Instant::now();
             let mode: String = loop {
                 match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
@@ -689,14 +691,14 @@ impl Store for SqliteStore {
         // Each table's rows in its key's order: a B-tree then grows at one
         // place, each insert finding its page where the last one left it
         // (about 15% of a batch's time when routes had rows of their own).
-        people.sort_unstable();
+        people.sort_unstable_by(|a, b| (a.0, std::cmp::Reverse(a.1), a.2).cmp(&(b.0, std::cmp::Reverse(b.1), b.2)));
         self.insert_many(&tx, PEOPLE_INSERT, 4, INDEX_ROWS_PER_INSERT, "", &people, |(person, at, plan_id, positions), next| {
             next(person)?;
             next(at)?;
             next(plan_id)?;
             next(positions)
         })?;
-        categories.sort_unstable();
+        categories.sort_unstable_by(|a, b| (a.0, a.1, std::cmp::Reverse(a.2), a.3).cmp(&(b.0, b.1, std::cmp::Reverse(b.2), b.3)));
         self.insert_many(&tx, CATEGORIES_INSERT, 5, INDEX_ROWS_PER_INSERT, "", &categories, |(action, category, at, plan_id, positions), next| {
             next(action)?;
             next(category)?;
@@ -1054,26 +1056,9 @@ impl Store for SqliteStore {
         // plan's row they are found through the plans that have such routes
         // (and the person's plans, for an owner).
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        let mut sql = String::from(
-            "SELECT category, owner, provider, schedule_id, COUNT(*) FROM (SELECT category, owner, provider, schedule_id FROM route_decisions WHERE action = 'suppress'",
-        );
-        for layout in [None, Some(plan_routes::expression as fn(&str) -> String)] {
-            let column = |name: &str| layout.map_or_else(|| name.to_string(), |expression| expression(name));
-            if layout.is_some() {
-                sql.push_str(&format!(
-                    " UNION ALL SELECT {}, {}, {}, p.schedule_id FROM plans p, jsonb_each(p.routes) r
-                     WHERE p.plan_id IN (SELECT plan_id FROM plan_categories WHERE action = 'suppress') AND {} = 'suppress'",
-                    column("category"),
-                    column("owner"),
-                    column("provider"),
-                    column("action")
-                ));
-            }
+        // The filter's conditions, on a layout's route columns.
+        let conditions = |column: &dyn Fn(&str) -> String, sql: &mut String, values: &mut Vec<rusqlite::types::Value>| {
             if let Some(owner) = given(&filter.owner) {
-                if layout.is_some() {
-                    sql.push_str(" AND p.plan_id IN (SELECT plan_id FROM plan_people WHERE person = ?)");
-                    values.push(owner.to_string().into());
-                }
                 sql.push_str(&format!(" AND ({} = ? OR {} = ?)", column("owner"), column("escalation_owner")));
                 values.push(owner.to_string().into());
                 values.push(owner.to_string().into());
@@ -1090,7 +1075,25 @@ impl Store for SqliteStore {
                     values.push(t.into());
                 }
             }
+        };
+        let mut sql = String::from(
+            "SELECT category, owner, provider, schedule_id, COUNT(*) FROM (SELECT category, owner, provider, schedule_id FROM route_decisions WHERE action = 'suppress'",
+        );
+        conditions(&|name: &str| name.to_string(), &mut sql, &mut values);
+        let column = plan_routes::expression;
+        sql.push_str(&format!(
+            " UNION ALL SELECT {}, {}, {}, p.schedule_id FROM plans p, jsonb_each(p.routes) r
+             WHERE p.plan_id IN (SELECT plan_id FROM plan_categories WHERE action = 'suppress') AND {} = 'suppress'",
+            column("category"),
+            column("owner"),
+            column("provider"),
+            column("action")
+        ));
+        if let Some(owner) = given(&filter.owner) {
+            sql.push_str(" AND p.plan_id IN (SELECT plan_id FROM plan_people WHERE person = ?)");
+            values.push(owner.to_string().into());
         }
+        conditions(&column, &mut sql, &mut values);
         sql.push(')');
         sql.push_str(" GROUP BY category, owner, provider, schedule_id ORDER BY category, owner, provider, schedule_id");
         let conn = self.conn();
