@@ -13,6 +13,7 @@ backend_tests!(
     acknowledgements_are_append_only_and_listed_newest_first,
     latest_plans_are_each_schedules_newest_as_of_an_instant,
     history_ignores_what_came_after_its_instant,
+    the_history_of_several_schedules_is_each_ones_history,
     a_policy_is_stored_once_and_read_back,
     suppressed_counts_and_trends_follow_their_filters,
     deliveries_are_recorded_once_and_final_attempts_are_per_provider,
@@ -109,6 +110,49 @@ fn history_ignores_what_came_after_its_instant(backend: &Backend) {
     // Every schedule: the same as the sample's only schedule.
     let all = store.history(None, micros(FIRST_ACK)).unwrap();
     assert_eq!((all.routes.len(), all.attempts.len(), all.acknowledgements.len()), (3, 8, 1));
+}
+
+/// `Store::histories` (a batch's schedules read together) against
+/// `Store::history` of each, with a schedule given twice and one unknown.
+fn the_history_of_several_schedules_is_each_ones_history(backend: &Backend) {
+    let fixture = Fixture::get();
+    let store = backend.open();
+    fixture.store_plans_and_attempts(&*store);
+    store.save_plans(std::slice::from_ref(&fixture.other_schedule), std::slice::from_ref(&fixture.policy)).unwrap();
+    for ack in &fixture.acks {
+        store.save_acknowledgement(ack).unwrap();
+    }
+    let other = fixture.other_schedule.schedule_id.as_str();
+    for at in [T2, FIRST_RETRY, "2026-06-01T00:00:00Z"] {
+        let as_of = micros(at);
+        let together = store.histories(&[SCHEDULE, other, "another_schedule", SCHEDULE], as_of).unwrap();
+        let apart: Vec<_> = [SCHEDULE, other].iter().map(|s| store.history(Some(s), as_of).unwrap()).collect();
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            sorted(together.routes.iter().map(|r| r.route_id.clone()).collect()),
+            sorted(apart.iter().flat_map(|h| &h.routes).map(|r| r.route_id.clone()).collect()),
+            "routes as of {at}"
+        );
+        assert!(!together.routes.is_empty() && together.routes.iter().any(|r| r.schedule_id == other), "both schedules' routes as of {at}");
+        assert_eq!(
+            sorted(together.attempts.iter().map(|a| a.delivery_id.clone()).collect()),
+            sorted(apart.iter().flat_map(|h| &h.attempts).map(|a| a.delivery_id.clone()).collect()),
+            "attempts as of {at}"
+        );
+        assert_eq!(
+            sorted(together.acknowledgements.iter().map(|a| a.ack_id.clone()).collect()),
+            sorted(apart.iter().flat_map(|h| &h.acknowledgements).map(|a| a.ack_id.clone()).collect()),
+            "acknowledgements as of {at}"
+        );
+        let mut healthy = together.healthy_plans.clone();
+        healthy.sort();
+        let mut expected: Vec<_> = apart.iter().flat_map(|h| h.healthy_plans.clone()).collect();
+        expected.sort();
+        assert_eq!(healthy, expected, "healthy plans as of {at}");
+    }
 }
 
 fn a_policy_is_stored_once_and_read_back(backend: &Backend) {

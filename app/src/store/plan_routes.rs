@@ -13,7 +13,7 @@
 //! Why: a route row costs SQLite a row and seven index entries (a
 //! 10,000-plan batch of 90,000 routes spent 1.4 s there); a plan row with
 //! its routes, plus a few rows naming its people and categories, costs
-//! about a fifth of that. A plan whose routes differ in schedule or time
+//! about a quarter of that. A plan whose routes differ in schedule or time
 //! (cavra never writes one) keeps the schema 8 layout, as do routes added
 //! to a plan later (escalations).
 
