@@ -404,19 +404,34 @@ impl Facts<'_> {
     /// after whether it is there: two notifications with the same key are
     /// decided alike.
     fn key(&self, key: &mut Vec<u8>) {
+        // Named one by one (no `..`): a fact added to `Facts` must be added here.
+        let Facts {
+            kind,
+            latest_action,
+            suppressed_until,
+            delivered_at,
+            last_attempt_failed,
+            acknowledgement,
+            closed_by_healthy_plan,
+            superseded,
+            escalated_notification_closed,
+            minutes,
+            owner,
+            escalation_owner,
+        } = *self;
         let time = |key: &mut Vec<u8>, t: Option<i64>| {
             key.push(u8::from(t.is_some()));
             key.extend_from_slice(&t.unwrap_or_default().to_le_bytes());
         };
-        for text in [self.kind.as_str(), self.latest_action, self.acknowledgement.map_or("", |(state, _)| state), self.owner, self.escalation_owner] {
+        for text in [kind.as_str(), latest_action, acknowledgement.map_or("", |(state, _)| state), owner, escalation_owner] {
             key.extend_from_slice(&text.len().to_le_bytes());
             key.extend_from_slice(text.as_bytes());
         }
-        time(key, self.suppressed_until);
-        time(key, self.delivered_at);
-        time(key, self.acknowledgement.map(|(_, at)| at));
-        key.extend([self.last_attempt_failed, self.closed_by_healthy_plan, self.superseded, self.escalated_notification_closed].map(u8::from));
-        key.extend_from_slice(&self.minutes.to_bits().to_le_bytes());
+        time(key, suppressed_until);
+        time(key, delivered_at);
+        time(key, acknowledgement.map(|(_, at)| at));
+        key.extend([last_attempt_failed, closed_by_healthy_plan, superseded, escalated_notification_closed].map(u8::from));
+        key.extend_from_slice(&minutes.to_bits().to_le_bytes());
     }
 }
 

@@ -19,8 +19,9 @@
 
 use crate::records::{AlertLevel, Plan, RouteRecord};
 
-/// The route fields each inner array holds, by position; `None`: taken
-/// from the plan's row instead. In the order of `route_columns::READ_COLUMNS`.
+/// Where each route column comes from in this layout: a position of the
+/// route's inner array, or an expression over the plan's row. In the order
+/// of `route_columns::READ_COLUMNS`.
 const FIELDS: [(&str, Source); 22] = [
     ("document", Source::Plan("''")),
     ("route_id", Source::Route(0)),

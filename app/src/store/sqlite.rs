@@ -416,7 +416,13 @@ impl SqliteStore {
             let first = &plan.route_decisions[0];
             // A time that does not parse is reported by the route it is in, as a route row would be.
             let at = cavra_engine::time::parse_time(&first.created_at).ok()?;
-            Some(PlanRoutes::InRow { routes, at, at_text: created_at_text(first, at) })
+            Some(PlanRoutes::InRow {
+                routes,
+                at,
+                at_text: created_at_text(first, at),
+                people: plan_routes::people(plan),
+                categories: plan_routes::categories(plan),
+            })
         });
         in_row.unwrap_or_else(|| PlanRoutes::Apart(self.encode_routes("plan: route_decisions", &plan.route_decisions, true)))
     }
@@ -638,7 +644,7 @@ impl Store for SqliteStore {
                 };
                 let policy_id = Some(plan.policy_id.as_str()).filter(|p| !p.is_empty());
                 let in_row = match &row.routes {
-                    PlanRoutes::InRow { routes, at, at_text } => Some((routes, at, at_text)),
+                    PlanRoutes::InRow { routes, at, at_text, .. } => Some((routes, at, at_text)),
                     PlanRoutes::Apart(_) => None,
                 };
                 let bound = next(&plan.plan_id)
@@ -678,11 +684,10 @@ impl Store for SqliteStore {
             }
             outcomes.push(SaveOutcome::Stored { routes: plan.route_decisions.len() });
             match row.routes {
-                PlanRoutes::InRow { at, .. } => {
+                PlanRoutes::InRow { at, people: named, categories: kinds, .. } => {
                     let plan_id = plan.plan_id.as_str();
-                    people.extend(plan_routes::people(plan).into_iter().map(|(person, positions)| (person, at, plan_id, positions)));
-                    categories
-                        .extend(plan_routes::categories(plan).into_iter().map(|((action, category), positions)| (action, category, at, plan_id, positions)));
+                    people.extend(named.into_iter().map(|(person, positions)| (person, at, plan_id, positions)));
+                    categories.extend(kinds.into_iter().map(|((action, category), positions)| (action, category, at, plan_id, positions)));
                 }
                 PlanRoutes::Apart(apart) => {
                     for route in apart {
@@ -1340,6 +1345,11 @@ enum PlanRoutes<'r> {
         at: i64,
         /// The time as written, when the store's own form of it differs.
         at_text: Option<&'r str>,
+        /// The rows naming the people and the categories of its routes
+        /// (`plan_routes::people`, `plan_routes::categories`), made with the
+        /// rest on every core.
+        people: Vec<(&'r str, String)>,
+        categories: Vec<((&'r str, &'r str), String)>,
     },
     /// A row each, each checked (its failure kept with it).
     Apart(Vec<Result<EncodedRoute<'r>, StoreError>>),
