@@ -11,6 +11,8 @@ use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, LastAttempt, 
 use crate::store::History;
 use cavra_engine::{InputSlot, Value};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::rc::Rc;
 
 pub(crate) const ESCALATION_PACK: &str = "escalation.cavra";
 /// The decision the lifecycle asks the escalation pack for; its `with` fields `outstanding` and `breached` (bools) are read.
@@ -117,9 +119,9 @@ pub fn with_plan(history: &mut History, plan: &Plan) {
 /// [`with_plan`] of each plan in turn, in one pass over the history (a
 /// batch of plans adds tens of thousands of routes to it).
 pub fn with_plans(history: &mut History, plans: &[Plan]) {
-    let newest = newest_routes(plans);
-    history.routes.retain(|r| !newest.contains_key(r.notification_id.as_str()));
-    history.routes.extend(newest.into_values().cloned());
+    let newest = Newest::of(plans);
+    history.routes.retain(|r| !newest.places.contains_key(r.notification_id.as_str()));
+    history.routes.extend(newest.routes.into_iter().cloned());
     add_healthy(&mut history.healthy_plans, plans, String::from);
 }
 
@@ -151,21 +153,42 @@ impl<'h> HistoryView<'h> {
 
     /// [`with_plans`], with the plans' routes borrowed instead of copied.
     pub fn with_plans(&mut self, plans: &[&'h Plan]) {
-        let newest = newest_routes(plans.iter().copied());
-        self.routes.retain(|r| !newest.contains_key(r.notification_id.as_str()));
-        self.routes.extend(newest.into_values());
+        let newest = Newest::of(plans.iter().copied());
+        self.routes.retain(|r| !newest.places.contains_key(r.notification_id.as_str()));
+        self.routes.extend(newest.routes);
         add_healthy(&mut self.healthy_plans, plans.iter().copied(), |schedule| schedule);
     }
 }
 
-/// The route decisions of `plans` that become their notifications' newest
-/// (the last about each notification, plan by plan), by notification id.
-fn newest_routes<'p>(plans: impl IntoIterator<Item = &'p Plan>) -> FxHashMap<&'p str, &'p RouteRecord> {
-    let mut newest = FxHashMap::default();
-    for route in plans.into_iter().flat_map(|p| &p.route_decisions).filter(|r| !r.notification_id.is_empty()) {
-        newest.insert(route.notification_id.as_str(), route);
+/// The route decisions of some plans that become their notifications'
+/// newest (the last about each notification, plan by plan).
+struct Newest<'p> {
+    /// In the order the notifications first appear (the plans' own order,
+    /// where a hash map's would differ from run to run).
+    routes: Vec<&'p RouteRecord>,
+    /// Each notification's place in `routes`.
+    places: FxHashMap<&'p str, usize>,
+}
+
+impl<'p> Newest<'p> {
+    fn of<I: IntoIterator<Item = &'p Plan>>(plans: I) -> Newest<'p>
+    where
+        I::IntoIter: Clone,
+    {
+        let plans = plans.into_iter();
+        let count = plans.clone().map(|p| p.route_decisions.len()).sum();
+        let mut newest = Newest { routes: Vec::with_capacity(count), places: FxHashMap::with_capacity_and_hasher(count, Default::default()) };
+        for route in plans.flat_map(|p| &p.route_decisions).filter(|r| !r.notification_id.is_empty()) {
+            match newest.places.entry(route.notification_id.as_str()) {
+                std::collections::hash_map::Entry::Occupied(place) => newest.routes[*place.get()] = route,
+                std::collections::hash_map::Entry::Vacant(place) => {
+                    place.insert(newest.routes.len());
+                    newest.routes.push(route);
+                }
+            }
+        }
+        newest
     }
-    newest
 }
 
 /// A healthy plan among `plans` closes what came before it: its schedule's
@@ -189,6 +212,7 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
     let mut entries: Vec<Entry> = Vec::with_capacity(history.routes.len());
     decide_each(packs, &HistoryView::of(history), at, options, |decision| {
         let Decision { route, alert_level, decided, delivered_at, minutes, escalation_owner, ack, last, problem } = decision;
+        let decided = Rc::unwrap_or_clone(decided);
         entries.push(Entry {
             route: route.clone(),
             alert_level,
@@ -199,7 +223,7 @@ pub fn derive(packs: &PackSource, history: &History, at: i64, options: &Options)
             breached: decided.breached,
             delivered_at,
             acknowledgement_minutes: minutes,
-            escalation_owner,
+            escalation_owner: escalation_owner.into_owned(),
             acknowledgement_state: ack.map(|a| a.acknowledgement_state.clone()),
             last_attempt: last.cloned(),
             problem,
@@ -220,10 +244,11 @@ pub fn states<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, mut ea
 struct Decision<'h> {
     route: &'h RouteRecord,
     alert_level: AlertLevel,
-    decided: Decided,
+    /// Shared with the decider's memo: a batch's notifications repeat a few outcomes.
+    decided: Rc<Decided>,
     delivered_at: Option<i64>,
     minutes: f64,
-    escalation_owner: String,
+    escalation_owner: Cow<'h, str>,
     ack: Option<&'h Acknowledgement>,
     last: Option<&'h DeliveryAttempt>,
     problem: Option<String>,
@@ -235,17 +260,7 @@ struct Decision<'h> {
 fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, options: &Options, mut each: impl FnMut(Decision<'h>)) -> Result<(), AppError> {
     let pack = packs.bind(ESCALATION_PACK)?;
     let mut decider = Decider::new(&pack, at)?;
-    let mut routes: Vec<&'h RouteRecord> = history.routes.clone();
-    routes.sort_by(|a, b| {
-        (a.escalates.is_some(), &a.schedule_id, &a.episode, &a.owner, &a.provider, &a.notification_id).cmp(&(
-            b.escalates.is_some(),
-            &b.schedule_id,
-            &b.episode,
-            &b.owner,
-            &b.provider,
-            &b.notification_id,
-        ))
-    });
+    let routes = lifecycle_order(&history.routes);
     let mut attempts: FxHashMap<&str, Vec<&DeliveryAttempt>> = FxHashMap::default();
     for &attempt in &history.attempts {
         attempts.entry(attempt.notification_id.as_str()).or_default().push(attempt);
@@ -253,14 +268,19 @@ fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, optio
     let first_success = |id: &str| attempts.get(id).and_then(|list| list.iter().find(|a| a.record.is_delivered()).copied());
     let acks = Answers::new(&history.acknowledgements);
     let healthy: FxHashMap<&str, i64> = history.healthy_plans.iter().copied().collect();
-    // The notifications to the same owner on the same provider of a schedule: a successor is among them.
+    // The notifications to the same owner on the same provider of a schedule
+    // that were delivered: a successor is among them (one never delivered
+    // supersedes nothing, and a fresh batch has no deliveries at all).
     let mut siblings: FxHashMap<(&str, &str, &str), Vec<&RouteRecord>> = FxHashMap::default();
-    for &route in history.routes.iter().filter(|r| r.escalates.is_none()) {
+    for &route in history.routes.iter().filter(|r| r.escalates.is_none() && first_success(&r.notification_id).is_some()) {
         siblings.entry((&route.schedule_id, &route.owner, &route.provider)).or_default().push(route);
     }
 
-    // Whether each notification decided so far is open (an escalation of a closed one is closed too).
-    let mut open: FxHashMap<&str, bool> = FxHashMap::with_capacity_and_hasher(routes.len(), Default::default());
+    // Whether each notification decided so far is open (an escalation of a
+    // closed one is closed too); kept only when an escalation will ask.
+    let escalations = routes.iter().any(|r| r.escalates.is_some());
+    let mut open: FxHashMap<&str, bool> = FxHashMap::with_capacity_and_hasher(if escalations { routes.len() } else { 0 }, Default::default());
+    let (mut planned_at, mut suppressed_until) = (LastTime::default(), LastTime::default());
     for route in routes {
         let id = route.notification_id.as_str();
         let alert_level = route.alert_level.unwrap_or(AlertLevel::Warning);
@@ -268,11 +288,14 @@ fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, optio
         let delivered_at = first.and_then(|a| micros(&a.at));
         let last = attempts.get(id).and_then(|list| list.last().copied());
         let mut minutes = first.and_then(|a| a.acknowledgement_minutes).or(route.acknowledgement_minutes).map_or(DEFAULT_MINUTES, |m| m.0);
-        let mut escalation_owner = first.and_then(|a| a.escalation_owner.clone()).unwrap_or_else(|| route.escalation_owner_or_owner().to_string());
+        let mut escalation_owner: Cow<'h, str> = match first.and_then(|a| a.escalation_owner.as_deref()) {
+            Some(owner) => Cow::Borrowed(owner),
+            None => Cow::Borrowed(route.escalation_owner_or_owner()),
+        };
         if let Some(resolve) = options.resolve {
             let (m, e) = resolve(route)?;
             minutes = m.unwrap_or(minutes);
-            escalation_owner = e.unwrap_or(escalation_owner);
+            escalation_owner = e.map_or(escalation_owner, Cow::Owned);
         }
         if let Some(m) = options.acknowledgement_minutes {
             minutes = m;
@@ -284,18 +307,18 @@ fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, optio
             format!("stored acknowledgement_minutes: {p}; {DEFAULT_MINUTES} used")
         });
         let ack = delivered_at.and_then(|delivered| acks.answering(route, first, delivered));
-        let planned_at = micros(&route.created_at).unwrap_or(i64::MIN);
+        let planned_at = planned_at.parse(&route.created_at).unwrap_or(i64::MIN);
         let facts = Facts {
             kind: route.kind(),
             latest_action: &route.action,
-            suppressed_until: route.suppressed_until.as_deref().and_then(micros),
+            suppressed_until: route.suppressed_until.as_deref().and_then(|t| suppressed_until.parse(t)),
             delivered_at,
             last_attempt_failed: last.is_some_and(|a| a.failed_for_good()),
             acknowledgement: ack.map(|a| (a.acknowledgement_state.as_str(), micros(&a.created_at).unwrap_or(at))),
             closed_by_healthy_plan: healthy.get(route.schedule_id.as_str()).is_some_and(|&t| t > planned_at),
             superseded: siblings
                 .get(&(route.schedule_id.as_str(), route.owner.as_str(), route.provider.as_str()))
-                .is_some_and(|others| others.iter().any(|other| succeeds(other, route) && first_success(&other.notification_id).is_some())),
+                .is_some_and(|others| others.iter().any(|other| succeeds(other, route))),
             escalated_notification_closed: route.escalates.as_ref().is_some_and(|parent| open.get(parent.as_str()).is_none_or(|open| !open)),
             minutes,
             owner: &route.owner,
@@ -303,18 +326,56 @@ fn decide_each<'h>(packs: &PackSource, history: &HistoryView<'h>, at: i64, optio
         };
         let decided = decider.decide(&facts).unwrap_or_else(|e| {
             problem = Some(e.to_string());
-            Decided {
+            Rc::new(Decided {
                 state: UNKNOWN_STATE.into(),
                 action: "no_action".into(),
                 reason: Some("its stored facts could not be decided".into()),
                 outstanding: false,
                 breached: false,
-            }
+            })
         });
-        open.insert(id, is_open(&decided.state));
+        if escalations {
+            open.insert(id, is_open(&decided.state));
+        }
         each(Decision { route, alert_level, decided, delivered_at, minutes, escalation_owner, ack, last, problem });
     }
     Ok(())
+}
+
+/// `routes` in the lifecycle's order: escalations after the rest, then by
+/// schedule, episode, owner, provider and id (a stable sort by those keys).
+/// The routes are first put in buckets by escalation and schedule, in one
+/// pass, and each bucket (one schedule's few notifications) is sorted on
+/// its own: a batch of 90,000 routes sorted whole compared a million pairs
+/// of texts, about a quarter of deriving its lifecycle.
+fn lifecycle_order<'h>(routes: &[&'h RouteRecord]) -> Vec<&'h RouteRecord> {
+    let mut schedules: Vec<&str> = routes.iter().map(|r| r.schedule_id.as_str()).collect();
+    // Neighbours first: a plan's routes are side by side.
+    schedules.dedup();
+    schedules.sort_unstable();
+    schedules.dedup();
+    let rank: FxHashMap<&str, usize> = schedules.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+    let bucket = |r: &RouteRecord| usize::from(r.escalates.is_some()) * schedules.len() + rank[r.schedule_id.as_str()];
+    // Where each bucket starts, then a counting sort into them (stable).
+    let mut starts = vec![0; 2 * schedules.len() + 1];
+    for &route in routes {
+        starts[bucket(route) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut ordered = routes.to_vec();
+    for &route in routes {
+        let place = &mut next[bucket(route)];
+        ordered[*place] = route;
+        *place += 1;
+    }
+    for bucket in starts.windows(2) {
+        ordered[bucket[0]..bucket[1]]
+            .sort_by(|a, b| (&a.episode, &a.owner, &a.provider, &a.notification_id).cmp(&(&b.episode, &b.owner, &b.provider, &b.notification_id)));
+    }
+    ordered
 }
 
 /// A history's acknowledgements found by what they answer, each with its
@@ -381,6 +442,24 @@ fn rank(level: AlertLevel) -> u8 {
 
 pub(crate) fn micros(text: &str) -> Option<i64> {
     cavra_engine::time::parse_time(text).ok()
+}
+
+/// The last time text read and its value: once sorted, a plan's routes
+/// are side by side and share their `created_at` (and often their
+/// `suppressed_until`), so most reads repeat the one before.
+#[derive(Default)]
+struct LastTime<'h> {
+    text: &'h str,
+    at: Option<i64>,
+}
+
+impl<'h> LastTime<'h> {
+    fn parse(&mut self, text: &'h str) -> Option<i64> {
+        if text != self.text {
+            *self = LastTime { text, at: micros(text) };
+        }
+        self.at
+    }
 }
 
 /// The raw facts of one notification, as the escalation pack takes them.
@@ -452,7 +531,7 @@ struct Decider<'p> {
     pack: &'p BoundPack,
     slots: [InputSlot; 14],
     at: i64,
-    decided: FxHashMap<Vec<u8>, Decided>,
+    decided: FxHashMap<Vec<u8>, Rc<Decided>>,
     /// Scratch for the key of the facts being decided.
     key: Vec<u8>,
 }
@@ -480,13 +559,13 @@ impl<'p> Decider<'p> {
         Ok(Decider { pack, slots: pack.slots(ESCALATION_INPUTS)?, at, decided: FxHashMap::default(), key: Vec::new() })
     }
 
-    fn decide(&mut self, facts: &Facts) -> Result<Decided, AppError> {
+    fn decide(&mut self, facts: &Facts) -> Result<Rc<Decided>, AppError> {
         self.key.clear();
         facts.key(&mut self.key);
         if let Some(decided) = self.decided.get(self.key.as_slice()) {
             return Ok(decided.clone());
         }
-        let decided = self.decide_now(facts)?;
+        let decided = Rc::new(self.decide_now(facts)?);
         self.decided.insert(self.key.clone(), decided.clone());
         Ok(decided)
     }
@@ -536,6 +615,41 @@ mod tests {
             "created_at": "2026-05-21T19:00:00Z", "episode": episode, "notification_id": id, "alert_level": level,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_lifecycle_order_is_a_stable_sort_by_escalation_schedule_episode_owner_provider_and_id() {
+        // Routes in a scrambled order (a step coprime with the count), with
+        // escalations, routes without an episode, and pairs that tie on
+        // every key (told apart by their place, which a stable sort keeps).
+        let mut records: Vec<RouteRecord> = (0..120)
+            .map(|i| {
+                let mut r = route(&format!("ntf_{}", i % 37), ["2026-05-21T00:00:00Z", "2026-05-28T00:00:00Z"][i % 2], AlertLevel::Warning);
+                r.schedule_id = format!("s{}", (i * 7) % 11);
+                r.owner = format!("o{}", i % 3);
+                r.provider = ["teams", "slack", "email"][i % 5 % 3].to_string();
+                r.episode = (i % 13 != 0).then(|| r.episode.clone().unwrap_or_default());
+                r.escalates = (i % 9 == 0).then(|| "ntf_0".to_string());
+                r
+            })
+            .collect();
+        records.extend(records.clone());
+        let routes: Vec<&RouteRecord> = (0..records.len()).map(|i| &records[(i * 101) % records.len()]).collect();
+        let mut expected = routes.clone();
+        expected.sort_by(|a, b| {
+            (a.escalates.is_some(), &a.schedule_id, &a.episode, &a.owner, &a.provider, &a.notification_id).cmp(&(
+                b.escalates.is_some(),
+                &b.schedule_id,
+                &b.episode,
+                &b.owner,
+                &b.provider,
+                &b.notification_id,
+            ))
+        });
+        let ordered = lifecycle_order(&routes);
+        assert!(ordered.iter().zip(&expected).all(|(a, b)| std::ptr::eq(*a, *b)), "the same routes in the same places");
+        assert_eq!(ordered.len(), expected.len());
+        assert!(lifecycle_order(&[]).is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! to a plan later (escalations).
 
 use crate::records::{AlertLevel, Plan, RouteRecord};
+use std::fmt::Write;
 
 /// Where each route column comes from in this layout: a position of the
 /// route's inner array, or an expression over the plan's row. In the order
@@ -220,9 +221,12 @@ fn positions<K: Ord + Copy>(mut found: Vec<(K, usize)>) -> Vec<(K, String)> {
     found.dedup();
     let mut keys: Vec<(K, String)> = Vec::new();
     for (key, at) in found {
-        match keys.last_mut() {
-            Some((last, list)) if *last == key => list.push_str(&format!("{at},")),
-            _ => keys.push((key, format!(",{at},"))),
+        if keys.last().is_none_or(|(last, _)| *last != key) {
+            keys.push((key, String::from(",")));
+        }
+        if let Some((_, list)) = keys.last_mut() {
+            // Written in place, without a string per position.
+            let _ = write!(list, "{at},");
         }
     }
     keys

@@ -28,7 +28,7 @@ use super::plan_routes;
 use super::route_columns::{created_at_text, select_list, RouteColumns};
 use crate::records::{notification_id, Acknowledgement, AlertLevel, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -478,8 +478,9 @@ impl SqliteStore {
         bind: impl Fn(&R, &mut dyn FnMut(&dyn rusqlite::ToSql) -> rusqlite::Result<()>) -> rusqlite::Result<()>,
     ) -> Result<usize, StoreError> {
         let mut inserted = 0;
+        let mut statements = Statements::new(tx, insert, columns, per_statement, tail);
         for chunk in rows.chunks(per_statement) {
-            let mut statement = tx.prepare_cached(&rows_sql(insert, columns, chunk.len(), tail)).map_err(|e| self.write_error(e))?;
+            let statement = statements.for_rows(chunk.len()).map_err(|e| self.write_error(e))?;
             let mut at = 0;
             for row in chunk {
                 let mut next = |value: &dyn rusqlite::ToSql| {
@@ -602,7 +603,7 @@ impl Store for SqliteStore {
         // would refuse a route id given twice: the batch is checked here.
         // (A route id is a hash over its plan's id, which the store keeps once.)
         let mut plan_ids = FxHashSet::with_capacity_and_hasher(plans.len(), Default::default());
-        let mut route_ids = FxHashSet::default();
+        let mut route_ids = FxHashSet::with_capacity_and_hasher(plans.iter().map(|p| p.route_decisions.len()).sum(), Default::default());
         for (plan, encoding) in plans.iter().zip(crate::parallel::parallel_map(plans, |plan| self.encode_plan(plan))) {
             let encoding = encoding?;
             if matches!(encoding.routes, PlanRoutes::InRow { .. }) && plan_ids.insert(plan.plan_id.as_str()) {
@@ -614,6 +615,7 @@ impl Store for SqliteStore {
             }
             encoded.push(encoding);
         }
+        let mut index_rows = IndexRows::take(plans, &mut encoded);
         let conn = self.conn();
         // A large batch gets a page cache that holds everything it changes:
         // with the default 2 MB, SQLite writes changed pages out to the WAL
@@ -633,9 +635,9 @@ impl Store for SqliteStore {
         // Plans many per statement; RETURNING names the ones that were new
         // (in a batch, the first of a plan id; a plan stored before is left as it is).
         let mut inserted = FxHashSet::with_capacity_and_hasher(plans.len(), Default::default());
+        let mut statements = Statements::new(&tx, PLAN_INSERT, PLAN_COLUMNS, PLANS_PER_INSERT, " ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id");
         for (chunk, rows) in plans.chunks(PLANS_PER_INSERT).zip(encoded.chunks(PLANS_PER_INSERT)) {
-            let sql = rows_sql(PLAN_INSERT, PLAN_COLUMNS, chunk.len(), " ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id");
-            let mut insert = tx.prepare_cached(&sql).map_err(|e| self.write_error(e))?;
+            let insert = statements.for_rows(chunk.len()).map_err(|e| self.write_error(e))?;
             let mut at = 0;
             for (plan, row) in chunk.iter().zip(rows) {
                 let mut next = |value: &dyn rusqlite::ToSql| {
@@ -667,11 +669,11 @@ impl Store for SqliteStore {
                 inserted.insert(row.get::<_, String>(0).map_err(|e| self.write_error(e))?);
             }
         }
+        drop(statements);
         let mut outcomes = Vec::with_capacity(plans.len());
         let mut routes: Vec<EncodedRoute> = Vec::new();
-        let mut people: Vec<(&str, i64, &str, String)> = Vec::new();
-        let mut categories: Vec<(&str, &str, i64, &str, String)> = Vec::new();
-        for (plan, row) in plans.iter().zip(encoded) {
+        let mut stored = vec![false; plans.len()];
+        for ((plan, row), stored) in plans.iter().zip(encoded).zip(&mut stored) {
             if !inserted.remove(&plan.plan_id) {
                 // Append-only: the stored plan stays as it is.
                 outcomes.push(SaveOutcome::AlreadyStored);
@@ -683,36 +685,27 @@ impl Store for SqliteStore {
                 }
             }
             outcomes.push(SaveOutcome::Stored { routes: plan.route_decisions.len() });
-            match row.routes {
-                PlanRoutes::InRow { at, people: named, categories: kinds, .. } => {
-                    let plan_id = plan.plan_id.as_str();
-                    people.extend(named.into_iter().map(|(person, positions)| (person, at, plan_id, positions)));
-                    categories.extend(kinds.into_iter().map(|((action, category), positions)| (action, category, at, plan_id, positions)));
-                }
-                PlanRoutes::Apart(apart) => {
-                    for route in apart {
-                        routes.push(route?);
-                    }
+            *stored = true;
+            if let PlanRoutes::Apart(apart) = row.routes {
+                for route in apart {
+                    routes.push(route?);
                 }
             }
         }
-        // Each table's rows in its key's order: a B-tree then grows at one
-        // place, each insert finding its page where the last one left it
-        // (about 15% of a batch's time when routes had rows of their own).
-        people.sort_unstable_by(|a, b| (a.0, std::cmp::Reverse(a.1), a.2).cmp(&(b.0, std::cmp::Reverse(b.1), b.2)));
-        self.insert_many(&tx, PEOPLE_INSERT, 4, INDEX_ROWS_PER_INSERT, "", &people, |(person, at, plan_id, positions), next| {
-            next(person)?;
-            next(at)?;
-            next(plan_id)?;
-            next(positions)
+        index_rows.people.retain(|row| stored[row.plan]);
+        index_rows.categories.retain(|row| stored[row.plan]);
+        self.insert_many(&tx, PEOPLE_INSERT, 4, INDEX_ROWS_PER_INSERT, "", &index_rows.people, |row, next| {
+            next(&row.key)?;
+            next(&row.at)?;
+            next(&plans[row.plan].plan_id)?;
+            next(&row.positions)
         })?;
-        categories.sort_unstable_by(|a, b| (a.0, a.1, std::cmp::Reverse(a.2), a.3).cmp(&(b.0, b.1, std::cmp::Reverse(b.2), b.3)));
-        self.insert_many(&tx, CATEGORIES_INSERT, 5, INDEX_ROWS_PER_INSERT, "", &categories, |(action, category, at, plan_id, positions), next| {
-            next(action)?;
-            next(category)?;
-            next(at)?;
-            next(plan_id)?;
-            next(positions)
+        self.insert_many(&tx, CATEGORIES_INSERT, 5, INDEX_ROWS_PER_INSERT, "", &index_rows.categories, |row, next| {
+            next(&row.key.0)?;
+            next(&row.key.1)?;
+            next(&row.at)?;
+            next(&plans[row.plan].plan_id)?;
+            next(&row.positions)
         })?;
         routes.sort_unstable_by(|a, b| a.route.route_id.cmp(&b.route.route_id));
         self.insert_routes(&tx, &routes, recorded, false)?;
@@ -1272,6 +1265,99 @@ fn route_columns_at(row: &rusqlite::Row, at: usize) -> rusqlite::Result<RouteCol
 fn rows_sql(insert: &str, columns: usize, rows: usize, tail: &str) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
     format!("{insert} VALUES {}{tail}", vec![row.as_str(); rows].join(", "))
+}
+
+/// An INSERT of many rows per statement, for one batch: the statement for
+/// a full chunk of rows is made and looked up once and kept, its values
+/// bound anew for each chunk. Made per chunk, its SQL (a hundred rows of
+/// placeholders) was formatted and hashed again each time, and handing it
+/// back to the cache cleared its values one by one. A last, shorter chunk
+/// gets its own.
+struct Statements<'c> {
+    tx: &'c rusqlite::Transaction<'c>,
+    insert: &'c str,
+    columns: usize,
+    per_statement: usize,
+    tail: &'c str,
+    full: Option<rusqlite::CachedStatement<'c>>,
+    short: Option<rusqlite::CachedStatement<'c>>,
+}
+
+impl<'c> Statements<'c> {
+    fn new(tx: &'c rusqlite::Transaction<'c>, insert: &'c str, columns: usize, per_statement: usize, tail: &'c str) -> Statements<'c> {
+        Statements { tx, insert, columns, per_statement, tail, full: None, short: None }
+    }
+
+    /// The statement for a chunk of `rows` rows (at most `per_statement`).
+    fn for_rows(&mut self, rows: usize) -> rusqlite::Result<&mut rusqlite::CachedStatement<'c>> {
+        let sql = || rows_sql(self.insert, self.columns, rows, self.tail);
+        if rows == self.per_statement {
+            let statement = match self.full.take() {
+                Some(statement) => statement,
+                None => self.tx.prepare_cached(&sql())?,
+            };
+            return Ok(self.full.insert(statement));
+        }
+        let statement = self.tx.prepare_cached(&sql())?;
+        Ok(self.short.insert(statement))
+    }
+}
+
+/// The rows of `plan_people` and `plan_categories` for a batch's plans
+/// (those kept in their plan's row), taken from their encodings and put in
+/// their tables' key order before the store is locked: a B-tree then grows
+/// at one place, each insert finding its page where the last one left it
+/// (about 15% of a batch's time when routes had rows of their own).
+struct IndexRows<'p> {
+    /// Key (person, routes_at DESC, plan_id).
+    people: Vec<IndexRow<&'p str>>,
+    /// Key (action, category, routes_at DESC, plan_id).
+    categories: Vec<IndexRow<(&'p str, &'p str)>>,
+}
+
+struct IndexRow<K> {
+    key: K,
+    at: i64,
+    /// The place of its plan in the batch.
+    plan: usize,
+    positions: String,
+}
+
+impl<'p> IndexRows<'p> {
+    fn take(plans: &'p [Plan], encoded: &mut [EncodedPlan<'p>]) -> IndexRows<'p> {
+        let mut rows = IndexRows { people: Vec::new(), categories: Vec::new() };
+        for (plan, encoding) in encoded.iter_mut().enumerate() {
+            if let PlanRoutes::InRow { at, people, categories, .. } = &mut encoding.routes {
+                let at = *at;
+                rows.people.extend(std::mem::take(people).into_iter().map(|(key, positions)| IndexRow { key, at, plan, positions }));
+                rows.categories.extend(std::mem::take(categories).into_iter().map(|(key, positions)| IndexRow { key, at, plan, positions }));
+            }
+        }
+        if rows.people.is_empty() && rows.categories.is_empty() {
+            return rows;
+        }
+        // Sorted by numbers standing for the texts (each text's rank among
+        // its kind): the batch's tens of thousands of rows would otherwise
+        // compare owner names and plan ids a million times.
+        let mut by_id: Vec<usize> = (0..plans.len()).collect();
+        by_id.sort_unstable_by_key(|&i| plans[i].plan_id.as_str());
+        let mut plan_rank = vec![0; plans.len()];
+        for (rank, &i) in by_id.iter().enumerate() {
+            plan_rank[i] = rank;
+        }
+        let people = ranks(rows.people.iter().map(|row| row.key));
+        rows.people.sort_by_cached_key(|row| (people[&row.key], std::cmp::Reverse(row.at), plan_rank[row.plan]));
+        let categories = ranks(rows.categories.iter().map(|row| row.key));
+        rows.categories.sort_by_cached_key(|row| (categories[&row.key], std::cmp::Reverse(row.at), plan_rank[row.plan]));
+        rows
+    }
+}
+
+/// Each distinct value's place among them, in their order.
+fn ranks<T: Ord + std::hash::Hash + Copy>(values: impl Iterator<Item = T>) -> FxHashMap<T, usize> {
+    let mut distinct: Vec<T> = values.collect::<FxHashSet<T>>().into_iter().collect();
+    distinct.sort_unstable();
+    distinct.into_iter().enumerate().map(|(rank, value)| (value, rank)).collect()
 }
 
 /// The page cache SQLite keeps by default (`PRAGMA cache_size`, in KiB when negative).
