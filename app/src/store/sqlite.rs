@@ -610,6 +610,8 @@ impl Store for SqliteStore {
         // every core: a plan's document without its routes, its routes'
         // array or rows.
         let mut encoded = Vec::with_capacity(plans.len());
+        // Whether each plan is the first of its id in the batch (the one stored, unless stored before).
+        let mut first = Vec::with_capacity(plans.len());
         // Routes in their plan's row have no row of their own whose key
         // would refuse a route id given twice: the batch is checked here.
         // (A route id is a hash over its plan's id, which the store keeps once.)
@@ -617,7 +619,9 @@ impl Store for SqliteStore {
         let mut route_ids = FxHashSet::with_capacity_and_hasher(plans.iter().map(|p| p.route_decisions.len()).sum(), Default::default());
         for (plan, encoding) in plans.iter().zip(crate::parallel::parallel_map(plans, |plan| self.encode_plan(plan))) {
             let encoding = encoding?;
-            if matches!(encoding.routes, PlanRoutes::InRow { .. }) && plan_ids.insert(plan.plan_id.as_str()) {
+            let is_first = plan_ids.insert(plan.plan_id.as_str());
+            first.push(is_first);
+            if is_first && matches!(encoding.routes, PlanRoutes::InRow { .. }) {
                 for (i, route) in plan.route_decisions.iter().enumerate() {
                     if !route_ids.insert(route.route_id.as_str()) {
                         return Err(self.invalid(format!("plan: route_decisions[{i}]: `route_id` {} is given twice in the batch", route.route_id)));
@@ -651,42 +655,27 @@ impl Store for SqliteStore {
         // it rebalanced pages at nearly every 2.6 KB plan row (about 10,000
         // times for a 10,000-plan batch: 170 million of SQLite's instructions).
         let stored_before = self.stored_plan_ids(&tx, plans)?;
-        let mut seen = FxHashSet::with_capacity_and_hasher(plans.len(), Default::default());
-        let new: Vec<bool> = plans.iter().map(|p| !stored_before.contains(p.plan_id.as_str()) && seen.insert(p.plan_id.as_str())).collect();
+        let new: Vec<bool> = plans.iter().zip(&first).map(|(p, &first)| first && !stored_before.contains(p.plan_id.as_str())).collect();
         let rows: Vec<(&Plan, &EncodedPlan)> = plans.iter().zip(&encoded).zip(&new).filter(|(_, new)| **new).map(|(pair, _)| pair).collect();
-        // Plans many per statement.
-        let mut statements = Statements::new(&tx, PLAN_INSERT, PLAN_COLUMNS, PLANS_PER_INSERT, "");
-        for chunk in rows.chunks(PLANS_PER_INSERT) {
-            let insert = statements.for_rows(chunk.len()).map_err(|e| self.write_error(e))?;
-            let mut at = 0;
-            for &(plan, row) in chunk {
-                let mut next = |value: &dyn rusqlite::ToSql| {
-                    at += 1;
-                    insert.raw_bind_parameter(at, value)
-                };
-                let policy_id = Some(plan.policy_id.as_str()).filter(|p| !p.is_empty());
-                let in_row = match &row.routes {
-                    PlanRoutes::InRow { routes, at, at_text, .. } => Some((routes, at, at_text)),
-                    PlanRoutes::Apart(_) => None,
-                };
-                let bound = next(&plan.plan_id)
-                    .and_then(|_| next(&plan.schedule_id))
-                    .and_then(|_| next(&row.generated_at))
-                    .and_then(|_| next(&plan.status.as_str()))
-                    .and_then(|_| next(&plan.alert_level.as_str()))
-                    .and_then(|_| next(&row.document))
-                    .and_then(|_| next(&policy_id))
-                    .and_then(|_| next(&plan.is_healthy()))
-                    .and_then(|_| next(&recorded))
-                    .and_then(|_| next(&if in_row.is_some() { ROUTES_IN_ROW } else { ROUTES_APART }))
-                    .and_then(|_| next(&in_row.map(|(routes, ..)| routes)))
-                    .and_then(|_| next(&in_row.map(|(_, at, _)| at)))
-                    .and_then(|_| next(&in_row.and_then(|(.., text)| *text)));
-                bound.map_err(|e| self.write_error(e))?;
-            }
-            insert.raw_execute().map_err(|e| self.write_error(e))?;
-        }
-        drop(statements);
+        self.insert_many(&tx, PLAN_INSERT, PLAN_COLUMNS, PLANS_PER_INSERT, "", &rows, |&(plan, row), next| {
+            let in_row = match &row.routes {
+                PlanRoutes::InRow { routes, at, at_text, .. } => Some((routes, at, at_text)),
+                PlanRoutes::Apart(_) => None,
+            };
+            next(&plan.plan_id)?;
+            next(&plan.schedule_id)?;
+            next(&row.generated_at)?;
+            next(&plan.status.as_str())?;
+            next(&plan.alert_level.as_str())?;
+            next(&row.document)?;
+            next(&Some(plan.policy_id.as_str()).filter(|p| !p.is_empty()))?;
+            next(&plan.is_healthy())?;
+            next(&recorded)?;
+            next(&if in_row.is_some() { ROUTES_IN_ROW } else { ROUTES_APART })?;
+            next(&in_row.map(|(routes, ..)| routes))?;
+            next(&in_row.map(|(_, at, _)| at))?;
+            next(&in_row.and_then(|(.., text)| *text))
+        })?;
         drop(rows);
         let mut outcomes = Vec::with_capacity(plans.len());
         let mut routes: Vec<EncodedRoute> = Vec::new();
