@@ -29,6 +29,29 @@ pub fn record_hash(record: &impl Serialize) -> String {
     })
 }
 
+/// A record's id, made from its hash by `id`, and the id each object in the
+/// record's array field `field` would have (`element_prefix` and its hash)
+/// with `key: <the record's id>` added (a plan's id, and its routes' ids,
+/// each route with the plan's id in it), from
+/// one canonical text: each object's text is already in the record's, so
+/// its hash is taken there, with the entry put in its place on the way to
+/// SHA-256, rather than writing the object again. `None` for the objects'
+/// ids when the field's elements are not all objects without `key`, and
+/// the caller hashes them alone.
+pub fn record_id_and_element_ids(
+    record: &impl Serialize,
+    id: impl FnOnce(String) -> String,
+    field: &'static str,
+    key: &'static str,
+    element_prefix: &str,
+) -> (String, Option<Vec<String>>) {
+    let marking = (field, key, element_prefix);
+    CANONICAL.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut writer) => writer.id_and_element_ids(record, id, marking),
+        Err(_) => Canonical::default().id_and_element_ids(record, id, marking),
+    })
+}
+
 thread_local! {
     /// One writer per thread, so its buffers are reused from record to record.
     static CANONICAL: std::cell::RefCell<Canonical> = std::cell::RefCell::default();
@@ -36,8 +59,13 @@ thread_local! {
 
 /// The first 16 hex digits of SHA-256 over a text.
 fn text_hash(text: &[u8]) -> String {
-    let digest = Sha256::digest(text);
-    let mut hex = String::with_capacity(16);
+    prefixed_hex("", &Sha256::digest(text))
+}
+
+/// `prefix` and the first 16 hex digits of a digest, in one allocation.
+fn prefixed_hex(prefix: &str, digest: &[u8]) -> String {
+    let mut hex = String::with_capacity(prefix.len() + 16);
+    hex.push_str(prefix);
     for b in digest.iter().take(8) {
         hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
         hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
@@ -45,26 +73,39 @@ fn text_hash(text: &[u8]) -> String {
     hex
 }
 
-/// [`content_hash`] of a flat object of text (or null) fields given with
-/// their keys in sorted order, without building the JSON value: ids of
-/// notifications are made for every route of every plan.
-pub fn fields_hash(sorted_fields: &[(&str, Option<&str>)]) -> String {
+/// `prefix` and the [`content_hash`] of a flat object of text (or null)
+/// fields given with their keys in sorted order, without building the
+/// JSON value or its text: ids of notifications are made for every route of
+/// every plan.
+pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> String {
     debug_assert!(sorted_fields.windows(2).all(|w| w[0].0 < w[1].0), "keys in sorted order");
-    let mut text = String::with_capacity(192);
-    text.push('{');
+    let mut sha = Sha256::new();
+    let mut escaped = String::new();
+    let mut string = |sha: &mut Sha256, text: &str| {
+        if plain(text) {
+            sha.update(b"\"");
+            sha.update(text.as_bytes());
+            sha.update(b"\"");
+        } else {
+            escaped.clear();
+            quoted(text, &mut escaped);
+            sha.update(escaped.as_bytes());
+        }
+    };
+    sha.update(b"{");
     for (i, (key, value)) in sorted_fields.iter().enumerate() {
         if i > 0 {
-            text.push(',');
+            sha.update(b",");
         }
-        quoted(key, &mut text);
-        text.push(':');
+        string(&mut sha, key);
+        sha.update(b":");
         match value {
-            Some(v) => quoted(v, &mut text),
-            None => text.push_str("null"),
+            Some(v) => string(&mut sha, v),
+            None => sha.update(b"null"),
         }
     }
-    text.push('}');
-    text_hash(text.as_bytes())
+    sha.update(b"}");
+    prefixed_hex(prefix, &sha.finalize())
 }
 
 /// Canonical JSON text: sorted keys, no spaces.
@@ -146,6 +187,44 @@ struct Canonical {
     addresses: Vec<(usize, usize)>,
     /// Scratch: the entries of the object being closed to write, in key order.
     order: Vec<u32>,
+    /// Scratch: where each entry of the object being closed starts, in key order.
+    starts: Vec<usize>,
+    /// How many objects are open.
+    depth: usize,
+    /// Set while a record's array field is noted ([`record_id_and_element_ids`]).
+    marking: Option<Marking>,
+}
+
+/// The objects of the outermost object's array field `field`, noted as
+/// they are closed: where each is, and where `key` would go in it.
+struct Marking {
+    field: &'static str,
+    key: &'static str,
+    /// While the field's value is written.
+    inside: bool,
+    /// Whether the field was written.
+    seen: bool,
+    marks: Vec<Mark>,
+    /// The field was written twice, or an element has `key` already.
+    failed: bool,
+}
+
+/// An object's text in the output, and where an entry would go in it.
+struct Mark {
+    object: Range<usize>,
+    at: usize,
+    place: Place,
+}
+
+/// Where a new entry goes, and so which side its comma is on.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Before the entry at `at`: `"key":value,`.
+    Before,
+    /// After the last entry, `at` being the `}`: `,"key":value`.
+    Last,
+    /// In an empty object: `"key":value`.
+    Alone,
 }
 
 /// One object entry: its key (raw, for sorting) and its `"key":value` text.
@@ -192,6 +271,8 @@ type Done = Result<(), Unrepresentable>;
 /// [`Canonical::entries`] and its keys in [`Canonical::keys`], and the entry
 /// whose key is written and whose value is not yet.
 struct Frame {
+    /// How many objects were open around it.
+    depth: usize,
     open: usize,
     first: usize,
     keys_from: usize,
@@ -200,14 +281,63 @@ struct Frame {
 
 impl Canonical {
     fn hash(&mut self, record: &impl Serialize) -> String {
+        self.write(record);
+        text_hash(&self.out)
+    }
+
+    /// Writes a record's canonical text into `out`.
+    fn write(&mut self, record: &impl Serialize) -> bool {
         self.out.clear();
         self.keys.clear();
         self.entries.clear();
-        if record.serialize(&mut *self).is_err() {
+        self.depth = 0;
+        let written = record.serialize(&mut *self).is_ok();
+        if !written {
             self.out.clear();
             self.out.extend_from_slice(b"null");
         }
-        text_hash(&self.out)
+        written
+    }
+
+    fn id_and_element_ids(
+        &mut self,
+        record: &impl Serialize,
+        id: impl FnOnce(String) -> String,
+        (field, key, element_prefix): (&'static str, &'static str, &str),
+    ) -> (String, Option<Vec<String>>) {
+        self.marking = Some(Marking { field, key, inside: false, seen: false, marks: Vec::new(), failed: false });
+        let written = self.write(record);
+        let marking = self.marking.take();
+        let id = id(text_hash(&self.out));
+        let marks = marking.filter(|m| written && !m.failed).map(|m| m.marks);
+        let hashes = marks.map(|marks| {
+            let mut entry = String::with_capacity(key.len() + id.len() + 6);
+            quoted(key, &mut entry);
+            entry.push(':');
+            quoted(&id, &mut entry);
+            marks
+                .iter()
+                .map(|mark| {
+                    let (object, at) = (&self.out[mark.object.clone()], mark.at - mark.object.start);
+                    let mut sha = Sha256::new();
+                    sha.update(&object[..at]);
+                    match mark.place {
+                        Place::Before => {
+                            sha.update(entry.as_bytes());
+                            sha.update(b",");
+                        }
+                        Place::Last => {
+                            sha.update(b",");
+                            sha.update(entry.as_bytes());
+                        }
+                        Place::Alone => sha.update(entry.as_bytes()),
+                    }
+                    sha.update(&object[at..]);
+                    prefixed_hex(element_prefix, &sha.finalize())
+                })
+                .collect()
+        });
+        (id, hashes)
     }
 
     fn string(&mut self, text: &str) {
@@ -227,7 +357,8 @@ impl Canonical {
     }
 
     fn open_object(&mut self) -> Frame {
-        let frame = Frame { open: self.out.len(), first: self.entries.len(), keys_from: self.keys.len(), pending: None };
+        let frame = Frame { depth: self.depth, open: self.out.len(), first: self.entries.len(), keys_from: self.keys.len(), pending: None };
+        self.depth += 1;
         self.out.push(b'{');
         frame
     }
@@ -248,11 +379,21 @@ impl Canonical {
             }
         }
         self.out.push(b':');
+        if let (0, Some(marking)) = (frame.depth, &mut self.marking) {
+            if key_bytes(&self.keys, &key) == marking.field.as_bytes() {
+                marking.failed |= marking.seen;
+                marking.seen = true;
+                marking.inside = true;
+            }
+        }
         frame.pending = Some((key, start));
     }
 
     /// Ends the entry whose value was just written.
     fn end_entry(&mut self, frame: &mut Frame) {
+        if let (0, Some(marking)) = (frame.depth, &mut self.marking) {
+            marking.inside = false;
+        }
         if let Some((key, start)) = frame.pending.take() {
             let end = self.out.len();
             self.entries.push(Entry { key, text: start..end });
@@ -261,10 +402,12 @@ impl Canonical {
 
     /// Puts the entries of `frame`'s object in key order, and closes it.
     fn close_object(&mut self, frame: Frame) {
-        let Frame { open, first, keys_from, .. } = frame;
+        let Frame { depth, open, first, keys_from, .. } = frame;
+        self.depth = depth;
         self.order_entries(first);
         let entries = &self.entries[first..];
         let in_order = self.order.len() == entries.len() && self.order.iter().enumerate().all(|(i, &e)| i == e as usize);
+        self.starts.clear();
         if !in_order {
             self.reorder.clear();
             self.reorder.extend_from_slice(&self.out[open + 1..]);
@@ -275,12 +418,52 @@ impl Canonical {
                     self.out.push(b',');
                 }
                 let text = &entries[e as usize].text;
+                self.starts.push(self.out.len());
                 self.out.extend_from_slice(&self.reorder[text.start - base..text.end - base]);
             }
+        } else {
+            self.starts.extend(entries.iter().map(|e| e.text.start));
         }
         self.out.push(b'}');
+        if self.marking.is_some() {
+            self.mark(depth, open, first);
+        }
         self.entries.truncate(first);
         self.keys.truncate(keys_from);
+    }
+
+    /// While a record's array field is noted: notes an object of it just
+    /// closed (at `depth` 1), or moves the notes with the field when the
+    /// outermost object (at `depth` 0) put its entries in order.
+    fn mark(&mut self, depth: usize, open: usize, first: usize) {
+        let Some(marking) = &mut self.marking else { return };
+        let entries = &self.entries[first..];
+        let key = |e: u32| key_bytes(&self.keys, &entries[e as usize].key);
+        if depth == 1 && marking.inside {
+            let place = self.order.iter().position(|&e| key(e) >= marking.key.as_bytes());
+            let (at, place) = match place {
+                Some(p) if key(self.order[p]) == marking.key.as_bytes() => {
+                    marking.failed = true;
+                    return;
+                }
+                Some(p) => (self.starts[p], Place::Before),
+                None if self.order.is_empty() => (open + 1, Place::Alone),
+                None => (self.out.len() - 1, Place::Last),
+            };
+            marking.marks.push(Mark { object: open..self.out.len(), at, place });
+        } else if depth == 0 && !marking.marks.is_empty() {
+            let field = self.order.iter().position(|&e| key(e) == marking.field.as_bytes());
+            let Some(p) = field else {
+                marking.failed = true;
+                return;
+            };
+            let (from, to) = (entries[self.order[p] as usize].text.start, self.starts[p]);
+            for mark in &mut marking.marks {
+                let moved = |at: usize| at - from + to;
+                mark.object = moved(mark.object.start)..moved(mark.object.end);
+                mark.at = moved(mark.at);
+            }
+        }
     }
 
     /// Sets [`Canonical::order`] to the entries of the object whose entries
@@ -709,7 +892,7 @@ mod tests {
     fn a_flat_object_hashes_as_its_canonical_json() {
         let fields = [("alert_level", Some("warning")), ("episode", None), ("owner", Some("a \"quoted\" owner")), ("provider", Some("teams"))];
         let value = json!({"provider": "teams", "owner": "a \"quoted\" owner", "episode": null, "alert_level": "warning"});
-        assert_eq!(fields_hash(&fields), content_hash(&value));
+        assert_eq!(fields_id("ntf_", &fields), format!("ntf_{}", content_hash(&value)));
     }
 
     /// The canonical text a record's writer makes, to compare with its value's.
@@ -769,6 +952,75 @@ mod tests {
         let value = serde_json::to_value(&record).unwrap();
         assert_eq!(written(&record), canonical_text(&value));
         assert_eq!(record_hash(&record), content_hash(&value));
+    }
+
+    #[derive(Clone, serde::Serialize)]
+    struct Element {
+        zeta: &'static str,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        middle: String,
+        alpha: Option<u8>,
+        #[serde(flatten)]
+        extra: std::collections::BTreeMap<String, i64>,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Holder {
+        zulu: Vec<Element>,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        id: String,
+        elements: Vec<Element>,
+        alpha: std::collections::BTreeMap<String, Element>,
+    }
+
+    /// Each element's id alone, with `key` (`middle`) set to the holder's id.
+    fn alone(holder: &Holder, id: &str) -> Vec<String> {
+        holder.elements.iter().map(|e| format!("e_{}", record_hash(&Element { middle: id.to_string(), ..e.clone() }))).collect()
+    }
+
+    #[test]
+    fn elements_get_in_their_record_the_ids_they_get_alone_with_the_records_id() {
+        let element = |zeta, alpha, extra: &[(&str, i64)]| Element {
+            zeta,
+            middle: String::new(),
+            alpha,
+            extra: extra.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        let holder = Holder {
+            zulu: vec![element("same field, another array", None, &[])],
+            id: String::new(),
+            elements: vec![
+                // The new entry between others, first (a key before "alpha"), last (after "zeta"), alone.
+                element("z", Some(1), &[("beta", 2)]),
+                element("a \"quoted\" text", None, &[("aaa", 1)]),
+                element("", Some(0), &[("zz", 3), ("mm", 4)]),
+            ],
+            alpha: [("nested".to_string(), element("not an element", None, &[]))].into(),
+        };
+        let (id, hashes) = record_id_and_element_ids(&holder, |hash| format!("h_{hash}"), "elements", "middle", "e_");
+        assert_eq!(id, format!("h_{}", record_hash(&holder)));
+        assert_eq!(hashes, Some(alone(&holder, &id)));
+
+        // The new entry first, between others, last, alone in an empty object.
+        type Map = std::collections::BTreeMap<String, String>;
+        let map = |entries: &[&str]| -> Map { entries.iter().map(|k| (k.to_string(), format!("value of {k}"))).collect() };
+        let elements = vec![map(&["n", "y"]), map(&["a", "z"]), map(&["a", "b"]), map(&[])];
+        let record: std::collections::BTreeMap<&str, &Vec<Map>> = [("elements", &elements), ("other", &elements)].into();
+        let (id, hashes) = record_id_and_element_ids(&record, |hash| hash, "elements", "m", "");
+        let alone: Vec<String> = elements.iter().map(|e| record_hash(&Map::from_iter(e.clone().into_iter().chain([("m".into(), id.clone())])))).collect();
+        assert_eq!(hashes, Some(alone));
+    }
+
+    #[test]
+    fn elements_that_have_the_key_already_are_not_hashed_in_their_record() {
+        let mut holder = Holder { zulu: vec![], id: "given".into(), elements: vec![], alpha: Default::default() };
+        holder.elements.push(Element { zeta: "z", middle: "set".into(), alpha: None, extra: Default::default() });
+        let (id, hashes) = record_id_and_element_ids(&holder, |hash| hash, "elements", "middle", "");
+        assert_eq!(id, record_hash(&holder));
+        assert_eq!(hashes, None);
+        // Nor when the key is not there: no elements, no hashes.
+        holder.elements.clear();
+        assert_eq!(record_id_and_element_ids(&holder, |hash| hash, "elements", "middle", "").1, Some(vec![]));
     }
 
     #[test]

@@ -880,7 +880,7 @@ pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: Al
         ("provider", Some(provider)),
         ("schedule_id", Some(schedule_id)),
     ];
-    format!("ntf_{}", crate::hash::fields_hash(&identity))
+    crate::hash::fields_id("ntf_", &identity)
 }
 
 /// An escalation's id: `ntf_` and the hash of `{kind: "escalation",
@@ -888,7 +888,7 @@ pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: Al
 /// it escalates, even when the escalation owner is the owner.
 pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> String {
     let identity = [("escalates", Some(escalates)), ("kind", Some("escalation")), ("owner", Some(owner)), ("provider", Some(provider))];
-    format!("ntf_{}", crate::hash::fields_hash(&identity))
+    crate::hash::fields_id("ntf_", &identity)
 }
 
 /// The first 16 hex digits of SHA-256 over a record's canonical JSON.

@@ -5,6 +5,7 @@
 //! record (ids, counts); the routing rules themselves live in
 //! `rules/routing.cavra`.
 
+use crate::hash::record_id_and_element_ids;
 use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
 use cavra_engine::{EvalError, InputSlot, KeptOutcome, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
@@ -476,7 +477,10 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         stored: None,
     };
 
-    plan.plan_id = format!("plan_{}", content_hash(&plan));
+    // The routes' ids are hashes over their content with the plan's id in
+    // it; each route's text is taken from the plan's (the id's) on the way.
+    let (plan_id, route_ids) = record_id_and_element_ids(&plan, |hash| format!("plan_{hash}"), "route_decisions", "plan_id", "route_");
+    plan.plan_id = plan_id;
     // Every category the pack produced, custom ones too (the named counts
     // above cover the bundled pack's three only).
     let mut by_category = BTreeMap::new();
@@ -484,9 +488,10 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
         *by_category.entry(route.category().to_string()).or_insert(0) += 1;
     }
     plan.suppressed_by_category = Some(by_category);
+    let mut route_ids = route_ids.filter(|ids| ids.len() == plan.route_decisions.len()).map(Vec::into_iter);
     for route in &mut plan.route_decisions {
         route.plan_id = plan.plan_id.clone();
-        route.route_id = format!("route_{}", content_hash(route));
+        route.route_id = route_ids.as_mut().and_then(Iterator::next).unwrap_or_else(|| format!("route_{}", content_hash(route)));
     }
     plan
 }
