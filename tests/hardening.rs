@@ -161,14 +161,14 @@ fn claimed_by_a_dead_run(dir: &Path, lease_micros: i64) -> String {
     );
     let now = cavra_app::store::wall_micros();
     let dead = Claim {
-        notification_id: id.clone(),
+        notification_id: id.to_string(),
         schedule_id: "go_backend_python_fallback_monthly".into(),
         holder: "dead".into(),
         claimed_at: now,
         expires_at: now + lease_micros,
     };
     assert!(SqliteStore::open(dir.join("cavra.db")).unwrap().claim(&dead, None).unwrap());
-    id
+    id.to_string()
 }
 
 fn plan_args<'a>(dir: &'a Path, schedule: &'a str, policy: &'a str) -> Vec<String> {

@@ -118,7 +118,7 @@ fn database_name(url: &str) -> &str {
 fn deliverable(store: &dyn Store) -> BTreeSet<String> {
     let at = cavra_engine::time::parse_time(AT).expect("a time");
     let routes = store.history(Some(SCHEDULE), at).expect("history").routes;
-    let due: BTreeSet<String> = routes.into_iter().filter(|r| r.delivers() && r.escalates.is_none()).map(|r| r.notification_id).collect();
+    let due: BTreeSet<String> = routes.into_iter().filter(|r| r.delivers() && r.escalates.is_none()).map(|r| r.notification_id.to_string()).collect();
     assert!(!due.is_empty(), "notifications are due at {AT}");
     due
 }

@@ -15,7 +15,9 @@ use crate::lifecycle::{self, micros, Entry, Lifecycle};
 use crate::packs::PackSource;
 use crate::plan::{build_plan, count_open, BuiltPlan, PlanRequest};
 use crate::policy::{bind_routing, notification_providers, provider_filter, route_providers, schedule_providers, ROUTING_PACK};
-use crate::records::{content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification};
+use crate::records::{
+    content_hash, escalation_id, AlertLevel, DeliveryAttempt, DeliveryResult, NotificationKind, Plan, RouteRecord, SkippedNotification, Text,
+};
 use crate::recovery::record_recoveries;
 use crate::routing::{route_record, OwnerProviders, Router, ScheduleRoutes};
 use crate::store::{wall_micros, Store, StoreProvider};
@@ -238,13 +240,13 @@ impl Connectors {
             let route = routes.get(&record.idempotency_key);
             let mut attempt = DeliveryAttempt {
                 record: record.clone(),
-                schedule_id: route.map_or_else(String::new, |r| r.schedule_id.clone()),
+                schedule_id: route.map_or_else(String::new, |r| r.schedule_id.to_string()),
                 notification_key: record.idempotency_key.clone(),
                 notification_id: record.idempotency_key.clone(),
                 at: at.to_string(),
                 // Frozen here: the lifecycle reads them from the first successful delivery.
                 acknowledgement_minutes: route.and_then(|r| r.acknowledgement_minutes),
-                escalation_owner: route.and_then(|r| r.escalation_owner.clone()),
+                escalation_owner: route.and_then(|r| r.escalation_owner.as_deref().map(String::from)),
                 retry_id: retry_id.map(String::from),
                 delivery_id: String::new(),
                 recorded_at: None,
@@ -341,21 +343,21 @@ pub(crate) fn outgoing(entry: &Entry, runbook_ref: Option<&str>) -> Outgoing {
         AlertLevel::Healthy => "ready",
     };
     let notification = Notification {
-        idempotency_key: route.notification_id.clone(),
-        route_id: route.route_id.clone(),
-        plan_id: route.plan_id.clone(),
-        schedule_id: route.schedule_id.clone(),
-        owner: route.owner.clone(),
+        idempotency_key: route.notification_id.to_string(),
+        route_id: route.route_id.to_string(),
+        plan_id: route.plan_id.to_string(),
+        schedule_id: route.schedule_id.to_string(),
+        owner: route.owner.to_string(),
         escalation_owner: route.escalation_owner_or_owner().to_string(),
-        provider: route.provider.clone(),
+        provider: route.provider.to_string(),
         alert_level: entry.alert_level.as_str().to_string(),
         status: status.to_string(),
-        next_due_at: route.episode.clone(),
-        reason: route.reason.clone().unwrap_or_default(),
+        next_due_at: route.episode.as_deref().map(String::from),
+        reason: route.reason.as_deref().unwrap_or_default().to_string(),
         runbook_ref: runbook_ref.map(String::from),
         // Whole minutes for providers; a fraction rounds up, never to less time.
         acknowledgement_minutes: route.acknowledgement_minutes.map_or(DEFAULT_ACK_MINUTES, |m| m.0).max(0.0).ceil() as u64,
-        created_at: route.created_at.clone(),
+        created_at: route.created_at.to_string(),
     };
     Outgoing { route, notification, seen_attempt: entry.last_attempt.as_ref().map(|a| a.delivery_id.clone()) }
 }
@@ -436,9 +438,9 @@ pub fn deliver(
         .open()
         .filter(|e| !attempted.contains(e.id()))
         .map(|e| SkippedNotification {
-            route_id: e.route.route_id.clone(),
-            owner: e.route.owner.clone(),
-            provider: e.route.provider.clone(),
+            route_id: e.route.route_id.to_string(),
+            owner: e.route.owner.to_string(),
+            provider: e.route.provider.to_string(),
             notification_key: e.id().to_string(),
             state: e.state.clone(),
             reason: if held.contains(e.id()) {
@@ -500,7 +502,7 @@ pub fn take_over_expired(
     if outgoing_all.is_empty() {
         return Ok(Vec::new());
     }
-    let providers: BTreeSet<String> = outgoing_all.iter().map(|o| o.route.provider.clone()).collect();
+    let providers: BTreeSet<String> = outgoing_all.iter().map(|o| o.route.provider.to_string()).collect();
     let connectors = Connectors::load(store, settings, &providers, warn)?;
     let holder = Holder::new(&*writable, checked_lease(settings.claim_lease)?);
     let sent = connectors.send(&holder, &*writable, outgoing_all, &at_text, None)?;
@@ -545,7 +547,7 @@ fn decide_escalations(packs: &PackSource, built: &BuiltPlan, states: &Lifecycle,
             }
             NotificationKind::Escalation if matches!(entry.state.as_str(), "pending_delivery" | "suppressed") => {
                 if let Some(parent) = entry.route.escalates.as_deref().and_then(|p| states.get(p)) {
-                    wanted.push((parent, entry.route.owner.clone(), vec![entry.route.provider.clone()]));
+                    wanted.push((parent, entry.route.owner.to_string(), vec![entry.route.provider.to_string()]));
                 }
             }
             _ => {}
@@ -570,14 +572,14 @@ fn decide_escalations(packs: &PackSource, built: &BuiltPlan, states: &Lifecycle,
         for decision in planned.routes.iter() {
             let mut route = route_record(decision, &parent.route.schedule_id, &at_text, parent.route.episode.as_deref());
             route.notification_id = escalation_id(parent.id(), &owner, decision.provider());
-            route.escalates = Some(parent.id().to_string());
+            route.escalates = Some(parent.id().into());
             route.alert_level = Some(parent.alert_level);
             if route.delivers() {
                 // What the escalation owner is told: who missed what.
-                route.reason = parent.reason.clone().or(route.reason);
+                route.reason = parent.reason.as_deref().map(Text::from).or(route.reason);
             }
-            route.plan_id = plan_id.to_string();
-            route.route_id = format!("route_{}", content_hash(&route));
+            route.plan_id = plan_id.into();
+            route.route_id = format!("route_{}", content_hash(&route)).into();
             routes.push(route);
         }
     }

@@ -9,6 +9,7 @@
 //! exactly what [`canonical_text`] gives for the record's `Value`, so the
 //! ids are the same either way (tests below compare the two).
 
+use crate::records::Text;
 use serde::ser::{self, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -44,7 +45,7 @@ pub fn record_id_and_element_ids(
     field: &'static str,
     key: &'static str,
     element_prefix: &str,
-) -> (String, Option<Vec<String>>) {
+) -> (String, Option<Vec<Text>>) {
     let marking = (field, key, element_prefix);
     CANONICAL.with(|cell| match cell.try_borrow_mut() {
         Ok(mut writer) => writer.id_and_element_ids(record, id, marking),
@@ -64,20 +65,49 @@ fn text_hash(text: &[u8]) -> String {
 
 /// `prefix` and the first 16 hex digits of a digest, in one allocation.
 fn prefixed_hex(prefix: &str, digest: &[u8]) -> String {
-    let mut hex = String::with_capacity(prefix.len() + 16);
-    hex.push_str(prefix);
-    for b in digest.iter().take(8) {
-        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    id.push_str(&Hex::of(digest));
+    id
+}
+
+/// The first 16 hex digits of a digest, on the stack.
+struct Hex([u8; 16]);
+
+impl Hex {
+    fn of(digest: &[u8]) -> Hex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [b'0'; 16];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        Hex(hex)
     }
-    hex
+}
+
+impl std::ops::Deref for Hex {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// `prefix` and a digest's 16 hex digits as a route record's text: inline
+/// (no allocation) for a prefix of up to 8 bytes.
+fn prefixed_text(prefix: &str, digest: &[u8]) -> Text {
+    let mut id = Text::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    id.push_str(&Hex::of(digest));
+    id
 }
 
 /// `prefix` and the [`content_hash`] of a flat object of text (or null)
 /// fields given with their keys in sorted order, without building the
 /// JSON value or its text: ids of notifications are made for every route of
 /// every plan.
-pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> String {
+pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> Text {
     debug_assert!(sorted_fields.windows(2).all(|w| w[0].0 < w[1].0), "keys in sorted order");
     let mut sha = Sha256::new();
     let mut escaped = String::new();
@@ -105,7 +135,7 @@ pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> String
         }
     }
     sha.update(b"}");
-    prefixed_hex(prefix, &sha.finalize())
+    prefixed_text(prefix, &sha.finalize())
 }
 
 /// Canonical JSON text: sorted keys, no spaces.
@@ -304,7 +334,7 @@ impl Canonical {
         record: &impl Serialize,
         id: impl FnOnce(String) -> String,
         (field, key, element_prefix): (&'static str, &'static str, &str),
-    ) -> (String, Option<Vec<String>>) {
+    ) -> (String, Option<Vec<Text>>) {
         self.marking = Some(Marking { field, key, inside: false, seen: false, marks: Vec::new(), failed: false });
         let written = self.write(record);
         let marking = self.marking.take();
@@ -333,7 +363,7 @@ impl Canonical {
                         Place::Alone => sha.update(entry.as_bytes()),
                     }
                     sha.update(&object[at..]);
-                    prefixed_hex(element_prefix, &sha.finalize())
+                    prefixed_text(element_prefix, &sha.finalize())
                 })
                 .collect()
         });
@@ -974,8 +1004,8 @@ mod tests {
     }
 
     /// Each element's id alone, with `key` (`middle`) set to the holder's id.
-    fn alone(holder: &Holder, id: &str) -> Vec<String> {
-        holder.elements.iter().map(|e| format!("e_{}", record_hash(&Element { middle: id.to_string(), ..e.clone() }))).collect()
+    fn alone(holder: &Holder, id: &str) -> Vec<Text> {
+        holder.elements.iter().map(|e| format!("e_{}", record_hash(&Element { middle: id.to_string(), ..e.clone() })).into()).collect()
     }
 
     #[test]
@@ -1007,7 +1037,7 @@ mod tests {
         let elements = vec![map(&["n", "y"]), map(&["a", "z"]), map(&["a", "b"]), map(&[])];
         let record: std::collections::BTreeMap<&str, &Vec<Map>> = [("elements", &elements), ("other", &elements)].into();
         let (id, hashes) = record_id_and_element_ids(&record, |hash| hash, "elements", "m", "");
-        let alone: Vec<String> = elements.iter().map(|e| record_hash(&Map::from_iter(e.clone().into_iter().chain([("m".into(), id.clone())])))).collect();
+        let alone: Vec<Text> = elements.iter().map(|e| record_hash(&Map::from_iter(e.clone().into_iter().chain([("m".into(), id.clone())]))).into()).collect();
         assert_eq!(hashes, Some(alone));
     }
 

@@ -625,11 +625,11 @@ mod tests {
         let mut records: Vec<RouteRecord> = (0..120)
             .map(|i| {
                 let mut r = route(&format!("ntf_{}", i % 37), ["2026-05-21T00:00:00Z", "2026-05-28T00:00:00Z"][i % 2], AlertLevel::Warning);
-                r.schedule_id = format!("s{}", (i * 7) % 11);
-                r.owner = format!("o{}", i % 3);
-                r.provider = ["teams", "slack", "email"][i % 5 % 3].to_string();
+                r.schedule_id = format!("s{}", (i * 7) % 11).into();
+                r.owner = format!("o{}", i % 3).into();
+                r.provider = ["teams", "slack", "email"][i % 5 % 3].to_string().into();
                 r.episode = (i % 13 != 0).then(|| r.episode.clone().unwrap_or_default());
-                r.escalates = (i % 9 == 0).then(|| "ntf_0".to_string());
+                r.escalates = (i % 9 == 0).then(|| "ntf_0".into());
                 r
             })
             .collect();
@@ -677,7 +677,7 @@ mod tests {
         let scan = |route: &RouteRecord, delivered: i64| {
             acks.iter()
                 .filter(|a| match &a.notification_ids {
-                    Some(ids) => ids.contains(&route.notification_id),
+                    Some(ids) => ids.iter().any(|id| *id == route.notification_id),
                     None => a.schedule_id == route.schedule_id && a.provider == route.provider && a.plan_id.is_none(),
                 })
                 .find(|a| micros(&a.created_at).is_some_and(|t| t >= delivered))

@@ -226,45 +226,50 @@ pub struct OwnerRoute {
     pub escalation_owner: Option<String>,
 }
 
+/// A route record's text: most (owners, providers, ids, times) are short
+/// enough to be kept inline, so a 90,000-route batch does not allocate (and
+/// free) each of them apart. It reads as a `&str`.
+pub type Text = compact_str::CompactString;
+
 /// One stored route decision of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteRecord {
-    pub schedule_id: String,
-    pub owner: String,
-    pub escalation_owner: Option<String>,
-    pub provider: String,
-    pub action: String,
-    pub category: String,
+    pub schedule_id: Text,
+    pub owner: Text,
+    pub escalation_owner: Option<Text>,
+    pub provider: Text,
+    pub action: Text,
+    pub category: Text,
     pub acknowledgement_minutes: Option<Minutes>,
-    pub reason: Option<String>,
-    pub maintenance_window_id: Option<String>,
-    pub owner_availability: Option<String>,
-    pub created_at: String,
+    pub reason: Option<Text>,
+    pub maintenance_window_id: Option<Text>,
+    pub owner_availability: Option<Text>,
+    pub created_at: Text,
     /// The drill's due time the notification is about (its episode).
     #[serde(default)]
-    pub episode: Option<String>,
+    pub episode: Option<Text>,
     /// When the window or absence that suppressed the route ends.
     #[serde(default)]
-    pub suppressed_until: Option<String>,
+    pub suppressed_until: Option<Text>,
     /// The notification this decision is about (`ntf_...`); empty for a
     /// healthy schedule's routes, which notify nobody.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub notification_id: String,
+    #[serde(default, skip_serializing_if = "Text::is_empty")]
+    pub notification_id: Text,
     /// For an escalation: the breached notification it escalates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escalates: Option<String>,
+    pub escalates: Option<Text>,
     /// The notification's alert level (its plan's; for an escalation, the escalated one's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_level: Option<AlertLevel>,
     /// Empty only while the plan's id is computed.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub plan_id: String,
+    #[serde(default, skip_serializing_if = "Text::is_empty")]
+    pub plan_id: Text,
     /// Empty only while the route's id is computed.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub route_id: String,
+    #[serde(default, skip_serializing_if = "Text::is_empty")]
+    pub route_id: Text,
     /// When the store wrote it (wall clock; only in listings of stored routes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded_at: Option<String>,
+    pub recorded_at: Option<Text>,
 }
 
 impl RouteRecord {
@@ -496,7 +501,7 @@ impl Serialize for ListedRoute<'_> {
         }
         match &self.route.recorded_at {
             None => Listed { route: self.route, recorded_at: self.recorded_at }.serialize(serializer),
-            Some(_) => RouteRecord { recorded_at: Some(self.recorded_at.to_string()), ..self.route.clone() }.serialize(serializer),
+            Some(_) => RouteRecord { recorded_at: Some(self.recorded_at.to_string().into()), ..self.route.clone() }.serialize(serializer),
         }
     }
 }
@@ -872,7 +877,7 @@ pub struct RecoveryList {
 /// the schedule, episode, alert level, owner and provider. No time is in it,
 /// so every plan of the same episode names the same notification; it is also
 /// the idempotency key providers receive.
-pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: AlertLevel, owner: &str, provider: &str) -> String {
+pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: AlertLevel, owner: &str, provider: &str) -> Text {
     let identity = [
         ("alert_level", Some(alert_level.as_str())),
         ("episode", episode),
@@ -886,7 +891,7 @@ pub fn notification_id(schedule_id: &str, episode: Option<&str>, alert_level: Al
 /// An escalation's id: `ntf_` and the hash of `{kind: "escalation",
 /// escalates, owner, provider}`, so it never collides with the notification
 /// it escalates, even when the escalation owner is the owner.
-pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> String {
+pub fn escalation_id(escalates: &str, owner: &str, provider: &str) -> Text {
     let identity = [("escalates", Some(escalates)), ("kind", Some("escalation")), ("owner", Some(owner)), ("provider", Some(provider))];
     crate::hash::fields_id("ntf_", &identity)
 }

@@ -94,7 +94,7 @@ pub fn retry(packs: &PackSource, store: &dyn StoreProvider, request: &RetryReque
     let ids: Vec<&str> = failed.iter().map(|e| e.id()).collect();
     let retry_id =
         format!("rtr_{}", content_hash(&serde_json::json!({ "approval_id": approval_id, "approved_by": approved_by, "at": at_text, "notifications": ids })));
-    let providers: BTreeSet<String> = failed.iter().map(|e| e.route.provider.clone()).collect();
+    let providers: BTreeSet<String> = failed.iter().map(|e| e.route.provider.to_string()).collect();
     let connectors = Connectors::load(store, &request.send, &providers, warn)?;
     let holder = Holder::new(&*writable, checked_lease(request.send.claim_lease)?);
     let sent = connectors.send(&holder, &*writable, failed.iter().map(|e| outgoing(e, None)).collect(), &at_text, Some(&retry_id))?;
@@ -115,9 +115,9 @@ pub fn retry(packs: &PackSource, store: &dyn StoreProvider, request: &RetryReque
             let last = mine.last();
             RetriedNotification {
                 notification_id: e.id().to_string(),
-                schedule_id: e.route.schedule_id.clone(),
-                owner: e.route.owner.clone(),
-                provider: e.route.provider.clone(),
+                schedule_id: e.route.schedule_id.to_string(),
+                owner: e.route.owner.to_string(),
+                provider: e.route.provider.to_string(),
                 outcome: last.map_or("failed", |a| a.record.outcome.as_str()).to_string(),
                 attempts: u32::try_from(mine.len()).unwrap_or(u32::MAX),
                 status_code: last.and_then(|a| a.record.status_code),

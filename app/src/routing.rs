@@ -6,7 +6,7 @@
 //! `rules/routing.cavra`.
 
 use crate::hash::record_id_and_element_ids;
-use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord};
+use crate::records::{content_hash, notification_id, AlertLevel, Minutes, Ordered, OwnerRoute, Plan, ReadinessStatus, RouteRecord, Text};
 use cavra_engine::{EvalError, InputSlot, KeptOutcome, OutcomeRef, Program, Session, Value};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -490,8 +490,8 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
     plan.suppressed_by_category = Some(by_category);
     let mut route_ids = route_ids.filter(|ids| ids.len() == plan.route_decisions.len()).map(Vec::into_iter);
     for route in &mut plan.route_decisions {
-        route.plan_id = plan.plan_id.clone();
-        route.route_id = route_ids.as_mut().and_then(Iterator::next).unwrap_or_else(|| format!("route_{}", content_hash(route)));
+        route.plan_id = plan.plan_id.as_str().into();
+        route.route_id = route_ids.as_mut().and_then(Iterator::next).unwrap_or_else(|| format!("route_{}", content_hash(route)).into());
     }
     plan
 }
@@ -500,34 +500,34 @@ pub fn plan_document(header: &PlanHeader, request: &ScheduleRoutes, planned: Pla
 /// its notification, plan and route ids are known.
 pub fn route_record(r: &RouteDecision, schedule_id: &str, created_at: &str, episode: Option<&str>) -> RouteRecord {
     RouteRecord {
-        schedule_id: schedule_id.to_string(),
-        owner: r.owner().to_string(),
+        schedule_id: schedule_id.into(),
+        owner: r.owner().into(),
         escalation_owner: text(r.escalation_owner()),
-        provider: r.provider().to_string(),
-        action: r.action().to_string(),
-        category: r.category().to_string(),
+        provider: r.provider().into(),
+        action: r.action().into(),
+        category: r.category().into(),
         acknowledgement_minutes: minutes(r.acknowledgement_minutes()),
         reason: text(r.reason()),
         maintenance_window_id: text(r.maintenance_window_id()),
         owner_availability: text(r.owner_availability()),
-        created_at: created_at.to_string(),
-        episode: episode.map(String::from),
+        created_at: created_at.into(),
+        episode: episode.map(Text::from),
         suppressed_until: match r.suppressed_until() {
-            Value::Time(t) => Some(cavra_engine::time::format_time(*t)),
+            Value::Time(t) => Some(cavra_engine::time::format_time(*t).into()),
             _ => None,
         },
-        notification_id: String::new(),
+        notification_id: Text::default(),
         escalates: None,
         alert_level: None,
-        plan_id: String::new(),
-        route_id: String::new(),
+        plan_id: Text::default(),
+        route_id: Text::default(),
         recorded_at: None,
     }
 }
 
 /// A pack's text value, or none (null, or a pack that gave something else).
-fn text(value: &Value) -> Option<String> {
-    value.as_text().map(String::from)
+fn text<T: for<'t> From<&'t str>>(value: &Value) -> Option<T> {
+    value.as_text().map(T::from)
 }
 
 fn minutes(value: &Value) -> Option<Minutes> {

@@ -1,7 +1,8 @@
 //! The plan-assembly batch (10,000 plans, 90,000 routes) through the plan
 //! command's save path once per pass, each part timed on its own, for
 //! profilers (`perf record`): the documents and ids, the lifecycle counts,
-//! the plan rows with their routes (one transaction), closing the store.
+//! the plan rows with their routes (one transaction), closing the store,
+//! dropping the plans (as the benchmark's iteration does).
 //!
 //! `cargo run -j2 --release -p cavra-benches --example plan_store [PASSES]`
 
@@ -40,9 +41,12 @@ fn main() {
         let start = Instant::now();
         drop(store);
         let close = ms(start);
+        let count = outcomes.len();
+        let start = Instant::now();
+        drop(plans);
+        let freed = ms(start);
         println!(
-            "pass {pass}: documents and ids {documents:.0} ms, lifecycle counts {lifecycle:.0} ms, plan rows and routes {rows:.0} ms, close {close:.0} ms ({} plans)",
-            outcomes.len()
+            "pass {pass}: documents and ids {documents:.0} ms, lifecycle counts {lifecycle:.0} ms, plan rows and routes {rows:.0} ms, close {close:.0} ms, plans dropped {freed:.0} ms ({count} plans)"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

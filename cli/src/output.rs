@@ -45,8 +45,8 @@ pub(crate) fn print_columns(io: &mut Io, headers: &[&str], rows: &[Vec<String>])
     }
 }
 
-fn text(value: &Option<String>) -> String {
-    value.clone().unwrap_or_default()
+fn text(value: &Option<impl AsRef<str>>) -> String {
+    value.as_ref().map_or_else(String::new, |v| v.as_ref().to_string())
 }
 
 pub(crate) fn print_report(io: &mut Io, report: &ReadinessReport) {
@@ -85,8 +85,11 @@ pub(crate) fn print_evaluation(io: &mut Io, doc: &BackendEvaluation) {
 
 pub(crate) fn print_plan(io: &mut Io, plan: &Plan) {
     say!(io.out, "plan {} for {}: {} ({}) - {}", plan.plan_id, plan.schedule_id, plan.status, plan.alert_level.as_str(), plan.reason);
-    let rows: Vec<Vec<String>> =
-        plan.route_decisions.iter().map(|r| vec![r.owner.clone(), r.provider.clone(), r.action.clone(), r.category.clone(), text(&r.reason)]).collect();
+    let rows: Vec<Vec<String>> = plan
+        .route_decisions
+        .iter()
+        .map(|r| vec![r.owner.to_string(), r.provider.to_string(), r.action.to_string(), r.category.to_string(), text(&r.reason)])
+        .collect();
     print_columns(io, &["OWNER", "PROVIDER", "ACTION", "CATEGORY", "REASON"], &rows);
     // The bundled pack's three categories always, then any other category
     // the pack produced, so a custom suppression is never hidden.
@@ -104,13 +107,13 @@ pub(crate) fn print_plan(io: &mut Io, plan: &Plan) {
 
 fn route_row(r: &RouteRecord) -> Vec<String> {
     vec![
-        r.created_at.clone(),
-        r.schedule_id.clone(),
-        r.owner.clone(),
+        r.created_at.to_string(),
+        r.schedule_id.to_string(),
+        r.owner.to_string(),
         text(&r.escalation_owner),
-        r.provider.clone(),
-        r.action.clone(),
-        r.category.clone(),
+        r.provider.to_string(),
+        r.action.to_string(),
+        r.category.to_string(),
         text(&r.reason),
     ]
 }

@@ -78,7 +78,7 @@ impl Fixture {
     /// The T2 plan's notification of `owner` on `provider`.
     pub fn notification(&self, owner: &str, provider: &str) -> String {
         let route = self.plans[1].route_decisions.iter().find(|r| r.owner == owner && r.provider == provider);
-        route.unwrap_or_else(|| panic!("no route of {owner} on {provider}")).notification_id.clone()
+        route.unwrap_or_else(|| panic!("no route of {owner} on {provider}")).notification_id.to_string()
     }
 
     /// The attempts at one notification made at or before `at`, in order.

@@ -132,8 +132,8 @@ fn the_history_of_several_schedules_is_each_ones_history(backend: &Backend) {
             ids
         };
         assert_eq!(
-            sorted(together.routes.iter().map(|r| r.route_id.clone()).collect()),
-            sorted(apart.iter().flat_map(|h| &h.routes).map(|r| r.route_id.clone()).collect()),
+            sorted(together.routes.iter().map(|r| r.route_id.to_string()).collect()),
+            sorted(apart.iter().flat_map(|h| &h.routes).map(|r| r.route_id.to_string()).collect()),
             "routes as of {at}"
         );
         assert!(!together.routes.is_empty() && together.routes.iter().any(|r| r.schedule_id == other), "both schedules' routes as of {at}");
@@ -397,7 +397,7 @@ mod postgres_version_1 {
         }
         for route in &routes {
             let document = serde_json::to_string(route).unwrap();
-            admin.execute("UPDATE route_decisions SET document = $1 WHERE route_id = $2", &[&document, &route.route_id]).unwrap();
+            admin.execute("UPDATE route_decisions SET document = $1 WHERE route_id = $2", &[&document, &route.route_id.as_str()]).unwrap();
         }
         admin
             .batch_execute(

@@ -223,7 +223,7 @@ fn a_batch_of_plans_is_stored_whole_or_not_at_all(backend: &Backend) {
     // written another way, so that both backends write a row per route).
     let mut broken = t3.clone();
     broken.route_decisions[1].route_id = broken.route_decisions[0].route_id.clone();
-    broken.route_decisions[1].created_at = broken.route_decisions[1].created_at.replace('Z', "+00:00");
+    broken.route_decisions[1].created_at = broken.route_decisions[1].created_at.replace('Z', "+00:00").into();
     let error = store.save_plans(&[t1.clone(), t2.clone(), broken], &[]).unwrap_err().to_string();
     assert!(error.starts_with(&format!("cannot write the store {}: ", backend.shown())), "{error}");
     assert!(store.latest_plans(None).unwrap().is_empty() && store.routes(&RouteFilter::default()).unwrap().is_empty(), "none of the batch is kept");
@@ -248,8 +248,8 @@ fn many_plans(count: usize) -> Vec<cavra_app::records::Plan> {
             plan.plan_id = format!("plan_{i:016x}");
             plan.route_decisions.truncate(1);
             let route = &mut plan.route_decisions[0];
-            route.plan_id = plan.plan_id.clone();
-            route.route_id = format!("{}_{i:05}", route.route_id);
+            route.plan_id = plan.plan_id.clone().into();
+            route.route_id = format!("{}_{i:05}", route.route_id).into();
             plan
         })
         .collect()

@@ -241,23 +241,23 @@ mod tests {
         use crate::records::Minutes;
         let route = |i: usize, reason: String, minutes: Option<f64>| RouteRecord {
             schedule_id: "s".into(),
-            owner: format!("owner-{i}"),
-            escalation_owner: (i == 1).then(|| "lead \"é\"".to_string()),
+            owner: format!("owner-{i}").into(),
+            escalation_owner: (i == 1).then(|| "lead \"é\"".into()),
             provider: "teams".into(),
             action: "suppress".into(),
             category: "maintenance_window".into(),
             acknowledgement_minutes: minutes.map(Minutes),
-            reason: Some(reason),
+            reason: Some(reason.into()),
             maintenance_window_id: None,
             owner_availability: Some("away".into()),
             created_at: "2026-06-01T00:00:00Z".into(),
             episode: Some("2026-06-02T00:00:00Z".into()),
             suppressed_until: None,
-            notification_id: if i == 2 { String::new() } else { format!("ntf_{i}") },
+            notification_id: if i == 2 { String::new().into() } else { format!("ntf_{i}").into() },
             escalates: None,
             alert_level: Some(AlertLevel::Warning),
             plan_id: "plan_1".into(),
-            route_id: format!("route_{i}"),
+            route_id: format!("route_{i}").into(),
             recorded_at: None,
         };
         // Sizes under each header width: 11 bytes, 255, 65,535, and more.
@@ -295,7 +295,7 @@ mod tests {
             db.query_row("SELECT json(?1), json_valid(?1, 8), ?1 ->> '$[1][7]'", [&blob], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
         assert!(valid, "well-formed JSONB");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), serde_json::Value::Array(expected));
-        assert_eq!(Some(reason), routes[1].reason);
+        assert_eq!(Some(reason.as_str()), routes[1].reason.as_deref());
     }
 
     #[test]

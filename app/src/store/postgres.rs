@@ -507,18 +507,18 @@ impl PostgresStore {
     fn route_rows<'r>(&self, what: &str, routes: &[(&'r RouteRecord, Option<i32>)], recorded: i64) -> Result<RouteRows<'r>, StoreError> {
         let mut rows = RouteRows::default();
         for (i, (route, position)) in routes.iter().enumerate() {
-            rows.route_id.push(route.route_id.clone());
-            rows.plan_id.push(route.plan_id.clone());
-            rows.schedule_id.push(route.schedule_id.clone());
-            rows.owner.push(route.owner.clone());
+            rows.route_id.push(route.route_id.to_string());
+            rows.plan_id.push(route.plan_id.to_string());
+            rows.schedule_id.push(route.schedule_id.to_string());
+            rows.owner.push(route.owner.to_string());
             rows.escalation_owner.push(route.escalation_owner_or_owner().to_string());
-            rows.provider.push(route.provider.clone());
-            rows.action.push(route.action.clone());
-            rows.category.push(route.category.clone());
+            rows.provider.push(route.provider.to_string());
+            rows.action.push(route.action.to_string());
+            rows.category.push(route.category.to_string());
             let created_at = self.micros(&format!("{what}[{i}]"), "created_at", &route.created_at)?;
             rows.created_at.push(created_at);
-            rows.notification_id.push(Some(route.notification_id.clone()).filter(|n| !n.is_empty()));
-            rows.escalates.push(route.escalates.clone());
+            rows.notification_id.push(Some(route.notification_id.to_string()).filter(|n| !n.is_empty()));
+            rows.escalates.push(route.escalates.as_deref().map(String::from));
             rows.recorded_at.push(recorded);
             rows.plan_position.push(*position);
             rows.escalation_owner_given.push(route.escalation_owner.is_some());

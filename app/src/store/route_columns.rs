@@ -5,7 +5,7 @@
 //! columns. Both backends read a route through [`select_list`] and give it
 //! back with [`RouteColumns::record`], field for field as it was written.
 
-use crate::records::{AlertLevel, Minutes, RouteRecord};
+use crate::records::{AlertLevel, Minutes, RouteRecord, Text};
 
 /// The columns a route is read from, in this order: its document (empty
 /// from the column layout on), then its fields.
@@ -85,25 +85,25 @@ impl RouteColumns {
             Some(level) => Some(AlertLevel::parse(&level).ok_or_else(|| format!("route {}: unknown alert level `{level}`", self.route_id))?),
         };
         Ok(RouteRecord {
-            schedule_id: self.schedule_id,
-            escalation_owner: self.escalation_owner_given.then_some(self.escalation_owner),
-            owner: self.owner,
-            provider: self.provider,
-            action: self.action,
-            category: self.category,
+            schedule_id: self.schedule_id.into(),
+            escalation_owner: self.escalation_owner_given.then(|| self.escalation_owner.into()),
+            owner: self.owner.into(),
+            provider: self.provider.into(),
+            action: self.action.into(),
+            category: self.category.into(),
             acknowledgement_minutes: self.acknowledgement_minutes.map(Minutes),
-            reason: self.reason,
-            maintenance_window_id: self.maintenance_window_id,
-            owner_availability: self.owner_availability,
-            created_at: self.created_at_text.unwrap_or_else(|| cavra_engine::time::format_time(self.created_at)),
-            episode: self.episode,
-            suppressed_until: self.suppressed_until,
-            notification_id: self.notification_id.unwrap_or_default(),
-            escalates: self.escalates,
+            reason: self.reason.map(Text::from),
+            maintenance_window_id: self.maintenance_window_id.map(Text::from),
+            owner_availability: self.owner_availability.map(Text::from),
+            created_at: self.created_at_text.unwrap_or_else(|| cavra_engine::time::format_time(self.created_at)).into(),
+            episode: self.episode.map(Text::from),
+            suppressed_until: self.suppressed_until.map(Text::from),
+            notification_id: self.notification_id.unwrap_or_default().into(),
+            escalates: self.escalates.map(Text::from),
             alert_level,
-            plan_id: self.plan_id,
-            route_id: self.route_id,
-            recorded_at: self.recorded_at.map(cavra_engine::time::format_time),
+            plan_id: self.plan_id.into(),
+            route_id: self.route_id.into(),
+            recorded_at: self.recorded_at.map(|at| cavra_engine::time::format_time(at).into()),
         })
     }
 }

@@ -26,7 +26,7 @@ use super::{wall_micros, Claim, History, RouteFilter, SaveOutcome, Store, StoreE
 
 use super::plan_routes;
 use super::route_columns::{created_at_text, select_list, RouteColumns};
-use crate::records::{notification_id, Acknowledgement, AlertLevel, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use crate::records::{notification_id, Acknowledgement, AlertLevel, DeliveryAttempt, Minutes, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Text, Trend};
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::DeserializeOwned;
@@ -435,29 +435,29 @@ impl SqliteStore {
         let tail = if existing_ok { " ON CONFLICT (route_id) DO NOTHING" } else { "" };
         self.insert_many(tx, ROUTE_INSERT, ROUTE_COLUMNS, ROUTES_PER_INSERT, tail, routes, |row, next| {
             let (route, created_at) = (row.route, row.created_at);
-            next(&route.route_id)?;
-            next(&route.plan_id)?;
-            next(&route.schedule_id)?;
-            next(&route.owner)?;
+            next(&route.route_id.as_str())?;
+            next(&route.plan_id.as_str())?;
+            next(&route.schedule_id.as_str())?;
+            next(&route.owner.as_str())?;
             next(&route.escalation_owner_or_owner())?;
-            next(&route.provider)?;
-            next(&route.action)?;
-            next(&route.category)?;
+            next(&route.provider.as_str())?;
+            next(&route.action.as_str())?;
+            next(&route.category.as_str())?;
             next(&created_at)?;
             // Empty: the route is read from its columns.
             next(&"")?;
             next(&Some(route.notification_id.as_str()).filter(|n| !n.is_empty()))?;
-            next(&route.escalates)?;
+            next(&route.escalates.as_deref())?;
             next(&recorded)?;
             next(&row.position)?;
             next(&route.escalation_owner.is_some())?;
             next(&route.acknowledgement_minutes.map(|m| m.0))?;
-            next(&route.reason)?;
-            next(&route.maintenance_window_id)?;
-            next(&route.owner_availability)?;
+            next(&route.reason.as_deref())?;
+            next(&route.maintenance_window_id.as_deref())?;
+            next(&route.owner_availability.as_deref())?;
             next(&row.created_at_text)?;
-            next(&route.episode)?;
-            next(&route.suppressed_until)?;
+            next(&route.episode.as_deref())?;
+            next(&route.suppressed_until.as_deref())?;
             next(&route.alert_level.map(AlertLevel::as_str))
         })
     }
@@ -1149,7 +1149,7 @@ fn backfill_lifecycle(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
         if let Some(list) = plan["route_decisions"].as_array_mut() {
             for route in list.iter_mut() {
                 let mut record: RouteRecord = serde_json::from_value(route.clone()).map_err(corrupt)?;
-                record.episode = episode.clone();
+                record.episode = episode.as_deref().map(Text::from);
                 if !healthy {
                     record.notification_id = notification_id(&record.schedule_id, episode.as_deref(), typed.alert_level, &record.owner, &record.provider);
                     record.alert_level = Some(typed.alert_level);
@@ -1157,9 +1157,12 @@ fn backfill_lifecycle(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
                 let text = serde_json::to_string(&record).map_err(corrupt)?;
                 tx.execute(
                     "UPDATE route_decisions SET notification_id = ?2, document = ?3 WHERE route_id = ?1",
-                    params![record.route_id, Some(record.notification_id.as_str()).filter(|n| !n.is_empty()), text],
+                    params![record.route_id.as_str(), Some(record.notification_id.as_str()).filter(|n| !n.is_empty()), text],
                 )?;
-                routes.insert(record.route_id.clone(), (record.notification_id.clone(), at, record.acknowledgement_minutes, record.escalation_owner.clone()));
+                routes.insert(
+                    record.route_id.to_string(),
+                    (record.notification_id.to_string(), at, record.acknowledgement_minutes, record.escalation_owner.as_deref().map(String::from)),
+                );
                 *route = serde_json::to_value(&record).map_err(corrupt)?;
             }
         }
@@ -1464,7 +1467,7 @@ impl EncodedRoute<'_> {
         let named =
             [&route.route_id, &route.plan_id, &route.schedule_id, &route.owner, &route.provider, &route.action, &route.category, &route.notification_id];
         // Keys repeated in the indexes, and each value's header and numbers.
-        2 * named.iter().map(|t| t.len()).sum::<usize>() + texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>() + 96
+        2 * named.iter().map(|t| t.len()).sum::<usize>() + texts.iter().map(|t| t.as_ref().map_or(0, |t| t.len())).sum::<usize>() + 96
     }
 }
 
@@ -1539,11 +1542,11 @@ mod tests {
         plan.plan_id = "plan_0000000000000001".into();
         plan.reason = "a \"quoted\" reason\nwith a line break".into();
         for (i, route) in plan.route_decisions.iter_mut().enumerate() {
-            route.plan_id = plan.plan_id.clone();
-            route.route_id = format!("route_{i:016x}");
-            route.created_at = plan.generated_at.clone();
+            route.plan_id = plan.plan_id.clone().into();
+            route.route_id = format!("route_{i:016x}").into();
+            route.created_at = plan.generated_at.clone().into();
             // Text that JSON escapes, and a fraction of a minute, in the plan's row.
-            route.reason = Some(format!("route {i} é \"quoted\"\n\u{1}"));
+            route.reason = Some(format!("route {i} é \"quoted\"\n\u{1}").into());
             route.acknowledgement_minutes = Some(Minutes(7.5 + i as f64));
         }
         plan.route_decisions.reverse();
@@ -1575,9 +1578,9 @@ mod tests {
         second.provider = "webhook".into();
         apart.route_decisions.push(second);
         for (i, route) in apart.route_decisions.iter_mut().enumerate() {
-            route.plan_id = apart.plan_id.clone();
-            route.route_id = format!("route_apart_{i}");
-            route.created_at = if i == 0 { "2026-06-02T02:00:00+02:00".into() } else { apart.generated_at.clone() };
+            route.plan_id = apart.plan_id.clone().into();
+            route.route_id = format!("route_apart_{i}").into();
+            route.created_at = if i == 0 { "2026-06-02T02:00:00+02:00".into() } else { apart.generated_at.clone().into() };
         }
         assert_eq!(store.save_plan(&apart).unwrap(), SaveOutcome::Stored { routes: apart.route_decisions.len() });
         assert_eq!(routes_in_row(&store, &apart.plan_id), None);
@@ -1624,8 +1627,8 @@ mod tests {
                 let mut plan = template.clone();
                 plan.plan_id = format!("plan_{n:016x}");
                 for (i, route) in plan.route_decisions.iter_mut().enumerate() {
-                    route.plan_id = plan.plan_id.clone();
-                    route.route_id = format!("route_{n:08x}{i:08x}");
+                    route.plan_id = plan.plan_id.clone().into();
+                    route.route_id = format!("route_{n:08x}{i:08x}").into();
                 }
                 plan
             })
