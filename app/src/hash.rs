@@ -9,7 +9,7 @@
 //! exactly what [`canonical_text`] gives for the record's `Value`, so the
 //! ids are the same either way (tests below compare the two).
 
-use crate::records::Text;
+use compact_str::CompactString;
 use serde::ser::{self, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -45,7 +45,7 @@ pub fn record_id_and_element_ids(
     field: &'static str,
     key: &'static str,
     element_prefix: &str,
-) -> (String, Option<Vec<Text>>) {
+) -> (String, Option<Vec<CompactString>>) {
     let marking = (field, key, element_prefix);
     CANONICAL.with(|cell| match cell.try_borrow_mut() {
         Ok(mut writer) => writer.id_and_element_ids(record, id, marking),
@@ -94,10 +94,10 @@ impl std::ops::Deref for Hex {
     }
 }
 
-/// `prefix` and a digest's 16 hex digits as a route record's text: inline
-/// (no allocation) for a prefix of up to 8 bytes.
-fn prefixed_text(prefix: &str, digest: &[u8]) -> Text {
-    let mut id = Text::with_capacity(prefix.len() + 16);
+/// `prefix` and a digest's 16 hex digits, kept inline (no allocation) for a
+/// prefix of up to 8 bytes: the ids of route records.
+fn prefixed_text(prefix: &str, digest: &[u8]) -> CompactString {
+    let mut id = CompactString::with_capacity(prefix.len() + 16);
     id.push_str(prefix);
     id.push_str(&Hex::of(digest));
     id
@@ -107,7 +107,7 @@ fn prefixed_text(prefix: &str, digest: &[u8]) -> Text {
 /// fields given with their keys in sorted order, without building the
 /// JSON value or its text: ids of notifications are made for every route of
 /// every plan.
-pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> Text {
+pub fn fields_id(prefix: &str, sorted_fields: &[(&str, Option<&str>)]) -> CompactString {
     debug_assert!(sorted_fields.windows(2).all(|w| w[0].0 < w[1].0), "keys in sorted order");
     let mut sha = Sha256::new();
     let mut escaped = String::new();
@@ -334,7 +334,7 @@ impl Canonical {
         record: &impl Serialize,
         id: impl FnOnce(String) -> String,
         (field, key, element_prefix): (&'static str, &'static str, &str),
-    ) -> (String, Option<Vec<Text>>) {
+    ) -> (String, Option<Vec<CompactString>>) {
         self.marking = Some(Marking { field, key, inside: false, seen: false, marks: Vec::new(), failed: false });
         let written = self.write(record);
         let marking = self.marking.take();
@@ -1004,7 +1004,7 @@ mod tests {
     }
 
     /// Each element's id alone, with `key` (`middle`) set to the holder's id.
-    fn alone(holder: &Holder, id: &str) -> Vec<Text> {
+    fn alone(holder: &Holder, id: &str) -> Vec<CompactString> {
         holder.elements.iter().map(|e| format!("e_{}", record_hash(&Element { middle: id.to_string(), ..e.clone() })).into()).collect()
     }
 
@@ -1037,7 +1037,8 @@ mod tests {
         let elements = vec![map(&["n", "y"]), map(&["a", "z"]), map(&["a", "b"]), map(&[])];
         let record: std::collections::BTreeMap<&str, &Vec<Map>> = [("elements", &elements), ("other", &elements)].into();
         let (id, hashes) = record_id_and_element_ids(&record, |hash| hash, "elements", "m", "");
-        let alone: Vec<Text> = elements.iter().map(|e| record_hash(&Map::from_iter(e.clone().into_iter().chain([("m".into(), id.clone())]))).into()).collect();
+        let alone: Vec<CompactString> =
+            elements.iter().map(|e| record_hash(&Map::from_iter(e.clone().into_iter().chain([("m".into(), id.clone())]))).into()).collect();
         assert_eq!(hashes, Some(alone));
     }
 
