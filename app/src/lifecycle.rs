@@ -627,7 +627,7 @@ mod tests {
                 let mut r = route(&format!("ntf_{}", i % 37), ["2026-05-21T00:00:00Z", "2026-05-28T00:00:00Z"][i % 2], AlertLevel::Warning);
                 r.schedule_id = format!("s{}", (i * 7) % 11).into();
                 r.owner = format!("o{}", i % 3).into();
-                r.provider = ["teams", "slack", "email"][i % 5 % 3].to_string().into();
+                r.provider = ["teams", "slack", "email"][i % 5 % 3].into();
                 r.episode = (i % 13 != 0).then(|| r.episode.clone().unwrap_or_default());
                 r.escalates = (i % 9 == 0).then(|| "ntf_0".into());
                 r

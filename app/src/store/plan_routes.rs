@@ -235,6 +235,7 @@ fn positions<K: Ord + Copy>(mut found: Vec<(K, usize)>) -> Vec<(K, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Text;
 
     #[test]
     fn sqlite_reads_the_binary_json_as_the_routes_it_stands_for() {
@@ -253,7 +254,7 @@ mod tests {
             created_at: "2026-06-01T00:00:00Z".into(),
             episode: Some("2026-06-02T00:00:00Z".into()),
             suppressed_until: None,
-            notification_id: if i == 2 { String::new().into() } else { format!("ntf_{i}").into() },
+            notification_id: if i == 2 { Text::default() } else { format!("ntf_{i}").into() },
             escalates: None,
             alert_level: Some(AlertLevel::Warning),
             plan_id: "plan_1".into(),

@@ -29,7 +29,7 @@ use super::postgres_tls;
 use super::postgres_url::PostgresUrl;
 use super::route_columns::{created_at_text, select_list, RouteColumns};
 use super::{wall_micros, Cause, Claim, History, RouteFilter, SaveOutcome, Store, StoreError, SuppressedCount, RECOVERY_KIND, TREND_KIND};
-use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Trend};
+use crate::records::{Acknowledgement, AlertLevel, DeliveryAttempt, Plan, PolicyRecord, Recovery, Retry, RouteRecord, Text, Trend};
 use postgres::types::ToSql;
 use postgres::{Client, Transaction};
 use serde::de::DeserializeOwned;
@@ -596,26 +596,26 @@ impl PostgresStore {
 /// [`PostgresStore::insert_routes`] wrote them.
 fn route_columns_at(row: &postgres::Row, at: usize) -> Result<RouteColumns, postgres::Error> {
     Ok(RouteColumns {
-        route_id: row.try_get(at)?,
-        plan_id: row.try_get(at + 1)?,
-        schedule_id: row.try_get(at + 2)?,
-        owner: row.try_get(at + 3)?,
-        escalation_owner: row.try_get(at + 4)?,
+        route_id: row.try_get::<_, &str>(at)?.into(),
+        plan_id: row.try_get::<_, &str>(at + 1)?.into(),
+        schedule_id: row.try_get::<_, &str>(at + 2)?.into(),
+        owner: row.try_get::<_, &str>(at + 3)?.into(),
+        escalation_owner: row.try_get::<_, &str>(at + 4)?.into(),
         escalation_owner_given: row.try_get(at + 5)?,
-        provider: row.try_get(at + 6)?,
-        action: row.try_get(at + 7)?,
-        category: row.try_get(at + 8)?,
+        provider: row.try_get::<_, &str>(at + 6)?.into(),
+        action: row.try_get::<_, &str>(at + 7)?.into(),
+        category: row.try_get::<_, &str>(at + 8)?.into(),
         acknowledgement_minutes: row.try_get(at + 9)?,
-        reason: row.try_get(at + 10)?,
-        maintenance_window_id: row.try_get(at + 11)?,
-        owner_availability: row.try_get(at + 12)?,
+        reason: row.try_get::<_, Option<&str>>(at + 10)?.map(Text::from),
+        maintenance_window_id: row.try_get::<_, Option<&str>>(at + 11)?.map(Text::from),
+        owner_availability: row.try_get::<_, Option<&str>>(at + 12)?.map(Text::from),
         created_at: row.try_get(at + 13)?,
-        created_at_text: row.try_get(at + 14)?,
-        episode: row.try_get(at + 15)?,
-        suppressed_until: row.try_get(at + 16)?,
-        notification_id: row.try_get(at + 17)?,
-        escalates: row.try_get(at + 18)?,
-        alert_level: row.try_get(at + 19)?,
+        created_at_text: row.try_get::<_, Option<&str>>(at + 14)?.map(Text::from),
+        episode: row.try_get::<_, Option<&str>>(at + 15)?.map(Text::from),
+        suppressed_until: row.try_get::<_, Option<&str>>(at + 16)?.map(Text::from),
+        notification_id: row.try_get::<_, Option<&str>>(at + 17)?.map(Text::from),
+        escalates: row.try_get::<_, Option<&str>>(at + 18)?.map(Text::from),
+        alert_level: row.try_get::<_, Option<&str>>(at + 19)?.map(Text::from),
         recorded_at: row.try_get(at + 20)?,
     })
 }

@@ -47,31 +47,32 @@ pub(crate) fn created_at_text(route: &RouteRecord, micros: i64) -> Option<&str> 
 }
 
 /// A route's fields as its columns hold them (the columns after `document`
-/// in [`select_list`], in that order).
+/// in [`select_list`], in that order). Texts are read into [`Text`] straight
+/// from the row, without a `String` of their own.
 pub(crate) struct RouteColumns {
-    pub route_id: String,
-    pub plan_id: String,
-    pub schedule_id: String,
-    pub owner: String,
+    pub route_id: Text,
+    pub plan_id: Text,
+    pub schedule_id: Text,
+    pub owner: Text,
     /// The escalation owner, else the owner (what the index holds).
-    pub escalation_owner: String,
+    pub escalation_owner: Text,
     /// Whether the route named its escalation owner.
     pub escalation_owner_given: bool,
-    pub provider: String,
-    pub action: String,
-    pub category: String,
+    pub provider: Text,
+    pub action: Text,
+    pub category: Text,
     pub acknowledgement_minutes: Option<f64>,
-    pub reason: Option<String>,
-    pub maintenance_window_id: Option<String>,
-    pub owner_availability: Option<String>,
+    pub reason: Option<Text>,
+    pub maintenance_window_id: Option<Text>,
+    pub owner_availability: Option<Text>,
     /// Microseconds since the epoch.
     pub created_at: i64,
-    pub created_at_text: Option<String>,
-    pub episode: Option<String>,
-    pub suppressed_until: Option<String>,
-    pub notification_id: Option<String>,
-    pub escalates: Option<String>,
-    pub alert_level: Option<String>,
+    pub created_at_text: Option<Text>,
+    pub episode: Option<Text>,
+    pub suppressed_until: Option<Text>,
+    pub notification_id: Option<Text>,
+    pub escalates: Option<Text>,
+    pub alert_level: Option<Text>,
     /// When the store wrote it (microseconds).
     pub recorded_at: Option<i64>,
 }
@@ -85,24 +86,24 @@ impl RouteColumns {
             Some(level) => Some(AlertLevel::parse(&level).ok_or_else(|| format!("route {}: unknown alert level `{level}`", self.route_id))?),
         };
         Ok(RouteRecord {
-            schedule_id: self.schedule_id.into(),
-            escalation_owner: self.escalation_owner_given.then(|| self.escalation_owner.into()),
-            owner: self.owner.into(),
-            provider: self.provider.into(),
-            action: self.action.into(),
-            category: self.category.into(),
+            schedule_id: self.schedule_id,
+            escalation_owner: self.escalation_owner_given.then_some(self.escalation_owner),
+            owner: self.owner,
+            provider: self.provider,
+            action: self.action,
+            category: self.category,
             acknowledgement_minutes: self.acknowledgement_minutes.map(Minutes),
-            reason: self.reason.map(Text::from),
-            maintenance_window_id: self.maintenance_window_id.map(Text::from),
-            owner_availability: self.owner_availability.map(Text::from),
-            created_at: self.created_at_text.unwrap_or_else(|| cavra_engine::time::format_time(self.created_at)).into(),
-            episode: self.episode.map(Text::from),
-            suppressed_until: self.suppressed_until.map(Text::from),
-            notification_id: self.notification_id.unwrap_or_default().into(),
-            escalates: self.escalates.map(Text::from),
+            reason: self.reason,
+            maintenance_window_id: self.maintenance_window_id,
+            owner_availability: self.owner_availability,
+            created_at: self.created_at_text.unwrap_or_else(|| cavra_engine::time::format_time(self.created_at).into()),
+            episode: self.episode,
+            suppressed_until: self.suppressed_until,
+            notification_id: self.notification_id.unwrap_or_default(),
+            escalates: self.escalates,
             alert_level,
-            plan_id: self.plan_id.into(),
-            route_id: self.route_id.into(),
+            plan_id: self.plan_id,
+            route_id: self.route_id,
             recorded_at: self.recorded_at.map(|at| cavra_engine::time::format_time(at).into()),
         })
     }

@@ -1245,28 +1245,45 @@ const ROUTES_PER_INSERT: usize = 100;
 /// [`SqliteStore::insert_routes`] wrote them.
 fn route_columns_at(row: &rusqlite::Row, at: usize) -> rusqlite::Result<RouteColumns> {
     Ok(RouteColumns {
-        route_id: row.get(at)?,
-        plan_id: row.get(at + 1)?,
-        schedule_id: row.get(at + 2)?,
-        owner: row.get(at + 3)?,
-        escalation_owner: row.get(at + 4)?,
+        route_id: text(row, at)?,
+        plan_id: text(row, at + 1)?,
+        schedule_id: text(row, at + 2)?,
+        owner: text(row, at + 3)?,
+        escalation_owner: text(row, at + 4)?,
         escalation_owner_given: row.get(at + 5)?,
-        provider: row.get(at + 6)?,
-        action: row.get(at + 7)?,
-        category: row.get(at + 8)?,
+        provider: text(row, at + 6)?,
+        action: text(row, at + 7)?,
+        category: text(row, at + 8)?,
         acknowledgement_minutes: row.get(at + 9)?,
-        reason: row.get(at + 10)?,
-        maintenance_window_id: row.get(at + 11)?,
-        owner_availability: row.get(at + 12)?,
+        reason: optional_text(row, at + 10)?,
+        maintenance_window_id: optional_text(row, at + 11)?,
+        owner_availability: optional_text(row, at + 12)?,
         created_at: row.get(at + 13)?,
-        created_at_text: row.get(at + 14)?,
-        episode: row.get(at + 15)?,
-        suppressed_until: row.get(at + 16)?,
-        notification_id: row.get(at + 17)?,
-        escalates: row.get(at + 18)?,
-        alert_level: row.get(at + 19)?,
+        created_at_text: optional_text(row, at + 14)?,
+        episode: optional_text(row, at + 15)?,
+        suppressed_until: optional_text(row, at + 16)?,
+        notification_id: optional_text(row, at + 17)?,
+        escalates: optional_text(row, at + 18)?,
+        alert_level: optional_text(row, at + 19)?,
         recorded_at: row.get(at + 20)?,
     })
+}
+
+/// A text column read into a route's [`Text`] from the row's own bytes.
+fn text(row: &rusqlite::Row, column: usize) -> rusqlite::Result<Text> {
+    match row.get_ref(column)?.as_str() {
+        Ok(text) => Ok(text.into()),
+        // Not text: the error `get` gives, which names the column.
+        Err(_) => row.get::<_, String>(column).map(Text::from),
+    }
+}
+
+/// A text column that may be null, read as [`text`] is.
+fn optional_text(row: &rusqlite::Row, column: usize) -> rusqlite::Result<Option<Text>> {
+    match row.get_ref(column)?.as_str_or_null() {
+        Ok(text) => Ok(text.map(Text::from)),
+        Err(_) => row.get::<_, Option<String>>(column).map(|text| text.map(Text::from)),
+    }
 }
 
 /// `INSERT ... VALUES (?, ...), ... tail` for `rows` rows of `columns` parameters.
