@@ -437,6 +437,8 @@ impl Canonical {
         self.order_entries(first);
         let entries = &self.entries[first..];
         let in_order = self.order.len() == entries.len() && self.order.iter().enumerate().all(|(i, &e)| i == e as usize);
+        // Where the entries land is asked only while a field is noted.
+        let noting = self.marking.is_some();
         self.starts.clear();
         if !in_order {
             self.reorder.clear();
@@ -448,14 +450,16 @@ impl Canonical {
                     self.out.push(b',');
                 }
                 let text = &entries[e as usize].text;
-                self.starts.push(self.out.len());
+                if noting {
+                    self.starts.push(self.out.len());
+                }
                 self.out.extend_from_slice(&self.reorder[text.start - base..text.end - base]);
             }
-        } else {
+        } else if noting {
             self.starts.extend(entries.iter().map(|e| e.text.start));
         }
         self.out.push(b'}');
-        if self.marking.is_some() {
+        if noting {
             self.mark(depth, open, first);
         }
         self.entries.truncate(first);

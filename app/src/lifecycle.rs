@@ -355,19 +355,19 @@ fn lifecycle_order<'h>(routes: &[&'h RouteRecord]) -> Vec<&'h RouteRecord> {
     schedules.sort_unstable();
     schedules.dedup();
     let rank: FxHashMap<&str, usize> = schedules.iter().enumerate().map(|(i, &s)| (s, i)).collect();
-    let bucket = |r: &RouteRecord| usize::from(r.escalates.is_some()) * schedules.len() + rank[r.schedule_id.as_str()];
+    let buckets: Vec<usize> = routes.iter().map(|r| usize::from(r.escalates.is_some()) * schedules.len() + rank[r.schedule_id.as_str()]).collect();
     // Where each bucket starts, then a counting sort into them (stable).
     let mut starts = vec![0; 2 * schedules.len() + 1];
-    for &route in routes {
-        starts[bucket(route) + 1] += 1;
+    for &bucket in &buckets {
+        starts[bucket + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
     let mut next = starts.clone();
     let mut ordered = routes.to_vec();
-    for &route in routes {
-        let place = &mut next[bucket(route)];
+    for (&route, &bucket) in routes.iter().zip(&buckets) {
+        let place = &mut next[bucket];
         ordered[*place] = route;
         *place += 1;
     }

@@ -221,12 +221,12 @@ fn positions<K: Ord + Copy>(mut found: Vec<(K, usize)>) -> Vec<(K, String)> {
     found.dedup();
     let mut keys: Vec<(K, String)> = Vec::new();
     for (key, at) in found {
-        if keys.last().is_none_or(|(last, _)| *last != key) {
-            keys.push((key, String::from(",")));
-        }
-        if let Some((_, list)) = keys.last_mut() {
+        match keys.last_mut() {
             // Written in place, without a string per position.
-            let _ = write!(list, "{at},");
+            Some((last, list)) if *last == key => {
+                let _ = write!(list, "{at},");
+            }
+            _ => keys.push((key, format!(",{at},"))),
         }
     }
     keys

@@ -596,28 +596,38 @@ impl PostgresStore {
 /// [`PostgresStore::insert_routes`] wrote them.
 fn route_columns_at(row: &postgres::Row, at: usize) -> Result<RouteColumns, postgres::Error> {
     Ok(RouteColumns {
-        route_id: row.try_get::<_, &str>(at)?.into(),
-        plan_id: row.try_get::<_, &str>(at + 1)?.into(),
-        schedule_id: row.try_get::<_, &str>(at + 2)?.into(),
-        owner: row.try_get::<_, &str>(at + 3)?.into(),
-        escalation_owner: row.try_get::<_, &str>(at + 4)?.into(),
+        route_id: text(row, at)?,
+        plan_id: text(row, at + 1)?,
+        schedule_id: text(row, at + 2)?,
+        owner: text(row, at + 3)?,
+        escalation_owner: text(row, at + 4)?,
         escalation_owner_given: row.try_get(at + 5)?,
-        provider: row.try_get::<_, &str>(at + 6)?.into(),
-        action: row.try_get::<_, &str>(at + 7)?.into(),
-        category: row.try_get::<_, &str>(at + 8)?.into(),
+        provider: text(row, at + 6)?,
+        action: text(row, at + 7)?,
+        category: text(row, at + 8)?,
         acknowledgement_minutes: row.try_get(at + 9)?,
-        reason: row.try_get::<_, Option<&str>>(at + 10)?.map(Text::from),
-        maintenance_window_id: row.try_get::<_, Option<&str>>(at + 11)?.map(Text::from),
-        owner_availability: row.try_get::<_, Option<&str>>(at + 12)?.map(Text::from),
+        reason: optional_text(row, at + 10)?,
+        maintenance_window_id: optional_text(row, at + 11)?,
+        owner_availability: optional_text(row, at + 12)?,
         created_at: row.try_get(at + 13)?,
-        created_at_text: row.try_get::<_, Option<&str>>(at + 14)?.map(Text::from),
-        episode: row.try_get::<_, Option<&str>>(at + 15)?.map(Text::from),
-        suppressed_until: row.try_get::<_, Option<&str>>(at + 16)?.map(Text::from),
-        notification_id: row.try_get::<_, Option<&str>>(at + 17)?.map(Text::from),
-        escalates: row.try_get::<_, Option<&str>>(at + 18)?.map(Text::from),
-        alert_level: row.try_get::<_, Option<&str>>(at + 19)?.map(Text::from),
+        created_at_text: optional_text(row, at + 14)?,
+        episode: optional_text(row, at + 15)?,
+        suppressed_until: optional_text(row, at + 16)?,
+        notification_id: optional_text(row, at + 17)?,
+        escalates: optional_text(row, at + 18)?,
+        alert_level: optional_text(row, at + 19)?,
         recorded_at: row.try_get(at + 20)?,
     })
+}
+
+/// A text column read into a route's [`Text`] from the row's own bytes.
+fn text(row: &postgres::Row, column: usize) -> Result<Text, postgres::Error> {
+    row.try_get::<_, &str>(column).map(Text::from)
+}
+
+/// A text column that may be null, read as [`text`] is.
+fn optional_text(row: &postgres::Row, column: usize) -> Result<Option<Text>, postgres::Error> {
+    Ok(row.try_get::<_, Option<&str>>(column)?.map(Text::from))
 }
 
 /// Route decisions as columns, for one `unnest` insert per batch.
